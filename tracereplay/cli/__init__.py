@@ -1,0 +1,33 @@
+"""Command line of tracereplay: ``tracereplay COMMAND``.
+
+Only this package imports typer and rich. Library errors (``tracereplay.errors``) become a
+one-line message on stderr and an exit code: 2 for bad input or usage, 1 for other failures.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.markup import escape
+
+from tracereplay.cli._app import app, err, state
+from tracereplay.errors import TraceReplayError
+
+# Each module registers its commands on ``app``.
+from tracereplay.cli import validate as _validate  # noqa: E402,F401  isort: skip
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``tracereplay`` console script."""
+    try:
+        app()
+    except TraceReplayError as e:
+        if state.debug:
+            raise
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

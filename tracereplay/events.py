@@ -1,0 +1,189 @@
+"""Typed event tables (``schemas/events.v1.json``) and the run directories that hold them.
+
+A run directory holds one sub-directory per policy, ``policy=<name>/``, with one Parquet file
+per table and ``run.json``. A policy directory is written under a temporary name and renamed
+into place when complete, so an interrupted run never leaves a directory that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracereplay._resources import load_schema
+from tracereplay.errors import OutputExistsError
+
+SCHEMA_VERSION = "events/1"
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "bool": pa.bool_(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint64": pa.uint64(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+}
+
+# Columns with many distinct values compress worse with a dictionary than without.
+_PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+
+
+def table_names(*, include_optional: bool = False) -> list[str]:
+    """Names of the event tables, in schema order."""
+    tables = load_schema("events.v1")["tables"]
+    return [n for n, t in tables.items() if include_optional or not t.get("optional", False)]
+
+
+def table_schema(name: str) -> pa.Schema:
+    """The Arrow schema of event table ``name``."""
+    spec = load_schema("events.v1")["tables"][name]
+    fields = [
+        pa.field(
+            c["name"],
+            _ARROW_TYPES[c["type"]],
+            nullable=c["nullable"],
+            metadata={"unit": c["unit"] or "", "doc": c["doc"]},
+        )
+        for c in spec["columns"]
+    ]
+    return pa.schema(fields, metadata={"tracereplay.schema": SCHEMA_VERSION, "table": name})
+
+
+def to_table(name: str, columns: Mapping[str, Any]) -> pa.Table:
+    """Build event table ``name`` from a mapping of column name to array-like.
+
+    Columns the mapping lacks are filled with nulls (they must be nullable); extra keys are an
+    error, so a misspelt column cannot disappear silently.
+    """
+    schema = table_schema(name)
+    extra = set(columns) - set(schema.names)
+    if extra:
+        raise KeyError(f"table '{name}' has no column(s) {sorted(extra)}")
+    n = None
+    for v in columns.values():
+        n = len(v)
+        break
+    n = 0 if n is None else n
+    arrays = []
+    for field in schema:
+        if field.name in columns:
+            arrays.append(pa.array(columns[field.name], type=field.type))
+        else:
+            if not field.nullable:
+                raise KeyError(f"table '{name}' needs column '{field.name}'")
+            arrays.append(pa.nulls(n, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def empty_table(name: str) -> pa.Table:
+    """An empty event table ``name`` with its schema."""
+    return table_schema(name).empty_table()
+
+
+class TableWriter:
+    """Incremental writer of one event table (row groups appended as they are produced)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.name = name
+        self.schema = table_schema(name)
+        self.rows = 0
+        self._closed = False
+        self._writer = pq.ParquetWriter(str(path), self.schema, **_PARQUET_OPTIONS)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.cast(self.schema))
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        if not self._closed:
+            self._writer.close()
+            self._closed = True
+
+
+class PolicyRunWriter:
+    """Writes ``OUT/policy=<policy>/`` atomically.
+
+    Use as a context manager: tables go to a hidden temporary directory beside the final one;
+    leaving the block without an exception renames it into place (replacing an old one only when
+    ``force`` is set), an exception removes it.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], policy: str, *, force: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.policy = policy
+        self.final = self.out_dir / f"policy={policy}"
+        self.force = force
+        if self.final.exists() and not force:
+            raise OutputExistsError(
+                f"{self.final} already exists; use --force to replace it"
+            )
+        self.tmp = self.out_dir / f".policy={policy}.tmp-{uuid.uuid4().hex[:8]}"
+        self._writers: dict[str, TableWriter] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> PolicyRunWriter:
+        self.tmp.mkdir(parents=True)
+        return self
+
+    def writer(self, name: str) -> TableWriter:
+        """The incremental writer of table ``name`` (created on first use)."""
+        if name not in self._writers:
+            self._writers[name] = TableWriter(self.tmp / f"{name}.parquet", name)
+        return self._writers[name]
+
+    def write(self, name: str, table: pa.Table | Iterable[pa.Table]) -> None:
+        """Append ``table`` (or each of several tables) to event table ``name``."""
+        w = self.writer(name)
+        if isinstance(table, pa.Table):
+            w.write(table)
+        else:
+            for t in table:
+                w.write(t)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for w in self._writers.values():
+            w.close()
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        self.counts = {n: w.rows for n, w in self._writers.items()}
+
+    def commit(self, manifest: Mapping[str, Any]) -> Path:
+        """Write run.json and move the directory into place; returns the final path."""
+        for w in self._writers.values():
+            w.close()
+        self.counts = {n: w.rows for n, w in self._writers.items()}
+        for name in table_names():
+            if name not in self._writers:
+                pq.write_table(empty_table(name), self.tmp / f"{name}.parquet", **_PARQUET_OPTIONS)
+                self.counts[name] = 0
+        body = dict(manifest)
+        body.setdefault("schema", SCHEMA_VERSION)
+        body.setdefault("policy", self.policy)
+        body["tables"] = dict(sorted(self.counts.items()))
+        (self.tmp / "run.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        old = None
+        if self.final.exists():
+            old = self.out_dir / f".policy={self.policy}.old-{uuid.uuid4().hex[:8]}"
+            self.final.rename(old)
+        self.tmp.rename(self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
