@@ -1,0 +1,751 @@
+"""Trace format v1: load and validate, read in canonical row-group batches, write.
+
+``schemas/trace.v1.json`` is the single source of truth: the columns, the types each accepts,
+which columns each row ``kind`` requires or ignores, the metadata keys and the named rules. This
+module reads it; every rule a file can break is reported by its name from that file.
+
+A trace is never held in memory whole. :func:`load` streams it row group by row group, checks
+every rule with vectorised numpy per batch (carrying the last ``ts_ns`` and the migrate requests
+seen so far from batch to batch) and builds a :class:`TraceSummary` on the way. Consumers then
+read :meth:`Trace.batches`, which yields the same batches cast to the canonical types of
+:func:`arrow_schema`.
+
+Canonical batches:
+
+* ``kind`` is ``dictionary<int8, string>`` whose dictionary is always ``access, migrate, map``
+  (index 0, 1, 2), so a consumer may test the indices directly.
+* Values in a column that the row's kind *ignores* are read as null (``write`` on a ``migrate``
+  row, ``src_node`` on an ``access`` row, ...). A null ``mode`` on a ``migrate`` row means sync.
+* Optional columns missing from the file are all null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tracereplay._resources import load_schema
+from tracereplay.errors import ConfigError, TraceFormatError
+from tracereplay.machine import Machine
+
+TRACE_SCHEMA = "trace/1"
+
+_SCHEMA_KEY = "tracereplay.schema"
+_MACHINE_KEY = "tracereplay.machine"
+
+# Rows per row group when writing, and the largest batch read at once.
+_ROW_GROUP_ROWS = 1 << 20
+
+# vaddr must be below 2^57 (5-level paging user space).
+_VADDR_LIMIT = 1 << 57
+_PID_LIMIT = 1 << 31
+
+_INT_TYPES: dict[str, pa.DataType] = {
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+}
+_CANONICAL_TYPES: dict[str, pa.DataType] = {
+    **_INT_TYPES,
+    "bool": pa.bool_(),
+    "string": pa.string(),
+}
+
+# Low-cardinality columns get a Parquet dictionary; ts_ns and vaddr (nearly all distinct) do not.
+_DICTIONARY_COLUMNS = ["kind", "cpu", "pid", "src_node", "dst_node", "mode"]
+# Timestamps grow by small steps: delta encoding stores each in a few bits.
+_COLUMN_ENCODING = {"ts_ns": "DELTA_BINARY_PACKED"}
+
+
+def _spec() -> dict[str, Any]:
+    return load_schema("trace.v1")
+
+
+@cache
+def _kinds() -> tuple[str, ...]:
+    return tuple(_spec()["kinds"])
+
+
+@cache
+def _columns() -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in _spec()["columns"]}
+
+
+def _rule(name: str) -> str:
+    """The name of a rule, checked against the schema so a typo cannot invent a rule."""
+    if name not in _spec()["rules"]:
+        raise KeyError(f"trace.v1.json has no rule '{name}'")
+    return name
+
+
+def arrow_schema() -> pa.Schema:
+    """The canonical Arrow schema of trace v1 batches, with each column's unit and doc."""
+    fields = []
+    for name, col in _columns().items():
+        dtype = _CANONICAL_TYPES[col["type"]]
+        if name == "kind":
+            dtype = pa.dictionary(pa.int8(), pa.string())
+        always = all(v == "required" for v in col["kinds"].values())
+        meta = {"unit": col["unit"] or "", "doc": col["doc"]}
+        fields.append(pa.field(name, dtype, nullable=not always, metadata=meta))
+    return pa.schema(fields)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceSummary:
+    """What a trace holds, counted while it is validated."""
+
+    rows: int
+    accesses: int
+    reads: int
+    writes: int
+    maps: int
+    pids: int  # distinct pids in any row
+    cpus: int  # distinct CPUs that issue a row
+    pages: int  # distinct (pid, vpn) accessed, mapped or named by an explicit migrate
+    migrate_calls: int  # distinct req_id: whole-node and explicit-page calls
+    whole_node_calls: int  # calls that move every page of a pid on src_node
+    migrate_pages: int  # explicit migrate rows (one page each)
+    ts_first_ns: int
+    ts_last_ns: int
+
+    @property
+    def span_ns(self) -> int:
+        return self.ts_last_ns - self.ts_first_ns
+
+    def to_dict(self) -> dict[str, int]:
+        d = asdict(self)
+        d["span_ns"] = self.span_ns
+        return d
+
+
+# ----------------------------------------------------------------------------- columns in numpy
+
+
+@dataclass(slots=True)
+class _Col:
+    """One column of a batch as numpy: values (nulls filled with 0) and a validity mask."""
+
+    values: np.ndarray
+    valid: np.ndarray
+
+
+def _type_accepted(dtype: pa.DataType, accept: list[str]) -> bool:
+    for name in accept:
+        if name == "dictionary<string>":
+            if pa.types.is_dictionary(dtype) and (
+                pa.types.is_string(dtype.value_type) or pa.types.is_large_string(dtype.value_type)
+            ):
+                return True
+        elif name == "large_string":
+            if pa.types.is_large_string(dtype):
+                return True
+        elif dtype == _CANONICAL_TYPES[name]:
+            return True
+    return False
+
+
+def _type_name(dtype: pa.DataType) -> str:
+    if pa.types.is_dictionary(dtype):
+        return f"dictionary<{dtype.value_type}>"
+    return str(dtype)
+
+
+def _valid_mask(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _int_col(arr: pa.Array) -> _Col:
+    """An integer column as int64 (uint64 stays uint64: only vaddr accepts it)."""
+    valid = _valid_mask(arr)
+    if arr.null_count:
+        arr = arr.fill_null(0)
+    values = arr.to_numpy(zero_copy_only=False)
+    if values.dtype != np.uint64:
+        values = values.astype(np.int64, copy=False)
+    return _Col(values, valid)
+
+
+def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
+    """A string column as int8 codes into ``words``: -1 for null, -2 for any other word."""
+    if pa.types.is_dictionary(arr.type):
+        dictionary = arr.dictionary.cast(pa.string()).to_pylist()
+        lookup = np.array([words.index(w) if w in words else -2 for w in dictionary] + [-1],
+                          dtype=np.int8)
+        idx = arr.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+        codes = lookup[idx]
+    else:
+        import pyarrow.compute as pc
+
+        found = pc.index_in(arr, value_set=pa.array(words, type=arr.type))
+        codes = found.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int8)
+        codes[~_valid_mask(arr)] = -1
+    return _Col(codes, codes != -1)
+
+
+def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
+    """Every schema column of ``batch`` as numpy; absent columns are all null."""
+    n = batch.num_rows
+    cols: dict[str, _Col] = {}
+    for name, spec in _columns().items():
+        idx = batch.schema.get_field_index(name)
+        if idx < 0:
+            cols[name] = _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+            continue
+        arr = batch.column(idx)
+        if name == "kind":
+            cols[name] = _codes_col(arr, _kinds())
+        elif name == "mode":
+            cols[name] = _codes_col(arr, ("sync", "async"))
+        elif spec["type"] == "bool":
+            valid = _valid_mask(arr)
+            cols[name] = _Col(arr.fill_null(False).to_numpy(zero_copy_only=False), valid)
+        else:
+            cols[name] = _int_col(arr)
+    return cols
+
+
+def _kind_masks(kind: _Col) -> dict[str, np.ndarray]:
+    return {k: kind.values == i for i, k in enumerate(_kinds())}
+
+
+def _mask_where(masks: dict[str, np.ndarray], spec: dict[str, Any], state: str) -> np.ndarray:
+    out = np.zeros(len(next(iter(masks.values()))), dtype=bool)
+    for kind, s in spec["kinds"].items():
+        if s == state:
+            out |= masks[kind]
+    return out
+
+
+def _drop_ignored(cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
+    """Null every value that the row's kind ignores (in place)."""
+    for name, spec in _columns().items():
+        ignored = _mask_where(masks, spec, "ignored")
+        col = cols[name]
+        if np.any(col.valid & ignored):
+            col.valid = col.valid & ~ignored
+
+
+def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
+    schema = arrow_schema()
+    arrays = []
+    fields = []
+    for name in names:
+        col = cols[name]
+        field = schema.field(name)
+        if name == "kind":
+            indices = pa.array(col.values.astype(np.int8, copy=False), type=pa.int8())
+            arr: pa.Array = pa.DictionaryArray.from_arrays(indices, pa.array(_kinds()))
+        elif name == "mode":
+            codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
+            arr = pa.array(["sync", "async"]).take(codes)
+        else:
+            mask = None if col.valid.all() else ~col.valid
+            values = col.values.astype(field.type.to_pandas_dtype(), copy=False)
+            arr = pa.array(values, type=field.type, mask=mask)
+        arrays.append(arr)
+        fields.append(field)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _first(mask: np.ndarray) -> int | None:
+    i = int(np.argmax(mask)) if mask.size else 0
+    return i if mask.size and mask[i] else None
+
+
+class _Requests:
+    """Migrate requests seen so far, sorted by req_id, with what every row of one must share."""
+
+    # Attributes compared between rows of one request, and the column each is named by.
+    ATTRS = ("ts_ns", "cpu", "pid", "mode", "dst_node", "shape")
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.attrs = np.zeros((0, len(self.ATTRS)), dtype=np.int64)
+        self.first_row = np.zeros(0, dtype=np.int64)
+        self.rows = np.zeros(0, dtype=np.int64)
+
+    def check(
+        self, rows: np.ndarray, ids: np.ndarray, attrs: np.ndarray
+    ) -> tuple[int, str, str] | None:
+        """Add the migrate rows of one batch; return (row, column, message) of the first clash."""
+        if ids.size == 0:
+            return None
+        pos = np.searchsorted(self.ids, ids)
+        found = pos < self.ids.size
+        found[found] = self.ids[pos[found]] == ids[found]
+        new_ids, first_idx, inverse = np.unique(ids[~found], return_index=True,
+                                                return_inverse=True)
+        new_first_row = rows[~found][first_idx]
+        ref = np.empty_like(attrs)
+        ref_first = np.empty_like(rows)
+        prior = np.zeros(ids.size, dtype=np.int64)
+        ref[found] = self.attrs[pos[found]]
+        ref_first[found] = self.first_row[pos[found]]
+        prior[found] = self.rows[pos[found]]
+        ref[~found] = attrs[~found][first_idx][inverse]
+        ref_first[~found] = new_first_row[inverse]
+        # How many rows of the same request came earlier in this batch.
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        run = np.arange(ids.size) - np.repeat(starts, np.diff(np.r_[starts, ids.size]))
+        earlier = np.empty_like(run)
+        earlier[order] = run
+        prior += earlier
+
+        differs = attrs != ref
+        shape_col = self.ATTRS.index("shape")
+        whole_twice = (ref[:, shape_col] == 1) & (prior >= 1) & ~differs.any(axis=1)
+        clash: tuple[int, str, str] | None = None
+        bad = differs.any(axis=1) | whole_twice
+        i = _first(bad)
+        if i is not None:
+            rid, first = int(ids[i]), int(ref_first[i])
+            if whole_twice[i]:
+                clash = (int(rows[i]), "req_id",
+                         f"req_id {rid} is a whole-node migrate and already has a row (row "
+                         f"{first}); a whole-node request has exactly one row")
+            else:
+                a = int(np.argmax(differs[i]))
+                column = self.ATTRS[a]
+                if column == "shape":
+                    what = ("whole-node" if attrs[i, a] else "explicit-page",
+                            "whole-node" if ref[i, a] else "explicit-page")
+                    column = "vaddr"
+                    detail = f"is {what[0]} but row {first} of it is {what[1]}"
+                else:
+                    detail = (f"has {column} {self._show(column, attrs[i, a])} but row {first} "
+                              f"of it has {self._show(column, ref[i, a])}")
+                clash = (int(rows[i]), column, f"req_id {rid} {detail}")
+        self._merge(pos, found, ids, attrs, rows, new_ids, first_idx)
+        return clash
+
+    @staticmethod
+    def _show(column: str, value: Any) -> str:
+        if column == "mode":
+            return "async" if value == 1 else "sync"
+        return str(int(value))
+
+    def _merge(self, pos: np.ndarray, found: np.ndarray, ids: np.ndarray, attrs: np.ndarray,
+               rows: np.ndarray, new_ids: np.ndarray, first_idx: np.ndarray) -> None:
+        np.add.at(self.rows, pos[found], 1)
+        if new_ids.size == 0:
+            return
+        new_counts = np.bincount(np.searchsorted(new_ids, ids[~found]), minlength=new_ids.size)
+        all_ids = np.concatenate([self.ids, new_ids])
+        order = np.argsort(all_ids, kind="stable")
+        self.ids = all_ids[order]
+        self.attrs = np.concatenate([self.attrs, attrs[~found][first_idx]])[order]
+        self.first_row = np.concatenate([self.first_row, rows[~found][first_idx]])[order]
+        self.rows = np.concatenate([self.rows, new_counts])[order]
+
+    @property
+    def calls(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def whole_node_calls(self) -> int:
+        return int(np.count_nonzero(self.attrs[:, self.ATTRS.index("shape")] == 1))
+
+
+class _Validator:
+    """Checks every row rule on a stream of batches and counts the summary on the way.
+
+    With ``machine`` None (``write`` without a machine cannot know the CPUs a reader will assume)
+    CPUs and nodes are only checked to fit the canonical int32.
+    """
+
+    def __init__(self, path: str, machine: Machine | None, *, summarise: bool) -> None:
+        self.path = path
+        self.machine = machine
+        self.summarise = summarise
+        self.rows = 0
+        self.last_ts: int | None = None
+        self.first_ts: int | None = None
+        self.requests = _Requests()
+        self.counts = {"accesses": 0, "reads": 0, "writes": 0, "maps": 0, "migrate_pages": 0}
+        self.pids = np.zeros(0, dtype=np.int64)
+        self.cpus = np.zeros(0, dtype=np.int64)
+        self.pages: dict[int, np.ndarray] = {}
+
+    def error(self, message: str, *, column: str | None = None, row: int | None = None,
+              rule: str) -> TraceFormatError:
+        return TraceFormatError(message, path=self.path, column=column, row=row,
+                                rule=_rule(rule))
+
+    def check(self, batch: pa.RecordBatch) -> dict[str, _Col]:
+        """Validate one batch (rows continue from the previous one); return its columns."""
+        offset = self.rows
+        cols = _batch_cols(batch)
+        problems: list[tuple[int, str, str | None, str]] = []  # (row, rule, column, message)
+
+        def flag(mask: np.ndarray, rule: str, column: str | None, message: Any) -> None:
+            i = _first(mask)
+            if i is not None:
+                problems.append((i, rule, column, message(i) if callable(message) else message))
+
+        kind = cols["kind"]
+        flag(kind.values == -1, "non-null", "kind", "kind is null")
+        flag(kind.values == -2, "known-kind", "kind",
+             lambda i: f"unknown kind {batch.column('kind')[i].as_py()!r}; expected one of "
+                       f"{', '.join(_kinds())}")
+        masks = _kind_masks(kind)
+        for name, spec in _columns().items():
+            required = _mask_where(masks, spec, "required")
+            flag(required & ~cols[name].valid, "non-null", name,
+                 lambda i, name=name: f"{name} is null on a "
+                                      f"{_kinds()[kind.values[i]]} row, which requires it")
+        _drop_ignored(cols, masks)
+
+        ts = cols["ts_ns"]
+        flag(ts.valid & (ts.values < 0), "ts-non-decreasing", "ts_ns",
+             lambda i: f"ts_ns is negative: {ts.values[i]}")
+        idx = np.flatnonzero(ts.valid)
+        if idx.size:
+            v = ts.values[idx]
+            before = np.r_[v[0] if self.last_ts is None else self.last_ts, v[:-1]]
+            j = _first(v < before)
+            if j is not None:
+                problems.append((int(idx[j]), "ts-non-decreasing", "ts_ns",
+                                 f"ts_ns decreases from {before[j]} to {v[j]}"))
+            if self.first_ts is None:
+                self.first_ts = int(v[0])
+            self.last_ts = int(v.max()) if self.last_ts is None else max(self.last_ts,
+                                                                         int(v.max()))
+
+        self._ranges(cols, flag)
+
+        mode = cols["mode"]
+        flag(mode.values == -2, "mode-known", "mode",
+             lambda i: f"unknown mode {batch.column('mode')[i].as_py()!r}; expected sync, "
+                       "async or null")
+
+        migrate = masks["migrate"]
+        vaddr, src = cols["vaddr"], cols["src_node"]
+        flag(migrate & vaddr.valid & src.valid, "migrate-shape", "src_node",
+             "a migrate row has both vaddr and src_node; set vaddr for an explicit page or "
+             "src_node for a whole-node migrate, not both")
+        flag(migrate & ~vaddr.valid & ~src.valid, "migrate-shape", "vaddr",
+             "a migrate row has neither vaddr nor src_node; set vaddr for an explicit page or "
+             "src_node for a whole-node migrate")
+
+        req = cols["req_id"]
+        m = np.flatnonzero(migrate & req.valid)
+        attrs = np.stack([
+            ts.values[m], cols["cpu"].values[m], cols["pid"].values[m],
+            np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
+            (~vaddr.valid[m]).astype(np.int64),
+        ], axis=1).astype(np.int64)
+        clash = self.requests.check(m + offset, req.values[m], attrs)
+        if clash is not None:
+            problems.append((clash[0] - offset, "request-consistent", clash[1], clash[2]))
+
+        if problems:
+            rule_order = list(_spec()["rules"])
+            row, rule, column, message = min(problems, key=lambda p: (p[0], rule_order.index(p[1])))
+            raise self.error(message, column=column, row=row + offset, rule=rule)
+
+        if self.summarise:
+            self._count(cols, masks)
+        self.rows += batch.num_rows
+        return cols
+
+    def _ranges(self, cols: dict[str, _Col], flag: Any) -> None:
+        def out_of(name: str, low: int, high: int, rule: str, what: str) -> None:
+            col = cols[name]
+            bad = col.valid & ((col.values >= high) if col.values.dtype == np.uint64
+                               else (col.values < low) | (col.values >= high))
+            flag(bad, rule, name, lambda i: f"{name} {col.values[i]} is outside {what}")
+
+        # Without a machine, CPUs and nodes must still fit the canonical int32.
+        cpus, nodes = (self.machine.cpus, self.machine.nodes) if self.machine else (
+            _PID_LIMIT, _PID_LIMIT)
+        out_of("cpu", 0, cpus, "cpu-in-machine", f"the machine's CPUs 0..{cpus - 1}")
+        for name in ("src_node", "dst_node"):
+            out_of(name, 0, nodes, "node-in-machine", f"the machine's nodes 0..{nodes - 1}")
+        out_of("vaddr", 0, _VADDR_LIMIT, "vaddr-range", "0..2^57-1")
+        out_of("pid", 0, _PID_LIMIT, "pid-range", "0..2^31-1")
+
+    def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
+        access = masks["access"]
+        write = cols["write"]
+        c = self.counts
+        c["accesses"] += int(np.count_nonzero(access))
+        c["writes"] += int(np.count_nonzero(access & write.valid & write.values))
+        c["reads"] = c["accesses"] - c["writes"]
+        c["maps"] += int(np.count_nonzero(masks["map"]))
+        c["migrate_pages"] += int(np.count_nonzero(masks["migrate"] & cols["vaddr"].valid))
+        pid = cols["pid"]
+        self.pids = np.union1d(self.pids, pid.values[pid.valid])
+        cpu = cols["cpu"]
+        self.cpus = np.union1d(self.cpus, np.unique(cpu.values[cpu.valid]))
+        vaddr = cols["vaddr"]
+        shift = np.uint64(self.machine.page_shift if self.machine else 12)
+        vpn = vaddr.values[vaddr.valid].astype(np.uint64) >> shift
+        page_pid = pid.values[vaddr.valid]
+        if page_pid.size == 0:
+            return
+        if page_pid.min() == page_pid.max():  # the common case: one process per batch
+            groups = [(int(page_pid[0]), vpn)]
+        else:
+            groups = [(int(p), vpn[page_pid == p]) for p in np.unique(page_pid)]
+        for p, vpns in groups:
+            seen = self.pages.get(p)
+            self.pages[p] = np.unique(vpns) if seen is None else np.union1d(seen, vpns)
+
+    def summary(self) -> TraceSummary:
+        return TraceSummary(
+            rows=self.rows,
+            pids=int(self.pids.size),
+            cpus=int(self.cpus.size),
+            pages=sum(int(v.size) for v in self.pages.values()),
+            migrate_calls=self.requests.calls,
+            whole_node_calls=self.requests.whole_node_calls,
+            ts_first_ns=self.first_ts or 0,
+            ts_last_ns=self.last_ts or 0,
+            **self.counts,
+        )
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    where = str(path)
+    if not path.exists():
+        raise TraceFormatError("no such file", path=where, rule=_rule("readable"))
+    if not path.is_file():
+        raise TraceFormatError("not a regular file (a directory?)", path=where,
+                               rule=_rule("readable"))
+    size = path.stat().st_size
+    if size == 0:
+        raise TraceFormatError("the file is empty (0 bytes), not a Parquet file", path=where,
+                               rule=_rule("readable"))
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise TraceFormatError(f"not a readable Parquet file (truncated or another format?): {e}",
+                               path=where, rule=_rule("readable")) from e
+
+
+def _metadata(path: Path, schema: pa.Schema) -> dict[str, str]:
+    raw = schema.metadata or {}
+    meta = {}
+    for k, v in raw.items():
+        try:
+            meta[k.decode()] = v.decode()
+        except UnicodeDecodeError as e:
+            raise TraceFormatError(f"metadata key {k!r} is not UTF-8", path=str(path),
+                                   rule=_rule("readable")) from e
+    return meta
+
+
+def _machine(path: Path, meta: dict[str, str]) -> Machine | None:
+    text = meta.get(_MACHINE_KEY)
+    if text is None:
+        return None
+    try:
+        return Machine.from_dict(json.loads(text))
+    except (json.JSONDecodeError, ConfigError, TypeError, ValueError) as e:
+        raise TraceFormatError(f"metadata {_MACHINE_KEY} is not a valid machine: {e}",
+                               path=str(path), rule=_rule("machine")) from e
+
+
+def _check_schema_version(path: str, meta: dict[str, str]) -> None:
+    version = meta.get(_SCHEMA_KEY, TRACE_SCHEMA)
+    if version != TRACE_SCHEMA:
+        raise TraceFormatError(
+            f"metadata {_SCHEMA_KEY} is {version!r}; this tracereplay reads {TRACE_SCHEMA!r}",
+            path=path, rule=_rule("schema-version"))
+
+
+def _check_columns(path: str, schema: pa.Schema) -> None:
+    for name, spec in _columns().items():
+        idx = schema.get_field_index(name)
+        if idx < 0:
+            needers = [k for k, s in spec["kinds"].items() if s == "required"]
+            if needers:
+                raise TraceFormatError(
+                    f"column is missing; {', '.join(needers)} rows require it",
+                    path=path, column=name, rule=_rule("required-column"))
+            continue
+        dtype = schema.field(idx).type
+        if not _type_accepted(dtype, spec["accept"]):
+            raise TraceFormatError(
+                f"type {_type_name(dtype)} is not accepted; expected {spec['type']} or one of "
+                f"{', '.join(spec['accept'])}",
+                path=path, column=name, rule=_rule("column-type"))
+
+
+def _read_batches(pf: pq.ParquetFile, path: Path,
+                  columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    for group in range(pf.num_row_groups):
+        try:
+            yield from pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
+                                       columns=columns, use_threads=True)
+        except (OSError, pa.ArrowException) as e:
+            raise TraceFormatError(f"row group {group} cannot be read (truncated or corrupt?): "
+                                   f"{e}", path=str(path), rule=_rule("readable")) from e
+
+
+class Trace:
+    """A validated trace file: its machine, its summary, and its rows as canonical batches."""
+
+    def __init__(self, *, path: Path, machine: Machine, machine_from_file: bool,
+                 summary: TraceSummary, columns: tuple[str, ...], stat: tuple[int, int]) -> None:
+        self.path = path
+        self.machine = machine
+        self.machine_from_file = machine_from_file
+        self.summary = summary
+        self._file_columns = columns
+        self._stat = stat
+
+    @property
+    def num_rows(self) -> int:
+        return self.summary.rows
+
+    def __repr__(self) -> str:
+        return f"Trace({str(self.path)!r}, rows={self.num_rows}, machine={self.machine})"
+
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Row-group batches cast to :func:`arrow_schema` (only ``columns``, in that order)."""
+        names = list(_columns()) if columns is None else list(columns)
+        unknown = [c for c in names if c not in _columns()]
+        if unknown:
+            raise KeyError(f"trace v1 has no column(s) {unknown}")
+        st = self.path.stat()
+        if (st.st_size, st.st_mtime_ns) != self._stat:
+            raise TraceFormatError("the file changed since it was loaded; load it again",
+                                   path=str(self.path), rule=_rule("readable"))
+        # Ignored values are nulled by kind, so kind is always read.
+        read = [c for c in _columns() if c in self._file_columns and (c in names or c == "kind")]
+        pf = _open(self.path)
+        for batch in _read_batches(pf, self.path, read):
+            cols = _batch_cols(batch)
+            _drop_ignored(cols, _kind_masks(cols["kind"]))
+            yield _to_arrow(cols, names)
+
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes (hex)."""
+        h = hashlib.sha256()
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+
+def load(path: str | os.PathLike[str], *, machine: Machine | None = None) -> Trace:
+    """Open ``path`` and validate every rule of trace v1, streaming by row group.
+
+    The machine is the file's ``tracereplay.machine`` if it has one, else ``machine``, else
+    :func:`default_machine`. Raises :class:`TraceFormatError` at the first broken rule.
+    """
+    path = Path(path)
+    pf = _open(path)
+    schema = pf.schema_arrow
+    meta = _metadata(path, schema)
+    _check_schema_version(str(path), meta)
+    file_machine = _machine(path, meta)
+    used = file_machine or machine or default_machine()
+    if pf.metadata.num_rows == 0:
+        raise TraceFormatError("the file holds no rows", path=str(path), rule=_rule("not-empty"))
+    _check_columns(str(path), schema)
+    columns = tuple(n for n in _columns() if schema.get_field_index(n) >= 0)
+    st = path.stat()
+    validator = _Validator(str(path), used, summarise=True)
+    for batch in _read_batches(pf, path, list(columns)):
+        validator.check(batch)
+    return Trace(path=path, machine=used, machine_from_file=file_machine is not None,
+                 summary=validator.summary(), columns=columns,
+                 stat=(st.st_size, st.st_mtime_ns))
+
+
+def default_machine() -> Machine:
+    """The machine assumed when neither the file nor the caller names one: the ``intel-2s``
+    profile's 2 sockets x 16 CPUs, 4 KiB pages."""
+    return Machine.spread(32, 2)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _as_batches(data: pa.Table | Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    if isinstance(data, pa.Table):
+        yield from data.to_batches(max_chunksize=_ROW_GROUP_ROWS)
+    elif isinstance(data, pa.RecordBatch):
+        yield data
+    else:
+        yield from data
+
+
+def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str], *,
+          machine: Machine | None) -> None:
+    """Write ``data`` as a canonical trace v1 file at ``path``.
+
+    Every row is checked as :func:`load` would (with ``machine`` None the CPU and node ranges are
+    not checked); rows must already be in non-decreasing ``ts_ns``. The file is written under a
+    temporary name in the same directory and renamed into place, so a failure leaves no file.
+    Same data, same bytes: nothing time-dependent goes into the file.
+    """
+    path = Path(path)
+    schema = arrow_schema()
+    meta = {_SCHEMA_KEY: TRACE_SCHEMA}
+    if machine is not None:
+        meta[_MACHINE_KEY] = machine.to_json()
+    schema = schema.with_metadata(meta)
+    validator = _Validator(str(path), machine, summarise=False)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with pq.ParquetWriter(
+            tmp, schema, compression="zstd", compression_level=3,
+            use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_COLUMN_ENCODING,
+            sorting_columns=[pq.SortingColumn(0)], write_statistics=True,
+        ) as writer:
+            pending: list[pa.RecordBatch] = []
+            pending_rows = 0
+            for batch in _as_batches(data):
+                if not pending and batch.num_rows == 0:
+                    continue
+                _check_columns(str(path), batch.schema)
+                cols = validator.check(batch)
+                pending.append(_to_arrow(cols, schema.names))
+                pending_rows += batch.num_rows
+                # Row groups of exactly _ROW_GROUP_ROWS, whatever the input's batch sizes.
+                while pending_rows >= _ROW_GROUP_ROWS:
+                    table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
+                    writer.write_table(table.slice(0, _ROW_GROUP_ROWS))
+                    rest = table.slice(_ROW_GROUP_ROWS)
+                    pending = rest.to_batches()
+                    pending_rows = rest.num_rows
+            if pending_rows:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+        if validator.rows == 0:
+            raise TraceFormatError("no rows to write", path=str(path), rule=_rule("not-empty"))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
