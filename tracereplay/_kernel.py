@@ -1,0 +1,239 @@
+"""The compiled replay kernel: time-ordered accesses merged with migration operations.
+
+One ``@njit`` function, arrays in and arrays out; it imports nothing of the package. State
+lives in preallocated arrays owned by the caller and is carried from one chunk of accesses to
+the next, so a trace streams through in row-group chunks.
+
+Operations (sorted by time; an operation at time t is seen by an access at time t):
+- ``OP_UNMAP``: a page's PTE becomes a migration entry until its remap time.
+- ``OP_ROUND``: a flush round completes. Its initiator (when in mm_cpumask) and every target
+  invalidate the round's pages, or flush the whole address space when the round is full.
+  CPUs outside the mask drop the translations silently: x86 catches them up when they next
+  switch to the address space (lazy TLB), which costs no IPI.
+
+Accesses: L1 dTLB, then STLB, then a page walk. A hit on a page whose PTE is a migration entry is
+a *stale hit* (the flush has not reached this CPU yet). A walk that finds a migration entry
+*stalls* until the page's remap and fills no TLB entry (the replay is open-loop: trace
+timestamps are not delayed by stalls).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+OP_UNMAP = 0
+OP_ROUND = 1
+
+OUT_L1, OUT_L2, OUT_WALK, OUT_STALE, OUT_STALL = 0, 1, 2, 3, 4
+
+# Columns of the per-CPU stats matrix, in cpu_stats order.
+STAT_NAMES = (
+    "accesses", "writes", "l1_hits", "l2_hits", "walks", "stale_hits", "stalls", "stall_ns",
+    "ipis_received", "ipis_useful", "full_flushes", "entries_flushed", "irq_ns",
+    "remote_accesses", "mem_ns",
+)
+(S_ACC, S_WRITES, S_L1, S_L2, S_WALKS, S_STALE, S_STALLS, S_STALL_NS, S_IPIS, S_USEFUL,
+ S_FULL, S_ENTRIES, S_IRQ, S_REMOTE, S_MEM) = range(len(STAT_NAMES))
+
+# Positions in the params array.
+(P_L1_SETS, P_L1_WAYS, P_L2_SETS, P_L2_WAYS, P_L1_HIT, P_L2_HIT, P_WALK, P_LOCAL, P_REMOTE,
+ P_INVLPG, P_FULL_FLUSH, P_RESPONDER) = range(12)
+N_PARAMS = 12
+
+
+@njit(cache=True, nogil=True)
+def replay_chunk(
+    a_ts, a_cpu, a_page, a_write, final,
+    op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
+    r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
+    page_pid, page_vpn, page_node, page_pending, page_until, page_batch, page_req, page_round,
+    cpu_node, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
+    st_idx, st_ns, st_batch, st_req,
+    emit, out_outcome, out_remote, out_latency,
+):
+    l1_sets = params[P_L1_SETS]
+    l1_ways = params[P_L1_WAYS]
+    l2_sets = params[P_L2_SETS]
+    l2_ways = params[P_L2_WAYS]
+    ncpu = cpu_node.shape[0]
+    n_ops = op_ts.shape[0]
+    n_acc = a_ts.shape[0]
+    n_st = 0
+    tick = clock[0]
+    i = 0
+    while True:
+        # Next event: the operation if it is not later than the next access.
+        if i < n_acc:
+            ts = a_ts[i]
+            take_op = cursor < n_ops and op_ts[cursor] <= ts
+        else:
+            if not final or cursor >= n_ops:
+                break
+            take_op = True
+        if take_op:
+            k = cursor
+            cursor += 1
+            if op_kind[k] == OP_UNMAP:
+                p = op_arg[k]
+                if page_pending[p] >= 0:
+                    page_node[p] = page_pending[p]
+                page_pending[p] = op_dst[k]
+                page_until[p] = op_until[k]
+                page_batch[p] = op_batch[k]
+                page_req[p] = op_req[k]
+                page_round[p] = op_round[k]
+                continue
+            # OP_ROUND
+            r = op_arg[k]
+            init = r_cpu[r]
+            pid = r_pid[r]
+            full = r_full[r]
+            m = r_mask_id[r]
+            s0 = r_ptr[r]
+            s1 = r_ptr[r + 1]
+            holding = 0
+            for c in range(ncpu):
+                removed = 0
+                useful = False
+                if full:
+                    for e in range(l1_sets * l1_ways):
+                        q = l1_tag[c, e]
+                        if q >= 0 and page_pid[q] == pid:
+                            if page_round[q] == r:
+                                useful = True
+                            l1_tag[c, e] = -1
+                            removed += 1
+                    for e in range(l2_sets * l2_ways):
+                        q = l2_tag[c, e]
+                        if q >= 0 and page_pid[q] == pid:
+                            if page_round[q] == r:
+                                useful = True
+                            l2_tag[c, e] = -1
+                            removed += 1
+                else:
+                    for j in range(s0, s1):
+                        q = r_pages[j]
+                        b1 = (page_vpn[q] % l1_sets) * l1_ways
+                        for w in range(l1_ways):
+                            if l1_tag[c, b1 + w] == q:
+                                l1_tag[c, b1 + w] = -1
+                                removed += 1
+                                useful = True
+                        b2 = (page_vpn[q] % l2_sets) * l2_ways
+                        for w in range(l2_ways):
+                            if l2_tag[c, b2 + w] == q:
+                                l2_tag[c, b2 + w] = -1
+                                removed += 1
+                                useful = True
+                in_mask = masks[m, c] != 0
+                if c == init:
+                    if in_mask:
+                        stats[c, S_ENTRIES] += removed
+                        if full:
+                            stats[c, S_FULL] += 1
+                elif in_mask:
+                    stats[c, S_IPIS] += 1
+                    stats[c, S_ENTRIES] += removed
+                    if full:
+                        stats[c, S_FULL] += 1
+                        stats[c, S_IRQ] += params[P_RESPONDER] + params[P_FULL_FLUSH]
+                    else:
+                        stats[c, S_IRQ] += params[P_RESPONDER] + params[P_INVLPG] * (s1 - s0)
+                    if useful:
+                        stats[c, S_USEFUL] += 1
+                        holding += 1
+            r_holding[r] = holding
+            continue
+
+        # An access.
+        c = a_cpu[i]
+        p = a_page[i]
+        tick += 1
+        if page_pending[p] >= 0 and ts >= page_until[p]:
+            page_node[p] = page_pending[p]
+            page_pending[p] = -1
+        migrating = ts < page_until[p]
+        stats[c, S_ACC] += 1
+        if a_write[i]:
+            stats[c, S_WRITES] += 1
+        level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
+        b1 = (page_vpn[p] % l1_sets) * l1_ways
+        for w in range(l1_ways):
+            if l1_tag[c, b1 + w] == p:
+                l1_lru[c, b1 + w] = tick
+                level = 0
+                break
+        b2 = (page_vpn[p] % l2_sets) * l2_ways
+        if level == 2:
+            for w in range(l2_ways):
+                if l2_tag[c, b2 + w] == p:
+                    l2_lru[c, b2 + w] = tick
+                    level = 1
+                    break
+        if level == 0:
+            stats[c, S_L1] += 1
+            trans = params[P_L1_HIT]
+            outcome = OUT_L1
+        elif level == 1:
+            stats[c, S_L2] += 1
+            trans = params[P_L2_HIT]
+            outcome = OUT_L2
+        else:
+            stats[c, S_WALKS] += 1
+            trans = params[P_WALK]
+            outcome = OUT_WALK
+        node = page_node[p]
+        stall = 0
+        if migrating:
+            if level == 2:
+                # Faults on the migration entry and sleeps until the remap; no TLB fill.
+                stall = page_until[p] - ts
+                node = page_pending[p]
+                outcome = OUT_STALL
+                stats[c, S_STALLS] += 1
+                stats[c, S_STALL_NS] += stall
+                st_idx[n_st] = i
+                st_ns[n_st] = stall
+                st_batch[n_st] = page_batch[p]
+                st_req[n_st] = page_req[p]
+                n_st += 1
+            else:
+                outcome = OUT_STALE
+                stats[c, S_STALE] += 1
+        if level >= 1 and outcome != OUT_STALL:
+            # Fill the L1 dTLB (from the STLB or the walk): an empty way, else the LRU one.
+            v = 0
+            best = l1_lru[c, b1]
+            for w in range(l1_ways):
+                if l1_tag[c, b1 + w] < 0:
+                    v = w
+                    break
+                if l1_lru[c, b1 + w] < best:
+                    best = l1_lru[c, b1 + w]
+                    v = w
+            l1_tag[c, b1 + v] = p
+            l1_lru[c, b1 + v] = tick
+        if outcome == OUT_WALK:
+            v = 0
+            best = l2_lru[c, b2]
+            for w in range(l2_ways):
+                if l2_tag[c, b2 + w] < 0:
+                    v = w
+                    break
+                if l2_lru[c, b2 + w] < best:
+                    best = l2_lru[c, b2 + w]
+                    v = w
+            l2_tag[c, b2 + v] = p
+            l2_lru[c, b2 + v] = tick
+        remote = node != cpu_node[c]
+        mem = params[P_REMOTE] if remote else params[P_LOCAL]
+        if remote:
+            stats[c, S_REMOTE] += 1
+        stats[c, S_MEM] += trans + mem
+        if emit:
+            out_outcome[i] = outcome
+            out_remote[i] = remote
+            out_latency[i] = trans + mem + stall
+        i += 1
+    clock[0] = tick
+    return cursor, n_st
