@@ -15,6 +15,7 @@ from tracereplay.errors import TraceReplayError
 
 # Each module registers its commands on ``app``.
 from tracereplay.cli import validate as _validate  # noqa: E402,F401  isort: skip
+from tracereplay.cli import replay as _replay  # noqa: E402,F401  isort: skip
 from tracereplay.cli import generate as _generate  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
@@ -32,3 +33,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as e:  # a bug: say so briefly; --debug shows the traceback
+        if state.debug:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} "
+                  "(run with --debug for the traceback)", highlight=False)
+        sys.exit(1)
