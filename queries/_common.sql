@@ -1,0 +1,20 @@
+-- _common: helpers the query views share; not a query of its own.
+--
+-- Reads: flushes, migrations, batches, stalls, cpu_stats.
+
+-- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
+-- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
+-- one. An empty group sums to 0.
+CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
+
+-- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
+-- without flushes or stalls still gets its row, with zeros rather than no row.
+CREATE VIEW _policies AS
+SELECT DISTINCT run, trace, policy
+FROM (
+    SELECT run, trace, policy FROM flushes
+    UNION ALL SELECT run, trace, policy FROM migrations
+    UNION ALL SELECT run, trace, policy FROM batches
+    UNION ALL SELECT run, trace, policy FROM stalls
+    UNION ALL SELECT run, trace, policy FROM cpu_stats
+);

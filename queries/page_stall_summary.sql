@@ -1,0 +1,74 @@
+-- page_stall_summary: distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy.
+--
+-- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
+-- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
+-- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
+-- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
+-- the values at or below it, so every percentile is an observed value.
+--
+-- Reads: page_stall, stalls, _policies.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pages           BIGINT   (pages)    pages migrated
+--   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
+--   window_p90_ns   BIGINT   (ns)       90th percentile window
+--   window_p99_ns   BIGINT   (ns)       99th percentile window
+--   window_max_ns   BIGINT   (ns)       longest window
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry
+--   stall_ns        BIGINT   (ns)       their total wait
+--   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
+--   stall_p90_ns    BIGINT   (ns)       90th percentile wait
+--   stall_p99_ns    BIGINT   (ns)       99th percentile wait
+--   stall_max_ns    BIGINT   (ns)       longest wait
+
+CREATE VIEW _page_stall_summary_windows AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages,
+    quantile_disc(window_ns, 0.5) FILTER (WHERE status = 'migrated') AS window_p50_ns,
+    quantile_disc(window_ns, 0.9) FILTER (WHERE status = 'migrated') AS window_p90_ns,
+    quantile_disc(window_ns, 0.99) FILTER (WHERE status = 'migrated') AS window_p99_ns,
+    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+FROM page_stall
+GROUP BY run, trace, policy;
+
+CREATE VIEW _page_stall_summary_stalls AS
+SELECT
+    run, trace, policy,
+    count(*) AS stalls,
+    sum(stall_ns) AS stall_ns,
+    quantile_disc(stall_ns, 0.5) AS stall_p50_ns,
+    quantile_disc(stall_ns, 0.9) AS stall_p90_ns,
+    quantile_disc(stall_ns, 0.99) AS stall_p99_ns,
+    max(stall_ns) AS stall_max_ns
+FROM stalls
+GROUP BY run, trace, policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    p.run::VARCHAR AS run,
+    p.trace::VARCHAR AS trace,
+    p.policy::VARCHAR AS policy,
+    coalesce(w.pages, 0)::BIGINT AS pages,
+    w.window_p50_ns::BIGINT AS window_p50_ns,
+    w.window_p90_ns::BIGINT AS window_p90_ns,
+    w.window_p99_ns::BIGINT AS window_p99_ns,
+    w.window_max_ns::BIGINT AS window_max_ns,
+    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
+    coalesce(s.stalls, 0)::BIGINT AS stalls,
+    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
+    s.stall_p50_ns::BIGINT AS stall_p50_ns,
+    s.stall_p90_ns::BIGINT AS stall_p90_ns,
+    s.stall_p99_ns::BIGINT AS stall_p99_ns,
+    s.stall_max_ns::BIGINT AS stall_max_ns
+FROM _policies AS p
+LEFT JOIN _page_stall_summary_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+LEFT JOIN _page_stall_summary_stalls AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+ORDER BY p.run, p.trace NULLS FIRST, p.policy;

@@ -1,0 +1,1 @@
+"""Golden cases of the query library: input event tables and expected answers, as CSV."""
