@@ -16,7 +16,7 @@ Canonical batches:
   (index 0, 1, 2), so a consumer may test the indices directly.
 * Values in a column that the row's kind *ignores* are read as null (``write`` on a ``migrate``
   row, ``src_node`` on an ``access`` row, ...). A null ``mode`` on a ``migrate`` row means sync.
-* Optional columns missing from the file are all null.
+* Optional columns missing from the file, or stored as Arrow's null type, are all null.
 """
 
 from __future__ import annotations
@@ -145,6 +145,10 @@ class _Col:
 
 
 def _type_accepted(dtype: pa.DataType, accept: list[str]) -> bool:
+    # A column of nulls only (Arrow's null type) fits any column; rows that need it are then
+    # reported by the non-null rule.
+    if pa.types.is_null(dtype):
+        return True
     for name in accept:
         if name == "dictionary<string>":
             if pa.types.is_dictionary(dtype) and (
@@ -205,11 +209,10 @@ def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
     cols: dict[str, _Col] = {}
     for name, spec in _columns().items():
         idx = batch.schema.get_field_index(name)
-        if idx < 0:
+        arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
+        if pa.types.is_null(arr.type):
             cols[name] = _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
-            continue
-        arr = batch.column(idx)
-        if name == "kind":
+        elif name == "kind":
             cols[name] = _codes_col(arr, KINDS)
         elif name == "mode":
             cols[name] = _codes_col(arr, ("sync", "async"))
@@ -276,7 +279,7 @@ class _Requests:
     """Migrate requests seen so far, sorted by req_id, with what every row of one must share."""
 
     # Attributes compared between rows of one request, and the column each is named by.
-    ATTRS = ("ts_ns", "cpu", "pid", "mode", "dst_node", "shape")
+    ATTRS = ("shape", "ts_ns", "cpu", "pid", "mode", "dst_node")
 
     def __init__(self) -> None:
         self.ids = np.zeros(0, dtype=np.int64)
@@ -451,10 +454,9 @@ class _Validator:
 
         req = cols["req_id"]
         m = np.flatnonzero(migrate & req.valid)
-        attrs = np.stack([
-            ts.values[m], cols["cpu"].values[m], cols["pid"].values[m],
-            np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
-            (~vaddr.valid[m]).astype(np.int64),
+        attrs = np.stack([  # in the order of _Requests.ATTRS
+            (~vaddr.valid[m]).astype(np.int64), ts.values[m], cols["cpu"].values[m],
+            cols["pid"].values[m], np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
         ], axis=1).astype(np.int64)
         clash = self.requests.check(m + offset, req.values[m], attrs)
         if clash is not None:
