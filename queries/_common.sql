@@ -1,4 +1,4 @@
--- _common: helpers the query views share; not a query of its own.
+-- _common: Helpers the query views share; not a query of its own
 --
 -- Reads: flushes, migrations, batches, stalls, cpu_stats.
 

@@ -1,4 +1,4 @@
--- copy_share: where migration time goes (unmap, flush, copy, remap, other) per run and policy.
+-- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
 -- Migration time is the sum of batch durations (end_ns - start_ns; the batches of one CPU never
 -- overlap, and calls on several CPUs each count their own time, as cycle profiles of

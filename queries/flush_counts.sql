@@ -1,4 +1,4 @@
--- flush_counts: TLB-flush rounds and IPIs per run and policy, per 1000 migrated pages.
+-- flush_counts: TLB-flush rounds and IPIs per run and policy, per 1000 migrated pages
 --
 -- How many TLB-flush IPIs a policy sends; how many of them found a translation of a page being
 -- migrated (useful) and how many did not (wasted: Linux sends one to every CPU in mm_cpumask, not

@@ -1,4 +1,4 @@
--- page_stall: per migrated page, how long it was unmapped and how long accessing threads waited on it.
+-- page_stall: Per migrated page, how long it was unmapped and how long accessing threads waited on it
 --
 -- A page is unmapped from its unmap (PTE replaced by a migration entry) to its remap (new PTE
 -- installed, waiters woken): its window. A thread that touches the page in the window faults on the

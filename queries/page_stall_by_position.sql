@@ -1,4 +1,4 @@
--- page_stall_by_position: unmapped window and stalls versus a page's position in its batch.
+-- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch
 --
 -- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
 -- 0..i, so its window grows with its position; this is the latency cost that capped the batch at

@@ -1,4 +1,4 @@
--- page_stall_summary: distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy.
+-- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
 --
 -- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
 -- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:

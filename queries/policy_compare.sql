@@ -1,4 +1,4 @@
--- policy_compare: each headline metric per policy beside the serial policy's, with the relative change and the seed's figure.
+-- policy_compare: Each headline metric per policy beside the serial policy's, with the relative change and the seed's figure
 --
 -- One row per run, trace, metric and policy: the policy's value, the value of policy 'serial' in
 -- the same run and trace, and the relative change from serial to this policy. The metrics are the

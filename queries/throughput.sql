@@ -1,4 +1,4 @@
--- throughput: pages migrated per second of migration time, per run and policy.
+-- throughput: Pages migrated per second of migration time, per run and policy
 --
 -- Migration time is the sum of batch durations (the time CPUs spent in migrate_pages()); with
 -- calls on several CPUs it exceeds the elapsed time from the first batch's start to the last

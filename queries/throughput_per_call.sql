@@ -1,4 +1,4 @@
--- throughput_per_call: pages migrated per second of migration time, per migration call.
+-- throughput_per_call: Pages migrated per second of migration time, per migration call
 --
 -- One row per migration call (req_id: a migrate_pages(2) or move_pages(2) call, or one
 -- mm_migrate_pages event of a measured run) with its batches, its pages and its time. Calls of a

@@ -17,6 +17,7 @@ from tracereplay.errors import TraceReplayError
 from tracereplay.cli import validate as _validate  # noqa: E402,F401  isort: skip
 from tracereplay.cli import replay as _replay  # noqa: E402,F401  isort: skip
 from tracereplay.cli import generate as _generate  # noqa: F401  isort: skip
+from tracereplay.cli import query as _query  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 

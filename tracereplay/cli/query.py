@@ -1,0 +1,142 @@
+"""``tracereplay query``: run a query of the library, a SQL file or SQL text over run directories."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tracereplay.cli._app import app, out
+from tracereplay.errors import QueryError
+from tracereplay.query import KEY_COLUMNS, list_queries, run_query
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _print_table(table: pa.Table, title: str) -> None:
+    """Rows as a table; a few rows too wide for the terminal become one column each."""
+    names = table.column_names
+    rows = [[_cell(r[c]) for c in names] for r in table.to_pylist()]
+    numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    width = sum(widths) + 3 * len(widths) + 1
+    if width > out.width and 0 < len(rows) <= 8:
+        keys = [i for i, n in enumerate(names) if n in KEY_COLUMNS]
+        heads = [" ".join(r[i] for i in keys) if keys else str(k) for k, r in enumerate(rows)]
+        view = Table("", *heads, title=title, title_justify="left")
+        for i, name in enumerate(names):
+            if i not in keys:
+                view.add_row(name, *(r[i] for r in rows))
+        for column in view.columns[1:]:
+            column.justify = "right"
+        out.print(view)
+        return
+    view = Table(title=title, title_justify="left")
+    for name, is_number in zip(names, numeric, strict=True):
+        view.add_column(name, justify="right" if is_number else "left", no_wrap=True)
+    for r in rows:
+        view.add_row(*r)
+    if width <= out.width:
+        out.print(view)
+    else:  # wider than the terminal: print it whole rather than squeeze every column
+        Console(file=out.file, width=width, no_color=out.no_color).print(view)
+
+
+def _write(table: pa.Table, fmt: Format, output: Path | None) -> None:
+    if fmt is Format.parquet:
+        if output is None:
+            raise QueryError("--format parquet needs -o FILE")
+        pq.write_table(table, output)
+        return
+    if fmt is Format.csv:
+        if output is None:
+            pacsv.write_csv(table, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            pacsv.write_csv(table, output)
+        return
+    text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+RunsArg = typer.Argument(
+    None,
+    metavar="RUN...",
+    help="Run directories: OUT/, OUT/policy=<name>/ or a corpus with trace=<id>/policy=<name>/.",
+    show_default=False,
+)
+FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
+OutputOpt = typer.Option(
+    None, "--output", "-o", help="Write to FILE (csv and json go to stdout without it)."
+)
+
+
+@app.command()
+def query(
+    name: str | None = typer.Argument(
+        None, metavar="NAME|FILE.sql", help="A query of the library (see --list) or a SQL file."
+    ),
+    runs: list[Path] | None = RunsArg,
+    sql: str | None = typer.Option(
+        None, "--sql", help="SQL text to run instead of NAME (every run argument is a run)."
+    ),
+    fmt: Format = FormatOpt,
+    output: Path | None = OutputOpt,
+    list_: bool = typer.Option(False, "--list", help="List the queries of the library."),
+) -> None:
+    """Answer with SQL: run a query over the event tables of run directories."""
+    if list_:
+        if name is not None or runs or sql is not None:
+            raise QueryError("--list takes no query, SQL or run directory")
+        view = Table("query", "answers", title="queries", title_justify="left")
+        for q, description in list_queries():
+            view.add_row(q, description)
+        out.print(view)
+        return
+    run_dirs = list(runs or [])
+    if sql is not None:
+        if name is not None:
+            run_dirs.insert(0, Path(name))
+        what: str | Path = sql
+    elif name is None:
+        raise QueryError("name a query (see tracereplay query --list), a SQL file or --sql TEXT")
+    else:
+        what = Path(name) if name.endswith(".sql") else name
+    if not run_dirs:
+        raise QueryError("name at least one run directory")
+    table = run_query(what, run_dirs)
+    if fmt is Format.table and output is None:
+        _print_table(table, name if sql is None and name is not None else "SQL")
+    elif fmt is Format.table:
+        raise QueryError("-o needs --format csv, json or parquet")
+    else:
+        _write(table, fmt, output)
