@@ -14,8 +14,8 @@ from tracereplay.cli._app import app, err, state
 from tracereplay.errors import TraceReplayError
 
 # Each module registers its commands on ``app``.
-from tracereplay.cli import validate as _validate  # noqa: E402,F401  isort: skip
-from tracereplay.cli import replay as _replay  # noqa: E402,F401  isort: skip
+from tracereplay.cli import validate as _validate  # noqa: F401  isort: skip
+from tracereplay.cli import replay as _replay  # noqa: F401  isort: skip
 from tracereplay.cli import generate as _generate  # noqa: F401  isort: skip
 from tracereplay.cli import query as _query  # noqa: F401  isort: skip
 

@@ -1,0 +1,171 @@
+"""A slow, obvious reference model of the replay kernel (tracereplay/_kernel.py).
+
+Plain Python, one object per TLB set, written from the model's description rather than from
+the kernel's code. The compiled kernel must agree with it exactly: same per-CPU counters, same
+IPI usefulness per round, same stalls, same per-access outcomes and latencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracereplay._kernel import OP_UNMAP, STAT_NAMES
+
+L1, L2, WALK, STALE, STALL = range(5)
+
+
+class LruSet:
+    """One TLB set: pages in least- to most-recently used order."""
+
+    def __init__(self, ways: int) -> None:
+        self.ways = ways
+        self.pages: list[int] = []
+
+    def lookup(self, page: int) -> bool:
+        if page in self.pages:
+            self.pages.remove(page)
+            self.pages.append(page)
+            return True
+        return False
+
+    def fill(self, page: int) -> None:
+        if len(self.pages) == self.ways:
+            self.pages.pop(0)
+        self.pages.append(page)
+
+    def drop(self, page: int) -> int:
+        if page in self.pages:
+            self.pages.remove(page)
+            return 1
+        return 0
+
+
+class Tlb:
+    def __init__(self, sets: int, ways: int) -> None:
+        self.sets = [LruSet(ways) for _ in range(sets)]
+
+    def set_of(self, vpn: int) -> LruSet:
+        return self.sets[vpn % len(self.sets)]
+
+    def all_pages(self) -> list[int]:
+        return [p for s in self.sets for p in s.pages]
+
+
+@dataclass
+class Result:
+    stats: list[dict[str, int]]
+    holding: list[int]
+    stalls: list[tuple[int, int, int, int]] = field(default_factory=list)  # idx, ns, batch, req
+    outcomes: list[tuple[int, bool, int]] = field(default_factory=list)  # outcome, remote, latency
+
+
+def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[no-untyped-def]
+    """Replay all accesses (numpy arrays) against ``ops`` (tracereplay.replay.Ops)."""
+    t, f, m = profile.tlb, profile.flush, profile.memory
+    ncpu = pre.machine.cpus
+    cpu_node = list(pre.machine.cpu_node)
+    l1 = [Tlb(t.l1_sets, t.l1_ways) for _ in range(ncpu)]
+    l2 = [Tlb(t.l2_sets, t.l2_ways) for _ in range(ncpu)]
+    node = [int(x) for x in pre.page_node]
+    vpn = [int(x) for x in pre.page_vpn]
+    owner = [int(x) for x in pre.page_pid]
+    # Per page: (until, dst node, batch, req, covering round) of its latest unmap.
+    window: dict[int, tuple[int, int, int, int, int]] = {}
+    res = Result(stats=[dict.fromkeys(STAT_NAMES, 0) for _ in range(ncpu)],
+                 holding=[0] * len(ops.r_cpu))
+
+    def settle(p: int, now: int) -> None:
+        """Apply a finished migration's node change."""
+        if p in window and window[p][0] <= now:
+            node[p] = window[p][1]
+
+    def do_op(k: int) -> None:
+        if ops.kind[k] == OP_UNMAP:
+            p = int(ops.arg[k])
+            if p in window:
+                node[p] = window[p][1]
+            window[p] = (int(ops.until[k]), int(ops.dst[k]), int(ops.batch[k]), int(ops.req[k]),
+                         int(ops.round[k]))
+            return
+        r = int(ops.arg[k])
+        init, pid, full = int(ops.r_cpu[r]), int(ops.r_pid[r]), bool(ops.r_full[r])
+        mask = ops.masks[ops.r_mask_id[r]]
+        pages = [int(x) for x in ops.r_pages[ops.r_ptr[r]:ops.r_ptr[r + 1]]]
+        for c in range(ncpu):
+            removed = 0
+            useful = False
+            if full:
+                for tlb in (l1[c], l2[c]):
+                    for q in tlb.all_pages():
+                        if owner[q] == pid:
+                            useful |= q in window and window[q][4] == r
+                            removed += tlb.set_of(vpn[q]).drop(q)
+            else:
+                for q in pages:
+                    for tlb in (l1[c], l2[c]):
+                        got = tlb.set_of(vpn[q]).drop(q)
+                        removed += got
+                        useful |= bool(got)
+            st = res.stats[c]
+            if c == init:
+                if mask[c]:
+                    st["entries_flushed"] += removed
+                    st["full_flushes"] += int(full)
+            elif mask[c]:
+                st["ipis_received"] += 1
+                st["entries_flushed"] += removed
+                st["full_flushes"] += int(full)
+                st["irq_ns"] += f.ipi_responder_ns + (f.full_flush_ns if full else f.invlpg_ns * len(pages))
+                if useful:
+                    st["ipis_useful"] += 1
+                    res.holding[r] += 1
+
+    k = 0
+    n_ops = len(ops.ts)
+    for i in range(len(ts)):
+        now = int(ts[i])
+        while k < n_ops and ops.ts[k] <= now:
+            do_op(k)
+            k += 1
+        c, p = int(cpu[i]), int(page[i])
+        settle(p, now)
+        st = res.stats[c]
+        st["accesses"] += 1
+        st["writes"] += int(bool(write[i]))
+        in_window = p in window and now < window[p][0]
+        if l1[c].set_of(vpn[p]).lookup(p):
+            level, trans = L1, t.l1_hit_ns
+            st["l1_hits"] += 1
+        elif l2[c].set_of(vpn[p]).lookup(p):
+            level, trans = L2, t.l2_hit_ns
+            st["l2_hits"] += 1
+        else:
+            level, trans = WALK, t.walk_ns
+            st["walks"] += 1
+        where = node[p]
+        stall = 0
+        outcome = level
+        if in_window and level == WALK:
+            stall = window[p][0] - now
+            where = window[p][1]
+            outcome = STALL
+            st["stalls"] += 1
+            st["stall_ns"] += stall
+            res.stalls.append((i, stall, window[p][2], window[p][3]))
+        elif in_window:
+            outcome = STALE
+            st["stale_hits"] += 1
+        if outcome != STALL:
+            if level in (L2, WALK):
+                l1[c].set_of(vpn[p]).fill(p)
+            if level == WALK:
+                l2[c].set_of(vpn[p]).fill(p)
+        remote = where != cpu_node[c]
+        mem = m.remote_ns if remote else m.local_ns
+        st["remote_accesses"] += int(remote)
+        st["mem_ns"] += trans + mem
+        res.outcomes.append((outcome, remote, trans + mem + stall))
+    while k < n_ops:
+        do_op(k)
+        k += 1
+    return res

@@ -1,0 +1,92 @@
+"""Build small traces and run the replay kernel directly, for the replay tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tracereplay import trace as tr
+from tracereplay.config import Profile, load_profile
+from tracereplay.machine import Machine
+from tracereplay.migrate import schedule
+from tracereplay.replay import KernelState, Ops
+from tracereplay.schedule import KIND_ACCESS, PrePass, kind_codes, prepass
+
+# Round numbers that make timelines easy to check by hand.
+HAND_COSTS = [
+    "migrate.other_ns=0", "migrate.unmap_ns=100", "migrate.copy_ns=1000", "migrate.remap_ns=100",
+    "flush.invlpg_ns=10", "flush.full_flush_ns=10", "flush.ipi_initiator_ns=500",
+    "flush.ipi_extra_target_ns=0", "flush.ipi_responder_ns=300",
+]
+
+
+def hand_profile(*extra: str) -> Profile:
+    return load_profile(overrides=[*HAND_COSTS, *extra])
+
+
+def access(ts: int, cpu: int, vpn: int, *, pid: int = 1, write: bool = False) -> dict[str, Any]:
+    return {"ts_ns": ts, "kind": "access", "cpu": cpu, "pid": pid, "vaddr": vpn * 4096 + 8,
+            "write": write}
+
+
+def migrate_pages(ts: int, cpu: int, vpns: list[int], dst: int, req: int, *, pid: int = 1,
+                  mode: str = "sync") -> list[dict[str, Any]]:
+    return [{"ts_ns": ts, "kind": "migrate", "cpu": cpu, "pid": pid, "vaddr": v * 4096,
+             "dst_node": dst, "req_id": req, "mode": mode} for v in vpns]
+
+
+def migrate_node(ts: int, cpu: int, src: int, dst: int, req: int, *, pid: int = 1,
+                 mode: str = "sync") -> dict[str, Any]:
+    return {"ts_ns": ts, "kind": "migrate", "cpu": cpu, "pid": pid, "src_node": src,
+            "dst_node": dst, "req_id": req, "mode": mode}
+
+
+def write_trace(path: Path, rows: list[dict[str, Any]], machine: Machine) -> Path:
+    """Write ``rows`` (sorted stably by ts_ns) as a trace v1 file."""
+    rows = sorted(rows, key=lambda r: r["ts_ns"])
+    schema = tr.arrow_schema()
+    cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    tr.write(pa.table(cols, schema=schema), path, machine=machine)
+    return path
+
+
+def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
+    """All accesses of a trace as (ts, cpu, page, write) arrays."""
+    parts: list[list[np.ndarray]] = [[], [], [], []]
+    for b in trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]):
+        acc = kind_codes(b.column("kind")) == KIND_ACCESS
+        t = b.filter(pa.array(acc))
+        vpn = (t.column("vaddr").to_numpy() >> np.uint64(trace.machine.page_shift)).astype(np.int64)
+        parts[0].append(t.column("ts_ns").to_numpy())
+        parts[1].append(t.column("cpu").to_numpy().astype(np.int32))
+        parts[2].append(pre.page_ids(t.column("pid").to_numpy(), vpn))
+        parts[3].append(t.column("write").to_numpy(zero_copy_only=False).astype(np.bool_))
+    return tuple(np.concatenate(p) for p in parts)
+
+
+def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Ops, tuple[np.ndarray, ...]]:
+    trace = tr.load(path)
+    pre = prepass(trace.batches(), trace.machine)
+    ops = Ops.from_schedule(schedule(pre, profile, policy))
+    return pre, ops, accesses(trace, pre)
+
+
+def run_kernel(pre: PrePass, profile: Profile, ops: Ops, acc: tuple[np.ndarray, ...],
+               chunk: int) -> dict[str, Any]:
+    """Run the compiled kernel over the accesses in chunks of ``chunk``."""
+    state = KernelState(pre, profile, ops)
+    ts, cpu, page, write = acc
+    stalls: list[tuple[int, int, int, int]] = []
+    outcomes: list[tuple[int, bool, int]] = []
+    for s in range(0, len(ts), chunk):
+        sl = slice(s, s + chunk)
+        idx, ns, b, r, per = state.step(ts[sl], cpu[sl], page[sl], write[sl], emit=True)
+        stalls += [(int(i) + s, int(n), int(bb), int(rr)) for i, n, bb, rr in zip(idx, ns, b, r, strict=True)]
+        assert per is not None
+        outcomes += [(int(o), bool(m), int(lat)) for o, m, lat in zip(*per, strict=True)]
+    z = np.zeros(0, np.int64)
+    state.step(z, z.astype(np.int32), z, z.astype(np.bool_), final=True)
+    return {"stats": state.stats, "holding": state.r_holding, "stalls": stalls, "outcomes": outcomes}

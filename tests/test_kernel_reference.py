@@ -1,0 +1,131 @@
+"""The compiled kernel agrees exactly with the plain-Python reference model."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import reference
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from replay_helpers import (
+    access,
+    kernel_setup,
+    migrate_node,
+    migrate_pages,
+    run_kernel,
+    write_trace,
+)
+
+from tracereplay._kernel import OP_ROUND, STAT_NAMES
+from tracereplay.config import load_profile
+from tracereplay.machine import Machine
+from tracereplay.replay import KernelState, Ops
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
+    """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound."""
+    cpus = draw(st.integers(2, 6))
+    nodes = draw(st.integers(1, 2))
+    machine = Machine.spread(cpus, nodes)
+    pids = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True))
+    n = draw(st.integers(1, 150))
+    rows = []
+    for _ in range(n):
+        rows.append(access(draw(st.integers(0, 20_000)), draw(st.integers(0, cpus - 1)),
+                           draw(st.integers(0, 24)), pid=draw(st.sampled_from(pids)),
+                           write=draw(st.booleans())))
+    for req in range(draw(st.integers(0, 4))):
+        ts = draw(st.integers(0, 20_000))
+        cpu = draw(st.integers(0, cpus - 1))
+        pid = draw(st.sampled_from(pids))
+        dst = draw(st.integers(0, nodes - 1))
+        mode = draw(st.sampled_from(["sync", "async"]))
+        if draw(st.booleans()):
+            rows.append(migrate_node(ts, cpu, draw(st.integers(0, nodes - 1)), dst, req, pid=pid, mode=mode))
+        else:
+            vpns = draw(st.lists(st.integers(0, 24), min_size=1, max_size=12))
+            rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode)
+    overrides = [
+        f"tlb.l1_entries={draw(st.sampled_from([2, 4]))}", "tlb.l1_ways=2",
+        f"tlb.l2_entries={draw(st.sampled_from([4, 6, 8]))}", "tlb.l2_ways=2",
+        f"flush.ceiling_pages={draw(st.integers(0, 4))}",
+        f"migrate.batch_size={draw(st.integers(1, 8))}",
+        f"migrate.fail_probability={draw(st.sampled_from([0.0, 0.3]))}",
+        f"migrate.seed={draw(st.integers(0, 5))}",
+        f"flush.mm_cpumask={draw(st.sampled_from(['sticky', 'window']))}",
+        "flush.mm_cpumask_window_ns=3000",
+        f"migrate.copy_ns={draw(st.sampled_from([50, 350, 2000]))}",
+    ]
+    return machine, rows, overrides
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
+def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
+    machine, rows, overrides = w
+    profile = load_profile(overrides=overrides)
+    with tempfile.TemporaryDirectory() as d:
+        path = write_trace(Path(d) / "t.parquet", rows, machine)
+        pre, ops, acc = kernel_setup(path, profile, policy)
+    got = run_kernel(pre, profile, ops, acc, chunk)
+    want = reference.replay(pre, profile, ops, *acc)
+    for c in range(machine.cpus):
+        assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
+    assert got["holding"].tolist() == want.holding
+    assert got["stalls"] == want.stalls
+    assert got["outcomes"] == want.outcomes
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads())
+def test_counters_add_up_and_batched_never_sends_more_ipis(w: tuple[Machine, list[dict], list[str]]) -> None:
+    machine, rows, overrides = w
+    profile = load_profile(overrides=[*overrides, "migrate.fail_probability=0.0"])
+    ipis = {}
+    with tempfile.TemporaryDirectory() as d:
+        path = write_trace(Path(d) / "t.parquet", rows, machine)
+        for policy in ("serial", "batched"):
+            pre, ops, acc = kernel_setup(path, profile, policy)
+            s = run_kernel(pre, profile, ops, acc, 1000)["stats"]
+            col = {k: s[:, j] for j, k in enumerate(STAT_NAMES)}
+            assert (col["l1_hits"] + col["l2_hits"] + col["walks"] == col["accesses"]).all()
+            assert (col["stalls"] <= col["walks"]).all()
+            assert (col["ipis_useful"] <= col["ipis_received"]).all()
+            assert col["accesses"].sum() == len(acc[0])
+            ipis[policy] = int(col["ipis_received"].sum())
+    assert ipis["batched"] <= ipis["serial"]
+
+
+def test_no_translation_of_a_migrated_page_survives_its_completed_flush(tmp_path: Path) -> None:
+    """After every round, no CPU holds a translation of a page the round covered."""
+    machine = Machine.spread(4, 2)
+    rows = [access(t, t % 4, t % 30) for t in range(0, 3000, 7)]
+    rows += migrate_pages(1500, 0, list(range(0, 30, 2)), 1, req=1)
+    rows.append(migrate_node(2500, 3, 0, 1, req=2))
+    path = write_trace(tmp_path / "t.parquet", rows, machine)
+    for policy in ("serial", "batched"):
+        profile = load_profile(overrides=["flush.ceiling_pages=4", "migrate.batch_size=8"])
+        pre, ops, acc = kernel_setup(path, profile, policy)
+        model = reference.replay(pre, profile, ops, *acc)
+        assert sum(s["stalls"] + s["stale_hits"] for s in model.stats) > 0
+        # Replay up to each round's completion and look into every TLB.
+        ts = acc[0]
+        for k in np.flatnonzero(ops.kind == OP_ROUND)[:50]:
+            cut = int(np.searchsorted(ts, ops.ts[k], side="right"))
+            r = int(ops.arg[k])
+            covered = set(ops.r_pages[ops.r_ptr[r]:ops.r_ptr[r + 1]].tolist())
+            state = KernelState(pre, profile, _ops_prefix(ops, k + 1))
+            state.step(*(a[:cut] for a in acc), final=True)
+            for c in range(machine.cpus):
+                held = set(state.l1_tag[c].tolist()) | set(state.l2_tag[c].tolist())
+                assert not covered & held, f"{policy}: cpu {c} holds {covered & held} after round {r}"
+
+
+def _ops_prefix(ops: Ops, n: int) -> Ops:
+    """The first ``n`` operations of a schedule (the rounds' tables stay whole)."""
+    per_op = ("ts", "kind", "arg", "round", "until", "dst", "batch", "req")
+    return replace(ops, **{f: getattr(ops, f)[:n] for f in per_op})

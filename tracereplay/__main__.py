@@ -1,0 +1,5 @@
+"""``python -m tracereplay``."""
+
+from tracereplay.cli import main
+
+main()
