@@ -344,7 +344,8 @@ class _Pmbench:
             "req_id": nullable(merged(np.int64(0), k, np.int64), is_call, pa.int64()),
             "mode": pa.array(["sync"]).take(nullable(np.zeros(total, np.int8), is_call, pa.int8())),
         }
-        return pa.RecordBatch.from_pydict(columns)
+        schema = trace.arrow_schema()
+        return pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
 
 
 def pmbench_batches(params: PmbenchParams) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,146 @@
+"""trace.write then trace.load gives back the rows; write refuses bad rows and leaves no file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import valid_columns
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracereplay import Machine, TraceFormatError, trace
+
+MACHINE = Machine.spread(4, 2)
+COLUMNS = [f.name for f in trace.arrow_schema()]
+
+cpus = st.integers(0, MACHINE.cpus - 1)
+nodes = st.integers(0, MACHINE.nodes - 1)
+pids = st.integers(0, 2**31 - 1)
+vaddrs = st.integers(0, 2**57 - 1)
+modes = st.sampled_from([None, "sync", "async"])
+
+
+def row(**values: object) -> dict:
+    return {name: values.get(name) for name in COLUMNS}
+
+
+@st.composite
+def calls(draw: st.DrawFn, req_id: int) -> list[dict]:
+    """The rows of one event: an access, a map, a whole-node or an explicit-page migrate."""
+    what = draw(st.sampled_from(["access", "map", "whole", "pages"]))
+    cpu, pid = draw(cpus), draw(pids)
+    if what == "access":
+        return [row(kind="access", cpu=cpu, pid=pid, vaddr=draw(vaddrs), write=draw(st.booleans()))]
+    if what == "map":
+        return [row(kind="map", cpu=draw(st.none() | cpus), pid=pid, vaddr=draw(vaddrs),
+                    dst_node=draw(nodes))]
+    common = {"kind": "migrate", "cpu": cpu, "pid": pid, "dst_node": draw(nodes),
+              "req_id": req_id, "mode": draw(modes)}
+    if what == "whole":
+        return [row(src_node=draw(nodes), **common)]
+    return [row(vaddr=v, **common) for v in draw(st.lists(vaddrs, min_size=1, max_size=3))]
+
+
+@st.composite
+def traces(draw: st.DrawFn) -> pa.Table:
+    rows: list[dict] = []
+    ts = 0
+    for req_id in range(draw(st.integers(1, 25))):
+        ts += draw(st.integers(0, 10**6))
+        for r in draw(calls(req_id)):
+            r["ts_ns"] = ts
+            rows.append(r)
+    return pa.Table.from_pylist(rows)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=traces())
+def test_written_rows_load_back_unchanged(table: pa.Table, tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    trace.write(table, path, machine=MACHINE)
+    t = trace.load(path)
+    assert t.machine == MACHINE and t.machine_from_file
+    assert t.num_rows == table.num_rows
+    back = pa.Table.from_batches(list(t.batches()))
+    assert back.schema.equals(trace.arrow_schema())
+    for name in COLUMNS:
+        assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
+
+
+def test_batches_can_select_columns_in_any_order(tiny_trace: Path) -> None:
+    (batch,) = trace.load(tiny_trace).batches(["vaddr", "ts_ns"])
+    assert batch.schema.names == ["vaddr", "ts_ns"]
+    assert batch.column("ts_ns").to_pylist()[:2] == [0, 100]
+
+
+def test_batches_refuse_a_file_changed_since_load(tmp_path: Path, tiny_trace: Path) -> None:
+    path = tmp_path / "t.parquet"
+    path.write_bytes(tiny_trace.read_bytes())
+    t = trace.load(path)
+    path.write_bytes(tiny_trace.read_bytes() + b"\0")
+    with pytest.raises(TraceFormatError, match="changed since it was loaded"):
+        next(t.batches())
+
+
+def test_kind_indices_follow_the_schema_order(tiny_trace: Path) -> None:
+    (batch,) = trace.load(tiny_trace).batches(["kind"])
+    kind = batch.column("kind")
+    assert kind.dictionary.to_pylist() == list(trace.KINDS) == ["access", "migrate", "map"]
+    assert kind.indices.to_pylist()[5:8] == [0, 1, 1]
+
+
+def test_write_refuses_decreasing_timestamps_and_leaves_no_file(tmp_path: Path) -> None:
+    cols = valid_columns()
+    cols["ts_ns"][3] = 5
+    path = tmp_path / "t.parquet"
+    with pytest.raises(TraceFormatError, match="decreases") as info:
+        trace.write(pa.table(cols), path, machine=None)
+    assert (info.value.rule, info.value.row) == ("ts-non-decreasing", 3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_refuses_no_rows(tmp_path: Path) -> None:
+    with pytest.raises(TraceFormatError) as info:
+        trace.write([], tmp_path / "t.parquet", machine=None)
+    assert info.value.rule == "not-empty"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_checks_cpus_against_the_machine(tmp_path: Path) -> None:
+    with pytest.raises(TraceFormatError) as info:
+        trace.write(pa.table(valid_columns()), tmp_path / "t.parquet", machine=Machine.spread(2, 2))
+    assert (info.value.rule, info.value.row) == ("cpu-in-machine", 3)
+
+
+def test_same_rows_in_other_batches_give_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace, "_ROW_GROUP_ROWS", 4)
+    copies = []
+    for k in range(3):  # the valid rows three times, later in time, with their own req_ids
+        cols = valid_columns()
+        cols["ts_ns"] = [t + 100 * k for t in cols["ts_ns"]]
+        cols["req_id"] = [None if r is None else r + 2 * k for r in cols["req_id"]]
+        copies.append(pa.table(cols))
+    table = pa.concat_tables(copies)
+    one, other = tmp_path / "one.parquet", tmp_path / "other.parquet"
+    trace.write(table, one, machine=MACHINE)
+    trace.write(table.to_batches(max_chunksize=5), other, machine=MACHINE)
+    assert one.read_bytes() == other.read_bytes()
+    assert [pq.ParquetFile(one).metadata.row_group(i).num_rows for i in range(5)] == [4] * 4 + [2]
+
+
+def test_written_file_has_canonical_metadata_and_settings(tiny_trace: Path) -> None:
+    pf = pq.ParquetFile(tiny_trace)
+    meta = pf.schema_arrow.metadata
+    assert meta[b"tracereplay.schema"] == b"trace/1"
+    assert Machine.from_dict(json.loads(meta[b"tracereplay.machine"])) == Machine.spread(4, 2)
+    group = pf.metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert {c.compression for c in columns.values()} == {"ZSTD"}
+    assert not columns["ts_ns"].has_dictionary_page
+    assert not columns["vaddr"].has_dictionary_page
+    assert columns["kind"].has_dictionary_page
