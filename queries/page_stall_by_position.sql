@@ -2,8 +2,9 @@
 --
 -- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
 -- 0..i, so its window grows with its position; this is the latency cost that capped the batch at
--- 512 pages. One row per position (0-based, in unmap order) that occurs; serial migration puts
--- every page at position 0. Only migrated pages count.
+-- 512 pages. One row per position (0-based, in unmap order) that occurs. A serial "batch" is a
+-- whole migration call, whose pages each wait only for their own move: there the window does not
+-- grow with the position. Only migrated pages count.
 --
 -- Reads: page_stall.
 --

@@ -42,3 +42,15 @@ def valid_columns() -> dict[str, list]:
 @pytest.fixture
 def valid_table() -> pa.Table:
     return pa.table(valid_columns())
+
+
+# --- golden answers of the query library (tests/test_queries.py) ---
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the expected CSVs of tests/golden/ (and queries/_load.sql) from the answers.",
+    )
