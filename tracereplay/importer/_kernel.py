@@ -1,0 +1,240 @@
+"""Import a kernel trace (perf script / ftrace / trace-cmd text, perf.data) as ``policy=measured``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+import tracereplay
+from tracereplay.errors import ImportFormatError, OutputExistsError
+from tracereplay.events import PolicyRunWriter, empty_table
+from tracereplay.importer import _scan as S
+from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
+from tracereplay.importer._source import open_source
+from tracereplay.importer._trace import write_trace
+
+FORMATS = ("auto", "perf-script", "ftrace", "lackey")
+_LACKEY_LINE = re.compile(rb"^(?:==\d+==|I  [0-9a-fA-F]+,\d+$| [LSM] [0-9a-fA-F]+,\d+$)", re.M)
+_DETECT_LINES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import wrote and found; ``manifest`` is the run.json body."""
+
+    run_dir: Path | None
+    trace_path: Path | None
+    manifest: dict[str, Any]
+
+
+def detect_format(head: bytes) -> str | None:
+    """``perf-script``, ``ftrace``, ``lackey`` or None, from the first lines of an input."""
+    lines = head.split(b"\n", _DETECT_LINES)[:_DETECT_LINES]
+    sample = b"\n".join(lines)
+    if len(_LACKEY_LINE.findall(sample)) > len(lines) // 2:
+        return "lackey"
+    r = S.scan(sample, S.LAYOUT_ANY)
+    ok = r["layout"][r["status"] == S.ST_EVENT]
+    perf = int((ok == S.LAYOUT_PERF).sum())
+    ftrace = int((ok == S.LAYOUT_FTRACE).sum())
+    if perf == ftrace == 0:
+        return None
+    return "perf-script" if perf >= ftrace else "ftrace"
+
+
+def _prefetch(
+    blocks: Iterator[bytes], layout: int
+) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
+    """Read, decompress, hash and scan the next block in a worker thread while the caller
+    assembles the current one (the scanner and polars both release the GIL)."""
+
+    def load() -> tuple[bytes, dict[str, np.ndarray]] | None:
+        block = next(blocks, None)
+        return None if block is None else (block, S.scan(block, layout))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load)
+        while True:
+            item = pending.result()
+            if item is None:
+                return
+            pending = pool.submit(load)
+            yield item
+
+
+def _flavor(head: bytes, fmt: str) -> str:
+    if fmt == "ftrace" and re.search(rb"^\s*(cpus=\d+|version = \d)", head[:4096], re.M):
+        return "trace-cmd"
+    return fmt
+
+
+def import_kernel_trace(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    fmt: str = "auto",
+    strict: bool = False,
+    force: bool = False,
+    as_trace: str | os.PathLike[str] | None = None,
+    src_node: int = 0,
+    dst_node: int = 1,
+) -> ImportResult:
+    """Import ``path`` into ``out_dir/policy=measured/`` (and/or a trace at ``as_trace``).
+
+    Raises ImportFormatError for unreadable input (with ``strict``: at the first malformed
+    line) and OutputExistsError when an output exists and ``force`` is not set. Nothing is
+    left behind on error.
+    """
+    src_path = Path(path)
+    if fmt not in FORMATS or fmt == "lackey":
+        raise ImportFormatError(f"--format must be one of auto, perf-script, ftrace here: {fmt}")
+    if out_dir is None and as_trace is None:
+        raise ImportFormatError("nothing to write: give -o RUN_DIR, --as-trace OUT, or both")
+    trace_path = Path(as_trace) if as_trace is not None else None
+    if trace_path is not None and trace_path.exists() and not force:
+        raise OutputExistsError(f"{trace_path} already exists; use --force to replace it")
+    scratch = None
+    if out_dir is None:
+        parent = trace_path.parent if trace_path is not None else Path(".")
+        scratch = Path(tempfile.mkdtemp(prefix=".tracereplay-import-", dir=parent))
+        run_root = scratch
+    else:
+        run_root = Path(out_dir)
+
+    t0 = time.perf_counter()
+    final = None
+    try:
+        with open_source(src_path) as src:
+            blocks = src.blocks()
+            first = next(blocks, b"")
+            detected = detect_format(first)
+            if fmt == "auto":
+                if detected == "lackey":
+                    raise ImportFormatError(
+                        f"{src_path}: this is valgrind lackey output; import it with "
+                        "--format lackey --pid N --cpu N --as-trace OUT.parquet"
+                    )
+                if detected is None:
+                    raise ImportFormatError(
+                        f"{src_path}: no perf script or ftrace event line in the first "
+                        f"{_DETECT_LINES} lines (expected 'comm pid [cpu] secs.frac: event: ...')"
+                    )
+                fmt = detected
+            layout = S.LAYOUT_PERF if fmt == "perf-script" else S.LAYOUT_FTRACE
+
+            def fail(m: Malformed) -> None:
+                raise ImportFormatError(
+                    f"{src_path}:{m.line}: malformed line: {m.rule} [rule: --strict]: "
+                    f"{m.text[:160]!r}"
+                )
+
+            with PolicyRunWriter(run_root, "measured", force=force or scratch is not None) as w:
+                w.write("skipped", empty_table("skipped"))  # present even when empty
+                b = MeasuredBuilder(emit=w.write, strict_fail=fail if strict else None)
+                for block, scanned in _prefetch(chain([first], blocks), layout):
+                    b.feed(block, scanned)
+                b.finish()
+                if b.base_ns is None:
+                    raise ImportFormatError(
+                        f"{src_path}: no event lines ({b.lines} lines read, "
+                        f"{b.malformed_total} malformed)"
+                    )
+                wall = time.perf_counter() - t0
+                manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
+                                     wall)  # fmt: skip
+                final = w.commit(manifest)
+        if trace_path is not None:
+            manifest["as_trace"] = str(trace_path)
+            _as_trace(final, trace_path, src_node=src_node, dst_node=dst_node, source=src_path)
+    except BaseException:
+        if scratch is None and final is not None:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return ImportResult(None if scratch is not None else final, trace_path, manifest)
+
+
+def _manifest(
+    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float
+) -> dict[str, Any]:
+    return {
+        "tool": "tracereplay",
+        "tool_version": tracereplay.__version__,
+        "source": {"path": str(path.resolve()), "sha256": sha256, "compression": compression},
+        "format": fmt,
+        "lines": b.lines,
+        "events": dict(sorted(b.counts.items())),
+        "tlb_flush_reasons": {
+            f"{k} {REASON_NAMES.get(k, '?')}": v for k, v in sorted(b.reasons.items())
+        },
+        "skipped": dict(sorted(b.skipped.items())),
+        "malformed": b.malformed_total,
+        "malformed_lines": b.malformed_lines,
+        "migrations": {"paired": b.paired, "unpaired": b.unpaired_sets},
+        "receivers_joined": b.receivers_joined,
+        "wall_s": round(wall, 3),
+        "lines_per_s": round(b.lines / wall) if wall > 0 else None,
+        "notes": (
+            "times are ns since the first event of the file; migrations.pid is null because "
+            "the tracepoint's task is the migrating task, not the page's owner"
+        ),
+    }
+
+
+def _as_trace(run: Path, out: Path, *, src_node: int, dst_node: int, source: Path) -> None:
+    """Measured migrations as a trace v1: one request per mm_migrate_pages call."""
+    mig = pl.read_parquet(run / "migrations.parquet")
+    calls = pl.read_parquet(run / "batches.parquet").select(
+        "req_id", "start_ns", call_cpu="cpu", call_pid="pid", call_mode="mode"
+    )
+    rows = (
+        mig.filter(pl.col("req_id").is_not_null())
+        .join(calls, on="req_id", how="inner")
+        .unique(subset=["req_id", "vpn"], keep="first", maintain_order=True)
+        .sort(["start_ns", "req_id"], maintain_order=True)
+    )
+    vaddr = pl.col("vpn").cast(pl.UInt64) * 4096
+    maps = rows.unique(subset=["call_pid", "vpn"], keep="first", maintain_order=True).select(
+        ts_ns=pl.lit(0, pl.Int64),
+        kind=pl.lit("map"),
+        cpu=pl.lit(None, pl.Int32),
+        pid=pl.col("call_pid"),
+        vaddr=vaddr,
+        dst_node=pl.lit(src_node, pl.Int32),
+    )
+    migrates = rows.select(
+        ts_ns=pl.col("start_ns"),
+        kind=pl.lit("migrate"),
+        cpu=pl.col("call_cpu"),
+        pid=pl.col("call_pid"),
+        vaddr=vaddr,
+        dst_node=pl.lit(dst_node, pl.Int32),
+        req_id=pl.col("req_id"),
+        mode=pl.when(pl.col("call_mode") == "MIGRATE_ASYNC")
+        .then(pl.lit("async"))
+        .otherwise(pl.lit("sync")),
+    )
+    table = pl.concat([maps, migrates], how="diagonal_relaxed").to_arrow()
+    if not table.num_rows:
+        raise ImportFormatError(
+            f"{source}: --as-trace: no set_migration_pte inside a complete mm_migrate_pages "
+            "call, so there is no migration to write"
+        )
+    write_trace(table, out, extra={"tracereplay.source": str(source)})
+
+
+__all__ = ["FORMATS", "ImportResult", "detect_format", "import_kernel_trace"]

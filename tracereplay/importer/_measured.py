@@ -1,0 +1,572 @@
+"""Measured event tables from scanned kernel-trace lines.
+
+Blocks of lines arrive in file order; each is turned into rows of ``flushes``, ``migrations``,
+``batches`` and ``skipped`` with whole-column (polars) operations. What can only be decided by
+later lines is carried to the next block, and the carry stays small:
+
+- an open migration call per task (``mm_migrate_pages_start`` seen, ``mm_migrate_pages`` not yet);
+- ``set_migration_pte`` rows whose ``remove_migration_pte`` has not come yet, inside an open call;
+- the ``tlb:tlb_flush`` rows of the last ``RECEIVER_WINDOW_NS``, whose IPI round may still gain
+  receivers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from tracereplay.events import table_schema, to_table
+from tracereplay.importer import _scan as S
+
+# A receiver (reason 1) belongs to the latest IPI round (reason 4) sent from another CPU at
+# most this long before it. IPIs arrive within microseconds; a receiver further away than this
+# has lost its round (the trace started after it, or the initiator's event was dropped).
+RECEIVER_WINDOW_NS = 1_000_000
+
+REASON_NAMES = {
+    0: "task_switch",
+    1: "remote_shootdown",
+    2: "local_shootdown",
+    3: "local_mm_shootdown",
+    4: "remote_ipi_send",
+    5: "remote_wrong_cpu",
+}
+# Reason strings as kernels print them, lower-cased (the case changed in 2025), for the rare
+# line that carries no "(code)".
+REASON_TEXT = {
+    "flush on task switch": 0,
+    "remote shootdown": 1,
+    "local shootdown": 2,
+    "local mm shootdown": 3,
+    "remote ipi send": 4,
+    "remote wrong cpu": 5,
+}
+REASON_SEND_IPI = 4
+REASON_RECEIVER = 1
+TLB_SINGLE_PAGE_FLUSH_CEILING = 33  # x86 default; receivers flush everything above it
+TEXT_LIMIT = 300
+PAGE_SHIFT = 12
+
+
+def _table(name: str, df: pl.DataFrame) -> pa.Table:
+    """Event table ``name`` from a polars frame (missing columns null, types cast)."""
+    schema = table_schema(name)
+    data = df.to_arrow()
+    cols = [
+        data.column(f.name).cast(f.type) if f.name in data.column_names
+        else pa.nulls(len(data), f.type)
+        for f in schema
+    ]  # fmt: skip
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """Arrow strings of the byte spans (invalid UTF-8 replaced)."""
+    data, offs = S.gather(buf, starts, ends, TEXT_LIMIT)
+    arr = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offs), pa.py_buffer(data))
+    try:
+        arr.validate(full=True)
+        return arr
+    except pa.ArrowInvalid:
+        raw = data.tobytes()
+        return pa.array(
+            [raw[offs[i] : offs[i + 1]].decode("utf-8", "replace") for i in range(len(starts))],
+            pa.string(),
+        )
+
+
+@dataclass
+class Malformed:
+    line: int
+    rule: str
+    text: str
+
+
+@dataclass
+class MeasuredBuilder:
+    """Turns scanned blocks into event-table rows; ``emit`` receives (table name, Arrow table)."""
+
+    emit: Any
+    strict_fail: Any = None  # called with the first Malformed when --strict
+    base_ns: int | None = None
+    lines: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[int] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    malformed_lines: list[int] = field(default_factory=list)
+    malformed_total: int = 0
+    layouts: Counter[int] = field(default_factory=Counter)
+    unpaired_sets: int = 0
+    paired: int = 0
+    receivers_joined: int = 0
+    _next_call: int = 0
+    _next_flush: int = 0
+    _open_calls: dict[int, int] = field(default_factory=dict)  # ctx -> call id
+    _pending_starts: pl.DataFrame | None = None
+    _open_sets: pl.DataFrame | None = None
+    _tlb_tail: pl.DataFrame | None = None
+    _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    # ------------------------------------------------------------------ block
+    def feed(self, block: bytes, r: dict[str, np.ndarray]) -> None:
+        """Take one block of lines and its scan (``_scan.scan(block, layout)``)."""
+        buf = np.frombuffer(block, dtype=np.uint8)
+        n = len(r["ls"])
+        first_line = self.lines + 1
+        self.lines += n
+        line_no = np.arange(first_line, first_line + n, dtype=np.int64)
+        status, kind = r["status"], r["kind"]
+
+        # tlb_flush reasons printed without "(code)": resolve by name, else malformed
+        name_only = np.nonzero((status == S.ST_EVENT) & (r["a1"] == S.REASON_NAME_ONLY))[0]
+        if len(name_only):
+            texts = _strings(buf, r["s1s"][name_only], r["s1e"][name_only]).to_pylist()
+            for i, t in zip(name_only, texts, strict=True):
+                code = REASON_TEXT.get(" ".join(t.lower().split()))
+                if code is None:
+                    status[i] = S.ST_MALFORMED
+                    r["err"][i] = 7
+                else:
+                    r["a1"][i] = code
+
+        self._malformed(buf, r, line_no)
+
+        ev = np.nonzero(status == S.ST_EVENT)[0]
+        if not len(ev):
+            return
+        if self.base_ns is None:
+            self.base_ns = int(r["ts"][ev[0]])
+        self.layouts.update(r["layout"][ev].tolist())
+        kinds = kind[ev]
+        for k, c in zip(*np.unique(kinds, return_counts=True), strict=True):
+            if k >= 0:
+                self.counts[S.KIND_NAMES[k]] += int(c)
+
+        unknown = ev[kinds == S.KIND_UNKNOWN]
+        if len(unknown):
+            names = pl.Series(_strings(buf, r["es"][unknown], r["ee"][unknown]))
+            for name, c in names.value_counts().iter_rows():
+                self.counts[name] += c
+            self._skip(line_no[unknown], names.to_arrow(), "unknown_event", buf, r, unknown)
+
+        known = ev[kinds >= 0]
+        if not len(known):
+            return
+        self._known_lines = line_no[known]
+        tid = r["tid"][known]
+        cpu = r["cpu"][known]
+        pid = r["pid"][known]
+        df = pl.DataFrame(
+            {
+                "line": line_no[known],
+                "kind": kind[known],
+                "ctx": np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64),
+                "cpu": cpu,
+                "pid": np.where(pid >= 0, pid, tid).astype(np.int32),
+                "ts": r["ts"][known],
+                "a0": r["a0"][known],
+                "a1": r["a1"][known],
+                "addr": r["addr"][known],
+            }
+        )
+        df = self._calls(df, buf, r, known)
+        self._flushes(df.filter(pl.col("kind") == S.KIND_TLB_FLUSH), buf, r, known, final=False)
+        self._migrations(
+            df.filter(pl.col("kind").is_in([S.KIND_SET_PTE, S.KIND_REMOVE_PTE])), buf, r, known
+        )
+
+    # ------------------------------------------------------------- malformed
+    def _malformed(self, buf: np.ndarray, r: dict[str, np.ndarray], line_no: np.ndarray) -> None:
+        bad = np.nonzero(r["status"] == S.ST_MALFORMED)[0]
+        if not len(bad):
+            return
+        texts = _strings(buf, r["ls"][bad], r["le"][bad])
+        text_list = texts.to_pylist()
+        keep = []
+        lost = []
+        for j, t in enumerate(text_list):
+            if _LOST.search(t):
+                lost.append(j)
+            elif not _HEADER.match(t):
+                keep.append(j)
+        if lost:
+            sel = pa.array(lost, pa.int64())
+            self._emit_skipped(line_no[bad][lost], None, "lost_events", texts.take(sel))
+        if not keep:
+            return
+        idx = bad[keep]
+        if self.strict_fail is not None:
+            i = idx[0]
+            self.strict_fail(
+                Malformed(int(line_no[i]), S.ERRORS.get(int(r["err"][i]), "malformed"),
+                          text_list[keep[0]])
+            )  # fmt: skip
+        self.malformed_total += len(idx)
+        room = 100 - len(self.malformed_lines)
+        if room > 0:
+            self.malformed_lines.extend(line_no[idx][:room].tolist())
+        kinds = r["kind"][idx]
+        ev_names = pa.array(
+            [S.KIND_NAMES[k] if k >= 0 else None for k in kinds.tolist()], pa.string()
+        )
+        rules = [S.ERRORS.get(int(e), "malformed") for e in r["err"][idx].tolist()]
+        self.skipped["malformed"] += len(idx)
+        self.emit(
+            "skipped",
+            to_table(
+                "skipped",
+                {
+                    "line": line_no[idx],
+                    "event": ev_names,
+                    "why": pa.array([f"malformed: {x}" for x in rules], pa.string()),
+                    "text": texts.take(pa.array(keep, pa.int64())),
+                },
+            ),
+        )
+
+    def _skip(
+        self,
+        lines: np.ndarray,
+        events: pa.Array | None,
+        why: str,
+        buf: np.ndarray,
+        r: dict[str, np.ndarray],
+        idx: np.ndarray,
+    ) -> None:
+        self._emit_skipped(lines, events, why, _strings(buf, r["ls"][idx], r["le"][idx]))
+
+    def _emit_skipped(self, lines: Any, events: Any, why: str, texts: Any) -> None:
+        n = len(lines)
+        if not n:
+            return
+        self.skipped[why] += n
+        self.emit(
+            "skipped",
+            to_table(
+                "skipped",
+                {
+                    "line": lines,
+                    "event": events if events is not None else pa.nulls(n, pa.string()),
+                    "why": pa.array([why] * n, pa.string()),
+                    "text": texts,
+                },
+            ),
+        )
+
+    # ----------------------------------------------------------------- calls
+    def _calls(
+        self, df: pl.DataFrame, buf: np.ndarray, r: dict[str, np.ndarray], known: np.ndarray
+    ) -> pl.DataFrame:
+        """Annotate every row with ``call`` (the open migration call of its task, or null)
+        and emit the calls that end in this block as ``batches`` rows."""
+        is_start = pl.col("kind") == S.KIND_MIGRATE_START
+        is_end = pl.col("kind") == S.KIND_MIGRATE_END
+        df = df.with_columns(
+            mark=pl.when(is_start)
+            .then(self._next_call + is_start.cast(pl.Int64).cum_sum() - 1)
+            .when(is_end)
+            .then(pl.lit(-1, pl.Int64))
+            .otherwise(None)
+        )
+        n_starts = int((df["kind"] == S.KIND_MIGRATE_START).sum())
+        self._next_call += n_starts
+        carry = pl.DataFrame(
+            {
+                "ctx": list(self._open_calls),
+                "mark": list(self._open_calls.values()),
+                "carry": [True] * len(self._open_calls),
+            },
+            schema={"ctx": pl.Int64, "mark": pl.Int64, "carry": pl.Boolean},
+        )
+        full = pl.concat(
+            [carry, df.with_columns(carry=pl.lit(False))], how="diagonal_relaxed"
+        ).with_columns(
+            cur=pl.col("mark").forward_fill().over("ctx"),
+            prev=pl.col("mark").shift(1).forward_fill().over("ctx"),
+        )
+        last = full.group_by("ctx").agg(pl.col("cur").last())
+        self._open_calls = {c: v for c, v in last.filter(pl.col("cur") >= 0).iter_rows()}
+        body = full.filter(~pl.col("carry")).drop("carry")
+        body = body.with_columns(
+            call=pl.when(is_end)
+            .then(pl.when(pl.col("prev") >= 0).then(pl.col("prev")))
+            .otherwise(pl.when(pl.col("cur") >= 0).then(pl.col("cur")))
+        )
+
+        mig = np.isin(r["kind"][known], (S.KIND_MIGRATE_START, S.KIND_MIGRATE_END))
+        if mig.any():
+            rows = known[mig]
+            modes = _strings(buf, r["s0s"][rows], r["s0e"][rows])
+            reasons = _strings(buf, r["s1s"][rows], r["s1e"][rows])
+            texts = _strings(buf, r["ls"][rows], r["le"][rows])
+            strs = pl.DataFrame(
+                {
+                    "line": np.asarray(body["line"])[mig],
+                    "mode": modes,
+                    "reason": reasons,
+                    "text": texts,
+                }
+            ).with_columns(pl.col("mode").replace("", None), pl.col("reason").replace("", None))
+            calls = body.filter(is_start | is_end).join(strs, on="line", how="left")
+            starts = calls.filter(is_start).select(
+                "call", "cpu", "pid", "line", "text",
+                start_ns="ts", start_mode="mode", start_reason="reason",
+            )  # fmt: skip
+            ends = calls.filter(is_end)
+            orphan = ends.filter(pl.col("call").is_null())
+            if orphan.height:
+                self._emit_skipped(
+                    orphan["line"].to_arrow(),
+                    pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * orphan.height),
+                    "end_without_start",
+                    orphan["text"].to_arrow(),
+                )
+            ends = ends.filter(pl.col("call").is_not_null()).select(
+                "call", end_ns="ts", nr_succeeded="a0", nr_failed="a1", end_mode="mode",
+                end_reason="reason",
+            )  # fmt: skip
+            if self._pending_starts is not None:
+                starts = pl.concat([self._pending_starts, starts])
+            done = starts.join(ends, on="call", how="inner")
+            self._emit_batches(done)
+            rest = starts.join(ends, on="call", how="anti")
+            still_open = rest["call"].is_in(list(self._open_calls.values()))
+            self._pending_starts = rest.filter(still_open)
+            self._unterminated(rest.filter(~still_open))
+        return body.select("line", "kind", "ctx", "cpu", "pid", "ts", "a0", "a1", "addr", "call")
+
+    def _unterminated(self, starts: pl.DataFrame) -> None:
+        if starts.height:
+            self._emit_skipped(
+                starts["line"].to_arrow(),
+                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_START]] * starts.height),
+                "call_without_end",
+                starts["text"].to_arrow(),
+            )
+
+    def _emit_batches(self, done: pl.DataFrame) -> None:
+        if not done.height:
+            return
+        missing = S.MISSING
+        b = done.sort("call").select(
+            batch_id=pl.col("call"),
+            req_id=pl.col("call"),
+            cpu=pl.col("cpu"),
+            pid=pl.col("pid"),
+            kind=pl.lit("call"),
+            mode=pl.coalesce("end_mode", "start_mode"),
+            reason=pl.coalesce("end_reason", "start_reason"),
+            nr_succeeded=pl.when(pl.col("nr_succeeded") != missing).then(pl.col("nr_succeeded")),
+            nr_failed=pl.when(pl.col("nr_failed") != missing).then(pl.col("nr_failed")),
+            start_ns=pl.col("start_ns") - self.base_ns,
+            end_ns=pl.col("end_ns") - self.base_ns,
+        )
+        b = b.with_columns(
+            pages=pl.col("nr_succeeded").fill_null(0) + pl.col("nr_failed").fill_null(0)
+        )
+        self.emit("batches", _table("batches", b))
+
+    # --------------------------------------------------------------- flushes
+    def _flushes(
+        self,
+        tlb: pl.DataFrame,
+        buf: np.ndarray | None,
+        r: dict[str, np.ndarray] | None,
+        known: np.ndarray | None,
+        *,
+        final: bool,
+    ) -> None:
+        if tlb.height:
+            self.reasons.update(tlb["a1"].to_list())
+            recv = tlb.filter(pl.col("a1") == REASON_RECEIVER)
+            if recv.height and buf is not None and r is not None and known is not None:
+                lines = recv["line"].to_numpy()
+                rows = known[np.searchsorted(self._known_lines, lines)]
+                texts = _strings(buf, r["ls"][rows], r["le"][rows])
+                tlb = tlb.join(pl.DataFrame({"line": lines, "text": texts}), on="line", how="left")
+            else:
+                tlb = tlb.with_columns(text=pl.lit(None, pl.String))
+        if self._tlb_tail is not None:
+            tlb = pl.concat([self._tlb_tail, tlb], how="diagonal_relaxed")
+            self._tlb_tail = None
+        if not tlb.height:
+            return
+        is_round = pl.col("a1") == REASON_SEND_IPI
+        tlb = tlb.with_row_index("i").with_columns(
+            r_i=pl.when(is_round).then(pl.col("i")).forward_fill(),
+            r_ts=pl.when(is_round).then(pl.col("ts")).forward_fill(),
+            r_cpu=pl.when(is_round).then(pl.col("cpu")).forward_fill(),
+        )
+        joined = (
+            (pl.col("a1") == REASON_RECEIVER)
+            & pl.col("r_i").is_not_null()
+            & (pl.col("ts") - pl.col("r_ts") <= RECEIVER_WINDOW_NS)
+            & (pl.col("cpu") != pl.col("r_cpu"))
+        )
+        tlb = tlb.with_columns(joined=joined)
+        if not final:
+            # Rows from the first round that may still gain receivers wait for the next block.
+            last_ts = int(tlb["ts"].max())  # type: ignore[arg-type]
+            late = tlb.filter(is_round & (pl.col("ts") >= last_ts - RECEIVER_WINDOW_NS))
+            if late.height:
+                cut = int(late["i"][0])
+                self._tlb_tail = tlb.filter(pl.col("i") >= cut).select(_TLB_COLS)
+                tlb = tlb.filter(pl.col("i") < cut)
+        if not tlb.height:
+            return
+        targets = tlb.filter(pl.col("joined")).group_by("r_i").agg(targets=pl.len())
+        self.receivers_joined += int(targets["targets"].sum()) if targets.height else 0
+        lost = tlb.filter((pl.col("a1") == REASON_RECEIVER) & ~pl.col("joined"))
+        if lost.height:
+            self._emit_skipped(
+                lost["line"].to_arrow(),
+                pa.array([S.KIND_NAMES[S.KIND_TLB_FLUSH]] * lost.height),
+                "receiver_without_round",
+                lost["text"].to_arrow(),
+            )
+        rows = (
+            tlb.filter(pl.col("a1") != REASON_RECEIVER)
+            .join(targets, left_on="i", right_on="r_i", how="left")
+            .sort("i")
+        )
+        n = rows.height
+        pages = pl.col("a0")
+        out = rows.select(
+            flush_id=pl.int_range(self._next_flush, self._next_flush + n, dtype=pl.Int64),
+            ts_ns=pl.col("ts") - self.base_ns,
+            cpu=pl.col("cpu"),
+            pid=pl.col("pid"),
+            req_id=pl.col("call"),
+            batch_id=pl.col("call"),
+            pages=pages,
+            targets=pl.when(is_round).then(pl.col("targets").fill_null(0)).otherwise(0),
+            target_full_flush=pl.when(is_round).then(
+                pl.when(pages == -1)
+                .then(True)
+                .when(pages <= TLB_SINGLE_PAGE_FLUSH_CEILING)
+                .then(False)
+            ),
+            reason=pl.col("a1"),
+            reason_name=pl.col("a1").replace_strict(REASON_NAMES, default=None),
+        )
+        self._next_flush += n
+        self.emit("flushes", _table("flushes", out))
+
+    # ------------------------------------------------------------ migrations
+    def _migrations(
+        self, pte: pl.DataFrame, buf: np.ndarray, r: dict[str, np.ndarray], known: np.ndarray
+    ) -> None:
+        if pte.height:
+            pte = pte.with_columns(callkey=pl.col("call").fill_null(-1))
+            removes = pte.filter(pl.col("kind") == S.KIND_REMOVE_PTE)
+            if removes.height:
+                rows = known[np.searchsorted(self._known_lines, removes["line"].to_numpy())]
+                pte = pte.join(
+                    pl.DataFrame(
+                        {
+                            "line": removes["line"],
+                            "text": _strings(buf, r["ls"][rows], r["le"][rows]),
+                        }
+                    ),
+                    on="line",
+                    how="left",
+                )
+            else:
+                pte = pte.with_columns(text=pl.lit(None, pl.String))
+        if self._open_sets is not None:
+            pte = pl.concat([self._open_sets, pte], how="diagonal_relaxed")
+            self._open_sets = None
+        if not pte.height:
+            return
+        is_set = pl.col("kind") == S.KIND_SET_PTE
+        partner, orphan = S.pair_fifo(
+            pte["ctx"].to_numpy(),
+            pte["callkey"].to_numpy(),
+            pte["addr"].to_numpy().view(np.int64),
+            (pte["kind"] == S.KIND_SET_PTE).to_numpy(),
+        )
+        ts = pte["ts"].to_numpy()
+        remap = np.where(partner >= 0, ts[np.maximum(partner, 0)], S.MISSING)
+        pte = pte.with_columns(orphan=pl.Series(orphan), remap=pl.Series(remap))
+        orphans = pte.filter(pl.col("orphan"))
+        if orphans.height:
+            self._emit_skipped(
+                orphans["line"].to_arrow(),
+                pa.array([S.KIND_NAMES[S.KIND_REMOVE_PTE]] * orphans.height),
+                "unpaired",
+                orphans["text"].to_arrow(),
+            )
+        sets = pte.filter(is_set).with_columns(
+            remap=pl.when(pl.col("remap") != S.MISSING).then(pl.col("remap"))
+        )
+        paired = sets.filter(pl.col("remap").is_not_null())
+        open_ = sets.filter(pl.col("remap").is_null())
+        open_calls = list(self._open_calls.values())
+        keep = (pl.col("callkey") == -1) | pl.col("callkey").is_in(open_calls)
+        self._open_sets = open_.filter(keep).select(_PTE_COLS)
+        unpaired = open_.filter(~keep)
+        self._emit_migrations(paired, "migrated")
+        self._emit_migrations(unpaired, "unpaired")
+
+    def _emit_migrations(self, rows: pl.DataFrame, status: str) -> None:
+        if not rows.height:
+            return
+        if status == "migrated":
+            self.paired += rows.height
+            remap = pl.col("remap") - self.base_ns
+        else:
+            self.unpaired_sets += rows.height
+            remap = pl.lit(None, pl.Int64)
+        out = rows.sort("line").select(
+            req_id=pl.col("call"),
+            batch_id=pl.col("call"),
+            cpu=pl.col("cpu"),
+            vpn=(pl.col("addr") // (1 << PAGE_SHIFT)).cast(pl.Int64),
+            unmap_ns=pl.col("ts") - self.base_ns,
+            remap_ns=remap,
+            status=pl.lit(status),
+        )
+        self.emit("migrations", _table("migrations", out))
+
+    # ------------------------------------------------------------------ end
+    def finish(self) -> None:
+        """Flush what was carried: the last rounds, open calls and their unpaired pages."""
+        self._flushes(pl.DataFrame(), None, None, None, final=True)
+        self._open_calls = {}
+        if self._open_sets is not None:
+            rest = self._open_sets
+            self._open_sets = None
+            self._emit_migrations(rest, "unpaired")
+        if self._pending_starts is not None:
+            self._unterminated(self._pending_starts)
+            self._pending_starts = None
+
+
+_TLB_COLS = ["line", "kind", "ctx", "cpu", "pid", "ts", "a0", "a1", "addr", "call", "text"]
+_PTE_COLS = [
+    "line",
+    "kind",
+    "ctx",
+    "cpu",
+    "pid",
+    "ts",
+    "a0",
+    "a1",
+    "addr",
+    "call",
+    "callkey",
+    "text",
+]
+
+_LOST = re.compile(r"\[LOST (\d+ )?EVENTS\]|LOST \d+ events", re.IGNORECASE)
+# trace-cmd report and ftrace preambles that are not events
+_HEADER = re.compile(
+    r"\s*(cpus=\d+|version\s*=|CPU\s*\d+ is empty|CPU\d+ data recorded|tracer:|entries-in-buffer|"
+    r"#|Warning:|\[.*\] *$)"
+)

@@ -1,0 +1,194 @@
+"""Opening an input: plain text, .gz, .xz, .zst (by content, not by name) or perf.data.
+
+Blocks of whole lines are read in turn, so memory stays bounded whatever the file size, and
+the raw bytes are hashed as they stream past.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from tracereplay.errors import ImportFormatError
+
+BLOCK_BYTES = 16 << 20
+
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PERFILE2": "perf.data",
+}
+
+
+class _HashingReader:
+    """A raw file that hashes what is read through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.sha256 = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.sha256.update(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def sniff(path: Path) -> str:
+    """``plain``, ``gzip``, ``xz``, ``zstd`` or ``perf.data``, from the first bytes."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return "plain"
+
+
+class Source:
+    """An opened input: ``blocks()`` yields bytes that end at a line boundary."""
+
+    def __init__(self, path: Path, compression: str, stream: Any, raw: _HashingReader) -> None:
+        self.path = path
+        self.compression = compression
+        self._stream = stream
+        self._raw = raw
+        self.bytes_read = 0
+
+    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+        rest = b""
+        while True:
+            try:
+                data = self._stream.read(block_bytes)
+            except (EOFError, OSError, lzma.LZMAError, ValueError) as e:
+                raise ImportFormatError(
+                    f"{self.path}: {self.compression} input is truncated or corrupt after "
+                    f"{self.bytes_read} decompressed bytes ({e})"
+                ) from None
+            if not data:
+                break
+            self.bytes_read += len(data)
+            data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1 :]
+            yield data[: cut + 1]
+        if rest:
+            yield rest
+
+    @property
+    def sha256(self) -> str:
+        self._raw.drain()
+        return self._raw.sha256.hexdigest()
+
+
+def _perf_script(path: Path) -> Iterator[Source]:
+    perf = shutil.which("perf")
+    if perf is None:
+        raise ImportFormatError(
+            f"{path}: a perf.data file needs 'perf' on PATH to be read (it runs 'perf script'); "
+            "install linux-tools or run 'perf script -F comm,pid,tid,cpu,time,event,trace' "
+            "yourself and import its output"
+        )
+    proc = subprocess.Popen(
+        [perf, "script", "-i", str(path), "-F", "comm,pid,tid,cpu,time,event,trace"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    raw = _HashingReader(path.open("rb"))
+    try:
+        yield Source(path, "perf.data", proc.stdout, raw)
+    finally:
+        proc.stdout.close()
+        rc = proc.wait()
+        stderr = proc.stderr.read().decode(errors="replace").strip()
+        proc.stderr.close()
+        raw.close()
+    if rc != 0:
+        tail = stderr.splitlines()[-1] if stderr else f"exit code {rc}"
+        raise ImportFormatError(f"{path}: 'perf script' could not read it: {tail}")
+
+
+@contextmanager
+def open_source(path: Path) -> Iterator[Source]:
+    """Open ``path`` for streaming, decompressing by content."""
+    if not path.is_file():
+        raise ImportFormatError(f"{path}: no such file")
+    kind = sniff(path)
+    if kind == "perf.data":
+        yield from _perf_script(path)
+        return
+    raw = _HashingReader(path.open("rb"))
+    stream: Any
+    try:
+        if kind == "gzip":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+        elif kind == "xz":
+            stream = lzma.LZMAFile(raw, mode="rb")  # type: ignore[arg-type]  # noqa: SIM115
+        elif kind == "zstd":
+            stream = _ZstdStream(raw)
+        else:
+            stream = raw
+        yield Source(path, kind, stream, raw)
+    finally:
+        raw.close()
+
+
+class _ZstdStream:
+    """zstd frames decompressed incrementally; input that ends inside a frame is an error."""
+
+    def __init__(self, raw: _HashingReader) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._zstd = zstandard
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+
+    def read(self, n: int) -> bytes:
+        while True:
+            chunk = self._raw.read(n)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("the input ends inside a zstd frame")
+                return b""
+            self._in_frame = True
+            try:
+                out = self._d.decompress(chunk)
+                while self._d.eof:
+                    # Concatenated frames (zstd -c a b, pzstd): continue with the rest.
+                    rest = self._d.unused_data
+                    self._d = self._zstd.ZstdDecompressor().decompressobj()
+                    self._in_frame = bool(rest)
+                    if not rest:
+                        break
+                    out += self._d.decompress(rest)
+            except self._zstd.ZstdError as e:
+                raise EOFError(str(e)) from None
+            if out:
+                return out
