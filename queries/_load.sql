@@ -1,0 +1,733 @@
+-- Generated from schemas/events.v1.json and queries/*.sql by tracereplay.query.load_sql();
+-- do not edit. Set the variable run to a glob of policy directories first:
+--   duckdb -cmd "SET VARIABLE run = 'out/policy=*'" -cmd ".read queries/_load.sql" -c "FROM policy_compare"
+
+CREATE VIEW flushes AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    flush_id::BIGINT AS flush_id,
+    ts_ns::BIGINT AS ts_ns,
+    end_ns::BIGINT AS end_ns,
+    cpu::INTEGER AS cpu,
+    pid::INTEGER AS pid,
+    req_id::BIGINT AS req_id,
+    batch_id::BIGINT AS batch_id,
+    pages::INTEGER AS pages,
+    targets::INTEGER AS targets,
+    targets_holding::INTEGER AS targets_holding,
+    target_full_flush::BOOLEAN AS target_full_flush,
+    cost_ns::BIGINT AS cost_ns,
+    reason::TINYINT AS reason,
+    reason_name::VARCHAR AS reason_name
+FROM (
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name WHERE false
+    UNION ALL BY NAME
+    SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
+);
+
+CREATE VIEW migrations AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    req_id::BIGINT AS req_id,
+    batch_id::BIGINT AS batch_id,
+    cpu::INTEGER AS cpu,
+    pid::INTEGER AS pid,
+    vpn::BIGINT AS vpn,
+    pos_in_batch::INTEGER AS pos_in_batch,
+    src_node::INTEGER AS src_node,
+    dst_node::INTEGER AS dst_node,
+    unmap_ns::BIGINT AS unmap_ns,
+    flush_ns::BIGINT AS flush_ns,
+    copy_start_ns::BIGINT AS copy_start_ns,
+    copy_end_ns::BIGINT AS copy_end_ns,
+    remap_ns::BIGINT AS remap_ns,
+    status::VARCHAR AS status,
+    attempts::INTEGER AS attempts
+FROM (
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts WHERE false
+    UNION ALL BY NAME
+    SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
+);
+
+CREATE VIEW batches AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    batch_id::BIGINT AS batch_id,
+    req_id::BIGINT AS req_id,
+    cpu::INTEGER AS cpu,
+    pid::INTEGER AS pid,
+    kind::VARCHAR AS kind,
+    mode::VARCHAR AS mode,
+    reason::VARCHAR AS reason,
+    pages::INTEGER AS pages,
+    nr_succeeded::INTEGER AS nr_succeeded,
+    nr_failed::INTEGER AS nr_failed,
+    start_ns::BIGINT AS start_ns,
+    end_ns::BIGINT AS end_ns,
+    unmap_ns::BIGINT AS unmap_ns,
+    flush_ns::BIGINT AS flush_ns,
+    copy_ns::BIGINT AS copy_ns,
+    remap_ns::BIGINT AS remap_ns,
+    other_ns::BIGINT AS other_ns
+FROM (
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns WHERE false
+    UNION ALL BY NAME
+    SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
+);
+
+CREATE VIEW stalls AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    ts_ns::BIGINT AS ts_ns,
+    cpu::INTEGER AS cpu,
+    pid::INTEGER AS pid,
+    vpn::BIGINT AS vpn,
+    stall_ns::BIGINT AS stall_ns,
+    batch_id::BIGINT AS batch_id,
+    req_id::BIGINT AS req_id
+FROM (
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS ts_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::BIGINT AS stall_ns, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id WHERE false
+    UNION ALL BY NAME
+    SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/stalls.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
+);
+
+CREATE VIEW cpu_stats AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    cpu::INTEGER AS cpu,
+    node::INTEGER AS node,
+    accesses::BIGINT AS accesses,
+    writes::BIGINT AS writes,
+    l1_hits::BIGINT AS l1_hits,
+    l2_hits::BIGINT AS l2_hits,
+    walks::BIGINT AS walks,
+    stale_hits::BIGINT AS stale_hits,
+    stalls::BIGINT AS stalls,
+    stall_ns::BIGINT AS stall_ns,
+    ipis_received::BIGINT AS ipis_received,
+    ipis_useful::BIGINT AS ipis_useful,
+    full_flushes::BIGINT AS full_flushes,
+    entries_flushed::BIGINT AS entries_flushed,
+    irq_ns::BIGINT AS irq_ns,
+    remote_accesses::BIGINT AS remote_accesses,
+    mem_ns::BIGINT AS mem_ns
+FROM (
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::INTEGER AS cpu, NULL::INTEGER AS node, NULL::BIGINT AS accesses, NULL::BIGINT AS writes, NULL::BIGINT AS l1_hits, NULL::BIGINT AS l2_hits, NULL::BIGINT AS walks, NULL::BIGINT AS stale_hits, NULL::BIGINT AS stalls, NULL::BIGINT AS stall_ns, NULL::BIGINT AS ipis_received, NULL::BIGINT AS ipis_useful, NULL::BIGINT AS full_flushes, NULL::BIGINT AS entries_flushed, NULL::BIGINT AS irq_ns, NULL::BIGINT AS remote_accesses, NULL::BIGINT AS mem_ns WHERE false
+    UNION ALL BY NAME
+    SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
+);
+
+-- _common: Helpers the query views share; not a query of its own
+--
+-- Reads: flushes, migrations, batches, stalls, cpu_stats.
+
+-- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
+-- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
+-- one. An empty group sums to 0.
+CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
+
+-- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
+-- without flushes or stalls still gets its row, with zeros rather than no row.
+CREATE VIEW _policies AS
+SELECT DISTINCT run, trace, policy
+FROM (
+    SELECT run, trace, policy FROM flushes
+    UNION ALL SELECT run, trace, policy FROM migrations
+    UNION ALL SELECT run, trace, policy FROM batches
+    UNION ALL SELECT run, trace, policy FROM stalls
+    UNION ALL SELECT run, trace, policy FROM cpu_stats
+);
+
+-- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
+--
+-- Migration time is the sum of batch durations (end_ns - start_ns; the batches of one CPU never
+-- overlap, and calls on several CPUs each count their own time, as cycle profiles of
+-- migrate_pages() do). Each phase share is that phase's time over migration time, in percent:
+-- the seed measured 83.3% in TLB flushing when pages moved one at a time, and 43.7% in copying
+-- (8.3% in unmap + flush) once they moved in batches. A phase is NULL when a batch of the group
+-- does not record it (measured runs), rather than a share of what happens to be known.
+--
+-- Reads: batches, _policies, _sum_known.
+--
+-- Columns:
+--   run              VARCHAR            run directory, as given to the loader
+--   trace            VARCHAR            trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy           VARCHAR            migration policy (policy=<name>/)
+--   batches          BIGINT   (batches) batches (serial: migration calls; batched: chunks and sync retries)
+--   migration_ns     BIGINT   (ns)      migration time: sum of batch durations
+--   unmap_ns         BIGINT   (ns)      time unmapping (rmap walk, PTE clear)
+--   flush_ns         BIGINT   (ns)      time in TLB flushes (local and IPI rounds)
+--   copy_ns          BIGINT   (ns)      time copying page contents
+--   remap_ns         BIGINT   (ns)      time installing the new PTEs
+--   other_ns         BIGINT   (ns)      everything else (allocation, locking, failed attempts)
+--   unmap_pct        DOUBLE   (%)       unmap_ns / migration_ns
+--   flush_pct        DOUBLE   (%)       flush_ns / migration_ns
+--   copy_pct         DOUBLE   (%)       copy_ns / migration_ns
+--   remap_pct        DOUBLE   (%)       remap_ns / migration_ns
+--   other_pct        DOUBLE   (%)       other_ns / migration_ns
+--   unmap_flush_pct  DOUBLE   (%)       (unmap_ns + flush_ns) / migration_ns
+
+CREATE VIEW _copy_share_sums AS
+SELECT
+    run, trace, policy,
+    count(*) AS batches,
+    _sum_known(end_ns - start_ns) AS migration_ns,
+    _sum_known(unmap_ns) AS unmap_ns,
+    _sum_known(flush_ns) AS flush_ns,
+    _sum_known(copy_ns) AS copy_ns,
+    _sum_known(remap_ns) AS remap_ns,
+    _sum_known(other_ns) AS other_ns
+FROM batches
+GROUP BY run, trace, policy;
+
+CREATE VIEW copy_share AS
+WITH joined AS (
+    SELECT
+        p.run, p.trace, p.policy,
+        coalesce(s.batches, 0) AS batches,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.migration_ns END AS migration_ns,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.unmap_ns END AS unmap_ns,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.flush_ns END AS flush_ns,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.copy_ns END AS copy_ns,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.remap_ns END AS remap_ns,
+        CASE WHEN s.run IS NULL THEN 0 ELSE s.other_ns END AS other_ns
+    FROM _policies AS p
+    LEFT JOIN _copy_share_sums AS s
+        ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    batches::BIGINT AS batches,
+    migration_ns::BIGINT AS migration_ns,
+    unmap_ns::BIGINT AS unmap_ns,
+    flush_ns::BIGINT AS flush_ns,
+    copy_ns::BIGINT AS copy_ns,
+    remap_ns::BIGINT AS remap_ns,
+    other_ns::BIGINT AS other_ns,
+    (100.0 * unmap_ns / nullif(migration_ns, 0))::DOUBLE AS unmap_pct,
+    (100.0 * flush_ns / nullif(migration_ns, 0))::DOUBLE AS flush_pct,
+    (100.0 * copy_ns / nullif(migration_ns, 0))::DOUBLE AS copy_pct,
+    (100.0 * remap_ns / nullif(migration_ns, 0))::DOUBLE AS remap_pct,
+    (100.0 * other_ns / nullif(migration_ns, 0))::DOUBLE AS other_pct,
+    (100.0 * (unmap_ns + flush_ns) / nullif(migration_ns, 0))::DOUBLE AS unmap_flush_pct
+FROM joined
+ORDER BY run, trace NULLS FIRST, policy;
+
+-- flush_counts: TLB-flush rounds and IPIs per run and policy, per 1000 migrated pages
+--
+-- How many TLB-flush IPIs a policy sends; how many of them found a translation of a page being
+-- migrated (useful) and how many did not (wasted: Linux sends one to every CPU in mm_cpumask, not
+-- knowing which of them cache the page); what the responders paid; and how the rounds split into
+-- single-page, ranged and full flushes. A round is one row of `flushes`; task-switch and
+-- receiver-side events (reason 0, 1, 5), which measured runs may hold, are not rounds.
+--
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+--
+-- Columns:
+--   run                    VARCHAR           run directory, as given to the loader
+--   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy                 VARCHAR           migration policy (policy=<name>/)
+--   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
+--   ipi_rounds             BIGINT   (rounds) rounds that sent at least one IPI
+--   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets); NULL when a round lacks it
+--   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
+--   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful
+--   useful_pct             DOUBLE   (%)      ipis_useful / ipis_sent
+--   single_page_flushes    BIGINT   (rounds) rounds flushing one page
+--   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
+--   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
+--   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
+--   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
+--   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
+
+CREATE VIEW _flush_counts_rounds AS
+SELECT
+    run, trace, policy,
+    count(*) AS flush_rounds,
+    count(*) FILTER (WHERE targets > 0) AS ipi_rounds,
+    _sum_known(targets) AS ipis_sent,
+    _sum_known(targets_holding) AS ipis_useful,
+    count(*) FILTER (WHERE pages = 1 AND NOT coalesce(target_full_flush, false)) AS single_page_flushes,
+    count(*) FILTER (WHERE pages > 1 AND NOT coalesce(target_full_flush, false)) AS range_flushes,
+    count(*) FILTER (WHERE pages = -1 OR coalesce(target_full_flush, false)) AS full_flushes,
+    _sum_known(cost_ns) AS flush_ns
+FROM flushes
+WHERE reason IS NULL OR reason NOT IN (0, 1, 5)
+GROUP BY run, trace, policy;
+
+CREATE VIEW _flush_counts_cpus AS
+SELECT run, trace, policy, sum(ipis_received) AS ipis_received, sum(irq_ns) AS irq_ns
+FROM cpu_stats
+GROUP BY run, trace, policy;
+
+CREATE VIEW _flush_counts_pages AS
+SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+FROM migrations
+GROUP BY run, trace, policy;
+
+CREATE VIEW flush_counts AS
+WITH joined AS (
+    -- A policy without rounds sent nothing: zeros, not NULLs (NULL stays for "not recorded").
+    SELECT
+        p.run, p.trace, p.policy,
+        coalesce(r.flush_rounds, 0) AS flush_rounds,
+        coalesce(r.ipi_rounds, 0) AS ipi_rounds,
+        CASE WHEN r.run IS NULL THEN 0 ELSE r.ipis_sent END AS ipis_sent,
+        CASE WHEN r.run IS NULL THEN 0 ELSE r.ipis_useful END AS ipis_useful,
+        coalesce(r.single_page_flushes, 0) AS single_page_flushes,
+        coalesce(r.range_flushes, 0) AS range_flushes,
+        coalesce(r.full_flushes, 0) AS full_flushes,
+        CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
+        coalesce(c.ipis_received, 0) AS ipis_received,
+        coalesce(c.irq_ns, 0) AS irq_ns,
+        coalesce(m.pages_migrated, 0) AS pages_migrated
+    FROM _policies AS p
+    LEFT JOIN _flush_counts_rounds AS r
+        ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
+    LEFT JOIN _flush_counts_cpus AS c
+        ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _flush_counts_pages AS m
+        ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    flush_rounds::BIGINT AS flush_rounds,
+    ipi_rounds::BIGINT AS ipi_rounds,
+    ipis_sent::BIGINT AS ipis_sent,
+    ipis_useful::BIGINT AS ipis_useful,
+    (ipis_sent - ipis_useful)::BIGINT AS ipis_wasted,
+    (100.0 * ipis_useful / nullif(ipis_sent, 0))::DOUBLE AS useful_pct,
+    single_page_flushes::BIGINT AS single_page_flushes,
+    range_flushes::BIGINT AS range_flushes,
+    full_flushes::BIGINT AS full_flushes,
+    flush_ns::BIGINT AS flush_ns,
+    ipis_received::BIGINT AS ipis_received,
+    irq_ns::BIGINT AS irq_ns,
+    pages_migrated::BIGINT AS pages_migrated,
+    (1000.0 * ipis_sent / nullif(pages_migrated, 0))::DOUBLE AS ipis_per_1000_pages,
+    (1000.0 * flush_rounds / nullif(pages_migrated, 0))::DOUBLE AS rounds_per_1000_pages
+FROM joined
+ORDER BY run, trace NULLS FIRST, policy;
+
+-- page_stall: Per migrated page, how long it was unmapped and how long accessing threads waited on it
+--
+-- A page is unmapped from its unmap (PTE replaced by a migration entry) to its remap (new PTE
+-- installed, waiters woken): its window. A thread that touches the page in the window faults on the
+-- migration entry and sleeps until the remap (a stall). In a batch, page i waits through the unmap
+-- of the whole batch, the flush and the moves of pages 0..i, so windows and stalls grow with
+-- pos_in_batch (see page_stall_by_position; page_stall_summary has the distribution).
+-- A stall belongs to the page's row of the same migration call (req_id), which also covers
+-- stalls during an earlier attempt of that page in the call; where req_id is unknown (measured
+-- runs), to the row whose window contains the access.
+--
+-- Reads: migrations, stalls.
+--
+-- Columns:
+--   run                VARCHAR             run directory, as given to the loader
+--   trace              VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy             VARCHAR             migration policy (policy=<name>/)
+--   req_id             BIGINT              migration call
+--   batch_id           BIGINT              batch the page's final attempt ran in
+--   cpu                INTEGER             CPU running the migration
+--   pid                INTEGER             address space of the page
+--   vpn                BIGINT   (pages)    virtual page number
+--   pos_in_batch       INTEGER             position of the page in its batch, in unmap order, from 0
+--   status             VARCHAR             migrated, failed or unpaired (measured)
+--   unmap_ns           BIGINT   (ns)       time the PTE was replaced by a migration entry
+--   remap_ns           BIGINT   (ns)       time the new PTE was installed
+--   window_ns          BIGINT   (ns)       remap_ns - unmap_ns: how long the page was unmapped
+--   unmap_to_flush_ns  BIGINT   (ns)       from the unmap to the flush covering the page (stale hits possible)
+--   stalls             BIGINT   (accesses) accesses that waited on this page's migration entry
+--   stall_ns           BIGINT   (ns)       their total wait
+--   max_stall_ns       BIGINT   (ns)       the longest of them; NULL without stalls
+
+CREATE VIEW page_stall AS
+WITH attempts AS (
+    -- Numbers the rows so that two identical rows stay two pages after the grouping below.
+    SELECT row_number() OVER () AS attempt, * FROM migrations
+)
+SELECT
+    m.run::VARCHAR AS run,
+    m.trace::VARCHAR AS trace,
+    m.policy::VARCHAR AS policy,
+    m.req_id::BIGINT AS req_id,
+    m.batch_id::BIGINT AS batch_id,
+    m.cpu::INTEGER AS cpu,
+    m.pid::INTEGER AS pid,
+    m.vpn::BIGINT AS vpn,
+    m.pos_in_batch::INTEGER AS pos_in_batch,
+    m.status::VARCHAR AS status,
+    m.unmap_ns::BIGINT AS unmap_ns,
+    m.remap_ns::BIGINT AS remap_ns,
+    (m.remap_ns - m.unmap_ns)::BIGINT AS window_ns,
+    (m.flush_ns - m.unmap_ns)::BIGINT AS unmap_to_flush_ns,
+    count(s.stall_ns)::BIGINT AS stalls,
+    coalesce(sum(s.stall_ns), 0)::BIGINT AS stall_ns,
+    max(s.stall_ns)::BIGINT AS max_stall_ns
+FROM attempts AS m
+LEFT JOIN stalls AS s
+    ON s.run = m.run AND s.trace IS NOT DISTINCT FROM m.trace AND s.policy = m.policy
+    AND s.pid = m.pid AND s.vpn = m.vpn
+    AND CASE
+        WHEN s.req_id IS NOT NULL AND m.req_id IS NOT NULL THEN s.req_id = m.req_id
+        ELSE s.ts_ns BETWEEN m.unmap_ns AND m.remap_ns
+    END
+GROUP BY m.attempt, m.run, m.trace, m.policy, m.req_id, m.batch_id, m.cpu, m.pid, m.vpn,
+    m.pos_in_batch, m.status, m.unmap_ns, m.remap_ns, m.flush_ns
+ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
+    pos_in_batch NULLS LAST, unmap_ns NULLS LAST, pid, vpn;
+
+-- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch
+--
+-- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
+-- 0..i, so its window grows with its position; this is the latency cost that capped the batch at
+-- 512 pages. One row per position (0-based, in unmap order) that occurs. A serial "batch" is a
+-- whole migration call, whose pages each wait only for their own move: there the window does not
+-- grow with the position. Only migrated pages count.
+--
+-- Reads: page_stall.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pos_in_batch    INTEGER             position in the batch, from 0; NULL where not recorded
+--   pages           BIGINT   (pages)    pages migrated at this position
+--   window_mean_ns  DOUBLE   (ns)       mean unmapped window
+--   window_max_ns   BIGINT   (ns)       longest unmapped window
+--   stalled_pages   BIGINT   (pages)    pages that stalled at least one access
+--   stalls          BIGINT   (accesses) accesses that waited on these pages
+--   stall_ns        BIGINT   (ns)       their total wait
+--   stall_mean_ns   DOUBLE   (ns)       mean wait of a stalled access; NULL without stalls
+--   stall_max_ns    BIGINT   (ns)       longest wait; NULL without stalls
+
+CREATE VIEW page_stall_by_position AS
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    pos_in_batch::INTEGER AS pos_in_batch,
+    count(*)::BIGINT AS pages,
+    avg(window_ns)::DOUBLE AS window_mean_ns,
+    max(window_ns)::BIGINT AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0)::BIGINT AS stalled_pages,
+    sum(stalls)::BIGINT AS stalls,
+    sum(stall_ns)::BIGINT AS stall_ns,
+    (sum(stall_ns) / nullif(sum(stalls), 0))::DOUBLE AS stall_mean_ns,
+    max(max_stall_ns)::BIGINT AS stall_max_ns
+FROM page_stall
+WHERE status = 'migrated'
+GROUP BY run, trace, policy, pos_in_batch
+ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
+
+-- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
+--
+-- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
+-- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
+-- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
+-- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
+-- the values at or below it, so every percentile is an observed value.
+--
+-- Reads: page_stall, stalls, _policies.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pages           BIGINT   (pages)    pages migrated
+--   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
+--   window_p90_ns   BIGINT   (ns)       90th percentile window
+--   window_p99_ns   BIGINT   (ns)       99th percentile window
+--   window_max_ns   BIGINT   (ns)       longest window
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry
+--   stall_ns        BIGINT   (ns)       their total wait
+--   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
+--   stall_p90_ns    BIGINT   (ns)       90th percentile wait
+--   stall_p99_ns    BIGINT   (ns)       99th percentile wait
+--   stall_max_ns    BIGINT   (ns)       longest wait
+
+CREATE VIEW _page_stall_summary_windows AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages,
+    quantile_disc(window_ns, 0.5) FILTER (WHERE status = 'migrated') AS window_p50_ns,
+    quantile_disc(window_ns, 0.9) FILTER (WHERE status = 'migrated') AS window_p90_ns,
+    quantile_disc(window_ns, 0.99) FILTER (WHERE status = 'migrated') AS window_p99_ns,
+    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+FROM page_stall
+GROUP BY run, trace, policy;
+
+CREATE VIEW _page_stall_summary_stalls AS
+SELECT
+    run, trace, policy,
+    count(*) AS stalls,
+    sum(stall_ns) AS stall_ns,
+    quantile_disc(stall_ns, 0.5) AS stall_p50_ns,
+    quantile_disc(stall_ns, 0.9) AS stall_p90_ns,
+    quantile_disc(stall_ns, 0.99) AS stall_p99_ns,
+    max(stall_ns) AS stall_max_ns
+FROM stalls
+GROUP BY run, trace, policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    p.run::VARCHAR AS run,
+    p.trace::VARCHAR AS trace,
+    p.policy::VARCHAR AS policy,
+    coalesce(w.pages, 0)::BIGINT AS pages,
+    w.window_p50_ns::BIGINT AS window_p50_ns,
+    w.window_p90_ns::BIGINT AS window_p90_ns,
+    w.window_p99_ns::BIGINT AS window_p99_ns,
+    w.window_max_ns::BIGINT AS window_max_ns,
+    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
+    coalesce(s.stalls, 0)::BIGINT AS stalls,
+    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
+    s.stall_p50_ns::BIGINT AS stall_p50_ns,
+    s.stall_p90_ns::BIGINT AS stall_p90_ns,
+    s.stall_p99_ns::BIGINT AS stall_p99_ns,
+    s.stall_max_ns::BIGINT AS stall_max_ns
+FROM _policies AS p
+LEFT JOIN _page_stall_summary_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+LEFT JOIN _page_stall_summary_stalls AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+ORDER BY p.run, p.trace NULLS FIRST, p.policy;
+
+-- throughput: Pages migrated per second of migration time, per run and policy
+--
+-- Migration time is the sum of batch durations (the time CPUs spent in migrate_pages()); with
+-- calls on several CPUs it exceeds the elapsed time from the first batch's start to the last
+-- one's end, which is given too. The seed reports +291.7% pages per second for batching.
+-- throughput_per_call has the same per migration call.
+--
+-- Reads: batches, migrations, _policies, _sum_known.
+--
+-- Columns:
+--   run             VARCHAR               run directory, as given to the loader
+--   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR               migration policy (policy=<name>/)
+--   calls           BIGINT   (calls)      migration calls (distinct req_id of the batches)
+--   batches         BIGINT   (batches)    batches
+--   pages_migrated  BIGINT   (pages)      pages migrated
+--   pages_failed    BIGINT   (pages)      pages given up on
+--   migration_ns    BIGINT   (ns)         sum of batch durations
+--   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
+--   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   ns_per_page     DOUBLE   (ns/page)    migration_ns / pages_migrated
+
+CREATE VIEW _throughput_batches AS
+SELECT
+    run, trace, policy,
+    count(DISTINCT req_id) AS calls,
+    count(*) AS batches,
+    _sum_known(end_ns - start_ns) AS migration_ns,
+    max(end_ns) - min(start_ns) AS elapsed_ns
+FROM batches
+GROUP BY run, trace, policy;
+
+CREATE VIEW _throughput_pages AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
+    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+FROM migrations
+GROUP BY run, trace, policy;
+
+CREATE VIEW throughput AS
+WITH joined AS (
+    SELECT
+        p.run, p.trace, p.policy,
+        coalesce(b.calls, 0) AS calls,
+        coalesce(b.batches, 0) AS batches,
+        coalesce(m.pages_migrated, 0) AS pages_migrated,
+        coalesce(m.pages_failed, 0) AS pages_failed,
+        CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
+        coalesce(b.elapsed_ns, 0) AS elapsed_ns
+    FROM _policies AS p
+    LEFT JOIN _throughput_batches AS b
+        ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace AND b.policy = p.policy
+    LEFT JOIN _throughput_pages AS m
+        ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    calls::BIGINT AS calls,
+    batches::BIGINT AS batches,
+    pages_migrated::BIGINT AS pages_migrated,
+    pages_failed::BIGINT AS pages_failed,
+    migration_ns::BIGINT AS migration_ns,
+    elapsed_ns::BIGINT AS elapsed_ns,
+    (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
+    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page
+FROM joined
+ORDER BY run, trace NULLS FIRST, policy;
+
+-- policy_compare: Each headline metric per policy beside the serial policy's, with the relative change and the seed's figure
+--
+-- One row per run, trace, metric and policy: the policy's value, the value of policy 'serial' in
+-- the same run and trace, and the relative change from serial to this policy. The metrics are the
+-- seed's (Huang Ying, "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs (-99.1%
+-- with batching), pages migrated per second (+291.7%), the share of migration time in TLB
+-- flushing (83.3% serial), copying (43.7% batched) and unmap + flush (8.3% batched); and the cost
+-- batching pays in stalls. seed_value and seed_change_pct hold the seed's figure on the row of the
+-- policy it was measured for (serial or batched), NULL elsewhere. The metric names are columns of
+-- flush_counts, throughput, copy_share and page_stall_summary, which define them.
+--
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary.
+--
+-- Columns:
+--   run              VARCHAR       run directory, as given to the loader
+--   trace            VARCHAR       trace id in a corpus (trace=<id>/), NULL outside corpora
+--   metric           VARCHAR       metric: a column name of the view that defines it
+--   unit             VARCHAR       unit of value and serial
+--   policy           VARCHAR       migration policy (policy=<name>/); serial first, then batched, then the others
+--   value            DOUBLE        the metric for this policy, in unit
+--   serial           DOUBLE        the metric for policy 'serial' in the same run and trace, in unit; NULL without one
+--   change_pct       DOUBLE  (%)   (value - serial) / serial; NULL on the serial row or where serial is 0 or NULL
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from serial to this policy
+
+CREATE VIEW _policy_compare_seed AS
+SELECT * FROM (VALUES
+    ('ipis_sent', 'batched', NULL::DOUBLE, -99.1::DOUBLE),
+    ('pages_per_s', 'batched', NULL, 291.7),
+    ('flush_pct', 'serial', 83.3, NULL),
+    ('copy_pct', 'batched', 43.7, NULL),
+    ('unmap_flush_pct', 'batched', 8.3, NULL)
+) AS seed(metric, policy, seed_value, seed_change_pct);
+
+CREATE VIEW _policy_compare_values AS
+SELECT
+    f.run, f.trace, f.policy,
+    unnest([
+        {'ord': 1, 'metric': 'ipis_sent', 'unit': 'IPIs', 'value': f.ipis_sent::DOUBLE},
+        {'ord': 2, 'metric': 'ipis_useful', 'unit': 'IPIs', 'value': f.ipis_useful::DOUBLE},
+        {'ord': 3, 'metric': 'flush_rounds', 'unit': 'rounds', 'value': f.flush_rounds::DOUBLE},
+        {'ord': 4, 'metric': 'ipis_per_1000_pages', 'unit': 'IPIs per 1000 pages', 'value': f.ipis_per_1000_pages},
+        {'ord': 5, 'metric': 'irq_ns', 'unit': 'ns', 'value': f.irq_ns::DOUBLE},
+        {'ord': 6, 'metric': 'pages_migrated', 'unit': 'pages', 'value': t.pages_migrated::DOUBLE},
+        {'ord': 7, 'metric': 'migration_ns', 'unit': 'ns', 'value': t.migration_ns::DOUBLE},
+        {'ord': 8, 'metric': 'pages_per_s', 'unit': 'pages/s', 'value': t.pages_per_s},
+        {'ord': 9, 'metric': 'flush_pct', 'unit': '%', 'value': c.flush_pct},
+        {'ord': 10, 'metric': 'copy_pct', 'unit': '%', 'value': c.copy_pct},
+        {'ord': 11, 'metric': 'unmap_flush_pct', 'unit': '%', 'value': c.unmap_flush_pct},
+        {'ord': 12, 'metric': 'unmap_pct', 'unit': '%', 'value': c.unmap_pct},
+        {'ord': 13, 'metric': 'remap_pct', 'unit': '%', 'value': c.remap_pct},
+        {'ord': 14, 'metric': 'other_pct', 'unit': '%', 'value': c.other_pct},
+        {'ord': 15, 'metric': 'stalls', 'unit': 'accesses', 'value': s.stalls::DOUBLE},
+        {'ord': 16, 'metric': 'stall_ns', 'unit': 'ns', 'value': s.stall_ns::DOUBLE},
+        {'ord': 17, 'metric': 'stall_p50_ns', 'unit': 'ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'ord': 18, 'metric': 'stall_p99_ns', 'unit': 'ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'ord': 19, 'metric': 'stall_max_ns', 'unit': 'ns', 'value': s.stall_max_ns::DOUBLE},
+        {'ord': 20, 'metric': 'window_p99_ns', 'unit': 'ns', 'value': s.window_p99_ns::DOUBLE}
+    ], recursive := true)
+FROM flush_counts AS f
+JOIN throughput AS t
+    ON t.run = f.run AND t.trace IS NOT DISTINCT FROM f.trace AND t.policy = f.policy
+JOIN copy_share AS c
+    ON c.run = f.run AND c.trace IS NOT DISTINCT FROM f.trace AND c.policy = f.policy
+JOIN page_stall_summary AS s
+    ON s.run = f.run AND s.trace IS NOT DISTINCT FROM f.trace AND s.policy = f.policy;
+
+CREATE VIEW policy_compare AS
+SELECT
+    v.run::VARCHAR AS run,
+    v.trace::VARCHAR AS trace,
+    v.metric::VARCHAR AS metric,
+    v.unit::VARCHAR AS unit,
+    v.policy::VARCHAR AS policy,
+    v.value::DOUBLE AS value,
+    b.value::DOUBLE AS serial,
+    (CASE WHEN v.policy <> 'serial' THEN 100.0 * (v.value - b.value) / nullif(abs(b.value), 0) END)::DOUBLE
+        AS change_pct,
+    seed.seed_value::DOUBLE AS seed_value,
+    seed.seed_change_pct::DOUBLE AS seed_change_pct
+FROM _policy_compare_values AS v
+LEFT JOIN _policy_compare_values AS b
+    ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
+    AND b.policy = 'serial'
+LEFT JOIN _policy_compare_seed AS seed
+    ON seed.metric = v.metric AND seed.policy = v.policy
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> 'serial', v.policy <> 'batched', v.policy;
+
+-- throughput_per_call: Pages migrated per second of migration time, per migration call
+--
+-- One row per migration call (req_id: a migrate_pages(2) or move_pages(2) call, or one
+-- mm_migrate_pages event of a measured run) with its batches, its pages and its time. Calls of a
+-- measured run whose req_id is unknown share one row with a NULL req_id.
+--
+-- Reads: batches, migrations, _sum_known.
+--
+-- Columns:
+--   run             VARCHAR               run directory, as given to the loader
+--   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR               migration policy (policy=<name>/)
+--   req_id          BIGINT                migration call
+--   cpu             INTEGER               CPU running the call (the lowest, should batches disagree)
+--   start_ns        BIGINT   (ns)         start of the call's first batch
+--   end_ns          BIGINT   (ns)         end of its last batch
+--   batches         BIGINT   (batches)    batches of the call
+--   pages_migrated  BIGINT   (pages)      pages migrated
+--   pages_failed    BIGINT   (pages)      pages given up on
+--   migration_ns    BIGINT   (ns)         sum of the call's batch durations
+--   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
+
+CREATE VIEW _throughput_per_call_batches AS
+SELECT
+    run, trace, policy, req_id,
+    min(cpu) AS cpu,
+    min(start_ns) AS start_ns,
+    max(end_ns) AS end_ns,
+    count(*) AS batches,
+    _sum_known(end_ns - start_ns) AS migration_ns
+FROM batches
+GROUP BY run, trace, policy, req_id;
+
+CREATE VIEW _throughput_per_call_pages AS
+SELECT
+    run, trace, policy, req_id,
+    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
+    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+FROM migrations
+GROUP BY run, trace, policy, req_id;
+
+CREATE VIEW throughput_per_call AS
+SELECT
+    b.run::VARCHAR AS run,
+    b.trace::VARCHAR AS trace,
+    b.policy::VARCHAR AS policy,
+    b.req_id::BIGINT AS req_id,
+    b.cpu::INTEGER AS cpu,
+    b.start_ns::BIGINT AS start_ns,
+    b.end_ns::BIGINT AS end_ns,
+    b.batches::BIGINT AS batches,
+    coalesce(m.pages_migrated, 0)::BIGINT AS pages_migrated,
+    coalesce(m.pages_failed, 0)::BIGINT AS pages_failed,
+    b.migration_ns::BIGINT AS migration_ns,
+    (1e9 * coalesce(m.pages_migrated, 0) / nullif(b.migration_ns, 0))::DOUBLE AS pages_per_s
+FROM _throughput_per_call_batches AS b
+LEFT JOIN _throughput_per_call_pages AS m
+    ON m.run = b.run AND m.trace IS NOT DISTINCT FROM b.trace AND m.policy = b.policy
+    AND m.req_id IS NOT DISTINCT FROM b.req_id
+ORDER BY run, trace NULLS FIRST, policy, start_ns, req_id NULLS LAST;

@@ -1,0 +1,310 @@
+"""The query loader, the documented headers of queries/*.sql, the DuckDB CLI script and the command."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from golden.build import build_runs, to_csv
+
+from tracereplay._resources import resource_dir
+from tracereplay.cli import main
+from tracereplay.errors import QueryError
+from tracereplay.query import (
+    LOAD_SQL_NAME,
+    _queries,
+    connect,
+    list_queries,
+    load_sql,
+    query_info,
+    run_query,
+)
+
+PUBLIC = [name for name, _ in list_queries()]
+
+
+@pytest.fixture(scope="module")
+def seed_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_runs("seed_small", tmp_path_factory.mktemp("seed_small")) / "run"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_runs("corpus_measured", tmp_path_factory.mktemp("corpus")) / "corpus"
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``tracereplay query ARGS`` in a new process: exit code, stdout and stderr as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-c", "from tracereplay.cli import main; main()", "query", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """``tracereplay query ARGS`` in this process (fast): (exit code, stdout, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["tracereplay", "query", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+# --- the library's headers ------------------------------------------------------------------
+
+
+def test_the_library_lists_the_queries_the_design_names() -> None:
+    assert {"flush_counts", "copy_share", "page_stall", "throughput", "policy_compare"} <= set(
+        PUBLIC
+    )
+    assert all(description for _, description in list_queries())
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_each_header_documents_every_column_with_its_type(name: str, seed_small: Path) -> None:
+    info = query_info(name)
+    described = connect(seed_small).sql(f"DESCRIBE {name}").fetchall()
+    assert [(c.name, c.type) for c in info.columns] == [(r[0], r[1]) for r in described]
+    assert all(c.doc for c in info.columns)
+    assert [c.name for c in info.columns[:3]] in (["run", "trace", "policy"], ["run", "trace", "metric"])
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_each_file_defines_one_public_view_named_after_it(name: str) -> None:
+    info = query_info(name)
+    public = [d for d in info.defines if not d.startswith("_")]
+    assert public == [name]
+    assert all(d.startswith(f"_{name}_") for d in info.defines if d.startswith("_"))
+
+
+def test_each_file_declares_what_it_reads() -> None:
+    # a view that reads an undeclared view may still load when the file order happens to suit
+    # it; check the declared reads against every name the SQL mentions
+    names = {d: q.name for q in _queries() for d in q.defines}
+    for q in _queries():
+        body = "\n".join(line for line in q.sql.splitlines() if not line.lstrip().startswith("--"))
+        mentioned = {n for n in names if n not in q.defines and re.search(rf"\b{n}\b", body)}
+        assert mentioned <= set(q.reads), f"{q.name} reads {mentioned - set(q.reads)} undeclared"
+
+
+# --- run directories ------------------------------------------------------------------------
+
+
+def test_a_policy_directory_loads_alone(seed_small: Path) -> None:
+    table = run_query("throughput", seed_small / "policy=serial")
+    assert table.column("policy").to_pylist() == ["serial"]
+    assert "run" not in table.column_names and "trace" not in table.column_names
+
+
+def test_a_policy_directory_not_named_policy_takes_its_policy_from_run_json(
+    seed_small: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(seed_small / "policy=batched", tmp_path / "mine")
+    manifest = json.loads((tmp_path / "mine" / "run.json").read_text())
+    assert manifest["policy"] == "batched"
+    assert run_query("throughput", tmp_path / "mine").column("policy").to_pylist() == ["batched"]
+
+
+def test_several_run_directories_get_a_run_column(
+    seed_small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(seed_small, tmp_path / "a")
+    shutil.copytree(seed_small / "policy=serial", tmp_path / "b" / "policy=serial")
+    monkeypatch.chdir(tmp_path)
+    table = run_query("flush_counts", ["a", "b/"])
+    assert table.column_names[:2] == ["run", "policy"]
+    assert list(zip(table["run"].to_pylist(), table["policy"].to_pylist(), strict=True)) == [
+        ("a", "batched"),
+        ("a", "serial"),
+        ("b", "serial"),
+    ]
+
+
+def test_a_corpus_carries_the_trace_partition(corpus: Path) -> None:
+    table = run_query("throughput", corpus)
+    assert table.column("trace").to_pylist() == ["a", "b"]
+    assert table.column("policy").to_pylist() == ["serial", "measured"]
+
+
+def test_a_missing_table_names_the_run_and_the_table(seed_small: Path, tmp_path: Path) -> None:
+    shutil.copytree(seed_small, tmp_path / "run")
+    (tmp_path / "run" / "policy=serial" / "stalls.parquet").unlink()
+    with pytest.raises(QueryError, match=r"policy=serial has no table 'stalls'"):
+        connect(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "absent", "does not exist"),
+        (lambda p: p, "is not a run directory"),
+    ],
+)
+def test_a_bad_run_directory_is_a_query_error(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QueryError, match=message):
+        connect(make(tmp_path))
+
+
+def test_a_run_directory_given_twice_is_refused(seed_small: Path) -> None:
+    with pytest.raises(QueryError, match="given twice"):
+        connect([seed_small, seed_small])
+
+
+def test_optional_tables_are_empty_views_when_not_written(seed_small: Path) -> None:
+    con = connect(seed_small)
+    assert con.sql("SELECT count(*) FROM accesses").fetchall() == [(0,)]
+
+
+# --- queries: by name, file or text ---------------------------------------------------------
+
+
+def test_an_unknown_query_lists_the_known_ones(seed_small: Path) -> None:
+    with pytest.raises(QueryError, match=r"unknown query 'flush_count'.*flush_counts"):
+        run_query("flush_count", seed_small)
+
+
+def test_sql_text_may_read_the_library_views(seed_small: Path) -> None:
+    table = run_query("SELECT policy, ipis_sent FROM flush_counts ORDER BY policy", seed_small)
+    assert table.to_pylist() == [
+        {"policy": "batched", "ipis_sent": 2},
+        {"policy": "serial", "ipis_sent": 8},
+    ]
+
+
+def test_a_sql_file_answers_with_the_view_named_after_it(seed_small: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mine.sql"
+    path.write_text("CREATE VIEW mine AS SELECT policy, count(*) AS n FROM stalls GROUP BY ALL;\n")
+    assert sorted(run_query(path, seed_small).to_pylist(), key=str) == [
+        {"policy": "batched", "n": 3},
+        {"policy": "serial", "n": 2},
+    ]
+
+
+def test_a_sql_file_answers_with_its_last_select(seed_small: Path, tmp_path: Path) -> None:
+    path = tmp_path / "two.sql"
+    path.write_text("CREATE VIEW x AS SELECT 1 AS a;\nSELECT a + 1 AS b FROM x;\n")
+    assert run_query(str(path), seed_small).to_pylist() == [{"b": 2}]
+
+
+def test_sql_errors_become_query_errors(seed_small: Path, tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match="no_such_column"):
+        run_query("SELECT no_such_column FROM flushes", seed_small)
+    with pytest.raises(QueryError, match="cannot read query file"):
+        run_query(tmp_path / "absent.sql", seed_small)
+
+
+# --- the DuckDB CLI script ------------------------------------------------------------------
+
+
+def test_the_checked_in_load_script_is_current(request: pytest.FixtureRequest) -> None:
+    path = resource_dir("queries") / LOAD_SQL_NAME
+    if request.config.getoption("--regen-golden"):
+        path.write_text(load_sql(), encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == load_sql(), (
+        f"{path} is stale: run pytest --regen-golden"
+    )
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_the_load_script_answers_as_the_loader_does(
+    name: str, seed_small: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what `duckdb -cmd "SET VARIABLE run = 'run/policy=*'" -cmd ".read queries/_load.sql"` runs
+    monkeypatch.chdir(seed_small.parent)
+    con = duckdb.connect()
+    con.execute("SET VARIABLE run = 'run/policy=*'")
+    con.execute((resource_dir("queries") / LOAD_SQL_NAME).read_text(encoding="utf-8"))
+    by_script = con.sql(f"FROM {name}").to_arrow_table().drop_columns(["run", "trace"])
+    assert to_csv(by_script) == to_csv(run_query(name, "run"))
+
+
+def test_the_load_script_reads_a_corpus(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus)
+    con = duckdb.connect()
+    con.execute("SET VARIABLE run = 'trace=*/policy=*'")
+    con.execute(load_sql())
+    assert con.sql("SELECT trace, policy FROM throughput").fetchall() == [
+        ("a", "serial"),
+        ("b", "measured"),
+    ]
+
+
+@pytest.mark.skipif(shutil.which("duckdb") is None, reason="the DuckDB CLI is not installed")
+def test_the_readme_one_liner_runs_in_the_duckdb_cli(seed_small: Path) -> None:
+    script = resource_dir("queries") / LOAD_SQL_NAME
+    r = subprocess.run(
+        ["duckdb", "-csv", "-cmd", "SET VARIABLE run = 'run/policy=*'", "-cmd",
+         f".read {script}", "-c", "SELECT policy, ipis_sent FROM flush_counts"],
+        capture_output=True, text=True, cwd=seed_small.parent, check=True,
+    )  # fmt: skip
+    assert r.stdout.splitlines() == ["policy,ipis_sent", "batched,2", "serial,8"]
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_query_list_names_every_query(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("--list")
+    assert code == 0
+    for name in PUBLIC:
+        assert name in out
+
+
+def test_query_prints_csv_to_stdout(cli, seed_small: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("throughput", str(seed_small), "--format", "csv")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith('"policy","calls"')
+
+
+def test_query_writes_json_and_parquet_files(cli, seed_small: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("copy_share", str(seed_small), "-f", "json", "-o", str(tmp_path / "a.json"))[0] == 0
+    rows = json.loads((tmp_path / "a.json").read_text())
+    assert [r["flush_pct"] for r in rows] == pytest.approx([100 * 870 / 1630, 80.0])
+    assert cli("copy_share", str(seed_small), "-f", "parquet", "-o", str(tmp_path / "a.parquet"))[0] == 0
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == 2
+
+
+def test_query_runs_sql_text_and_prints_a_table(cli, seed_small: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("--sql", "SELECT count(*) AS n FROM migrations", str(seed_small))
+    assert code == 0, err
+    assert "8" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["flush_counts", "{run}/absent"], "does not exist"),
+        (["--sql", "SELECT x FROM flushes", "{run}"], "Binder Error"),
+        (["flush_counts"], "name at least one run directory"),
+        (["copy_share", "{run}", "-f", "parquet"], "--format parquet needs -o FILE"),
+    ],
+)
+def test_query_errors_exit_2_with_one_message(cli, seed_small: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(*(a.format(run=seed_small) for a in args))
+    assert code == 2
+    assert message in " ".join(err.split())
+
+
+def test_an_unknown_query_exits_2_without_a_traceback(seed_small: Path) -> None:
+    r = _cli("nope", str(seed_small))
+    assert r.returncode == 2
+    assert "unknown query 'nope'" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
