@@ -71,6 +71,29 @@ def test_written_rows_load_back_unchanged(table: pa.Table, tmp_path: Path) -> No
         assert back.column(name).to_pylist() == table.column(name).to_pylist(), name
 
 
+@settings(max_examples=40, deadline=None)
+@given(table=traces(), narrow=st.booleans())
+def test_summary_counts_what_the_rows_hold(table: pa.Table, narrow: bool, tmp_path_factory:
+                                           pytest.TempPathFactory) -> None:
+    rows = table.to_pylist()
+    if narrow:  # a few pages close together, as real working sets are
+        for r in rows:
+            if r["vaddr"] is not None:
+                r["vaddr"] %= 1 << 20
+        table = pa.Table.from_pylist(rows, schema=table.schema)
+    path = tmp_path_factory.mktemp("t") / "t.parquet"
+    trace.write(table, path, machine=MACHINE)
+    s = trace.load(path).summary
+    assert s.rows == len(rows)
+    assert s.accesses == sum(r["kind"] == "access" for r in rows)
+    assert s.writes == sum(r["kind"] == "access" and r["write"] for r in rows)
+    assert s.pages == len({(r["pid"], r["vaddr"] >> 12) for r in rows if r["vaddr"] is not None})
+    assert s.pids == len({r["pid"] for r in rows})
+    assert s.cpus == len({r["cpu"] for r in rows if r["cpu"] is not None})
+    assert s.migrate_calls == len({r["req_id"] for r in rows if r["kind"] == "migrate"})
+    assert s.ts_first_ns == rows[0]["ts_ns"] and s.ts_last_ns == rows[-1]["ts_ns"]
+
+
 def test_batches_can_select_columns_in_any_order(tiny_trace: Path) -> None:
     (batch,) = trace.load(tiny_trace).batches(["vaddr", "ts_ns"])
     assert batch.schema.names == ["vaddr", "ts_ns"]

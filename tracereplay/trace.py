@@ -275,6 +275,19 @@ def _first(mask: np.ndarray) -> int | None:
     return i if mask.size and mask[i] else None
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; by marking a bitmap when they span a small range (pages of one
+    working set, CPUs), which is several times faster than sorting or hashing."""
+    if values.size == 0:
+        return values
+    lo, hi = values.min(), values.max()
+    if hi - lo >= max(4 * values.size, 1 << 16):
+        return np.unique(values)
+    seen = np.zeros(int(hi - lo) + 1, dtype=bool)
+    seen[values - lo] = True
+    return np.flatnonzero(seen).astype(values.dtype) + lo
+
+
 class _Requests:
     """Migrate requests seen so far, sorted by req_id, with what every row of one must share."""
 
@@ -498,9 +511,9 @@ class _Validator:
         c["maps"] += int(np.count_nonzero(masks["map"]))
         c["migrate_pages"] += int(np.count_nonzero(masks["migrate"] & cols["vaddr"].valid))
         pid = cols["pid"]
-        self.pids = np.union1d(self.pids, pid.values[pid.valid])
+        self.pids = np.union1d(self.pids, _distinct(pid.values[pid.valid]))
         cpu = cols["cpu"]
-        self.cpus = np.union1d(self.cpus, np.unique(cpu.values[cpu.valid]))
+        self.cpus = np.union1d(self.cpus, _distinct(cpu.values[cpu.valid]))
         vaddr = cols["vaddr"]
         shift = np.uint64(self.machine.page_shift if self.machine else 12)
         vpn = vaddr.values[vaddr.valid].astype(np.uint64) >> shift
@@ -512,8 +525,9 @@ class _Validator:
         else:
             groups = [(int(p), vpn[page_pid == p]) for p in np.unique(page_pid)]
         for p, vpns in groups:
+            distinct = _distinct(vpns)
             seen = self.pages.get(p)
-            self.pages[p] = np.unique(vpns) if seen is None else np.union1d(seen, vpns)
+            self.pages[p] = distinct if seen is None else np.union1d(seen, distinct)
 
     def summary(self) -> TraceSummary:
         return TraceSummary(
