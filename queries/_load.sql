@@ -651,6 +651,10 @@ JOIN page_stall_summary AS s
     ON s.run = f.run AND s.trace IS NOT DISTINCT FROM f.trace AND s.policy = f.policy;
 
 CREATE VIEW policy_compare AS
+WITH v AS MATERIALIZED (
+    -- computed once: the serial values below come from the same rows
+    FROM _policy_compare_values
+)
 SELECT
     v.run::VARCHAR AS run,
     v.trace::VARCHAR AS trace,
@@ -663,8 +667,8 @@ SELECT
         AS change_pct,
     seed.seed_value::DOUBLE AS seed_value,
     seed.seed_change_pct::DOUBLE AS seed_change_pct
-FROM _policy_compare_values AS v
-LEFT JOIN _policy_compare_values AS b
+FROM v
+LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = 'serial'
 LEFT JOIN _policy_compare_seed AS seed
