@@ -46,7 +46,7 @@ def replay_chunk(
     a_ts, a_cpu, a_page, a_write, final,
     op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
     r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
-    page_pid, page_vpn, page_node, page_pending, page_until, page_batch, page_req, page_round,
+    page_pid, page_b1, page_b2, page_node, page_pending, page_until, page_batch, page_req, page_round,
     cpu_node, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
     st_idx, st_ns, st_batch, st_req,
     emit, out_outcome, out_remote, out_latency,
@@ -113,13 +113,13 @@ def replay_chunk(
                 else:
                     for j in range(s0, s1):
                         q = r_pages[j]
-                        b1 = (page_vpn[q] % l1_sets) * l1_ways
+                        b1 = page_b1[q]
                         for w in range(l1_ways):
                             if l1_tag[c, b1 + w] == q:
                                 l1_tag[c, b1 + w] = -1
                                 removed += 1
                                 useful = True
-                        b2 = (page_vpn[q] % l2_sets) * l2_ways
+                        b2 = page_b2[q]
                         for w in range(l2_ways):
                             if l2_tag[c, b2 + w] == q:
                                 l2_tag[c, b2 + w] = -1
@@ -157,13 +157,13 @@ def replay_chunk(
         if a_write[i]:
             stats[c, S_WRITES] += 1
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
-        b1 = (page_vpn[p] % l1_sets) * l1_ways
+        b1 = page_b1[p]
         for w in range(l1_ways):
             if l1_tag[c, b1 + w] == p:
                 l1_lru[c, b1 + w] = tick
                 level = 0
                 break
-        b2 = (page_vpn[p] % l2_sets) * l2_ways
+        b2 = page_b2[p]
         if level == 2:
             for w in range(l2_ways):
                 if l2_tag[c, b2 + w] == p:

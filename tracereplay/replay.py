@@ -93,7 +93,9 @@ class KernelState:
         self.cursor = 0
         self.r_holding = np.zeros(len(ops.r_cpu), np.int32)
         self.page_pid = pre.page_pid
-        self.page_vpn = pre.page_vpn
+        # First slot of each page's set in the L1 dTLB and STLB (set = vpn mod sets).
+        self.page_b1 = (pre.page_vpn % t.l1_sets) * t.l1_ways
+        self.page_b2 = (pre.page_vpn % t.l2_sets) * t.l2_ways
         self.page_node = pre.page_node.copy()
         self.page_pending = np.full(n, -1, np.int32)
         self.page_until = np.zeros(n, np.int64)
@@ -131,7 +133,7 @@ class KernelState:
             ts, cpu, page, write, final,
             o.ts, o.kind, o.arg, o.round, o.until, o.dst, o.batch, o.req, self.cursor,
             o.r_cpu, o.r_pid, o.r_full, o.r_mask_id, o.masks, o.r_ptr, o.r_pages, self.r_holding,
-            self.page_pid, self.page_vpn, self.page_node, self.page_pending, self.page_until,
+            self.page_pid, self.page_b1, self.page_b2, self.page_node, self.page_pending, self.page_until,
             self.page_batch, self.page_req, self.page_round, self.cpu_node,
             self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock, self.params,
             self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
