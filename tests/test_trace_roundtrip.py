@@ -167,3 +167,9 @@ def test_written_file_has_canonical_metadata_and_settings(tiny_trace: Path) -> N
     assert not columns["ts_ns"].has_dictionary_page
     assert not columns["vaddr"].has_dictionary_page
     assert columns["kind"].has_dictionary_page
+
+
+def test_sha256_is_of_the_file_bytes(tiny_trace: Path) -> None:
+    import hashlib
+
+    assert trace.load(tiny_trace).sha256() == hashlib.sha256(tiny_trace.read_bytes()).hexdigest()

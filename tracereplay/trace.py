@@ -203,25 +203,25 @@ def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
     return _Col(codes, codes != -1)
 
 
+def _numpy_col(arr: pa.Array, name: str) -> _Col:
+    """Column ``name`` of a batch as numpy (codes for kind and mode)."""
+    if pa.types.is_null(arr.type):
+        return _Col(np.zeros(len(arr), dtype=np.int64), np.zeros(len(arr), dtype=bool))
+    if name == "kind":
+        return _codes_col(arr, KINDS)
+    if name == "mode":
+        return _codes_col(arr, ("sync", "async"))
+    if _columns()[name]["type"] == "bool":
+        return _Col(arr.fill_null(False).to_numpy(zero_copy_only=False), _valid_mask(arr))
+    return _int_col(arr)
+
+
 def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
     """Every schema column of ``batch`` as numpy; absent columns are all null."""
     n = batch.num_rows
-    cols: dict[str, _Col] = {}
-    for name, spec in _columns().items():
-        idx = batch.schema.get_field_index(name)
-        arr = batch.column(idx) if idx >= 0 else pa.nulls(n)
-        if pa.types.is_null(arr.type):
-            cols[name] = _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
-        elif name == "kind":
-            cols[name] = _codes_col(arr, KINDS)
-        elif name == "mode":
-            cols[name] = _codes_col(arr, ("sync", "async"))
-        elif spec["type"] == "bool":
-            valid = _valid_mask(arr)
-            cols[name] = _Col(arr.fill_null(False).to_numpy(zero_copy_only=False), valid)
-        else:
-            cols[name] = _int_col(arr)
-    return cols
+    return {name: _numpy_col(batch.column(name) if name in batch.schema.names else pa.nulls(n),
+                             name)
+            for name in _columns()}
 
 
 def _kind_masks(kind: _Col) -> dict[str, np.ndarray]:
@@ -245,26 +245,57 @@ def _drop_ignored(cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
             col.valid = col.valid & ~ignored
 
 
+def _arrow_col(col: _Col, name: str) -> pa.Array:
+    """A numpy column back as its canonical Arrow array."""
+    if name == "kind":
+        indices = pa.array(col.values.astype(np.int8, copy=False), type=pa.int8())
+        return pa.DictionaryArray.from_arrays(indices, pa.array(KINDS))
+    if name == "mode":
+        codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
+        return pa.array(["sync", "async"]).take(codes)
+    dtype = arrow_schema().field(name).type
+    mask = None if col.valid.all() else ~col.valid
+    return pa.array(col.values.astype(dtype.to_pandas_dtype(), copy=False), type=dtype, mask=mask)
+
+
 def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
     schema = arrow_schema()
+    names = list(names)
+    return pa.RecordBatch.from_arrays([_arrow_col(cols[n], n) for n in names],
+                                      schema=pa.schema([schema.field(n) for n in names]))
+
+
+def _canonical(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+    """``batch`` (of a validated file) cast to the canonical types, only ``names``.
+
+    A column already of its canonical type passes through as it is unless it holds values its
+    row's kind ignores (a file written by :func:`write` never does): converting through numpy
+    costs more than reading the file.
+    """
+    import pyarrow.compute as pc
+
+    schema = arrow_schema()
+    kind = _numpy_col(batch.column("kind"), "kind")
+    masks = _kind_masks(kind)
     arrays = []
-    fields = []
     for name in names:
-        col = cols[name]
-        field = schema.field(name)
+        dtype = schema.field(name).type
+        ignored = _mask_where(masks, _columns()[name], "ignored")
         if name == "kind":
-            indices = pa.array(col.values.astype(np.int8, copy=False), type=pa.int8())
-            arr: pa.Array = pa.DictionaryArray.from_arrays(indices, pa.array(KINDS))
-        elif name == "mode":
-            codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
-            arr = pa.array(["sync", "async"]).take(codes)
+            arr = _arrow_col(kind, name)
+        elif name not in batch.schema.names:
+            arr = pa.nulls(batch.num_rows, dtype)
+        elif batch.column(name).type == dtype:
+            arr = batch.column(name)
+            if (arr.null_count < len(arr) and ignored.any()
+                    and np.any(_valid_mask(arr) & ignored)):
+                arr = pc.if_else(pa.array(ignored), pa.scalar(None, dtype), arr)
         else:
-            mask = None if col.valid.all() else ~col.valid
-            values = col.values.astype(field.type.to_pandas_dtype(), copy=False)
-            arr = pa.array(values, type=field.type, mask=mask)
+            col = _numpy_col(batch.column(name), name)
+            col.valid &= ~ignored
+            arr = _arrow_col(col, name)
         arrays.append(arr)
-        fields.append(field)
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([schema.field(n) for n in names]))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -657,9 +688,7 @@ class Trace:
         read = [c for c in _columns() if c in self._file_columns and (c in names or c == "kind")]
         pf = _open(self.path)
         for batch in _read_batches(pf, self.path, read):
-            cols = _batch_cols(batch)
-            _drop_ignored(cols, _kind_masks(cols["kind"]))
-            yield _to_arrow(cols, names)
+            yield _canonical(batch, names)
 
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (hex)."""
