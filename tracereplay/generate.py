@@ -305,19 +305,20 @@ class _Pmbench:
         self.next_call_ns += self.every_ns * int(count)
         return times
 
-    def batch(self, ts: np.ndarray, thread: np.ndarray, page: np.ndarray, line: np.ndarray,
-              write: np.ndarray, calls: np.ndarray) -> pa.RecordBatch:
-        """Access rows plus the driver's calls, merged in time (a call goes after equal times)."""
+    def batch(self, chunk: tuple[np.ndarray, ...], calls: np.ndarray) -> pa.RecordBatch:
+        """Access rows (ts, thread, page, line, write) plus the driver's calls, merged in time
+        (a call goes after accesses of the same time)."""
         p = self.p
+        ts, thread, page, line, write = chunk
         n, m = ts.size, calls.size
         total = n + m
         is_call = np.zeros(total, dtype=bool)
         is_call[np.searchsorted(ts, calls, side="right") + np.arange(m)] = True
         is_access = ~is_call
 
-        def merged(access_values: np.ndarray, call_values: np.ndarray | int, dtype: type
-                   ) -> np.ndarray:
-            out = np.empty(total, dtype=dtype)
+        def merged(access_values: np.ndarray | np.generic, call_values: np.ndarray | int,
+                   dtype: type) -> np.ndarray:
+            out: np.ndarray = np.empty(total, dtype=dtype)
             out[is_access] = access_values
             out[is_call] = call_values
             return out
@@ -353,7 +354,7 @@ def pmbench_batches(params: PmbenchParams) -> Iterator[pa.RecordBatch]:
     g = _Pmbench(params)
     if params.prefault:
         for chunk in g.prefault_chunks():
-            yield g.batch(*chunk, calls=np.zeros(0, dtype=np.int64))
+            yield g.batch(chunk, calls=np.zeros(0, dtype=np.int64))
     end_ns = None if params.duration_ms is None else round(params.duration_ms * 1e6)
     if params.accesses is None and end_ns is None:
         end_ns = round(_DEFAULT_DURATION_MS * 1e6)
@@ -368,13 +369,13 @@ def pmbench_batches(params: PmbenchParams) -> Iterator[pa.RecordBatch]:
         ts = chunk[0]
         if g.next_call_ns is None and ts.size:
             g.next_call_ns = int(ts[0]) + g.every_ns
-        ended = end_ns is not None and ts[-1] > end_ns
-        if ended:
+        ended = False
+        if end_ns is not None and ts[-1] > end_ns:  # the trace ends within this chunk
             keep = int(np.searchsorted(ts, end_ns, side="right"))
             chunk = tuple(a[:keep] for a in chunk)
-            ts = chunk[0]
+            ts, ended = chunk[0], True
         if ts.size:
-            yield g.batch(*chunk, calls=g.calls_until(int(ts[-1])))
+            yield g.batch(chunk, calls=g.calls_until(int(ts[-1])))
         if ended:
             return
 
