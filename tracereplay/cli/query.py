@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tracereplay.cli._app import app, out
+from tracereplay.cli._app import app, err, out
 from tracereplay.errors import QueryError
 from tracereplay.query import KEY_COLUMNS, list_queries, run_query
 
@@ -39,8 +39,18 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+MAX_TABLE_ROWS = 200
+"""Rows printed as a table at most; the formats csv, json and parquet give them all."""
+
+
 def _print_table(table: pa.Table, title: str) -> None:
     """Rows as a table; a few rows too wide for the terminal become one column each."""
+    if table.num_rows > MAX_TABLE_ROWS:
+        err.print(
+            f"showing {MAX_TABLE_ROWS} of {table.num_rows:,} rows; "
+            "--format csv, json or parquet gives them all"
+        )
+        table = table.slice(0, MAX_TABLE_ROWS)
     names = table.column_names
     rows = [[_cell(r[c]) for c in names] for r in table.to_pylist()]
     numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
