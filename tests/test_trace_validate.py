@@ -129,11 +129,16 @@ def test_validate_command_shows_no_traceback_end_to_end(tmp_path: Path) -> None:
     assert "unknown kind 'munmap'" in r.stderr
 
 
-@pytest.mark.parametrize("what", ["missing", "directory", "zero bytes", "truncated"])
-def test_unreadable_paths_are_reported_as_readable(what: str, tmp_path: Path,
-                                                  tiny_trace: Path) -> None:
+@pytest.mark.parametrize("what", ["missing", "directory", "zero bytes", "truncated", "corrupt"])
+def test_unreadable_paths_are_reported_as_readable(what: str, tmp_path: Path, tiny_trace: Path,
+                                                  seed_trace: Path) -> None:
     path = tmp_path / "t.parquet"
-    if what == "directory":
+    if what == "corrupt":  # footer intact, data pages of the first row group garbled
+        data = bytearray(seed_trace.read_bytes())
+        for i in range(1000, 200_000, 7):
+            data[i] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif what == "directory":
         path.mkdir()
     elif what == "zero bytes":
         path.write_bytes(b"")
