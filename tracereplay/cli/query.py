@@ -27,7 +27,11 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-def _cell(v: Any) -> str:
+# Identifiers, not quantities: printed without thousands separators.
+_IDS = {"vpn", "pid", "cpu", "node", "req_id", "batch_id", "flush_id", "pos_in_batch"}
+
+
+def _cell(v: Any, column: str = "") -> str:
     if v is None:
         return "NULL"
     if isinstance(v, bool):
@@ -35,7 +39,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
     if isinstance(v, int):
-        return f"{v:,}"
+        return str(v) if column in _IDS else f"{v:,}"
     return str(v)
 
 
@@ -52,7 +56,7 @@ def _print_table(table: pa.Table, title: str) -> None:
         )
         table = table.slice(0, MAX_TABLE_ROWS)
     names = table.column_names
-    rows = [[_cell(r[c]) for c in names] for r in table.to_pylist()]
+    rows = [[_cell(r[c], c) for c in names] for r in table.to_pylist()]
     numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
     widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
     width = sum(widths) + 3 * len(widths) + 1
