@@ -19,6 +19,8 @@ again. :func:`pmbench_batches` produces that shape as trace v1 rows:
   picks a page of the working set by ``pattern`` and a random 64-byte line in it; it is a store
   with probability 1 - ``read_pct``/100. The working set is the first ``set_mib`` of a
   ``map_mib`` mapping; the rest of the mapping is never touched, so never placed or migrated.
+* **Length.** The workload runs ``duration_ms`` after the prefault (pmbench measures after its
+  set-up), or for exactly ``accesses`` accesses; 100 ms when neither is given.
 * **Patterns** (``shape`` in brackets): ``uniform`` (none); ``linear`` [stride in pages, 1]:
   each thread walks the set from its own share's start; ``normal`` [standard deviation as a
   fraction of the set, 0.125] around the set's middle, wrapped; ``pareto`` [alpha, 1.16]: page
@@ -95,7 +97,7 @@ class PmbenchParams:
     cpus: int = 32
     nodes: int = 2
     page_size: int = 4096  # bytes
-    duration_ms: float | None = None  # trace length; default 100 ms unless accesses is given
+    duration_ms: float | None = None  # workload time after prefault; default 100 ms (or accesses)
     accesses: int | None = None  # number of workload accesses (prefault touches not counted)
     seed: int = 0
     pid: int = 1000
@@ -355,9 +357,11 @@ def pmbench_batches(params: PmbenchParams) -> Iterator[pa.RecordBatch]:
     if params.prefault:
         for chunk in g.prefault_chunks():
             yield g.batch(chunk, calls=np.zeros(0, dtype=np.int64))
-    end_ns = None if params.duration_ms is None else round(params.duration_ms * 1e6)
-    if params.accesses is None and end_ns is None:
-        end_ns = round(_DEFAULT_DURATION_MS * 1e6)
+    # The workload runs for duration_ms after the prefault, as pmbench measures after its set-up.
+    duration_ms = params.duration_ms
+    if duration_ms is None and params.accesses is None:
+        duration_ms = _DEFAULT_DURATION_MS
+    end_ns = None if duration_ms is None else int(g.clock.t_ns) + round(duration_ms * 1e6)
     while True:
         if params.accesses is not None:
             n = min(_CHUNK_ROWS, params.accesses - g.issued)

@@ -56,7 +56,8 @@ def pmbench(
     cpus: Annotated[int, typer.Option(help="CPUs of the machine.")] = 32,
     nodes: Annotated[int, typer.Option(help="NUMA nodes of the machine.")] = 2,
     duration_ms: Annotated[float | None, typer.Option(
-        help="Trace length in ms. (default: 100 unless --accesses)")] = None,
+        help="How long the workload runs after the prefault, ms. (default: 100 unless "
+        "--accesses)")] = None,
     accesses: Annotated[int | None, typer.Option(
         help="Number of workload accesses (prefault touches come on top).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random generator.")] = 0,
