@@ -143,7 +143,8 @@ def _hidden_or_partition(rel_parts: Iterable[str]) -> bool:
     return any(p.startswith((".", "_")) or "=" in p for p in rel_parts)
 
 
-def discover(corpus: str | os.PathLike[str]) -> Corpus:
+def discover(corpus: str | os.PathLike[str], *,
+             storage_options: dict[str, Any] | None = None) -> Corpus:
     """The traces of ``corpus``: a directory, a glob, a file listing paths, or one trace file.
 
     A directory yields every ``*.parquet`` below it, except in hidden directories (``.``/``_``)
@@ -154,7 +155,7 @@ def discover(corpus: str | os.PathLike[str]) -> Corpus:
     """
     text = _strip_file_url(os.fspath(corpus))
     if _is_url(text):
-        return _discover_url(text)
+        return _discover_url(text, storage_options)
     if _GLOB_MAGIC.search(text):
         root = _glob_root(text)
         paths = [p for p in globlib.glob(text, recursive=True) if os.path.isfile(p)]
@@ -240,8 +241,8 @@ def _check_unique(traces: Sequence[TraceRef]) -> None:
         seen[t.id] = t.path
 
 
-def _discover_url(url: str) -> Corpus:
-    fs, path = _fsspec(url)
+def _discover_url(url: str, storage_options: dict[str, Any] | None) -> Corpus:
+    fs, path = _fsspec(url, storage_options)
     protocol = url.split("://", 1)[0]
 
     def full(p: str) -> str:
@@ -279,14 +280,14 @@ def _glob_root_posix(pattern: str) -> str:
     return "/".join(fixed)
 
 
-def _fsspec(url: str) -> tuple[Any, str]:
+def _fsspec(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     try:
         import fsspec
     except ImportError:
         raise BadInputError(
             f"{url}: object storage needs fsspec (pip install 'tracereplay[dask]')") from None
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **(storage_options or {}))
     except (ImportError, ValueError) as e:
         raise BadInputError(f"{url}: {e}") from None
 
@@ -297,12 +298,13 @@ def _fsspec(url: str) -> tuple[Any, str]:
 class Results:
     """Where results go: a local directory or an object-store prefix."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *,
+                 storage_options: dict[str, Any] | None = None) -> None:
         text = _strip_file_url(os.fspath(root))
         self.remote = _is_url(text)
         if self.remote:
             self.url = text.rstrip("/")
-            self.fs, self.path = _fsspec(self.url)
+            self.fs, self.path = _fsspec(self.url, storage_options)
             self.path = self.path.rstrip("/")
         else:
             self.url = str(Path(text).resolve())
@@ -483,15 +485,15 @@ def _failed(item: WorkItem, error: BaseException | tuple[str, str], wall_s: floa
             for p in (item.policies if policies is None else policies)]
 
 
-def _fetch(url: str, directory: Path) -> Path:
-    fs, path = _fsspec(url)
+def _fetch(url: str, directory: Path, storage_options: dict[str, Any] | None) -> Path:
+    fs, path = _fsspec(url, storage_options)
     local = directory / PurePosixPath(path).name
     fs.get_file(path, str(local))
     return local
 
 
-def replay_item(item: WorkItem, results: str, profile: Profile,
-                scratch: str | None = None) -> list[ResultRecord]:
+def replay_item(item: WorkItem, results: str, profile: Profile, scratch: str | None = None,
+                storage_options: dict[str, Any] | None = None) -> list[ResultRecord]:
     """Replay one trace under its policies and publish each result; never raises.
 
     Runs in a worker. ``scratch`` is a directory on the file system of ``results`` (local
@@ -501,10 +503,10 @@ def replay_item(item: WorkItem, results: str, profile: Profile,
 
     t0 = time.perf_counter()
     try:
-        store = Results(results)
+        store = Results(results, storage_options=storage_options)
         with tempfile.TemporaryDirectory(prefix="item-", dir=scratch) as tmp:
             work = Path(tmp)
-            trace_path = _fetch(item.trace.path, work) if _is_url(item.trace.path) \
+            trace_path = _fetch(item.trace.path, work, storage_options) if _is_url(item.trace.path) \
                 else item.trace.path
             runs = replay.run(trace_path, work / "out", policies=item.policies, profile=profile)
             wall = round(time.perf_counter() - t0, 3)
@@ -548,26 +550,36 @@ ItemRunner = Callable[[Sequence[WorkItem]], Iterator[list[ResultRecord]]]
 
 def _worker_init() -> None:
     """Worker set-up: die with the batch (even on kill -9), leave Ctrl-C to the batch."""
+    import multiprocessing
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
 
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
+    def watch() -> None:
+        parent.join()  # returns when the batch process is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tracereplay-batch-watch", daemon=True).start()
 
 
-def _local_executor(jobs: int, results: str, profile: Profile, scratch: str | None) -> ItemRunner:
+def _local_executor(jobs: int, results: str, profile: Profile, scratch: str | None,
+                    storage_options: dict[str, Any] | None) -> ItemRunner:
     def runner(items: Sequence[WorkItem]) -> Iterator[list[ResultRecord]]:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        if sys.platform.startswith("linux"):
+        if jobs == 1 or len(items) == 1:
+            for it in items:  # no pool to start: in this process
+                yield replay_item(it, results, profile, scratch, storage_options)
+            return
+        # Workers start from a server that has imported the engine once (fork would copy the
+        # progress bar's thread); each watches the batch and exits when it dies.
+        if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["tracereplay.replay", "tracereplay.batch"])
         else:
@@ -579,7 +591,8 @@ def _local_executor(jobs: int, results: str, profile: Profile, scratch: str | No
                                        mp_context=ctx, initializer=_worker_init)
             retry: list[WorkItem] = []
             try:
-                futures = {pool.submit(replay_item, it, results, profile, scratch): it
+                futures = {pool.submit(replay_item, it, results, profile, scratch,
+                                       storage_options): it
                            for it in pending}
                 waiting = set(futures)
                 while waiting:
@@ -607,7 +620,7 @@ def _local_executor(jobs: int, results: str, profile: Profile, scratch: str | No
 
 
 def _dask_executor(jobs: int, scheduler: str | None, results: str, profile: Profile,
-                   scratch: str | None) -> ItemRunner:
+                   scratch: str | None, storage_options: dict[str, Any] | None) -> ItemRunner:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -630,7 +643,7 @@ def _dask_executor(jobs: int, scheduler: str | None, results: str, profile: Prof
                     dashboard_address=None, silence_logs=logging.ERROR))
                 client = stack.enter_context(Client(cluster))
             futures = client.map(replay_item, list(items), results=results, profile=profile,
-                                 scratch=scratch, pure=False)
+                                 scratch=scratch, storage_options=storage_options, pure=False)
             by_key = {f.key: it for f, it in zip(futures, items, strict=True)}
             for fut in as_completed(futures):
                 item = by_key[fut.key]
@@ -669,9 +682,10 @@ class BatchSummary:
                 "wall_s": self.wall_s, "peak_rss_mib": self.peak_rss_mib}
 
 
-def read_failures(results: str | os.PathLike[str]) -> pa.Table:
+def read_failures(results: str | os.PathLike[str], *,
+                  storage_options: dict[str, Any] | None = None) -> pa.Table:
     """``RESULTS/_failures.parquet`` (empty when there is none)."""
-    return Results(results).read_failures()
+    return Results(results, storage_options=storage_options).read_failures()
 
 
 def _merge_failures(old: pa.Table, attempted: set[tuple[str, str]],
@@ -707,11 +721,13 @@ def run_batch(
     force: bool = False,
     executor: str = "local",
     scheduler: str | None = None,
+    storage_options: dict[str, Any] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[ResultRecord], None] | None = None,
 ) -> BatchSummary:
     """Replay every trace of ``corpus`` under ``policies`` into ``results`` (module doc).
 
+    ``storage_options`` go to fsspec for URLs (default: its environment, e.g. ``AWS_*``).
     ``on_start(to_do, skipped)`` is called once the work is planned, ``on_result`` once per
     finished (trace, policy). Bad traces do not raise: they are in the summary's ``failures``
     and in ``RESULTS/_failures.parquet``.
@@ -728,8 +744,9 @@ def run_batch(
         raise BadInputError(f"jobs must be at least 1: {jobs}")
     names = _check_policies(policies)
     profile = profile or load_profile()
-    found = corpus if isinstance(corpus, Corpus) else discover(corpus)
-    store = Results(results)
+    found = corpus if isinstance(corpus, Corpus) else discover(
+        corpus, storage_options=storage_options)
+    store = Results(results, storage_options=storage_options)
     if not store.remote:
         try:
             Path(store.path).mkdir(parents=True, exist_ok=True)
@@ -745,8 +762,9 @@ def run_batch(
         items, summary.skipped = plan(found, store, names, force=force)
         if on_start is not None:
             on_start(sum(len(i.policies) for i in items), summary.skipped)
-        runner = (_dask_executor(jobs, scheduler, store.url, profile, scratch)
-                  if executor == "dask" else _local_executor(jobs, store.url, profile, scratch))
+        runner = (_dask_executor(jobs, scheduler, store.url, profile, scratch, storage_options)
+                  if executor == "dask"
+                  else _local_executor(jobs, store.url, profile, scratch, storage_options))
         attempted: set[tuple[str, str]] = set()
         try:
             if items:

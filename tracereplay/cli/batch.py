@@ -79,6 +79,7 @@ def batch(
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("batch", total=None, failed=0)
         failed = 0
+        stdout_closed = False
 
         def on_start(todo: int, skipped: int) -> None:
             bar.update(task, total=todo)
@@ -89,9 +90,19 @@ def batch(
             nonlocal failed
             failed += rec.status != "ok"
             bar.update(task, advance=1, failed=failed)
-            if as_json:
+            if as_json and not stdout_closed:
+                _emit(rec)
+
+        def _emit(rec: ResultRecord) -> None:
+            nonlocal stdout_closed
+            try:
                 sys.stdout.write(json.dumps(rec.to_dict()) + "\n")
                 sys.stdout.flush()
+            except BrokenPipeError:
+                # The reader went away (| head): the results still matter, so finish them.
+                stdout_closed = True
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
 
         summary = run_batch(corpus, results, policies=policy or DEFAULT_POLICIES, profile=p,
                             jobs=jobs, force=force, executor=executor, scheduler=scheduler,
@@ -114,12 +125,16 @@ def _print_summary(s: BatchSummary) -> None:
         table.add_row("peak worker memory (RSS)", f"{s.peak_rss_mib:,.0f} MiB")
     err.print(table)
     if s.failures:
-        ft = Table("trace", "policy", "error", "message",
+        # One row per trace and error: a bad trace fails the same way under every policy.
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for r in s.failures:
+            groups.setdefault((r.trace, r.error_class or "", r.message or ""), []).append(r.policy)
+        ft = Table("trace", "policies", "error", "message",
                    title=f"failures (all in {s.results}/_failures.parquet)")
-        for r in s.failures[:_SHOWN_FAILURES]:
-            ft.add_row(r.trace, r.policy, r.error_class or "", escape(r.message or ""))
-        if len(s.failures) > _SHOWN_FAILURES:
-            ft.add_row("…", "", "", f"{len(s.failures) - _SHOWN_FAILURES} more")
+        for (trace, cls, message), policies in list(groups.items())[:_SHOWN_FAILURES]:
+            ft.add_row(trace, ", ".join(policies), cls, escape(message))
+        if len(groups) > _SHOWN_FAILURES:
+            ft.add_row("…", "", "", f"{len(groups) - _SHOWN_FAILURES} more")
         err.print(ft)
 
 
