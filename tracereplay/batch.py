@@ -72,6 +72,7 @@ EXECUTORS = ("local", "dask")
 FAILURES_NAME = "_failures.parquet"
 MARKER_NAME = "run.json"
 LOCK_NAME = ".batch.lock"
+DASK_CONNECT_TIMEOUT = "20s"
 
 FAILURES_SCHEMA = pa.schema([
     pa.field("trace", pa.string(), nullable=False, metadata={"doc": "trace id (trace=<id>/)"}),
@@ -633,7 +634,7 @@ def _dask_executor(jobs: int, scheduler: str | None, results: str, profile: Prof
         with contextlib.ExitStack() as stack:
             if scheduler:
                 try:
-                    client = stack.enter_context(Client(scheduler, timeout="20s"))
+                    client = stack.enter_context(Client(scheduler, timeout=DASK_CONNECT_TIMEOUT))
                 except (OSError, TimeoutError) as e:
                     raise BadInputError(
                         f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
