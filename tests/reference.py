@@ -59,8 +59,10 @@ class Result:
     outcomes: list[tuple[int, bool, int]] = field(default_factory=list)  # outcome, remote, latency
 
 
-def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[no-untyped-def]
-    """Replay all accesses (numpy arrays) against ``ops`` (tracereplay.replay.Ops)."""
+def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type: ignore[no-untyped-def]
+    """Replay all accesses (numpy arrays) against every operation of a schedule
+    (a tracereplay.replay.OpBuffer holding all plans) and its mm_cpumask table."""
+    ops, rounds = buffer.ops, buffer.rounds
     t, f, m = profile.tlb, profile.flush, profile.memory
     ncpu = pre.machine.cpus
     cpu_node = list(pre.machine.cpu_node)
@@ -72,7 +74,7 @@ def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[n
     # Per page: (until, dst node, batch, req, covering round) of its latest unmap.
     window: dict[int, tuple[int, int, int, int, int]] = {}
     res = Result(stats=[dict.fromkeys(STAT_NAMES, 0) for _ in range(ncpu)],
-                 holding=[0] * len(ops.r_cpu))
+                 holding=[0] * len(rounds["gid"]))
 
     def settle(p: int, now: int) -> None:
         """Apply a finished migration's node change."""
@@ -80,17 +82,18 @@ def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[n
             node[p] = window[p][1]
 
     def do_op(k: int) -> None:
-        if ops.kind[k] == OP_UNMAP:
-            p = int(ops.arg[k])
+        if ops["kind"][k] == OP_UNMAP:
+            p = int(ops["arg"][k])
             if p in window:
                 node[p] = window[p][1]
-            window[p] = (int(ops.until[k]), int(ops.dst[k]), int(ops.batch[k]), int(ops.req[k]),
-                         int(ops.round[k]))
+            window[p] = (int(ops["until"][k]), int(ops["dst"][k]), int(ops["batch"][k]),
+                         int(ops["req"][k]), int(ops["round"][k]))
             return
-        r = int(ops.arg[k])
-        init, pid, full = int(ops.r_cpu[r]), int(ops.r_pid[r]), bool(ops.r_full[r])
-        mask = ops.masks[ops.r_mask_id[r]]
-        pages = [int(x) for x in ops.r_pages[ops.r_ptr[r]:ops.r_ptr[r + 1]]]
+        r = int(ops["arg"][k])
+        gid = int(rounds["gid"][r])
+        init, pid, full = int(rounds["cpu"][r]), int(rounds["pid_index"][r]), bool(rounds["full"][r])
+        mask = masks[rounds["mask_id"][r]]
+        pages = [int(x) for x in buffer.r_pages[buffer.r_ptr[r]:buffer.r_ptr[r + 1]]]
         for c in range(ncpu):
             removed = 0
             useful = False
@@ -98,7 +101,7 @@ def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[n
                 for tlb in (l1[c], l2[c]):
                     for q in tlb.all_pages():
                         if owner[q] == pid:
-                            useful |= q in window and window[q][4] == r
+                            useful |= q in window and window[q][4] == gid
                             removed += tlb.set_of(vpn[q]).drop(q)
             else:
                 for q in pages:
@@ -118,13 +121,13 @@ def replay(pre, profile, ops, ts, cpu, page, write) -> Result:  # type: ignore[n
                 st["irq_ns"] += f.ipi_responder_ns + (f.full_flush_ns if full else f.invlpg_ns * len(pages))
                 if useful:
                     st["ipis_useful"] += 1
-                    res.holding[r] += 1
+                    res.holding[gid] += 1
 
     k = 0
-    n_ops = len(ops.ts)
+    n_ops = len(ops["ts"])
     for i in range(len(ts)):
         now = int(ts[i])
-        while k < n_ops and ops.ts[k] <= now:
+        while k < n_ops and ops["ts"][k] <= now:
             do_op(k)
             k += 1
         c, p = int(cpu[i]), int(page[i])

@@ -11,8 +11,8 @@ import pyarrow as pa
 from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
 from tracereplay.machine import Machine
-from tracereplay.migrate import schedule
-from tracereplay.replay import KernelState, Ops
+from tracereplay.migrate import Planner
+from tracereplay.replay import KernelState, OpBuffer
 from tracereplay.schedule import KIND_ACCESS, PrePass, kind_codes, prepass
 
 # Round numbers that make timelines easy to check by hand.
@@ -67,26 +67,40 @@ def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(p) for p in parts)
 
 
-def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Ops, tuple[np.ndarray, ...]]:
+def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Planner, tuple[np.ndarray, ...]]:
     trace = tr.load(path)
-    pre = prepass(trace.batches(), trace.machine)
-    ops = Ops.from_schedule(schedule(pre, profile, policy))
-    return pre, ops, accesses(trace, pre)
+    window = profile.flush.mm_cpumask == "window"
+    pre = prepass(trace.batches(), trace.machine,
+                  active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    return pre, Planner(pre, profile, policy), accesses(trace, pre)
 
 
-def run_kernel(pre: PrePass, profile: Profile, ops: Ops, acc: tuple[np.ndarray, ...],
+def all_ops(pre: PrePass, profile: Profile, policy: str) -> tuple[OpBuffer, np.ndarray]:
+    """Every operation of a schedule at once (rounds numbered by gid), and the mask table."""
+    planner = Planner(pre, profile, policy)
+    buffer = OpBuffer()
+    buffer.add(list(planner))
+    return buffer, planner.masks()
+
+
+def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.ndarray, ...],
                chunk: int) -> dict[str, Any]:
-    """Run the compiled kernel over the accesses in chunks of ``chunk``."""
-    state = KernelState(pre, profile, ops)
+    """Run the compiled kernel over the accesses in chunks of ``chunk``, as a replay does."""
+    state = KernelState(pre, profile, planner)
     ts, cpu, page, write = acc
     stalls: list[tuple[int, int, int, int]] = []
     outcomes: list[tuple[int, bool, int]] = []
+    holding: dict[int, int] = {}
+
+    def rounds(rd: dict[str, np.ndarray]) -> None:
+        holding.update(zip(rd["gid"].tolist(), rd["holding"].tolist(), strict=True))
+
     for s in range(0, len(ts), chunk):
         sl = slice(s, s + chunk)
-        idx, ns, b, r, per = state.step(ts[sl], cpu[sl], page[sl], write[sl], emit=True)
+        idx, ns, b, r, per = state.step(ts[sl], cpu[sl], page[sl], write[sl], emit=True, on_rounds=rounds)
         stalls += [(int(i) + s, int(n), int(bb), int(rr)) for i, n, bb, rr in zip(idx, ns, b, r, strict=True)]
         assert per is not None
         outcomes += [(int(o), bool(m), int(lat)) for o, m, lat in zip(*per, strict=True)]
-    z = np.zeros(0, np.int64)
-    state.step(z, z.astype(np.int32), z, z.astype(np.bool_), final=True)
-    return {"stats": state.stats, "holding": state.r_holding, "stalls": stalls, "outcomes": outcomes}
+    state.finish(on_rounds=rounds)
+    return {"stats": state.stats, "holding": [holding[g] for g in sorted(holding)],
+            "stalls": stalls, "outcomes": outcomes}

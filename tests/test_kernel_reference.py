@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from replay_helpers import (
     access,
+    all_ops,
     kernel_setup,
     migrate_node,
     migrate_pages,
@@ -22,7 +22,8 @@ from replay_helpers import (
 from tracereplay._kernel import OP_ROUND, STAT_NAMES
 from tracereplay.config import load_profile
 from tracereplay.machine import Machine
-from tracereplay.replay import KernelState, Ops
+from tracereplay.migrate import Planner
+from tracereplay.replay import KernelState
 
 
 @st.composite
@@ -70,12 +71,13 @@ def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]]
     profile = load_profile(overrides=overrides)
     with tempfile.TemporaryDirectory() as d:
         path = write_trace(Path(d) / "t.parquet", rows, machine)
-        pre, ops, acc = kernel_setup(path, profile, policy)
-    got = run_kernel(pre, profile, ops, acc, chunk)
-    want = reference.replay(pre, profile, ops, *acc)
+        pre, planner, acc = kernel_setup(path, profile, policy)
+    got = run_kernel(pre, profile, planner, acc, chunk)
+    buffer, masks = all_ops(pre, profile, policy)
+    want = reference.replay(pre, profile, buffer, masks, *acc)
     for c in range(machine.cpus):
         assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
-    assert got["holding"].tolist() == want.holding
+    assert got["holding"] == want.holding
     assert got["stalls"] == want.stalls
     assert got["outcomes"] == want.outcomes
 
@@ -89,8 +91,8 @@ def test_counters_add_up_and_batched_never_sends_more_ipis(w: tuple[Machine, lis
     with tempfile.TemporaryDirectory() as d:
         path = write_trace(Path(d) / "t.parquet", rows, machine)
         for policy in ("serial", "batched"):
-            pre, ops, acc = kernel_setup(path, profile, policy)
-            s = run_kernel(pre, profile, ops, acc, 1000)["stats"]
+            pre, planner, acc = kernel_setup(path, profile, policy)
+            s = run_kernel(pre, profile, planner, acc, 1000)["stats"]
             col = {k: s[:, j] for j, k in enumerate(STAT_NAMES)}
             assert (col["l1_hits"] + col["l2_hits"] + col["walks"] == col["accesses"]).all()
             assert (col["stalls"] <= col["walks"]).all()
@@ -109,23 +111,21 @@ def test_no_translation_of_a_migrated_page_survives_its_completed_flush(tmp_path
     path = write_trace(tmp_path / "t.parquet", rows, machine)
     for policy in ("serial", "batched"):
         profile = load_profile(overrides=["flush.ceiling_pages=4", "migrate.batch_size=8"])
-        pre, ops, acc = kernel_setup(path, profile, policy)
-        model = reference.replay(pre, profile, ops, *acc)
+        pre, _, acc = kernel_setup(path, profile, policy)
+        buffer, masks = all_ops(pre, profile, policy)
+        model = reference.replay(pre, profile, buffer, masks, *acc)
         assert sum(s["stalls"] + s["stale_hits"] for s in model.stats) > 0
         # Replay up to each round's completion and look into every TLB.
         ts = acc[0]
-        for k in np.flatnonzero(ops.kind == OP_ROUND)[:50]:
-            cut = int(np.searchsorted(ts, ops.ts[k], side="right"))
-            r = int(ops.arg[k])
-            covered = set(ops.r_pages[ops.r_ptr[r]:ops.r_ptr[r + 1]].tolist())
-            state = KernelState(pre, profile, _ops_prefix(ops, k + 1))
-            state.step(*(a[:cut] for a in acc), final=True)
+        ops = buffer.ops
+        for k in np.flatnonzero(ops["kind"] == OP_ROUND)[:50]:
+            r = int(ops["arg"][k])
+            covered = set(buffer.r_pages[buffer.r_ptr[r]:buffer.r_ptr[r + 1]].tolist())
+            state = KernelState(pre, profile, Planner(pre, profile, policy))
+            cut = int(np.searchsorted(ts, ops["ts"][k], side="right"))
+            state.step(*(a[:cut] for a in acc))
+            state._run(*(a[:0] for a in acc), int(ops["ts"][k]), (np.zeros(0, np.int64),) * 4,
+                       False, (np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0, np.int64)), None)
             for c in range(machine.cpus):
                 held = set(state.l1_tag[c].tolist()) | set(state.l2_tag[c].tolist())
                 assert not covered & held, f"{policy}: cpu {c} holds {covered & held} after round {r}"
-
-
-def _ops_prefix(ops: Ops, n: int) -> Ops:
-    """The first ``n`` operations of a schedule (the rounds' tables stay whole)."""
-    per_op = ("ts", "kind", "arg", "round", "until", "dst", "batch", "req")
-    return replace(ops, **{f: getattr(ops, f)[:n] for f in per_op})

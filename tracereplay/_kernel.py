@@ -4,9 +4,11 @@ One ``@njit`` function, arrays in and arrays out; it imports nothing of the pack
 lives in preallocated arrays owned by the caller and is carried from one chunk of accesses to
 the next, so a trace streams through in row-group chunks.
 
-Operations (sorted by time; an operation at time t is seen by an access at time t):
+Operations (sorted by time; an operation at time t is seen by an access at time t; after the
+chunk's last access, operations up to ``op_limit`` are applied):
 - ``OP_UNMAP``: a page's PTE becomes a migration entry until its remap time.
-- ``OP_ROUND``: a flush round completes. Its initiator (when in mm_cpumask) and every target
+- ``OP_ROUND``: a flush round completes (its argument indexes the round arrays; ``r_gid`` numbers
+  rounds across the run, as ``op_round`` of an unmap does). Its initiator (when in mm_cpumask) and every target
   invalidate the round's pages, or flush the whole address space when the round is full.
   CPUs outside the mask drop the translations silently: x86 catches them up when they next
   switch to the address space (lazy TLB), which costs no IPI.
@@ -43,9 +45,9 @@ N_PARAMS = 12
 
 @njit(cache=True, nogil=True)
 def replay_chunk(
-    a_ts, a_cpu, a_page, a_write, final,
+    a_ts, a_cpu, a_page, a_write, op_limit,
     op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
-    r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
+    r_gid, r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
     page_pid, page_b1, page_b2, page_node, page_pending, page_until, page_batch, page_req, page_round,
     cpu_node, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
     st_idx, st_ns, st_batch, st_req,
@@ -67,7 +69,8 @@ def replay_chunk(
             ts = a_ts[i]
             take_op = cursor < n_ops and op_ts[cursor] <= ts
         else:
-            if not final or cursor >= n_ops:
+            # After the chunk's last access: operations up to op_limit.
+            if cursor >= n_ops or op_ts[cursor] > op_limit:
                 break
             take_op = True
         if take_op:
@@ -99,14 +102,14 @@ def replay_chunk(
                     for e in range(l1_sets * l1_ways):
                         q = l1_tag[c, e]
                         if q >= 0 and page_pid[q] == pid:
-                            if page_round[q] == r:
+                            if page_round[q] == r_gid[r]:
                                 useful = True
                             l1_tag[c, e] = -1
                             removed += 1
                     for e in range(l2_sets * l2_ways):
                         q = l2_tag[c, e]
                         if q >= 0 and page_pid[q] == pid:
-                            if page_round[q] == r:
+                            if page_round[q] == r_gid[r]:
                                 useful = True
                             l2_tag[c, e] = -1
                             removed += 1

@@ -165,8 +165,8 @@ class PolicyRunWriter:
             return
         self.counts = {n: w.rows for n, w in self._writers.items()}
 
-    def commit(self, manifest: Mapping[str, Any]) -> Path:
-        """Write run.json and move the directory into place; returns the final path."""
+    def close_tables(self) -> None:
+        """Finish every table file (empty ones included), so they can be read before commit."""
         for w in self._writers.values():
             w.close()
         self.counts = {n: w.rows for n, w in self._writers.items()}
@@ -174,6 +174,10 @@ class PolicyRunWriter:
             if name not in self._writers:
                 pq.write_table(empty_table(name), self.tmp / f"{name}.parquet", **_PARQUET_OPTIONS)
                 self.counts[name] = 0
+
+    def commit(self, manifest: Mapping[str, Any]) -> Path:
+        """Write run.json and move the directory into place; returns the final path."""
+        self.close_tables()
         body = dict(manifest)
         body.setdefault("schema", SCHEMA_VERSION)
         body.setdefault("policy", self.policy)

@@ -1,8 +1,10 @@
 """Replay a trace under migration policies and write their event tables.
 
-``run(trace_path, out_dir)`` loads and validates the trace, makes the pre-pass, asks each
-policy for its schedule, then streams the accesses through the compiled kernel once, all
-policies side by side, and writes ``out_dir/policy=<name>/`` for each.
+``run(trace_path, out_dir)`` loads and validates the trace, makes the pre-pass, then streams
+the accesses through the compiled kernel once, all policies side by side. Each policy plans a
+migration call when the replay reaches its start, so memory holds the calls in flight, not the
+whole schedule; event tables are written as they are produced, into
+``out_dir/policy=<name>/``.
 """
 
 from __future__ import annotations
@@ -34,64 +36,105 @@ _REASON_NAMES = {3: "local_mm_shootdown", 4: "remote_ipi_send"}
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Ops:
-    """A schedule as the kernel reads it: operations in time order, and the flush rounds."""
+_OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
+            "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64}
+_ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
+               "pages", "n_pages", "targets", "full", "mask_id")
+NO_LIMIT = np.iinfo(np.int64).max
 
-    ts: np.ndarray
-    kind: np.ndarray
-    arg: np.ndarray
-    round: np.ndarray
-    until: np.ndarray
-    dst: np.ndarray
-    batch: np.ndarray
-    req: np.ndarray
-    r_cpu: np.ndarray
-    r_pid: np.ndarray
-    r_full: np.ndarray
-    r_mask_id: np.ndarray
-    masks: np.ndarray
-    r_ptr: np.ndarray
-    r_pages: np.ndarray
 
-    @classmethod
-    def from_schedule(cls, s: mig.Schedule) -> Ops:
-        pg, rd = s.pages, s.rounds
-        ok = pg["status"] == mig._engine.STATUS_MIGRATED
-        n_u = int(ok.sum())
-        n_r = len(rd["ts_ns"])
-        ts = np.concatenate([pg["unmap_ns"][ok], rd["end_ns"]])
-        kind = np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)])
-        arg = np.concatenate([pg["page"][ok], np.arange(n_r, dtype=np.int64)])
-        # Time first; at equal times unmaps before rounds; then schedule order.
-        order = np.lexsort((np.arange(len(ts)), kind, ts))
-        pad = np.zeros(n_r, np.int64)
+class OpBuffer:
+    """Scheduled operations not yet replayed, in time order, with the rounds they name.
 
-        def col(values: np.ndarray, dtype: Any) -> np.ndarray:
-            return np.concatenate([values[ok].astype(dtype), pad.astype(dtype)])[order]
+    Plans are added as the replay reaches their start; replayed operations are dropped, and
+    the rounds they completed are handed back as rows of the ``flushes`` table.
+    """
 
-        r_ptr = np.zeros(n_r + 1, np.int64)
-        r_ptr[1:] = np.cumsum(rd["n_pages"])
-        return cls(
-            ts=ts[order], kind=kind[order], arg=arg[order],
-            round=col(pg["round"], np.int64), until=col(pg["remap_ns"], np.int64),
-            dst=col(pg["dst_node"], np.int32), batch=col(pg["batch_id"], np.int64),
-            req=col(pg["req_id"], np.int64),
-            r_cpu=rd["cpu"], r_pid=rd["pid_index"], r_full=rd["full"],
-            r_mask_id=rd["mask_id"], masks=s.masks, r_ptr=r_ptr, r_pages=rd["page_list"],
-        )
+    def __init__(self) -> None:
+        self.ops = {k: np.zeros(0, t) for k, t in _OP_COLS.items()}
+        self.rounds: dict[str, np.ndarray] = {k: np.zeros(0, np.int64) for k in _ROUND_COLS}
+        self.r_ptr = np.zeros(1, np.int64)
+        self.r_pages = np.zeros(0, np.int64)
+        self.holding = np.zeros(0, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.ops["ts"])
+
+    def add(self, plans: Sequence[mig.CallPlan]) -> None:
+        if not plans:
+            return
+        n0 = len(self.rounds["gid"])
+        parts = [self.ops]
+        rounds = [self.rounds]
+        pages = [self.r_pages]
+        offset = n0
+        for plan in plans:
+            pg, rd = plan.pages, plan.rounds
+            ok = pg["status"] == mig.STATUS_MIGRATED
+            n_u, n_r = int(ok.sum()), len(rd["gid"])
+            none = np.full(n_r, -1, np.int64)
+            parts.append({
+                "ts": np.concatenate([pg["unmap_ns"][ok], rd["end_ns"]]),
+                "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
+                "arg": np.concatenate([pg["page"][ok], np.arange(offset, offset + n_r, dtype=np.int64)]),
+                "round": np.concatenate([pg["round"][ok], none]),
+                "until": np.concatenate([pg["remap_ns"][ok], none]),
+                "dst": np.concatenate([pg["dst_node"][ok], none.astype(np.int32)]),
+                "batch": np.concatenate([pg["batch_id"][ok], none]),
+                "req": np.concatenate([pg["req_id"][ok], none]),
+            })
+            rounds.append({k: rd[k] for k in _ROUND_COLS})
+            pages.append(rd["page_list"])
+            offset += n_r
+        ops = {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in _OP_COLS.items()}
+        # Time first; at equal times unmaps before rounds; then the order they were planned.
+        order = np.lexsort((np.arange(len(ops["ts"])), ops["kind"], ops["ts"]))
+        self.ops = {k: v[order] for k, v in ops.items()}
+        self.rounds = {k: np.concatenate([r[k] for r in rounds]) for k in _ROUND_COLS}
+        self.r_pages = np.concatenate(pages)
+        self.r_ptr = np.zeros(len(self.rounds["gid"]) + 1, np.int64)
+        self.r_ptr[1:] = np.cumsum(self.rounds["n_pages"])
+        self.holding = np.concatenate([self.holding, np.zeros(offset - n0, np.int32)])
+
+    def consume(self, n: int) -> dict[str, np.ndarray]:
+        """Drop the first ``n`` operations; return the rounds they completed (with holding)."""
+        kind, arg = self.ops["kind"], self.ops["arg"]
+        done = arg[:n][kind[:n] == OP_ROUND]
+        out = {k: v[done] for k, v in self.rounds.items()}
+        out["holding"] = self.holding[done]
+        left = arg[n:][kind[n:] == OP_ROUND]
+        if len(done):
+            # Renumber the rounds still pending and rebuild their page lists.
+            keep = np.sort(left)
+            new_index = np.full(len(self.rounds["gid"]), -1, np.int64)
+            new_index[keep] = np.arange(len(keep))
+            counts = self.rounds["n_pages"][keep]
+            take = np.repeat(self.r_ptr[keep] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            self.r_pages = self.r_pages[take]
+            self.rounds = {k: v[keep] for k, v in self.rounds.items()}
+            self.holding = self.holding[keep]
+            self.r_ptr = np.zeros(len(keep) + 1, np.int64)
+            self.r_ptr[1:] = np.cumsum(counts)
+            rest_kind = kind[n:]
+            arg = arg.copy()
+            arg[n:][rest_kind == OP_ROUND] = new_index[arg[n:][rest_kind == OP_ROUND]]
+            self.ops["arg"] = arg
+        self.ops = {k: v[n:] for k, v in self.ops.items()}
+        return out
 
 
 class KernelState:
-    """Everything the kernel carries from one chunk to the next for one policy."""
+    """Everything the kernel carries from one chunk to the next for one policy: TLBs, page
+    states, counters, and the operations of the plans reached so far."""
 
-    def __init__(self, pre: PrePass, profile: Profile, ops: Ops) -> None:
+    def __init__(self, pre: PrePass, profile: Profile, planner: mig.Planner) -> None:
         t = profile.tlb
         cpus = pre.machine.cpus
         n = pre.n_pages
-        self.ops = ops
-        self.cursor = 0
-        self.r_holding = np.zeros(len(ops.r_cpu), np.int32)
+        self.planner = planner
+        self._plans = iter(planner)
+        self._next: mig.CallPlan | None = next(self._plans, None)
+        self.buffer = OpBuffer()
         self.page_pid = pre.page_pid
         # First slot of each page's set in the L1 dTLB and STLB (set = vpn mod sets).
         self.page_b1 = (pre.page_vpn % t.l1_sets) * t.l1_ways
@@ -114,31 +157,76 @@ class KernelState:
              m.local_ns, m.remote_ns, f.invlpg_ns, f.full_flush_ns, f.ipi_responder_ns],
             np.int64,
         )
-        assert len(self.params) == N_PARAMS
+        if len(self.params) != N_PARAMS:
+            raise AssertionError("kernel parameters out of step with _kernel.py")
         self.stats = np.zeros((cpus, len(STAT_NAMES)), np.int64)
+
+    def _reach(self, t_ns: int) -> list[mig.CallPlan]:
+        """Plans of the calls that start at or before ``t_ns``, added to the buffer."""
+        new = []
+        while self._next is not None and self._next.start_ns <= t_ns:
+            new.append(self._next)
+            self._next = next(self._plans, None)
+        self.buffer.add(new)
+        return new
 
     def step(
         self, ts: np.ndarray, cpu: np.ndarray, page: np.ndarray, write: np.ndarray, *,
-        final: bool = False, emit: bool = False,
+        emit: bool = False, on_plans: Callable[[list[mig.CallPlan]], None] | None = None,
+        on_rounds: Callable[[dict[str, np.ndarray]], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Replay one chunk of accesses; returns stall rows (index, ns, batch, req) and,
-        with ``emit``, per-access (outcome, remote, latency)."""
+        """Replay one chunk of accesses (in time order, after those of earlier chunks).
+
+        Returns stall rows (access index, ns, batch, req) and, with ``emit``, per-access
+        (outcome, remote, latency). ``on_plans`` receives the plans reached, ``on_rounds`` the
+        completed flush rounds.
+        """
         n = len(ts)
+        if n:
+            plans = self._reach(int(ts[-1]))
+            if on_plans is not None and plans:
+                on_plans(plans)
         st = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
               np.empty(n, np.int64))
         out = (np.empty(n if emit else 0, np.int8), np.empty(n if emit else 0, np.bool_),
                np.empty(n if emit else 0, np.int64))
-        o = self.ops
-        self.cursor, n_st = replay_chunk(
-            ts, cpu, page, write, final,
-            o.ts, o.kind, o.arg, o.round, o.until, o.dst, o.batch, o.req, self.cursor,
-            o.r_cpu, o.r_pid, o.r_full, o.r_mask_id, o.masks, o.r_ptr, o.r_pages, self.r_holding,
-            self.page_pid, self.page_b1, self.page_b2, self.page_node, self.page_pending, self.page_until,
-            self.page_batch, self.page_req, self.page_round, self.cpu_node,
-            self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock, self.params,
-            self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
-        )
+        n_st = self._run(ts, cpu, page, write, int(ts[-1]) if n else -1, st, emit, out, on_rounds)
         return st[0][:n_st], st[1][:n_st], st[2][:n_st], st[3][:n_st], (out if emit else None)
+
+    def finish(self, *, on_plans: Callable[[list[mig.CallPlan]], None] | None = None,
+               on_rounds: Callable[[dict[str, np.ndarray]], None] | None = None) -> None:
+        """Replay the operations left after the last access, one call's plan at a time."""
+        z64 = np.zeros(0, np.int64)
+        st = (z64, z64, z64, z64)
+        out = (np.zeros(0, np.int8), np.zeros(0, np.bool_), z64)
+        args = (z64, z64.astype(np.int32), z64, z64.astype(np.bool_))
+        while True:
+            nxt = self._next
+            limit = NO_LIMIT if nxt is None else nxt.start_ns - 1
+            self._run(*args, limit, st, False, out, on_rounds)
+            if nxt is None:
+                return
+            plans = self._reach(nxt.start_ns)
+            if on_plans is not None:
+                on_plans(plans)
+
+    def _run(self, ts, cpu, page, write, limit, st, emit, out, on_rounds) -> int:  # type: ignore[no-untyped-def]
+        b = self.buffer
+        o, r = b.ops, b.rounds
+        masks = self.planner.masks()
+        cursor, n_st = replay_chunk(
+            ts, cpu, page, write, limit,
+            o["ts"], o["kind"], o["arg"], o["round"], o["until"], o["dst"], o["batch"], o["req"], 0,
+            r["gid"], r["cpu"], r["pid_index"], r["full"], r["mask_id"], masks, b.r_ptr, b.r_pages,
+            b.holding, self.page_pid, self.page_b1, self.page_b2, self.page_node,
+            self.page_pending, self.page_until, self.page_batch, self.page_req, self.page_round,
+            self.cpu_node, self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock,
+            self.params, self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
+        )
+        done = b.consume(cursor)
+        if on_rounds is not None and len(done["gid"]):
+            on_rounds(done)
+        return int(n_st)
 
 
 @dataclass
@@ -178,31 +266,36 @@ def run(
                 raise OutputExistsError(f"{out / f'policy={name}'} already exists; use --force to replace it")
     trace = tr.load(trace_path, machine=profile.machine.machine())
     machine = trace.machine
-    pre = prepass(trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "dst_node", "src_node",
-                                 "req_id", "mode"]), machine)
-    schedules = [mig.schedule(pre, profile, name) for name in policies]
-    states = [KernelState(pre, profile, Ops.from_schedule(s)) for s in schedules]
+    window = profile.flush.mm_cpumask == "window"
+    pre = prepass(
+        trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "dst_node", "src_node", "req_id", "mode"]),
+        machine, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
+    )
+    planners = [mig.Planner(pre, profile, name) for name in policies]
+    states = [KernelState(pre, profile, p) for p in planners]
     writers = [ev.PolicyRunWriter(out, name, force=force) for name in policies]
     for w in writers:
         w.__enter__()
     try:
-        stall_ns: list[list[np.ndarray]] = [[] for _ in policies]
+        sinks = [_Sinks(pre, w) for w in writers]
         done = 0
-        shift = machine.page_shift
+        shift = np.uint64(machine.page_shift)
         for batch in trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]):
             acc = kind_codes(batch.column("kind")) == KIND_ACCESS
             ts = _values(batch, "ts_ns", acc, np.int64)
             cpu = _values(batch, "cpu", acc, np.int32)
             pid = _values(batch, "pid", acc, np.int32)
-            vpn = (_values(batch, "vaddr", acc, np.uint64) >> np.uint64(shift)).astype(np.int64)
+            vpn = (_values(batch, "vaddr", acc, np.uint64) >> shift).astype(np.int64)
             write = _values(batch, "write", acc, np.bool_)
             page = pre.page_ids(pid, vpn)
-            for k, state in enumerate(states):
-                idx, sns, sb, sr, per = state.step(ts, cpu, page, write, emit=emit_accesses)
-                stall_ns[k].append(sns)
-                writers[k].write("stalls", _stalls_table(ts, cpu, pid, vpn, idx, sns, sb, sr))
+            for state, sink in zip(states, sinks, strict=True):
+                idx, sns, sb, sr, per = state.step(ts, cpu, page, write, emit=emit_accesses,
+                                                   on_plans=sink.plans, on_rounds=sink.rounds)
+                sink.w.write("stalls", ev.to_table("stalls", {
+                    "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pid[idx], "vpn": vpn[idx],
+                    "stall_ns": sns, "batch_id": sb, "req_id": sr}))
                 if per is not None:
-                    writers[k].write("accesses", ev.to_table("accesses", {
+                    sink.w.write("accesses", ev.to_table("accesses", {
                         "ts_ns": ts, "cpu": cpu, "pid": pid, "vpn": vpn, "write": write,
                         "outcome": per[0], "remote": per[1], "latency_ns": per[2]}))
             done += batch.num_rows
@@ -210,18 +303,12 @@ def run(
                 progress(done, trace.num_rows)
         results = []
         sha = trace.sha256()
-        for k, (name, sched, state, w) in enumerate(zip(policies, schedules, states, writers, strict=True)):
-            state.step(_empty(np.int64), _empty(np.int32), _empty(np.int64), _empty(np.bool_), final=True)
-            flushes = _flushes_table(pre, sched, state)
-            migrations = _migrations_table(pre, sched)
-            batches = _batches_table(pre, sched)
-            cpu_stats = _cpu_stats_table(state)
-            for tname, table in (("flushes", flushes), ("migrations", migrations),
-                                 ("batches", batches), ("cpu_stats", cpu_stats)):
-                w.write(tname, table)
-            stalls = np.concatenate(stall_ns[k]) if stall_ns[k] else _empty(np.int64)
-            metrics = summarise(flushes, migrations, batches, cpu_stats, stalls)
-            metrics["migrate_calls"] = sched.calls
+        for name, planner, state, sink in zip(policies, planners, states, sinks, strict=True):
+            state.finish(on_plans=sink.plans, on_rounds=sink.rounds)
+            sink.w.write("cpu_stats", _cpu_stats_table(state))
+            sink.w.close_tables()
+            metrics = summarise(sink.w.tmp)
+            metrics["migrate_calls"] = planner.calls
             manifest = {
                 "tool": "tracereplay", "tool_version": __version__,
                 "trace": {"path": str(Path(trace_path).resolve()), "sha256": sha,
@@ -231,16 +318,33 @@ def run(
                 "policy": name,
                 "summary": metrics,
                 "skipped": {"absent_pages": pre.requests.absent_pages,
-                            "busy_pages": sched.skipped_busy, "pages_on_dst": sched.skipped_on_dst},
+                            "busy_pages": planner.skipped_busy,
+                            "pages_on_dst": planner.skipped_on_dst},
                 "wall_s": round(time.perf_counter() - t0, 3),
             }
-            path = w.commit(manifest)
-            results.append(PolicyResult(policy=name, path=path, metrics=metrics, counts=w.counts))
+            path = sink.w.commit(manifest)
+            results.append(PolicyResult(policy=name, path=path, metrics=metrics, counts=sink.w.counts))
         return results
     except BaseException as e:
         for w in writers:
             w.__exit__(type(e), e, None)
         raise
+
+
+class _Sinks:
+    """Turns plans and completed rounds of one policy into rows of its event tables."""
+
+    def __init__(self, pre: PrePass, writer: ev.PolicyRunWriter) -> None:
+        self.pre = pre
+        self.w = writer
+
+    def plans(self, plans: list[mig.CallPlan]) -> None:
+        for plan in plans:
+            self.w.write("migrations", _migrations_table(self.pre, plan.pages))
+            self.w.write("batches", _batches_table(self.pre, plan.batches))
+
+    def rounds(self, rd: dict[str, np.ndarray]) -> None:
+        self.w.write("flushes", _flushes_table(self.pre, rd))
 
 
 def _values(batch: pa.RecordBatch, name: str, rows: np.ndarray, dtype: Any) -> np.ndarray:
@@ -249,33 +353,24 @@ def _values(batch: pa.RecordBatch, name: str, rows: np.ndarray, dtype: Any) -> n
     return np.asarray(col.to_numpy(zero_copy_only=False)[rows], dtype)
 
 
-def _stalls_table(ts, cpu, pid, vpn, idx, sns, sb, sr) -> pa.Table:  # type: ignore[no-untyped-def]
-    return ev.to_table("stalls", {
-        "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pid[idx], "vpn": vpn[idx], "stall_ns": sns,
-        "batch_id": sb, "req_id": sr,
-    })
-
-
 def _nullable(values: np.ndarray) -> pa.Array:
-    """int64 array with -1 as null."""
+    """-1 as null."""
     return pa.array(values, mask=values < 0)
 
 
-def _flushes_table(pre: PrePass, s: mig.Schedule, state: KernelState) -> pa.Table:
-    rd = s.rounds
+def _flushes_table(pre: PrePass, rd: dict[str, np.ndarray]) -> pa.Table:
     reason = np.where(rd["targets"] > 0, 4, 3).astype(np.int8)
     return ev.to_table("flushes", {
-        "flush_id": np.arange(len(rd["ts_ns"]), dtype=np.int64),
-        "ts_ns": rd["ts_ns"], "end_ns": rd["end_ns"], "cpu": rd["cpu"],
+        "flush_id": rd["gid"], "ts_ns": rd["ts_ns"], "end_ns": rd["end_ns"], "cpu": rd["cpu"],
         "pid": pre.pids[rd["pid_index"]], "req_id": rd["req_id"], "batch_id": rd["batch_id"],
-        "pages": rd["pages"], "targets": rd["targets"], "targets_holding": state.r_holding,
-        "target_full_flush": rd["full"], "cost_ns": rd["cost_ns"], "reason": reason,
-        "reason_name": [_REASON_NAMES[int(r)] for r in reason] if len(reason) else pa.array([], pa.string()),
+        "pages": rd["pages"], "targets": rd["targets"], "targets_holding": rd["holding"],
+        "target_full_flush": rd["full"].astype(bool), "cost_ns": rd["cost_ns"], "reason": reason,
+        "reason_name": pa.array(np.asarray(["", "", "", _REASON_NAMES[3], _REASON_NAMES[4]],
+                                           dtype=object)[reason], pa.string()),
     })
 
 
-def _migrations_table(pre: PrePass, s: mig.Schedule) -> pa.Table:
-    pg = s.pages
+def _migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
     page = pg["page"]
     return ev.to_table("migrations", {
         "req_id": pg["req_id"], "batch_id": pg["batch_id"], "cpu": pg["cpu"],
@@ -285,15 +380,15 @@ def _migrations_table(pre: PrePass, s: mig.Schedule) -> pa.Table:
         "unmap_ns": _nullable(pg["unmap_ns"]), "flush_ns": _nullable(pg["flush_ns"]),
         "copy_start_ns": _nullable(pg["copy_start_ns"]), "copy_end_ns": _nullable(pg["copy_end_ns"]),
         "remap_ns": _nullable(pg["remap_ns"]),
-        "status": np.asarray(mig.STATUS_NAMES, dtype=object)[pg["status"]],
+        "status": pa.array(np.asarray(mig.STATUS_NAMES, dtype=object)[pg["status"]], pa.string()),
         "attempts": pg["attempts"],
     })
 
 
-def _batches_table(pre: PrePass, s: mig.Schedule) -> pa.Table:
-    if not s.batches:
+def _batches_table(pre: PrePass, batches: list[dict[str, int | str]]) -> pa.Table:
+    if not batches:
         return ev.empty_table("batches")
-    cols = {k: [b[k] for b in s.batches] for k in s.batches[0]}
+    cols: dict[str, Any] = {k: [b[k] for b in batches] for k in batches[0]}
     cols["pid"] = pre.pids[np.asarray(cols.pop("pid_index"), np.int64)]
     return ev.to_table("batches", cols)
 
@@ -306,52 +401,70 @@ def _cpu_stats_table(state: KernelState) -> pa.Table:
     return ev.to_table("cpu_stats", cols)
 
 
-def _share(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
+_SUMMARY_SQL = """
+with m as (select * from read_parquet('{d}/migrations.parquet')),
+     f as (select * from read_parquet('{d}/flushes.parquet')),
+     b as (select * from read_parquet('{d}/batches.parquet')),
+     s as (select * from read_parquet('{d}/stalls.parquet')),
+     c as (select * from read_parquet('{d}/cpu_stats.parquet')),
+     mm as (select count(*) filter (status = 'migrated') as migrated,
+                   count(*) filter (status <> 'migrated') as failed,
+                   quantile_disc(remap_ns - unmap_ns, 0.5) as window_p50,
+                   max(remap_ns - unmap_ns) as window_max from m),
+     ff as (select count(*) as rounds, coalesce(sum(targets), 0) as ipis,
+                   coalesce(sum(targets_holding), 0) as holding from f),
+     bb as (select count(*) as batches, coalesce(sum(unmap_ns), 0) as unmap,
+                   coalesce(sum(flush_ns), 0) as flush, coalesce(sum(copy_ns), 0) as copy,
+                   coalesce(sum(remap_ns), 0) as remap, coalesce(sum(other_ns), 0) as other from b),
+     ss as (select count(*) as stalled, quantile_disc(stall_ns, 0.5) as p50,
+                   quantile_disc(stall_ns, 0.99) as p99, max(stall_ns) as mx from s),
+     cc as (select sum(accesses) as accesses, sum(l1_hits) as l1, sum(l2_hits) as l2,
+                   sum(stale_hits) as stale, sum(remote_accesses) as remote from c)
+select * from mm, ff, bb, ss, cc
+"""
 
 
-def summarise(flushes: pa.Table, migrations: pa.Table, batches: pa.Table, cpu_stats: pa.Table,
-              stall_ns: np.ndarray) -> dict[str, Any]:
-    """The headline numbers of one policy's run (what ``tracereplay replay`` prints)."""
-    def total(table: pa.Table, col: str) -> int:
-        return int(np.asarray(table.column(col).to_numpy(zero_copy_only=False), np.int64).sum()) if table.num_rows else 0
+def summarise(policy_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The headline numbers of one policy's run directory (what ``tracereplay replay`` prints),
+    computed by DuckDB over its event tables."""
+    import duckdb
 
-    migrated = int(np.sum(migrations.column("status").to_numpy(zero_copy_only=False) == "migrated")) if migrations.num_rows else 0
-    failed = migrations.num_rows - migrated
-    ipis = total(flushes, "targets")
-    holding = total(flushes, "targets_holding")
-    phases = {p: total(batches, f"{p}_ns") for p in ("unmap", "flush", "copy", "remap", "other")}
-    busy = sum(phases.values())
-    accesses = total(cpu_stats, "accesses")
-    l1, l2 = total(cpu_stats, "l1_hits"), total(cpu_stats, "l2_hits")
-    windows = []
-    if migrated:
-        ok = migrations.filter(pc.equal(migrations.column("status"), "migrated"))
-        windows = (ok.column("remap_ns").to_numpy() - ok.column("unmap_ns").to_numpy())
+    con = duckdb.connect()
+    try:
+        cur = con.execute(_SUMMARY_SQL.format(d=str(policy_dir).replace("'", "''")))
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone() or (), strict=True))
+    finally:
+        con.close()
 
-    def pct(a: np.ndarray, q: float) -> int | None:
-        return int(np.percentile(a, q, method="lower")) if len(a) else None
+    def num(key: str) -> int:
+        return int(row[key] or 0)
 
+    migrated = num("migrated")
+    busy = sum(num(k) for k in ("unmap", "flush", "copy", "remap", "other"))
+    accesses = num("accesses")
+    opt = {k: (None if row[k] is None else int(row[k])) for k in ("window_p50", "window_max", "p50", "p99", "mx")}
     return {
         "pages_migrated": migrated,
-        "pages_failed": failed,
-        "batches": batches.num_rows,
-        "flush_rounds": flushes.num_rows,
-        "ipis_sent": ipis,
-        "ipis_holding": holding,
-        "ipis_per_1000_pages": (1000 * ipis / migrated) if migrated else None,
+        "pages_failed": num("failed"),
+        "batches": num("batches"),
+        "flush_rounds": num("rounds"),
+        "ipis_sent": num("ipis"),
+        "ipis_holding": num("holding"),
+        "ipis_per_1000_pages": (1000 * num("ipis") / migrated) if migrated else None,
         "migration_ns": busy,
         "pages_per_s": (migrated * 1e9 / busy) if busy else None,
-        **{f"{p}_share": _share(v, busy) for p, v in phases.items()},
-        "window_p50_ns": pct(np.asarray(windows), 50),
-        "window_max_ns": int(np.max(windows)) if len(windows) else None,
-        "stalled_accesses": len(stall_ns),
-        "stall_p50_ns": pct(stall_ns, 50),
-        "stall_p99_ns": pct(stall_ns, 99),
-        "stall_max_ns": int(stall_ns.max()) if len(stall_ns) else None,
+        **{f"{k}_share": (num(k) / busy if busy else None)
+           for k in ("unmap", "flush", "copy", "remap", "other")},
+        "window_p50_ns": opt["window_p50"],
+        "window_max_ns": opt["window_max"],
+        "stalled_accesses": num("stalled"),
+        "stall_p50_ns": opt["p50"],
+        "stall_p99_ns": opt["p99"],
+        "stall_max_ns": opt["mx"],
         "accesses": accesses,
-        "l1_hit_rate": _share(l1, accesses),
-        "l2_hit_rate": _share(l2, accesses),
-        "stale_hits": total(cpu_stats, "stale_hits"),
-        "remote_accesses": total(cpu_stats, "remote_accesses"),
+        "l1_hit_rate": num("l1") / accesses if accesses else None,
+        "l2_hit_rate": num("l2") / accesses if accesses else None,
+        "stale_hits": num("stale"),
+        "remote_accesses": num("remote"),
     }

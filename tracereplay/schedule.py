@@ -4,22 +4,23 @@ The migration schedule depends on the accesses only through placement (first tou
 ``map`` row) and mm_cpumask (which CPUs ran the process when), so one streaming pass over the
 trace collects both; the TLB state never feeds back into the kernel's decisions.
 
-Page ids are dense and ordered by (pid, vpn): ``page_key = pid_index << 45 | vpn`` is sorted, so
-an access's page id is a binary search away.
+Page ids are dense, in order of first touch; a compiled hash table maps ``(pid, vpn)`` to them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from tracereplay import _pages
+from tracereplay._pages import VPN_BITS
 from tracereplay.machine import Machine
 
-VPN_BITS = 45
 NEVER = np.iinfo(np.int64).max
 
 KIND_ACCESS, KIND_MIGRATE, KIND_MAP = 0, 1, 2
@@ -61,37 +62,55 @@ class Requests:
 
 @dataclass(frozen=True, slots=True)
 class PrePass:
-    """What the migration engine and the replay kernel need to know before replaying."""
+    """What the migration engine and the replay kernel need to know before replaying.
+
+    Pages are numbered densely in the order they are first touched (or mapped).
+    """
 
     machine: Machine
-    pids: np.ndarray  # int32, sorted: pid of each pid index
-    page_key: np.ndarray  # uint64, sorted: pid_index << 45 | vpn
+    pids: np.ndarray  # int32: pid of each pid index, in order of first appearance
     page_pid: np.ndarray  # int32 pid index of each page
     page_vpn: np.ndarray  # int64
     page_first_ns: np.ndarray  # int64: first touch or map
     page_node: np.ndarray  # int32: initial node
+    addr_order: np.ndarray  # int64: page ids sorted by (pid, vpn), the address-space walk
     cpu_first_ns: np.ndarray  # int64 [pids, cpus]: first access of the pid on the cpu (NEVER)
-    active_bin_ns: int  # width of the activity bins (window mode), ns
+    active_bin_ns: int  # width of the activity bins (window mode), ns; 0 when not collected
     active_ptr: np.ndarray  # int64 [pids * cpus + 1]: CSR of active bins per (pid, cpu)
     active_bins: np.ndarray  # int64 sorted within each (pid, cpu)
     requests: Requests
     accesses: int
+    table_keys: np.ndarray  # hash table (pid index << 45 | vpn) -> page id
+    table_vals: np.ndarray
 
     @property
     def n_pages(self) -> int:
-        return len(self.page_key)
+        return len(self.page_vpn)
+
+    def pid_index(self, pid: np.ndarray) -> np.ndarray:
+        """Pid indices of pids that appear in the trace (-1 for others)."""
+        order = np.argsort(self.pids, kind="stable")
+        pos = np.searchsorted(self.pids[order], pid)
+        pos = np.minimum(pos, len(order) - 1)
+        found = self.pids[order][pos] == pid
+        return np.where(found, order[pos], -1).astype(np.int64)
 
     def page_ids(self, pid: np.ndarray, vpn: np.ndarray) -> np.ndarray:
-        """Dense page ids of (pid, vpn) pairs that exist (every access does)."""
-        pidx = np.searchsorted(self.pids, pid).astype(np.uint64)
-        key = (pidx << np.uint64(VPN_BITS)) | vpn.astype(np.uint64)
-        return np.searchsorted(self.page_key, key).astype(np.int64)
+        """Dense page ids of (pid, vpn) pairs; -1 where the page was never touched or mapped."""
+        pidx = self.pid_index(np.asarray(pid))
+        keys = (pidx << VPN_BITS) | np.asarray(vpn, np.int64)
+        out = np.empty(len(keys), np.int64)
+        _pages.lookup(self.table_keys, self.table_vals, keys, out)
+        out[pidx < 0] = -1
+        return out
 
     def mask(self, pid_index: int, t_ns: int, mode: str, window_ns: int) -> np.ndarray:
         """mm_cpumask of a pid at time ``t_ns`` as a bool array over CPUs."""
         first = self.cpu_first_ns[pid_index]
         if mode == "sticky":
             return first <= t_ns
+        if not self.active_bin_ns:
+            raise ValueError("the pre-pass did not collect activity bins (mm_cpumask = 'window')")
         cpus = self.machine.cpus
         lo = (t_ns - window_ns) // self.active_bin_ns
         hi = t_ns // self.active_bin_ns
@@ -106,109 +125,125 @@ class PrePass:
         return out
 
 
-def _frames(batches: Iterator[pa.RecordBatch]) -> Iterator[pl.DataFrame]:
-    for batch in batches:
-        df = pl.from_arrow(batch)
-        assert isinstance(df, pl.DataFrame)
-        yield df.with_columns(pl.Series("kind_code", kind_codes(batch.column("kind"))))
+class _Growing:
+    """Per-page arrays that grow as pages appear (amortised doubling)."""
+
+    def __init__(self) -> None:
+        self.cap = 1 << 12
+        self.first_ns = np.zeros(self.cap, np.int64)
+        self.first_cpu = np.zeros(self.cap, np.int32)
+        self.map_node = np.zeros(self.cap, np.int32)
+        self.pidx = np.zeros(self.cap, np.int32)
+        self.vpn = np.zeros(self.cap, np.int64)
+        self.tkeys = np.full(self.cap * 2, -1, np.int64)
+        self.tvals = np.zeros(self.cap * 2, np.int64)
+
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` pages (and a hash table at most half full)."""
+        if n <= self.cap:
+            return
+        cap = self.cap
+        while cap < n:
+            cap *= 2
+        for name in ("first_ns", "first_cpu", "map_node", "pidx", "vpn"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[: self.cap] = old
+            setattr(self, name, new)
+        nkeys = np.full(cap * 2, -1, np.int64)
+        nvals = np.zeros(cap * 2, np.int64)
+        _pages.rehash(self.tkeys, self.tvals, nkeys, nvals)
+        self.tkeys, self.tvals, self.cap = nkeys, nvals, cap
 
 
 def prepass(
-    batches: Iterator[pa.RecordBatch], machine: Machine, *, active_bin_ns: int = 1_000_000
+    batches: Iterator[pa.RecordBatch], machine: Machine, *, active_bin_ns: int = 0
 ) -> PrePass:
-    """One streaming pass over validated trace batches (canonical column types)."""
-    page_size = machine.page_size
-    touch_parts: list[pl.DataFrame] = []
-    map_parts: list[pl.DataFrame] = []
-    cpu_parts: list[pl.DataFrame] = []
-    bin_parts: list[pl.DataFrame] = []
+    """One streaming pass over validated trace batches (canonical column types).
+
+    ``active_bin_ns`` > 0 also collects which CPUs ran each pid in each bin of that width, which
+    ``mm_cpumask = 'window'`` needs.
+    """
+    cpus = machine.cpus
+    shift = np.uint64(machine.page_shift)
+    grow = _Growing()
+    n_pages = 0
+    pid_of: dict[int, int] = {}
+    cpu_first = np.full((4, cpus), NEVER, np.int64)
+    bin_parts: list[np.ndarray] = []
     mig_parts: list[pl.DataFrame] = []
     accesses = 0
     row0 = 0
-    for df in _frames(batches):
-        df = df.with_columns(pl.int_range(row0, row0 + df.height, dtype=pl.Int64).alias("row"))
-        row0 += df.height
-        acc = df.filter(pl.col("kind_code") == KIND_ACCESS).with_columns(
-            (pl.col("vaddr") // page_size).cast(pl.Int64).alias("vpn")
+    for batch in batches:
+        n = batch.num_rows
+        codes = kind_codes(batch.column("kind"))
+        pid = _ints(batch.column("pid"), np.int64)
+        for p in np.unique(pid).tolist():
+            pid_of.setdefault(int(p), len(pid_of))
+        if len(pid_of) > len(cpu_first):
+            more = np.full((max(len(pid_of), 2 * len(cpu_first)) - len(cpu_first), cpus), NEVER, np.int64)
+            cpu_first = np.vstack([cpu_first, more])
+        known = np.fromiter(pid_of.keys(), np.int64, len(pid_of))
+        index = np.fromiter(pid_of.values(), np.int64, len(pid_of))
+        srt = np.argsort(known)
+        pidx = index[srt][np.searchsorted(known[srt], pid)].astype(np.int32)
+        vpn = (_ints(batch.column("vaddr"), np.uint64) >> shift).astype(np.int64)
+        ts = _ints(batch.column("ts_ns"), np.int64)
+        cpu = _ints(batch.column("cpu"), np.int32)
+        is_access = codes == KIND_ACCESS
+        grow.reserve(n_pages + n)
+        n_pages = _pages.touch(
+            is_access, codes == KIND_MAP, ts, cpu, pidx, vpn, _ints(batch.column("dst_node"), np.int32),
+            grow.tkeys, grow.tvals, n_pages, grow.first_ns, grow.first_cpu, grow.map_node,
+            grow.pidx, grow.vpn, cpu_first,
         )
-        accesses += acc.height
-        touch_parts.append(
-            acc.group_by("pid", "vpn", maintain_order=True).agg(
-                pl.col("ts_ns").first().alias("first_ns"), pl.col("cpu").first().alias("first_cpu")
-            )
-        )
-        cpu_parts.append(acc.group_by("pid", "cpu").agg(pl.col("ts_ns").min().alias("first_ns")))
-        bin_parts.append(
-            acc.select("pid", "cpu", (pl.col("ts_ns") // active_bin_ns).alias("bin")).unique()
-        )
-        map_parts.append(
-            df.filter(pl.col("kind_code") == KIND_MAP).select(
-                "pid", (pl.col("vaddr") // page_size).cast(pl.Int64).alias("vpn"),
-                pl.col("ts_ns").alias("map_ns"), pl.col("dst_node").alias("map_node"),
-            )
-        )
-        mig_parts.append(
-            df.filter(pl.col("kind_code") == KIND_MIGRATE).select(
-                "row", "ts_ns", "cpu", "pid", "req_id", "dst_node", "src_node", "mode",
-                (pl.col("vaddr") // page_size).cast(pl.Int64).alias("vpn"),
-            )
-        )
+        accesses += int(is_access.sum())
+        if active_bin_ns:
+            slot = pidx[is_access].astype(np.int64) * cpus + cpu[is_access]
+            bin_parts.append(np.unique((slot << 40) | (ts[is_access] // active_bin_ns)))
+        mig = codes == KIND_MIGRATE
+        if mig.any():
+            rows = pa.Table.from_batches([batch]).filter(pa.array(mig))
+            df = pl.from_arrow(rows)
+            assert isinstance(df, pl.DataFrame)
+            mig_parts.append(df.with_columns(
+                pl.Series("row", row0 + np.flatnonzero(mig)),
+                pl.Series("vpn", vpn[mig]),
+            ))
+        row0 += n
 
-    touch = (
-        pl.concat(touch_parts) if touch_parts else
-        pl.DataFrame(schema={"pid": pl.Int32, "vpn": pl.Int64, "first_ns": pl.Int64, "first_cpu": pl.Int32})
-    ).group_by("pid", "vpn", maintain_order=True).first()
-    maps = (pl.concat(map_parts) if map_parts else pl.DataFrame(
-        schema={"pid": pl.Int32, "vpn": pl.Int64, "map_ns": pl.Int64, "map_node": pl.Int32}
-    )).group_by("pid", "vpn", maintain_order=True).first()
     cpu_node = np.asarray(machine.cpu_node, np.int32)
-    pages = (
-        touch.join(maps, on=["pid", "vpn"], how="full", coalesce=True)
-        .with_columns(pl.min_horizontal("first_ns", "map_ns").alias("first_ns"))
-        .sort("pid", "vpn")
-    )
+    map_node = grow.map_node[:n_pages]
+    first_cpu = grow.first_cpu[:n_pages]
     # A map row declares the initial node; otherwise the first toucher's node.
-    first_cpu = pages.get_column("first_cpu").fill_null(0).to_numpy().astype(np.int64)
-    page_node = np.where(
-        pages.get_column("map_node").is_null().to_numpy(),
-        cpu_node[first_cpu],
-        pages.get_column("map_node").fill_null(0).to_numpy(),
-    ).astype(np.int32)
-    pids_all = [pages.get_column("pid")]
-    migs = pl.concat(mig_parts) if mig_parts else pl.DataFrame()
-    if migs.height:
-        pids_all.append(migs.get_column("pid"))
-    pids = np.unique(pl.concat(pids_all).to_numpy()).astype(np.int32)
-
-    page_pid = np.searchsorted(pids, pages.get_column("pid").to_numpy()).astype(np.int32)
-    page_vpn = pages.get_column("vpn").to_numpy().astype(np.int64)
-    page_key = (page_pid.astype(np.uint64) << np.uint64(VPN_BITS)) | page_vpn.astype(np.uint64)
-
-    cpus = machine.cpus
-    cpu_first = np.full((len(pids), cpus), NEVER, np.int64)
-    if cpu_parts:
-        cf = pl.concat(cpu_parts).group_by("pid", "cpu").agg(pl.col("first_ns").min())
-        pi = np.searchsorted(pids, cf.get_column("pid").to_numpy())
-        cpu_first[pi, cf.get_column("cpu").to_numpy()] = cf.get_column("first_ns").to_numpy()
+    page_node = np.where(map_node >= 0, map_node, cpu_node[np.maximum(first_cpu, 0)]).astype(np.int32)
+    pids = np.fromiter(pid_of.keys(), np.int64, len(pid_of)).astype(np.int32)
+    page_pid = grow.pidx[:n_pages].copy()
+    page_vpn = grow.vpn[:n_pages].copy()
     if bin_parts:
-        bins = pl.concat(bin_parts).unique().with_columns(
-            pl.col("pid").replace_strict(pids.tolist(), list(range(len(pids))), return_dtype=pl.Int64).alias("pidx")
-        ).with_columns((pl.col("pidx") * cpus + pl.col("cpu")).alias("slot")).sort("slot", "bin")
-        slot = bins.get_column("slot").to_numpy()
-        active_bins = bins.get_column("bin").to_numpy().astype(np.int64)
+        packed = np.unique(np.concatenate(bin_parts))
+        slot = packed >> 40
+        active_bins = packed & ((1 << 40) - 1)
     else:
         slot = np.zeros(0, np.int64)
         active_bins = np.zeros(0, np.int64)
     active_ptr = np.searchsorted(slot, np.arange(len(pids) * cpus + 1)).astype(np.int64)
-
-    return PrePass(
-        machine=machine, pids=pids, page_key=page_key, page_pid=page_pid, page_vpn=page_vpn,
-        page_first_ns=pages.get_column("first_ns").to_numpy().astype(np.int64),
-        page_node=page_node, cpu_first_ns=cpu_first, active_bin_ns=active_bin_ns,
-        active_ptr=active_ptr, active_bins=active_bins,
-        requests=_requests(migs, pids, page_key) if migs.height else _empty_requests(),
-        accesses=accesses,
+    pre = PrePass(
+        machine=machine, pids=pids, page_pid=page_pid, page_vpn=page_vpn,
+        page_first_ns=grow.first_ns[:n_pages].copy(), page_node=page_node,
+        addr_order=np.lexsort((page_vpn, pids[page_pid])).astype(np.int64),
+        cpu_first_ns=cpu_first[: len(pids)].copy(), active_bin_ns=active_bin_ns,
+        active_ptr=active_ptr, active_bins=active_bins, requests=_empty_requests(),
+        accesses=accesses, table_keys=grow.tkeys, table_vals=grow.tvals,
     )
+    if mig_parts:
+        pre = replace(pre, requests=_requests(pl.concat(mig_parts, how="vertical_relaxed"), pre))
+    return pre
+
+
+def _ints(col: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
+    """An integer or bool column as numpy, nulls as 0 (they are never read where null)."""
+    return np.asarray(pc.fill_null(col, 0).to_numpy(zero_copy_only=False), dtype)
 
 
 def _empty_requests() -> Requests:
@@ -217,44 +252,34 @@ def _empty_requests() -> Requests:
     return Requests(z64, z64, z32, z32, z32, z32, np.zeros(0, bool), np.zeros(1, np.int64), z64, 0)
 
 
-def _requests(migs: pl.DataFrame, pids: np.ndarray, page_key: np.ndarray) -> Requests:
+def _requests(migs: pl.DataFrame, pre: PrePass) -> Requests:
     """Group migrate rows into calls (validated: one ts, cpu, pid, mode and dst per req_id)."""
     calls = migs.group_by("req_id", maintain_order=True).agg(
         pl.col("row").first(), pl.col("ts_ns").first(), pl.col("cpu").first(), pl.col("pid").first(),
         pl.col("dst_node").first(), pl.col("src_node").first(), pl.col("mode").first(),
     ).sort("ts_ns", "row")
     explicit = migs.filter(pl.col("src_node").is_null())
-    pid_idx_calls = np.searchsorted(pids, calls.get_column("pid").to_numpy()).astype(np.int32)
     n = calls.height
     order = {r: i for i, r in enumerate(calls.get_column("req_id").to_list())}
     page_ptr = np.zeros(n + 1, np.int64)
     pages = np.zeros(0, np.int64)
     absent = 0
     if explicit.height:
-        ex_pid = explicit.get_column("pid").to_numpy()
-        ex_vpn = explicit.get_column("vpn").to_numpy().astype(np.int64)
-        pidx = np.searchsorted(pids, ex_pid).astype(np.uint64)
-        key = (pidx << np.uint64(VPN_BITS)) | ex_vpn.astype(np.uint64)
-        pos = np.searchsorted(page_key, key)
-        present = np.zeros(len(key), bool)
-        if len(page_key):
-            present = (pos < len(page_key)) & (page_key[np.minimum(pos, len(page_key) - 1)] == key)
+        ids = pre.page_ids(explicit.get_column("pid").to_numpy(), explicit.get_column("vpn").to_numpy())
+        present = ids >= 0
         absent = int((~present).sum())
         call_index = np.array([order[r] for r in explicit.get_column("req_id").to_list()], np.int64)
-        call_index = call_index[present]
-        page_ids = pos[present].astype(np.int64)
-        # Stable sort by call keeps each call's pages in the order the trace lists them.
-        srt = np.argsort(call_index, kind="stable")
-        pages = page_ids[srt]
-        counts = np.bincount(call_index, minlength=n)
-        page_ptr[1:] = np.cumsum(counts)
+        # A stable sort by call keeps each call's pages in the order the trace lists them.
+        srt = np.argsort(call_index[present], kind="stable")
+        pages = ids[present][srt]
+        page_ptr[1:] = np.cumsum(np.bincount(call_index[present], minlength=n))
     src = calls.get_column("src_node").fill_null(-1).to_numpy().astype(np.int32)
     mode = calls.get_column("mode").fill_null("sync").to_numpy()
     return Requests(
         req_id=calls.get_column("req_id").to_numpy().astype(np.int64),
         ts_ns=calls.get_column("ts_ns").to_numpy().astype(np.int64),
         cpu=calls.get_column("cpu").to_numpy().astype(np.int32),
-        pid_index=pid_idx_calls,
+        pid_index=pre.pid_index(calls.get_column("pid").to_numpy()).astype(np.int32),
         dst_node=calls.get_column("dst_node").to_numpy().astype(np.int32),
         src_node=src,
         is_async=(mode == "async"),

@@ -38,8 +38,19 @@ class Call:
     is_async: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What a policy made of one call: its flush rounds, page windows and batches."""
+
+    start_ns: int
+    end_ns: int
+    rounds: dict[str, np.ndarray]  # one entry per flush round; "gid" numbers them in the run
+    pages: dict[str, np.ndarray]  # one entry per page that migrated or was given up on
+    batches: list[dict[str, int | str]]
+
+
 class Engine:
-    """Collects the schedule of one policy over all calls of a trace."""
+    """The state of one policy across the calls of a trace; hands out one plan per call."""
 
     def __init__(self, pre: PrePass, profile: Profile) -> None:
         self.pre = pre
@@ -56,6 +67,7 @@ class Engine:
         self._pages: list[dict[str, np.ndarray]] = []
         self._batches: list[dict[str, int | str]] = []
         self.n_rounds = 0
+        self.n_batches = 0
         self.skipped_busy = 0
         self.skipped_on_dst = 0
 
@@ -109,6 +121,7 @@ class Engine:
             "batch_id": np.full(n, batch_id, np.int64),
             "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
             "n_pages": counts.astype(np.int64),
+            "gid": np.arange(self.n_rounds, self.n_rounds + n, dtype=np.int64),
             "targets": np.full(n, targets, np.int32),
             "full": np.full(n, full, bool),
             "mask_id": np.full(n, self._masks[key], np.int32),
@@ -165,7 +178,8 @@ class Engine:
         })
 
     def new_batch_id(self) -> int:
-        return len(self._batches)
+        self.n_batches += 1
+        return self.n_batches - 1
 
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
@@ -175,7 +189,7 @@ class Engine:
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
-            "batch_id": len(self._batches), "req_id": call.req_id, "cpu": call.cpu,
+            "batch_id": self.n_batches - 1, "req_id": call.req_id, "cpu": call.cpu,
             "pid_index": call.pid_index, "kind": kind,
             "mode": "async" if call.is_async else "sync", "pages": pages,
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
@@ -185,14 +199,13 @@ class Engine:
 
     # -- results ----------------------------------------------------------------------------
 
-    def rounds(self) -> dict[str, np.ndarray]:
-        return _concat(self._rounds, _ROUND_DTYPES)
-
-    def pages(self) -> dict[str, np.ndarray]:
-        return _concat(self._pages, _PAGE_DTYPES)
-
-    def batches(self) -> list[dict[str, int | str]]:
-        return list(self._batches)
+    def take(self, start_ns: int, end_ns: int) -> CallPlan:
+        """The plan of the call just scheduled (and forget it)."""
+        plan = CallPlan(start_ns=start_ns, end_ns=end_ns,
+                        rounds=_concat(self._rounds, _ROUND_DTYPES),
+                        pages=_concat(self._pages, _PAGE_DTYPES), batches=self._batches)
+        self._rounds, self._pages, self._batches = [], [], []
+        return plan
 
     def masks(self) -> np.ndarray:
         if not self.mask_table:
@@ -203,7 +216,7 @@ class Engine:
 _ROUND_DTYPES = {
     "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
     "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
-    "n_pages": np.int64, "targets": np.int32, "full": bool, "mask_id": np.int32,
+    "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": bool, "mask_id": np.int32,
     "page_list": np.int64,
 }
 _PAGE_DTYPES = {
