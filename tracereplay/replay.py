@@ -27,7 +27,7 @@ from tracereplay import trace as tr
 from tracereplay._kernel import N_PARAMS, OP_ROUND, OP_UNMAP, STAT_NAMES, replay_chunk
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import OutputExistsError
-from tracereplay.schedule import KIND_ACCESS, PrePass, kind_codes, prepass
+from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder, kind_codes
 
 DEFAULT_POLICIES = ("serial", "batched")
 
@@ -160,6 +160,7 @@ class KernelState:
         if len(self.params) != N_PARAMS:
             raise AssertionError("kernel parameters out of step with _kernel.py")
         self.stats = np.zeros((cpus, len(STAT_NAMES)), np.int64)
+        self.kernel_s = 0.0  # time spent in the compiled kernel (benchmarks report it)
 
     def _reach(self, t_ns: int) -> list[mig.CallPlan]:
         """Plans of the calls that start at or before ``t_ns``, added to the buffer."""
@@ -214,6 +215,7 @@ class KernelState:
         b = self.buffer
         o, r = b.ops, b.rounds
         masks = self.planner.masks()
+        t0 = time.perf_counter()
         cursor, n_st = replay_chunk(
             ts, cpu, page, write, limit,
             o["ts"], o["kind"], o["arg"], o["round"], o["until"], o["dst"], o["batch"], o["req"], 0,
@@ -223,6 +225,7 @@ class KernelState:
             self.cpu_node, self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock,
             self.params, self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
         )
+        self.kernel_s += time.perf_counter() - t0
         done = b.consume(cursor)
         if on_rounds is not None and len(done["gid"]):
             on_rounds(done)
@@ -237,6 +240,7 @@ class PolicyResult:
     path: Path
     metrics: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
+    kernel_s: float = 0.0  # time in the compiled kernel
 
 
 def _empty(dtype: Any) -> np.ndarray:
@@ -264,13 +268,22 @@ def run(
         for name in policies:
             if (out / f"policy={name}").exists():
                 raise OutputExistsError(f"{out / f'policy={name}'} already exists; use --force to replace it")
-    trace = tr.load(trace_path, machine=profile.machine.machine())
-    machine = trace.machine
     window = profile.flush.mm_cpumask == "window"
-    pre = prepass(
-        trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "dst_node", "src_node", "req_id", "mode"]),
-        machine, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
-    )
+    builder: PrePassBuilder | None = None
+
+    def observe(batch: pa.RecordBatch) -> None:
+        # The pre-pass shares the validating read; the machine is known by the first batch.
+        nonlocal builder
+        if builder is None:
+            builder = PrePassBuilder(
+                tr.machine_of(trace_path, profile.machine.machine()),
+                active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+        builder.add(batch)
+
+    trace = tr.load(trace_path, machine=profile.machine.machine(), observe=observe, summarise=False)
+    machine = trace.machine
+    assert builder is not None  # load refuses a file without rows
+    pre = builder.finish()
     planners = [mig.Planner(pre, profile, name) for name in policies]
     states = [KernelState(pre, profile, p) for p in planners]
     writers = [ev.PolicyRunWriter(out, name, force=force) for name in policies]
@@ -323,7 +336,8 @@ def run(
                 "wall_s": round(time.perf_counter() - t0, 3),
             }
             path = sink.w.commit(manifest)
-            results.append(PolicyResult(policy=name, path=path, metrics=metrics, counts=sink.w.counts))
+            results.append(PolicyResult(policy=name, path=path, metrics=metrics,
+                                        counts=sink.w.counts, kernel_s=state.kernel_s))
         return results
     except BaseException as e:
         for w in writers:
@@ -349,8 +363,11 @@ class _Sinks:
 
 def _values(batch: pa.RecordBatch, name: str, rows: np.ndarray, dtype: Any) -> np.ndarray:
     """Column ``name`` of the selected rows (which are never null there) as ``dtype``."""
-    col = pc.fill_null(batch.column(name), False if dtype is np.bool_ else 0)
-    return np.asarray(col.to_numpy(zero_copy_only=False)[rows], dtype)
+    col = batch.column(name)
+    if col.null_count:
+        col = pc.fill_null(col, False if dtype is np.bool_ else 0)
+    values = col.to_numpy(zero_copy_only=False)
+    return np.asarray(values if rows.all() else values[rows], dtype)
 
 
 def _nullable(values: np.ndarray) -> pa.Array:

@@ -89,6 +89,10 @@ class PrePass:
 
     def pid_index(self, pid: np.ndarray) -> np.ndarray:
         """Pid indices of pids that appear in the trace (-1 for others)."""
+        if len(pid) and pid[0] == pid.min() == pid.max():
+            # One process in the chunk (the common case): one lookup.
+            hit = np.flatnonzero(self.pids == pid[0])
+            return np.full(len(pid), hit[0] if len(hit) else -1, np.int64)
         order = np.argsort(self.pids, kind="stable")
         pos = np.searchsorted(self.pids[order], pid)
         pos = np.minimum(pos, len(order) - 1)
@@ -156,94 +160,117 @@ class _Growing:
         self.tkeys, self.tvals, self.cap = nkeys, nvals, cap
 
 
-def prepass(
-    batches: Iterator[pa.RecordBatch], machine: Machine, *, active_bin_ns: int = 0
-) -> PrePass:
-    """One streaming pass over validated trace batches (canonical column types).
+class PrePassBuilder:
+    """The pre-pass as a consumer of trace batches: ``add`` each batch in file order, then
+    ``finish``. ``active_bin_ns`` > 0 also collects which CPUs ran each pid in each bin of that
+    width, which ``mm_cpumask = 'window'`` needs."""
 
-    ``active_bin_ns`` > 0 also collects which CPUs ran each pid in each bin of that width, which
-    ``mm_cpumask = 'window'`` needs.
-    """
-    cpus = machine.cpus
-    shift = np.uint64(machine.page_shift)
-    grow = _Growing()
-    n_pages = 0
-    pid_of: dict[int, int] = {}
-    cpu_first = np.full((4, cpus), NEVER, np.int64)
-    bin_parts: list[np.ndarray] = []
-    mig_parts: list[pl.DataFrame] = []
-    accesses = 0
-    row0 = 0
-    for batch in batches:
+    def __init__(self, machine: Machine, *, active_bin_ns: int = 0) -> None:
+        self.machine = machine
+        self.active_bin_ns = active_bin_ns
+        self.shift = np.uint64(machine.page_shift)
+        self.grow = _Growing()
+        self.n_pages = 0
+        self.pid_of: dict[int, int] = {}
+        self.cpu_first = np.full((4, machine.cpus), NEVER, np.int64)
+        self.bin_parts: list[np.ndarray] = []
+        self.mig_parts: list[pl.DataFrame] = []
+        self.accesses = 0
+        self.row0 = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Take one batch of canonical trace rows (the next in file order)."""
+        cpus = self.machine.cpus
         n = batch.num_rows
         codes = kind_codes(batch.column("kind"))
         pid = _ints(batch.column("pid"), np.int64)
-        for p in np.unique(pid).tolist():
-            pid_of.setdefault(int(p), len(pid_of))
-        if len(pid_of) > len(cpu_first):
-            more = np.full((max(len(pid_of), 2 * len(cpu_first)) - len(cpu_first), cpus), NEVER, np.int64)
-            cpu_first = np.vstack([cpu_first, more])
-        known = np.fromiter(pid_of.keys(), np.int64, len(pid_of))
-        index = np.fromiter(pid_of.values(), np.int64, len(pid_of))
-        srt = np.argsort(known)
-        pidx = index[srt][np.searchsorted(known[srt], pid)].astype(np.int32)
-        vpn = (_ints(batch.column("vaddr"), np.uint64) >> shift).astype(np.int64)
+        single = bool(n) and pid.min() == pid.max()
+        for p in ([int(pid[0])] if single else np.unique(pid).tolist()):
+            self.pid_of.setdefault(int(p), len(self.pid_of))
+        if len(self.pid_of) > len(self.cpu_first):
+            grow_to = max(len(self.pid_of), 2 * len(self.cpu_first))
+            more = np.full((grow_to - len(self.cpu_first), cpus), NEVER, np.int64)
+            self.cpu_first = np.vstack([self.cpu_first, more])
+        if single:
+            pidx = np.full(n, self.pid_of[int(pid[0])], np.int32)
+        else:
+            known = np.fromiter(self.pid_of.keys(), np.int64, len(self.pid_of))
+            index = np.fromiter(self.pid_of.values(), np.int64, len(self.pid_of))
+            srt = np.argsort(known)
+            pidx = index[srt][np.searchsorted(known[srt], pid)].astype(np.int32)
+        vpn = (_ints(batch.column("vaddr"), np.uint64) >> self.shift).astype(np.int64)
         ts = _ints(batch.column("ts_ns"), np.int64)
         cpu = _ints(batch.column("cpu"), np.int32)
         is_access = codes == KIND_ACCESS
-        grow.reserve(n_pages + n)
-        n_pages = _pages.touch(
-            is_access, codes == KIND_MAP, ts, cpu, pidx, vpn, _ints(batch.column("dst_node"), np.int32),
-            grow.tkeys, grow.tvals, n_pages, grow.first_ns, grow.first_cpu, grow.map_node,
-            grow.pidx, grow.vpn, cpu_first,
+        g = self.grow
+        g.reserve(self.n_pages + n)
+        self.n_pages = _pages.touch(
+            is_access, codes == KIND_MAP, ts, cpu, pidx, vpn,
+            _ints(batch.column("dst_node"), np.int32), g.tkeys, g.tvals, self.n_pages,
+            g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first,
         )
-        accesses += int(is_access.sum())
-        if active_bin_ns:
+        self.accesses += int(is_access.sum())
+        if self.active_bin_ns:
             slot = pidx[is_access].astype(np.int64) * cpus + cpu[is_access]
-            bin_parts.append(np.unique((slot << 40) | (ts[is_access] // active_bin_ns)))
+            self.bin_parts.append(np.unique((slot << 40) | (ts[is_access] // self.active_bin_ns)))
         mig = codes == KIND_MIGRATE
         if mig.any():
-            rows = pa.Table.from_batches([batch]).filter(pa.array(mig))
-            df = pl.from_arrow(rows)
+            df = pl.from_arrow(pa.Table.from_batches([batch]).filter(pa.array(mig)))
             assert isinstance(df, pl.DataFrame)
-            mig_parts.append(df.with_columns(
-                pl.Series("row", row0 + np.flatnonzero(mig)),
+            self.mig_parts.append(df.with_columns(
+                pl.Series("row", self.row0 + np.flatnonzero(mig)),
                 pl.Series("vpn", vpn[mig]),
             ))
-        row0 += n
+        self.row0 += n
 
-    cpu_node = np.asarray(machine.cpu_node, np.int32)
-    map_node = grow.map_node[:n_pages]
-    first_cpu = grow.first_cpu[:n_pages]
-    # A map row declares the initial node; otherwise the first toucher's node.
-    page_node = np.where(map_node >= 0, map_node, cpu_node[np.maximum(first_cpu, 0)]).astype(np.int32)
-    pids = np.fromiter(pid_of.keys(), np.int64, len(pid_of)).astype(np.int32)
-    page_pid = grow.pidx[:n_pages].copy()
-    page_vpn = grow.vpn[:n_pages].copy()
-    if bin_parts:
-        packed = np.unique(np.concatenate(bin_parts))
-        slot = packed >> 40
-        active_bins = packed & ((1 << 40) - 1)
-    else:
-        slot = np.zeros(0, np.int64)
-        active_bins = np.zeros(0, np.int64)
-    active_ptr = np.searchsorted(slot, np.arange(len(pids) * cpus + 1)).astype(np.int64)
-    pre = PrePass(
-        machine=machine, pids=pids, page_pid=page_pid, page_vpn=page_vpn,
-        page_first_ns=grow.first_ns[:n_pages].copy(), page_node=page_node,
-        addr_order=np.lexsort((page_vpn, pids[page_pid])).astype(np.int64),
-        cpu_first_ns=cpu_first[: len(pids)].copy(), active_bin_ns=active_bin_ns,
-        active_ptr=active_ptr, active_bins=active_bins, requests=_empty_requests(),
-        accesses=accesses, table_keys=grow.tkeys, table_vals=grow.tvals,
-    )
-    if mig_parts:
-        pre = replace(pre, requests=_requests(pl.concat(mig_parts, how="vertical_relaxed"), pre))
-    return pre
+    def finish(self) -> PrePass:
+        g, n_pages, cpus = self.grow, self.n_pages, self.machine.cpus
+        cpu_node = np.asarray(self.machine.cpu_node, np.int32)
+        map_node = g.map_node[:n_pages]
+        first_cpu = g.first_cpu[:n_pages]
+        # A map row declares the initial node; otherwise the first toucher's node.
+        page_node = np.where(map_node >= 0, map_node, cpu_node[np.maximum(first_cpu, 0)]).astype(np.int32)
+        pids = np.fromiter(self.pid_of.keys(), np.int64, len(self.pid_of)).astype(np.int32)
+        page_pid = g.pidx[:n_pages].copy()
+        page_vpn = g.vpn[:n_pages].copy()
+        if self.bin_parts:
+            packed = np.unique(np.concatenate(self.bin_parts))
+            slot = packed >> 40
+            active_bins = packed & ((1 << 40) - 1)
+        else:
+            slot = np.zeros(0, np.int64)
+            active_bins = np.zeros(0, np.int64)
+        pre = PrePass(
+            machine=self.machine, pids=pids, page_pid=page_pid, page_vpn=page_vpn,
+            page_first_ns=g.first_ns[:n_pages].copy(), page_node=page_node,
+            addr_order=np.lexsort((page_vpn, pids[page_pid])).astype(np.int64),
+            cpu_first_ns=self.cpu_first[: len(pids)].copy(), active_bin_ns=self.active_bin_ns,
+            active_ptr=np.searchsorted(slot, np.arange(len(pids) * cpus + 1)).astype(np.int64),
+            active_bins=active_bins, requests=_empty_requests(), accesses=self.accesses,
+            table_keys=g.tkeys, table_vals=g.tvals,
+        )
+        if self.mig_parts:
+            pre = replace(pre, requests=_requests(pl.concat(self.mig_parts, how="vertical_relaxed"), pre))
+        return pre
+
+
+def prepass(
+    batches: Iterator[pa.RecordBatch], machine: Machine, *, active_bin_ns: int = 0
+) -> PrePass:
+    """One streaming pass over validated trace batches (canonical column types)."""
+    builder = PrePassBuilder(machine, active_bin_ns=active_bin_ns)
+    for batch in batches:
+        builder.add(batch)
+    return builder.finish()
 
 
 def _ints(col: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
     """An integer or bool column as numpy, nulls as 0 (they are never read where null)."""
-    return np.asarray(pc.fill_null(col, 0).to_numpy(zero_copy_only=False), dtype)
+    if col.null_count == len(col):
+        return np.zeros(len(col), dtype)
+    if col.null_count:
+        col = pc.fill_null(col, 0)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype)
 
 
 def _empty_requests() -> Requests:

@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -172,11 +174,16 @@ def _type_name(dtype: pa.DataType) -> str:
 def _valid_mask(arr: pa.Array) -> np.ndarray:
     if arr.null_count == 0:
         return np.ones(len(arr), dtype=bool)
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=bool)
     return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _int_col(arr: pa.Array) -> _Col:
     """An integer column as int64 (uint64 stays uint64: only vaddr accepts it)."""
+    if arr.null_count == len(arr):  # e.g. src_node in a group of accesses
+        zeros = np.zeros(len(arr), np.uint64 if pa.types.is_uint64(arr.type) else np.int64)
+        return _Col(zeros, np.zeros(len(arr), dtype=bool))
     valid = _valid_mask(arr)
     if arr.null_count:
         arr = arr.fill_null(0)
@@ -644,8 +651,8 @@ def _check_columns(path: str, schema: pa.Schema) -> None:
                 path=path, column=name, rule=_rule("column-type"))
 
 
-def _read_batches(pf: pq.ParquetFile, path: Path,
-                  columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+def _read_groups(pf: pq.ParquetFile, path: Path,
+                 columns: list[str] | None) -> Iterator[pa.RecordBatch]:
     for group in range(pf.num_row_groups):
         try:
             yield from pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
@@ -655,21 +662,69 @@ def _read_batches(pf: pq.ParquetFile, path: Path,
                                    f"{e}", path=str(path), rule=_rule("readable")) from e
 
 
+_DONE = object()
+
+
+def _read_batches(pf: pq.ParquetFile, path: Path,
+                  columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    """Row groups of ``pf``, decoded one ahead on a reader thread (Parquet decoding releases
+    the GIL, so it overlaps the caller's work on the previous group)."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for batch in _read_groups(pf, path, columns):
+                while not stop.is_set():
+                    try:
+                        ahead.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: Any = _DONE
+        except BaseException as e:  # handed to the consumer, raised there
+            item = e
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=reader, name="tracereplay-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 class Trace:
     """A validated trace file: its machine, its summary, and its rows as canonical batches."""
 
     def __init__(self, *, path: Path, machine: Machine, machine_from_file: bool,
-                 summary: TraceSummary, columns: tuple[str, ...], stat: tuple[int, int]) -> None:
+                 summary: TraceSummary | None, rows: int, columns: tuple[str, ...],
+                 stat: tuple[int, int]) -> None:
         self.path = path
         self.machine = machine
         self.machine_from_file = machine_from_file
-        self.summary = summary
+        self.summary = summary  # None when loaded with summarise=False
+        self._rows = rows
         self._file_columns = columns
         self._stat = stat
 
     @property
     def num_rows(self) -> int:
-        return self.summary.rows
+        return self._rows
 
     def __repr__(self) -> str:
         return f"Trace({str(self.path)!r}, rows={self.num_rows}, machine={self.machine})"
@@ -699,11 +754,15 @@ class Trace:
         return h.hexdigest()
 
 
-def load(path: str | os.PathLike[str], *, machine: Machine | None = None) -> Trace:
+def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
+         observe: Callable[[pa.RecordBatch], None] | None = None,
+         summarise: bool = True) -> Trace:
     """Open ``path`` and validate every rule of trace v1, streaming by row group.
 
     The machine is the file's ``tracereplay.machine`` if it has one, else ``machine``, else
     :func:`default_machine`. Raises :class:`TraceFormatError` at the first broken rule.
+    ``observe``, if given, receives each validated row group as :meth:`Trace.batches` would
+    yield it, so a consumer can share the validating read (the replay's pre-pass does).
     """
     path = Path(path)
     pf = _open(path)
@@ -717,12 +776,23 @@ def load(path: str | os.PathLike[str], *, machine: Machine | None = None) -> Tra
     _check_columns(str(path), schema)
     columns = tuple(n for n in _columns() if schema.get_field_index(n) >= 0)
     st = path.stat()
-    validator = _Validator(str(path), used, summarise=True)
+    validator = _Validator(str(path), used, summarise=summarise)
+    names = list(_columns())
     for batch in _read_batches(pf, path, list(columns)):
         validator.check(batch)
+        if observe is not None:
+            observe(_canonical(batch, names))
     return Trace(path=path, machine=used, machine_from_file=file_machine is not None,
-                 summary=validator.summary(), columns=columns,
+                 summary=validator.summary() if summarise else None, rows=validator.rows,
+                 columns=columns,
                  stat=(st.st_size, st.st_mtime_ns))
+
+
+def machine_of(path: str | os.PathLike[str], default: Machine | None = None) -> Machine:
+    """The machine :func:`load` would use for ``path`` (reads only the file's footer)."""
+    path = Path(path)
+    pf = _open(path)
+    return _machine(path, _metadata(path, pf.schema_arrow)) or default or default_machine()
 
 
 def default_machine() -> Machine:
