@@ -17,7 +17,7 @@ BROKEN = ("broken-not-parquet", "broken-truncated", "broken-time-runs-backwards"
 
 def make_corpus(directory: Path, count: int = 50, *, broken: bool = True) -> list[Path]:
     """``count`` small traces (fast to replay) and, with ``broken``, one file per BROKEN name."""
-    paths = write_corpus(directory, count, seed=7, accesses=1500)
+    paths = write_corpus(directory, count, seed=7, accesses=1000, max_set_mib=1)
     if broken:
         good = paths[0]
         (directory / "broken-not-parquet.parquet").write_text("ts_ns,kind\n1,access\n")

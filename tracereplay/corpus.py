@@ -3,7 +3,8 @@
 :func:`corpus_entries` draws ``count`` parameter sets of :class:`~tracereplay.generate.PmbenchParams`
 from one ``numpy.random.default_rng(seed)``: the access pattern cycles through all patterns, and
 each trace draws its machine (8, 16 or 32 CPUs on 2 or 4 nodes), thread count, working set,
-mapping, read share, arrival process, migratepages interval and length. The trace spans 3 to 10
+mapping, read share, arrival process, migratepages interval and length (``max_set_mib`` caps the working set, hence the pages each
+migratepages call moves). The trace spans 3 to 10
 migratepages intervals, so every trace migrates its pages back and forth a few times whatever
 its interval. ``accesses`` sets the typical size (each trace has 0.5x to 2x of it, plus one
 prefault touch per working-set page).
@@ -53,13 +54,16 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def corpus_entries(count: int, seed: int = 0, *, accesses: int = DEFAULT_ACCESSES
-                   ) -> list[CorpusEntry]:
+def corpus_entries(count: int, seed: int = 0, *, accesses: int = DEFAULT_ACCESSES,
+                   max_set_mib: int = max(_SET_MIB)) -> list[CorpusEntry]:
     """``count`` varied trace parameter sets drawn from ``seed`` (see the module doc)."""
     if count < 1:
         raise BadInputError(f"corpus: 'count' must be at least 1: {count}")
     if accesses < 1:
         raise BadInputError(f"corpus: 'accesses' must be at least 1: {accesses}")
+    set_choices = [m for m in _SET_MIB if m <= max_set_mib]
+    if not set_choices:
+        raise BadInputError(f"corpus: 'max_set_mib' must be at least {min(_SET_MIB)}: {max_set_mib}")
     rng = np.random.default_rng(seed)
     entries = []
     for i in range(count):
@@ -68,7 +72,7 @@ def corpus_entries(count: int, seed: int = 0, *, accesses: int = DEFAULT_ACCESSE
         nodes = 4 if cpus >= 16 and rng.random() < 0.25 else 2
         # Leave at least one CPU free for the migratepages driver.
         threads = int(rng.choice([t for t in _THREADS if t < cpus]))
-        set_mib = int(rng.choice(_SET_MIB))
+        set_mib = int(rng.choice(set_choices))
         every_ms = float(rng.choice(_MIGRATE_EVERY_MS))
         n = max(1, round(accesses * 2.0 ** rng.uniform(-1.0, 1.0)))
         duration_ms = every_ms * rng.uniform(*_INTERVALS)
@@ -97,10 +101,11 @@ def write_corpus(
     seed: int = 0,
     *,
     accesses: int = DEFAULT_ACCESSES,
+    max_set_mib: int = max(_SET_MIB),
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write the corpus into ``out_dir`` (created); returns the trace paths in order."""
-    entries = corpus_entries(count, seed, accesses=accesses)
+    entries = corpus_entries(count, seed, accesses=accesses, max_set_mib=max_set_mib)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

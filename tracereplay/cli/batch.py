@@ -145,6 +145,8 @@ def corpus(
     seed: Annotated[int, typer.Option(help="Seed of the corpus.")] = 0,
     accesses: Annotated[int, typer.Option(
         help="Typical workload accesses of one trace (each has 0.5x to 2x).")] = DEFAULT_ACCESSES,
+    max_set_mib: Annotated[int, typer.Option(
+        help="Largest working set, MiB (1, 2, 4 or 8): fewer pages to migrate.")] = 8,
 ) -> None:
     """A varied corpus of small pmbench + migratepages traces, and corpus.csv of their parameters.
 
@@ -154,7 +156,7 @@ def corpus(
     with Progress(TextColumn("generate"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("corpus", total=count)
-        paths = write_corpus(output, count, seed, accesses=accesses,
+        paths = write_corpus(output, count, seed, accesses=accesses, max_set_mib=max_set_mib,
                              progress=lambda done, total: bar.update(task, completed=done))
     size_mib = sum(os.path.getsize(p) for p in paths) / (1 << 20)
     err.print(f"wrote {len(paths)} traces to {output} ({size_mib:,.1f} MiB) and "
