@@ -134,3 +134,20 @@ def test_results_go_to_s3_whole_and_a_rerun_completes_partial_ones(
         ["batches.parquet", "cpu_stats.parquet", "flushes.parquet", "migrations.parquet",
          "run.json", "stalls.parquet"])
     assert os.environ.get("AWS_ENDPOINT_URL") is None  # nothing leaked into the environment
+
+
+def test_a_corpus_on_s3_gets_the_ids_it_has_on_disk(s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import fsspec
+
+    corpus = tmp_path / "corpus"
+    paths = make_corpus(corpus, 2, broken=False)
+    fs = fsspec.filesystem("s3", **s3)
+    for p in paths:
+        fs.put_file(str(p), f"tracereplay-results/corpus/{p.name}")
+    fs.pipe("tracereplay-results/corpus/notes.txt", b"not a trace")
+    url = "s3://tracereplay-results/corpus/"
+    on_s3 = batch.discover(url, storage_options=s3)
+    assert [t.id for t in on_s3.traces] == [t.id for t in batch.discover(corpus).traces]
+    summary = run_batch(url, tmp_path / "results", policies=["batched"], jobs=2,
+                        storage_options=s3)
+    assert (summary.ok, summary.failed) == (2, 0)
