@@ -165,14 +165,14 @@ def discover(corpus: str | os.PathLike[str], *,
         return _corpus(root, paths)
     path = Path(text)
     if path.is_dir():
-        root = path.resolve()
+        top = path.resolve()
         paths = [
-            str(p) for p in root.rglob(f"*{_TRACE_SUFFIX}")
-            if p.is_file() and not _hidden_or_partition(p.relative_to(root).parts)
+            str(p) for p in top.rglob(f"*{_TRACE_SUFFIX}")
+            if p.is_file() and not _hidden_or_partition(p.relative_to(top).parts)
         ]
         if not paths:
             raise BadInputError(f"corpus {text}: the directory holds no *{_TRACE_SUFFIX} files")
-        return _corpus(str(root), paths)
+        return _corpus(str(top), paths)
     if path.is_file():
         if path.suffix == _TRACE_SUFFIX or _is_parquet(path):
             return _corpus(str(path.resolve().parent), [str(path)])
@@ -586,9 +586,11 @@ def _local_executor(jobs: int, results: str, profile: Profile, scratch: str | No
             return
         # Workers start from a server that has imported the engine once (fork would copy the
         # progress bar's thread); each watches the batch and exits when it dies.
+        ctx: multiprocessing.context.BaseContext
         if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["tracereplay.replay", "tracereplay.batch"])
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(["tracereplay.replay", "tracereplay.batch"])
+            ctx = server
         else:
             ctx = multiprocessing.get_context("spawn")
         pending = list(items)
