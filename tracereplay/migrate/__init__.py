@@ -99,7 +99,7 @@ class Planner:
                         is_async=bool(req.is_async[i]))
             free[cpu] = self._migrate_call(eng, call, pages, start)
             self.calls += 1
-            yield eng.take(start, free[cpu])
+            yield eng.take(call, start, free[cpu])
 
 
 def _call_pages(eng: Engine, pre: PrePass, i: int, start: int) -> np.ndarray:

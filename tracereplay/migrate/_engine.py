@@ -13,6 +13,7 @@ Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,8 +64,8 @@ class Engine:
         self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
         self._masks: dict[bytes, int] = {}
         self.mask_table: list[np.ndarray] = []
-        self._rounds: list[dict[str, np.ndarray]] = []
-        self._pages: list[dict[str, np.ndarray]] = []
+        self._rounds: list[tuple[Any, ...]] = []
+        self._pages: list[tuple[Any, ...]] = []
         self._batches: list[dict[str, int | str]] = []
         self.n_rounds = 0
         self.n_batches = 0
@@ -104,29 +105,15 @@ class Engine:
         self, *, start_ns: np.ndarray, cost_ns: int, targets: int, full: bool, mask: np.ndarray,
         call: Call, batch_id: int, page_ptr: np.ndarray, pages: np.ndarray,
     ) -> np.ndarray:
-        """Record flush rounds sharing one mask and cost; returns their round indices."""
+        """Record flush rounds sharing one mask and cost; returns their ids (gid)."""
         n = len(start_ns)
         key = mask.tobytes()
         if key not in self._masks:
             self._masks[key] = len(self.mask_table)
             self.mask_table.append(mask.astype(np.uint8))
-        counts = np.diff(page_ptr)
-        self._rounds.append({
-            "ts_ns": start_ns.astype(np.int64),
-            "end_ns": start_ns.astype(np.int64) + cost_ns,
-            "cost_ns": np.full(n, cost_ns, np.int64),
-            "cpu": np.full(n, call.cpu, np.int32),
-            "pid_index": np.full(n, call.pid_index, np.int32),
-            "req_id": np.full(n, call.req_id, np.int64),
-            "batch_id": np.full(n, batch_id, np.int64),
-            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
-            "n_pages": counts.astype(np.int64),
-            "gid": np.arange(self.n_rounds, self.n_rounds + n, dtype=np.int64),
-            "targets": np.full(n, targets, np.int32),
-            "full": np.full(n, full, bool),
-            "mask_id": np.full(n, self._masks[key], np.int32),
-            "page_list": pages.astype(np.int64),
-        })
+        # Per-call constants are filled in by take(); per-chunk scalars are repeated there.
+        self._rounds.append((start_ns, cost_ns, targets, full, self._masks[key], batch_id,
+                             np.diff(page_ptr), pages))
         first = self.n_rounds
         self.n_rounds += n
         return np.arange(first, first + n, dtype=np.int64)
@@ -137,23 +124,8 @@ class Engine:
         remap_ns: np.ndarray, round_index: np.ndarray, attempts: np.ndarray,
     ) -> None:
         """Record migrated pages and move them to the call's node at their remap."""
-        self._pages.append({
-            "page": pages.astype(np.int64),
-            "req_id": np.full(len(pages), call.req_id, np.int64),
-            "batch_id": np.full(len(pages), batch_id, np.int64),
-            "cpu": np.full(len(pages), call.cpu, np.int32),
-            "pos": pos.astype(np.int32),
-            "src_node": self.node_now[pages].astype(np.int32),
-            "dst_node": np.full(len(pages), call.dst_node, np.int32),
-            "unmap_ns": unmap_ns.astype(np.int64),
-            "flush_ns": flush_ns.astype(np.int64),
-            "copy_start_ns": copy_start_ns.astype(np.int64),
-            "copy_end_ns": copy_start_ns.astype(np.int64) + self.costs.copy_ns,
-            "remap_ns": remap_ns.astype(np.int64),
-            "round": round_index.astype(np.int64),
-            "status": np.full(len(pages), STATUS_MIGRATED, np.int8),
-            "attempts": attempts.astype(np.int32),
-        })
+        self._pages.append((pages, batch_id, pos, self.node_now[pages], unmap_ns, flush_ns,
+                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts))
         self.node_now[pages] = call.dst_node
         self.busy_until[pages] = remap_ns
 
@@ -163,19 +135,8 @@ class Engine:
         if not n:
             return
         none = np.full(n, -1, np.int64)
-        self._pages.append({
-            "page": pages.astype(np.int64),
-            "req_id": np.full(n, call.req_id, np.int64),
-            "batch_id": np.full(n, batch_id, np.int64),
-            "cpu": np.full(n, call.cpu, np.int32),
-            "pos": np.full(n, -1, np.int32),
-            "src_node": self.node_now[pages].astype(np.int32),
-            "dst_node": np.full(n, call.dst_node, np.int32),
-            "unmap_ns": none, "flush_ns": none, "copy_start_ns": none, "copy_end_ns": none,
-            "remap_ns": none, "round": none,
-            "status": np.full(n, STATUS_FAILED, np.int8),
-            "attempts": np.full(n, attempts, np.int32),
-        })
+        self._pages.append((pages, batch_id, none, self.node_now[pages], none, none, none, none,
+                            none, STATUS_FAILED, np.full(n, attempts, np.int32)))
 
     def new_batch_id(self) -> int:
         self.n_batches += 1
@@ -199,13 +160,71 @@ class Engine:
 
     # -- results ----------------------------------------------------------------------------
 
-    def take(self, start_ns: int, end_ns: int) -> CallPlan:
+    def take(self, call: Call, start_ns: int, end_ns: int) -> CallPlan:
         """The plan of the call just scheduled (and forget it)."""
-        plan = CallPlan(start_ns=start_ns, end_ns=end_ns,
-                        rounds=_concat(self._rounds, _ROUND_DTYPES),
-                        pages=_concat(self._pages, _PAGE_DTYPES), batches=self._batches)
+        plan = CallPlan(start_ns=start_ns, end_ns=end_ns, rounds=self._round_columns(call),
+                        pages=self._page_columns(call), batches=self._batches)
         self._rounds, self._pages, self._batches = [], [], []
         return plan
+
+    def _round_columns(self, call: Call) -> dict[str, np.ndarray]:
+        parts = self._rounds
+        if not parts:
+            return {k: np.zeros(0, t) for k, t in _ROUND_DTYPES.items()}
+        per = np.array([len(p[0]) for p in parts], np.int64)
+        n = int(per.sum())
+
+        def scalar(i: int, dtype: type) -> np.ndarray:
+            return np.repeat(np.array([p[i] for p in parts], dtype), per)
+
+        ts = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+        cost = scalar(1, np.int64)
+        counts = np.concatenate([p[6] for p in parts]).astype(np.int64, copy=False)
+        first = self.n_rounds - n
+        return {
+            "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost,
+            "cpu": np.full(n, call.cpu, np.int32),
+            "pid_index": np.full(n, call.pid_index, np.int32),
+            "req_id": np.full(n, call.req_id, np.int64),
+            "batch_id": scalar(5, np.int64),
+            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
+            "n_pages": counts,
+            "gid": np.arange(first, first + n, dtype=np.int64),
+            "targets": scalar(2, np.int32),
+            "full": scalar(3, bool),
+            "mask_id": scalar(4, np.int32),
+            "page_list": np.concatenate([p[7] for p in parts]).astype(np.int64, copy=False),
+        }
+
+    def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
+        parts = self._pages
+        if not parts:
+            return {k: np.zeros(0, t) for k, t in _PAGE_DTYPES.items()}
+        per = np.array([len(p[0]) for p in parts], np.int64)
+        n = int(per.sum())
+
+        def cat(i: int, dtype: type) -> np.ndarray:
+            return np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
+
+        copy_start = cat(6, np.int64)
+        status = np.repeat(np.array([p[9] for p in parts], np.int8), per)
+        return {
+            "page": cat(0, np.int64),
+            "req_id": np.full(n, call.req_id, np.int64),
+            "batch_id": np.repeat(np.array([p[1] for p in parts], np.int64), per),
+            "cpu": np.full(n, call.cpu, np.int32),
+            "pos": cat(2, np.int32),
+            "src_node": cat(3, np.int32),
+            "dst_node": np.full(n, call.dst_node, np.int32),
+            "unmap_ns": cat(4, np.int64),
+            "flush_ns": cat(5, np.int64),
+            "copy_start_ns": copy_start,
+            "copy_end_ns": np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1),
+            "remap_ns": cat(7, np.int64),
+            "round": cat(8, np.int64),
+            "status": status,
+            "attempts": cat(10, np.int32),
+        }
 
     def masks(self) -> np.ndarray:
         if not self.mask_table:
@@ -225,9 +244,3 @@ _PAGE_DTYPES = {
     "copy_start_ns": np.int64, "copy_end_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
     "status": np.int8, "attempts": np.int32,
 }
-
-
-def _concat(parts: list[dict[str, np.ndarray]], dtypes: dict[str, type]) -> dict[str, np.ndarray]:
-    if not parts:
-        return {k: np.zeros(0, t) for k, t in dtypes.items()}
-    return {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in dtypes.items()}
