@@ -31,7 +31,7 @@ def main() -> None:
     except TraceReplayError as e:
         if state.debug:
             raise
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -40,5 +40,5 @@ def main() -> None:
         if state.debug:
             raise
         err.print(f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))} "
-                  "(run with --debug for the traceback)", highlight=False)
+                  "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
         sys.exit(1)
