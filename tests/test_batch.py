@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -264,9 +265,6 @@ def test_the_command_exits_0_when_no_trace_failed_and_reports_skips(tmp_path: Pa
 @pytest.mark.parametrize(("args", "message"), [
     (["batch", "{tmp}/nope", "-o", "{tmp}/r"], "does not exist"),
     (["batch", "{tmp}/corpus", "-o", "{tmp}/r", "-p", "sideways"], "unknown policy"),
-    (["batch", "{tmp}/corpus", "-o", "{tmp}/r", "--executor", "cloud"], "executor must be"),
-    (["batch", "{tmp}/corpus", "-o", "{tmp}/r", "--scheduler", "tcp://x:1"], "needs --executor dask"),
-    (["batch", "{tmp}/corpus", "-o", "{tmp}/r", "-j", "0"], "jobs must be at least 1"),
     (["batch", "{tmp}/corpus", "-o", "{tmp}/r", "--set", "nonsense=1"], "nonsense"),
 ])
 def test_bad_usage_exits_2_with_one_line_and_no_traceback(tmp_path: Path, args: list[str],
@@ -279,6 +277,20 @@ def test_bad_usage_exits_2_with_one_line_and_no_traceback(tmp_path: Path, args: 
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert not list((tmp_path / "r").glob("trace=*"))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"executor": "cloud"}, "executor must be one of local, dask: 'cloud'"),
+    ({"scheduler": "tcp://x:1"}, "--scheduler needs --executor dask"),
+    ({"jobs": 0}, "jobs must be at least 1: 0"),
+    ({"policies": []}, "no policy given"),
+])
+def test_bad_options_are_bad_input_before_any_work(tmp_path: Path, kwargs: dict[str, object],
+                                                   message: str) -> None:
+    make_corpus(tmp_path / "corpus", 1, broken=False)
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        run_batch(tmp_path / "corpus", tmp_path / "r", **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
 
 
 def test_generate_corpus_is_varied_and_reproducible(tmp_path: Path) -> None:

@@ -124,16 +124,13 @@ def trace_id(path: str, root: str) -> str:
     mounted elsewhere keeps its ids. Characters other than letters, digits, ``.``, ``_`` and
     ``-`` become ``_`` (an id is a hive partition value).
     """
-    if _is_url(path):
-        rel = posixpath_rel(path, root)
-    else:
-        rel = Path(os.path.relpath(path, root)).as_posix()
+    rel = _url_rel(path, root) if _is_url(path) else Path(os.path.relpath(path, root)).as_posix()
     stem = _ID_UNSAFE.sub("_", PurePosixPath(rel).name.removesuffix(_TRACE_SUFFIX)).strip("_")
     digest = hashlib.sha256(rel.encode("utf-8")).hexdigest()[:8]
     return f"{stem or 'trace'}-{digest}"
 
 
-def posixpath_rel(path: str, root: str) -> str:
+def _url_rel(path: str, root: str) -> str:
     """``path`` relative to ``root`` for URLs (``s3://b/c/x.parquet`` under ``s3://b/c``)."""
     root = root.rstrip("/")
     return path[len(root) + 1:] if path.startswith(root + "/") else path

@@ -129,8 +129,11 @@ def _print_summary(s: BatchSummary) -> None:
         groups: dict[tuple[str, str, str], list[str]] = {}
         for r in s.failures:
             groups.setdefault((r.trace, r.error_class or "", r.message or ""), []).append(r.policy)
-        ft = Table("trace", "policies", "error", "message",
-                   title=f"failures (all in {s.results}/_failures.parquet)")
+        ft = Table(title=f"failures (all in {s.results}/_failures.parquet)")
+        ft.add_column("trace", no_wrap=True)
+        ft.add_column("policies")
+        ft.add_column("error")
+        ft.add_column("message", ratio=1)
         for (trace, cls, message), policies in list(groups.items())[:_SHOWN_FAILURES]:
             ft.add_row(trace, ", ".join(policies), cls, escape(message))
         if len(groups) > _SHOWN_FAILURES:
