@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from tracereplay import query
 from tracereplay.batch import Results, discover, plan, read_failures, run_batch, trace_id
 from tracereplay.cli import app
+from tracereplay.config import load_profile
 from tracereplay.errors import BadInputError
 
 POLICIES = ("serial", "batched")
@@ -176,6 +177,23 @@ def test_force_redoes_complete_results_with_the_same_bytes(tmp_path: Path) -> No
     assert result_files(results) == before
     assert all(p.stat().st_mtime_ns != t for p, t in mtimes.items())
     assert hidden_entries(results) == []
+
+
+def test_results_of_another_configuration_are_refused_unless_forced(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 2, broken=False)
+    results = tmp_path / "results"
+    run_batch(corpus, results, policies=["batched"], jobs=1)
+    smaller = load_profile(overrides=["batch_size=64"])
+    with pytest.raises(BadInputError, match=r"2 result\(s\) were made with another configuration "
+                       r"\(e\.g\. .*: migrate\.batch_size is 512 there, 64 now\)"):
+        run_batch(corpus, results, policies=["batched"], profile=smaller, jobs=1)
+    # --force cannot help when the results of another policy would stay behind.
+    with pytest.raises(BadInputError, match="does not run, so --force would not replace them"):
+        run_batch(corpus, results, policies=["serial"], profile=smaller, jobs=1, force=True)
+    forced = run_batch(corpus, results, policies=["batched"], profile=smaller, jobs=1, force=True)
+    assert forced.ok == 2
+    assert run_batch(corpus, results, policies=POLICIES, profile=smaller, jobs=1).ok == 2
 
 
 def test_plan_puts_the_largest_traces_first(corpus: Path, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import glob as globlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -334,6 +335,24 @@ class Results:
                 done.add((t[len("trace="):], p[len("policy="):]))
         return done
 
+    def manifests(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """The run.json of each (trace, policy) result that has a readable one."""
+        paths = {self.join(f"trace={t}", f"policy={p}", MARKER_NAME): (t, p) for t, p in pairs}
+        if self.remote:
+            blobs = self.fs.cat(list(paths), on_error="omit")
+        else:
+            blobs = {}
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    blobs[path] = Path(path).read_bytes()
+        out = {}
+        for path, blob in blobs.items():
+            key = paths.get(path) or paths.get(path.split("://", 1)[-1])
+            with contextlib.suppress(ValueError):
+                if key is not None:
+                    out[key] = json.loads(blob)
+        return out
+
     # -- local only: scratch space and lock
 
     def scratch_dir(self) -> Path:
@@ -528,10 +547,19 @@ def replay_item(item: WorkItem, results: str, profile: Profile, scratch: str | N
         return _failed(item, e, round(time.perf_counter() - t0, 3))
 
 
-def plan(corpus: Corpus, results: Results, policies: Sequence[str], *, force: bool = False
-         ) -> tuple[list[WorkItem], int]:
-    """The work items of a batch (largest traces first) and how many results are skipped."""
-    done = set() if force else results.complete()
+def plan(corpus: Corpus, results: Results, policies: Sequence[str], *, force: bool = False,
+         config: dict[str, Any] | None = None) -> tuple[list[WorkItem], int]:
+    """The work items of a batch (largest traces first) and how many results are skipped.
+
+    With ``config`` (a profile's ``to_dict()``), results made with another configuration are
+    an error, unless ``force`` replaces them all: one RESULTS holds one configuration.
+    """
+    complete = results.complete()
+    done = set() if force else complete
+    wanted = {(t.id, p) for t in corpus.traces for p in policies}
+    if config is not None:
+        _check_configs(results, sorted(complete - wanted if force else complete), config,
+                       fixable=lambda pair: pair in wanted)
     items = []
     skipped = 0
     for t in corpus.traces:
@@ -542,6 +570,41 @@ def plan(corpus: Corpus, results: Results, policies: Sequence[str], *, force: bo
     # Largest first: the long ones start early, so the workers finish together.
     items.sort(key=lambda i: -i.trace.size)
     return items, skipped
+
+
+def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            d = _first_difference(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))
+            if d is not None:
+                return d
+        return None
+    return None if old == new else (key, old, new)
+
+
+def _check_configs(results: Results, pairs: Sequence[tuple[str, str]], config: dict[str, Any],
+                   fixable: Callable[[tuple[str, str]], bool]) -> None:
+    """Refuse to mix configurations: compare each result's run.json with ``config``."""
+    want = json.loads(json.dumps(config))  # tuples become lists, as in run.json
+    want.pop("sources", None)
+    manifests = results.manifests(pairs)
+    differ = []
+    for pair in pairs:
+        got = manifests.get(pair, {}).get("config")
+        if isinstance(got, dict):
+            got = {k: v for k, v in got.items() if k != "sources"}
+            d = _first_difference(got, want)
+            if d is not None:
+                differ.append((pair, d))
+    if differ:
+        (trace, policy), (key, old, new) = differ[0]
+        hint = ("write to another -o (and query both), or replace them with --force"
+                if all(fixable(pair) for pair, _ in differ) else
+                "some are of traces or policies this batch does not run, so --force would not "
+                "replace them: write to another -o (and query both)")
+        raise BadInputError(
+            f"{results.url}: {len(differ)} result(s) were made with another configuration "
+            f"(e.g. trace={trace}/policy={policy}: {key} is {old!r} there, {new!r} now); {hint}")
 
 
 # --- executors -------------------------------------------------------------------------------
@@ -765,7 +828,8 @@ def run_batch(
             scratch_dir = store.scratch_dir()
             _empty_dir(scratch_dir)  # leftovers of a killed batch
             scratch = str(scratch_dir)
-        items, summary.skipped = plan(found, store, names, force=force)
+        items, summary.skipped = plan(found, store, names, force=force,
+                                      config=profile.to_dict())
         if on_start is not None:
             on_start(sum(len(i.policies) for i in items), summary.skipped)
         runner = (_dask_executor(jobs, scheduler, store.url, profile, scratch, storage_options)
