@@ -338,6 +338,8 @@ class Results:
     def manifests(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         """The run.json of each (trace, policy) result that has a readable one."""
         paths = {self.join(f"trace={t}", f"policy={p}", MARKER_NAME): (t, p) for t, p in pairs}
+        if not paths:
+            return {}
         if self.remote:
             blobs = self.fs.cat(list(paths), on_error="omit")
         else:
