@@ -133,7 +133,7 @@ def _print_summary(s: BatchSummary) -> None:
         ft.add_column("trace", no_wrap=True)
         ft.add_column("policies")
         ft.add_column("error")
-        ft.add_column("message", ratio=1)
+        ft.add_column("message", ratio=1, overflow="fold")
         for (trace, cls, message), policies in list(groups.items())[:_SHOWN_FAILURES]:
             ft.add_row(trace, ", ".join(policies), cls, escape(message))
         if len(groups) > _SHOWN_FAILURES:
