@@ -192,7 +192,9 @@ class KernelState:
         out = (np.empty(n if emit else 0, np.int8), np.empty(n if emit else 0, np.bool_),
                np.empty(n if emit else 0, np.int64))
         n_st = self._run(ts, cpu, page, write, int(ts[-1]) if n else -1, st, emit, out, on_rounds)
-        return st[0][:n_st], st[1][:n_st], st[2][:n_st], st[3][:n_st], (out if emit else None)
+        # Copies: a view would keep the whole chunk-sized buffer alive in the pending table.
+        return (st[0][:n_st].copy(), st[1][:n_st].copy(), st[2][:n_st].copy(),
+                st[3][:n_st].copy(), (out if emit else None))
 
     def finish(self, *, on_plans: Callable[[list[mig.CallPlan]], None] | None = None,
                on_rounds: Callable[[dict[str, np.ndarray]], None] | None = None) -> None:
