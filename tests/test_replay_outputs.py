@@ -56,7 +56,11 @@ def test_an_interrupted_run_leaves_nothing_that_looks_complete(tiny_trace: Path,
 
     with pytest.raises(KeyboardInterrupt):
         run(tiny_trace, tmp_path / "r", progress=interrupt)
-    assert list((tmp_path / "r").iterdir()) == []
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_trace, tmp_path / "kept", progress=interrupt)
+    assert list((tmp_path / "kept").iterdir()) == []  # a directory the user had stays
 
 
 def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_path: Path) -> None:
@@ -92,3 +96,48 @@ def test_cli_replay_of_a_file_that_is_not_parquet_exits_2(tmp_path: Path) -> Non
     assert str(bad) in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_directory_holds_one_trace_and_one_configuration(tiny_trace: Path, tmp_path: Path) -> None:
+    from tracereplay.config import load_profile
+
+    run(tiny_trace, tmp_path / "r2", policies=["serial"])
+    with pytest.raises(OutputExistsError, match=r"policy=serial holds results of another configuration "
+                                                r"\(migrate.batch_size is 512 there, 1 now\)"):
+        run(tiny_trace, tmp_path / "r2", policies=["batched"],
+            profile=load_profile(overrides=["batch_size=1"]))
+    # --force replaces the whole run: the serial result of the old configuration goes.
+    run(tiny_trace, tmp_path / "r2", policies=["batched"], force=True,
+        profile=load_profile(overrides=["batch_size=1"]))
+    assert sorted(p.name for p in (tmp_path / "r2").iterdir()) == ["policy=batched"]
+
+
+def test_machine_settings_are_refused_for_a_trace_that_describes_its_machine(
+    tiny_trace: Path, tmp_path: Path
+) -> None:
+    from tracereplay.config import load_profile
+    from tracereplay.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"describes its own machine, so machine.cpus would be ignored"):
+        run(tiny_trace, tmp_path / "r", profile=load_profile(overrides=["machine.cpus=2"]))
+
+
+@pytest.mark.parametrize("make", ["file", "unwritable-parent"])
+def test_an_unusable_output_location_is_a_clear_error(tiny_trace: Path, tmp_path: Path, make: str) -> None:
+    target = tmp_path / "out"
+    if make == "file":
+        target.write_text("not a directory")
+        expected = "exists and is not a directory"
+    else:
+        target = Path("/proc/tracereplay-no-such/out")
+        expected = "cannot create the run directory"
+    with pytest.raises(OutputExistsError, match=expected):
+        run(tiny_trace, target)
+
+
+def test_temporary_directories_of_a_killed_replay_are_cleaned_up(tiny_trace: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "r" / ".policy=serial.tmp-deadbeef"
+    stale.mkdir(parents=True)
+    (stale / "flushes.parquet").write_bytes(b"half")
+    run(tiny_trace, tmp_path / "r", policies=["serial"])
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["policy=serial"]

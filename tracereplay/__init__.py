@@ -78,6 +78,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tracereplay' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "POLICIES",
     "BadInputError",

@@ -77,6 +77,9 @@ class FlushConfig:
     ipi_responder_ns: int = _f("time each receiver is interrupted by a flush IPI, flush work excluded, ns")
     mm_cpumask: str = _f("'sticky': a CPU that ever ran the process stays in mm_cpumask; 'window': only CPUs that accessed it within mm_cpumask_window_ns")
     mm_cpumask_window_ns: int = _f("activity window of mm_cpumask = 'window', ns")
+    mm_cpumask_sample_pages: int = _f(
+        "serial policy: pages migrated between two readings of mm_cpumask (batched reads it "
+        "once per batch)", default=512)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +117,8 @@ class Profile:
     flush: FlushConfig
     migrate: MigrateConfig
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    # Keys set by a --config file or --set rather than by the profile itself.
+    overridden: frozenset[str] = field(default_factory=frozenset, compare=False)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -161,6 +166,8 @@ def _check(p: Profile) -> None:
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
     need(m.batch_size >= 1, "migrate.batch_size", "must be at least 1", m.batch_size)
+    need(fl.mm_cpumask_sample_pages >= 1, "flush.mm_cpumask_sample_pages", "must be at least 1",
+         fl.mm_cpumask_sample_pages)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
     for key in ("serial_passes", "async_passes", "sync_passes"):
@@ -203,6 +210,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str) -> None:
                 if k not in known:
                     raise ConfigError(f"{origin}: unknown key '{key}.{k}'")
                 base.setdefault(key, {})[k] = v
+                if f"{key}.{k}" not in over.get("sources", {}):
+                    base.setdefault("sources", {})[f"{key}.{k}"] = origin
+                base.setdefault("overridden", []).append(f"{key}.{k}")
         else:
             raise ConfigError(f"{origin}: unknown key '{key}' (sections: {', '.join(_SECTIONS)})")
 
@@ -245,14 +255,16 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
                 continue
             v = values[f.name]
             want = f.type if isinstance(f.type, str) else f.type.__name__
+            key = f"{section}.{f.name}"
+            where = f" (from {data['sources'][key]})" if key in data.get("overridden", ()) else ""
             if want == "int" and (not isinstance(v, int) or isinstance(v, bool)):
-                raise ConfigError(f"config '{section}.{f.name}' must be an integer: {v!r}")
+                raise ConfigError(f"config '{key}' must be an integer{where}: {v!r}")
             if want == "float" and (not isinstance(v, int | float) or isinstance(v, bool)):
-                raise ConfigError(f"config '{section}.{f.name}' must be a number: {v!r}")
+                raise ConfigError(f"config '{key}' must be a number{where}: {v!r}")
             if want == "float":
                 values[f.name] = float(v)
             if want == "str" and not isinstance(v, str):
-                raise ConfigError(f"config '{section}.{f.name}' must be a string: {v!r}")
+                raise ConfigError(f"config '{key}' must be a string{where}: {v!r}")
             if f.name == "cpu_node":
                 values[f.name] = tuple(v)
         sections[section] = cls(**values)
@@ -260,6 +272,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         name=str(data.get("name", "custom")),
         description=str(data.get("description", "")),
         sources=dict(data.get("sources", {})),
+        overridden=frozenset(data.get("overridden", ())),
         **sections,
     )
 
@@ -283,6 +296,7 @@ def load_profile(
         section, key, value = _parse_set(item)
         data.setdefault(section, {})[key] = value
         data.setdefault("sources", {})[f"{section}.{key}"] = f"--set {item}"
+        data.setdefault("overridden", []).append(f"{section}.{key}")
     return _build(data, f"profile '{name}'")
 
 
@@ -290,6 +304,7 @@ def replace(profile: Profile, **changes: Any) -> Profile:
     """A copy of ``profile`` with ``section__field=value`` or bare unique field names changed."""
     data = profile.to_dict()
     data["sources"] = dict(profile.sources)
+    data["overridden"] = list(profile.overridden)
     for key, value in changes.items():
         section, name = _resolve_key(key.replace("__", "."))
         data[section][name] = value

@@ -9,7 +9,9 @@ whole schedule; event tables are written as they are produced, into
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay._kernel import N_PARAMS, OP_ROUND, OP_UNMAP, STAT_NAMES, replay_chunk
 from tracereplay.config import Profile, load_profile
-from tracereplay.errors import OutputExistsError
+from tracereplay.errors import ConfigError, OutputExistsError
 from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder, kind_codes
 
 DEFAULT_POLICIES = ("serial", "batched")
@@ -262,14 +264,29 @@ def run(
     """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``."""
     t0 = time.perf_counter()
     profile = profile or load_profile()
+    if isinstance(policies, str):
+        policies = [policies]
     policies = list(dict.fromkeys(policies))
     for name in policies:
         mig.policy(name)  # unknown names fail before any work
     out = Path(out_dir)
-    if not force:
-        for name in policies:
-            if (out / f"policy={name}").exists():
-                raise OutputExistsError(f"{out / f'policy={name}'} already exists; use --force to replace it")
+    created = _check_out_dir(out, policies, force)
+    try:
+        return _run(trace_path, out, policies, profile, force, emit_accesses, progress, t0)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # leave nothing behind where there was nothing
+        raise
+
+
+def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], profile: Profile,
+         force: bool, emit_accesses: bool, progress: Progress | None, t0: float) -> list[PolicyResult]:
+    machine_keys = sorted(k for k in profile.overridden if k.startswith("machine."))
+    if machine_keys and tr.file_machine(trace_path) is not None:
+        raise ConfigError(
+            f"{trace_path}: the trace describes its own machine, so {', '.join(machine_keys)} "
+            "would be ignored; machine settings apply to traces without one (to replay on "
+            "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
     window = profile.flush.mm_cpumask == "window"
     builder: PrePassBuilder | None = None
 
@@ -284,6 +301,8 @@ def run(
 
     trace = tr.load(trace_path, machine=profile.machine.machine(), observe=observe, summarise=False)
     machine = trace.machine
+    sha = trace.sha256()
+    _check_siblings(out, policies, sha, profile.to_dict(), force)
     assert builder is not None  # load refuses a file without rows
     pre = builder.finish()
     planners = [mig.Planner(pre, profile, name) for name in policies]
@@ -317,7 +336,6 @@ def run(
             if progress is not None:
                 progress(done, trace.num_rows)
         results = []
-        sha = trace.sha256()
         for name, planner, state, sink in zip(policies, planners, states, sinks, strict=True):
             state.finish(on_plans=sink.plans, on_rounds=sink.rounds)
             sink.w.write("cpu_stats", _cpu_stats_table(state))
@@ -361,6 +379,65 @@ class _Sinks:
 
     def rounds(self, rd: dict[str, np.ndarray]) -> None:
         self.w.write("flushes", _flushes_table(self.pre, rd))
+
+
+def _check_out_dir(out: Path, policies: list[str], force: bool) -> bool:
+    """Fail early, before any work, if the results cannot go to ``out``; True if this call
+    created ``out``."""
+    created = not out.exists()
+    if not created and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputExistsError(f"{out}: cannot create the run directory: {e.strerror}") from e
+    if not os.access(out, os.W_OK):
+        raise OutputExistsError(f"{out}: the run directory is not writable")
+    for name in policies:
+        existing = out / f"policy={name}"
+        if existing.exists() and not force:
+            raise OutputExistsError(f"{existing} already exists; use --force to replace it")
+        # Left by a replay that was killed: nothing can be writing them now but a concurrent
+        # replay of the same policy into the same directory, which is not supported.
+        for stale in out.glob(f".policy={name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return created
+
+
+def _check_siblings(out: Path, policies: list[str], sha: str, config: dict[str, Any],
+                    force: bool) -> None:
+    """A run directory holds policies of one trace and one configuration, so that queries
+    compare like with like: other policies' results that differ are refused, or removed with
+    ``force``."""
+    for other in sorted(out.glob("policy=*")):
+        name = other.name.removeprefix("policy=")
+        if name in policies or not (other / "run.json").exists():
+            continue
+        try:
+            manifest = json.loads((other / "run.json").read_text())
+        except (OSError, ValueError):
+            continue
+        theirs = manifest.get("config", {})
+        if manifest.get("trace", {}).get("sha256") == sha and theirs == config:
+            continue
+        what = "another trace" if manifest.get("trace", {}).get("sha256") != sha else \
+            "another configuration (" + _first_difference(theirs, config) + ")"
+        if not force:
+            raise OutputExistsError(
+                f"{other} holds results of {what}; write to another directory, or use --force "
+                "to replace the whole run")
+        shutil.rmtree(other)
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x != y:
+                return _first_difference(x, y, f"{prefix}{key}.")
+        elif x != y:
+            return f"{prefix}{key} is {x!r} there, {y!r} now"
+    return "no difference"
 
 
 def _values(batch: pa.RecordBatch, name: str, rows: np.ndarray, dtype: Any) -> np.ndarray:

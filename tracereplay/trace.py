@@ -788,11 +788,15 @@ def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
                  stat=(st.st_size, st.st_mtime_ns))
 
 
+def file_machine(path: str | os.PathLike[str]) -> Machine | None:
+    """The machine ``path`` describes in its metadata, or None (reads only the footer)."""
+    path = Path(path)
+    return _machine(path, _metadata(path, _open(path).schema_arrow))
+
+
 def machine_of(path: str | os.PathLike[str], default: Machine | None = None) -> Machine:
     """The machine :func:`load` would use for ``path`` (reads only the file's footer)."""
-    path = Path(path)
-    pf = _open(path)
-    return _machine(path, _metadata(path, pf.schema_arrow)) or default or default_machine()
+    return file_machine(path) or default or default_machine()
 
 
 def default_machine() -> Machine:

@@ -69,7 +69,8 @@ def config_show(
         return
     table = Table("key", "value", "meaning", "source", title=f"{p.name}: {p.description}")
     for key, value, doc, source in p.rows():
-        table.add_row(key, str(value), doc, source)
+        shown = (", ".join(map(str, value)) or "spread over the nodes") if isinstance(value, tuple) else str(value)
+        table.add_row(key, shown, doc, source)
     out.print(table)
 
 
@@ -185,16 +186,25 @@ def replay(
     """Replay TRACE under migration policies; write event tables and print the comparison."""
     p = _profile(profile, config, set_, batch_size)
     target = out_dir or Path("runs") / trace.stem
-    with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                  disable=as_json) as bar:
-        task = bar.add_task("replay", total=None)
+    bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+                   disable=as_json)
+    task = None
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def progress(done: int, total: int) -> None:
+        # Shown from the first replayed chunk on, so that an early error prints alone.
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("replay", total=total)
+        bar.update(task, completed=done, total=total)
 
+    try:
         results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
                       emit_accesses=emit_accesses, progress=progress)
+    finally:
+        if task is not None:
+            bar.stop()
     if as_json:
         body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
                                                  for r in results},

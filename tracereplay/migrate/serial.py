@@ -30,9 +30,10 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
         if not len(remaining):
             break
         busy_all = np.zeros(len(remaining), bool)
-        # mm_cpumask is sampled once per segment of batch_size pages.
-        for s in range(0, len(remaining), c.batch_size):
-            seg = slice(s, s + c.batch_size)
+        # mm_cpumask is read once per segment of mm_cpumask_sample_pages pages.
+        step = eng.flush.mm_cpumask_sample_pages
+        for s in range(0, len(remaining), step):
+            seg = slice(s, s + step)
             t, busy = one_by_one(eng, call, batch_id, remaining[seg], attempts[seg], t, done, ph)
             busy_all[seg] = busy
             done += int((~busy).sum())
