@@ -267,3 +267,53 @@ def test_real_capture_counts_equal_line_counts(tmp_path: Path, name: str) -> Non
     src = REAL / name
     import_kernel_trace(src, tmp_path)
     assert_counts_match(tmp_path, src.read_text())
+
+
+def _import_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from tracereplay.cli import main; main()", "import", *args],
+        capture_output=True, text=True, cwd=cwd,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "J", "--as-trace", "D", "--force"], "--as-trace D is a directory"),
+        (["-o", "J", "--as-trace", "absent/m.parquet"], "absent does not exist"),
+        (["-o", "f.txt"], "f.txt is not a directory"),
+        (["-o", "f.txt/J"], "f.txt is not a directory"),
+    ],
+)
+def test_a_bad_output_path_exits_2_and_leaves_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "D").mkdir()
+    (tmp_path / "f.txt").write_text("keep")
+    r = _import_cli(str(FIX / "perf-default.txt"), *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert message in " ".join(r.stderr.split())
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D", "f.txt"]
+    assert not any((tmp_path / "D").iterdir())
+
+
+def test_lackey_into_a_directory_exits_2_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "D").mkdir()
+    r = _import_cli(str(FIX / "lackey-ls.txt"), "--format", "lackey", "--pid", "1", "--cpu", "0",
+                    "--as-trace", "D", "--force", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2 and "--as-trace D is a directory" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["D"]
+
+
+def test_a_refused_write_is_an_output_path_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tracereplay.errors import OutputPathError
+    from tracereplay.events import PolicyRunWriter
+
+    def full(self, manifest):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PolicyRunWriter, "commit", full)
+    with pytest.raises(OutputPathError, match="No space left on device"):
+        import_kernel_trace(FIX / "perf-default.txt", tmp_path / "run")
+    assert not (tmp_path / "run" / "policy=measured").exists()

@@ -308,3 +308,39 @@ def test_an_unknown_query_exits_2_without_a_traceback(seed_small: Path) -> None:
     assert r.returncode == 2
     assert "unknown query 'nope'" in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-f", "csv", "-o", "{tmp}/absent/x.csv"], "absent does not exist"),
+        (["-f", "parquet", "-o", "{tmp}/absent/x.parquet"], "absent does not exist"),
+        (["-f", "json", "-o", "{tmp}"], "is a directory"),
+        (["-f", "csv", "-o", "{tmp}/file.txt/x.csv"], "file.txt is not a directory"),
+    ],
+)
+def test_a_bad_output_path_exits_2_before_the_query_runs(  # type: ignore[no-untyped-def]
+    cli, seed_small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list, message: str
+) -> None:
+    (tmp_path / "file.txt").write_text("")
+    ran = []
+    monkeypatch.setattr("tracereplay.cli.query.run_query", lambda *a: ran.append(a))
+    code, _, err = cli("flush_counts", str(seed_small), *(a.format(tmp=tmp_path) for a in args))
+    assert code == 2, err
+    assert message in " ".join(err.split()) and "internal error" not in err
+    assert not ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_a_failed_write_exits_2_and_leaves_no_file(  # type: ignore[no-untyped-def]
+    cli, seed_small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(table, where):  # type: ignore[no-untyped-def]
+        Path(where).write_text("partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tracereplay.cli.query.pacsv.write_csv", full)
+    code, _, err = cli("flush_counts", str(seed_small), "-f", "csv", "-o", str(tmp_path / "x.csv"))
+    assert code == 2, err
+    assert "No space left on device" in err and "internal error" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -69,5 +69,10 @@ class OutputExistsError(BadInputError):
     """The output directory exists and --force was not given."""
 
 
+class OutputPathError(BadInputError):
+    """An output cannot go where it was asked to: a directory where a file is wanted, a
+    missing parent directory, or a write the system refused."""
+
+
 class ReplayError(TraceReplayError):
     """The replay could not complete (an internal limit was exceeded)."""

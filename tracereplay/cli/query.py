@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tracereplay._output import check_file, replacing
 from tracereplay.cli._app import app, err, out
 from tracereplay.errors import QueryError
 from tracereplay.query import KEY_COLUMNS, list_queries, run_query
@@ -83,23 +84,24 @@ def _print_table(table: pa.Table, title: str) -> None:
 
 
 def _write(table: pa.Table, fmt: Format, output: Path | None) -> None:
-    if fmt is Format.parquet:
-        if output is None:
-            raise QueryError("--format parquet needs -o FILE")
-        pq.write_table(table, output)
-        return
-    if fmt is Format.csv:
-        if output is None:
+    if output is None:
+        if fmt is Format.csv:
             pacsv.write_csv(table, sys.stdout.buffer)
             sys.stdout.flush()
         else:
-            pacsv.write_csv(table, output)
+            sys.stdout.write(_json(table))
         return
-    text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+    with replacing(output, "-o") as tmp:
+        if fmt is Format.parquet:
+            pq.write_table(table, tmp)
+        elif fmt is Format.csv:
+            pacsv.write_csv(table, tmp)
+        else:
+            tmp.write_text(_json(table), encoding="utf-8")
+
+
+def _json(table: pa.Table) -> str:
+    return json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
 
 
 RunsArg = typer.Argument(
@@ -147,10 +149,15 @@ def query(
         what = Path(name) if name.endswith(".sql") else name
     if not run_dirs:
         raise QueryError("name at least one run directory")
+    # Where the answer goes is checked before the query runs.
+    if output is not None:
+        if fmt is Format.table:
+            raise QueryError("-o needs --format csv, json or parquet")
+        check_file(output, "-o")
+    elif fmt is Format.parquet:
+        raise QueryError("--format parquet needs -o FILE")
     table = run_query(what, run_dirs)
-    if fmt is Format.table and output is None:
+    if fmt is Format.table:
         _print_table(table, name if sql is None and name is not None else "SQL")
-    elif fmt is Format.table:
-        raise QueryError("-o needs --format csv, json or parquet")
     else:
         _write(table, fmt, output)

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 import tracereplay
+from tracereplay._output import check_dir, check_file, output_error
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
 from tracereplay.importer import _scan as S
@@ -94,24 +95,33 @@ def import_kernel_trace(
     """Import ``path`` into ``out_dir/policy=measured/`` (and/or a trace at ``as_trace``).
 
     Raises ImportFormatError for unreadable input (with ``strict``: at the first malformed
-    line) and OutputExistsError when an output exists and ``force`` is not set. Nothing is
-    left behind on error.
+    line), OutputExistsError when an output exists and ``force`` is not set, and
+    OutputPathError when an output cannot go where it is asked to (checked before the input is
+    read). Nothing is left behind on error.
     """
     src_path = Path(path)
     if fmt not in FORMATS or fmt == "lackey":
         raise ImportFormatError(f"--format must be one of auto, perf-script, ftrace here: {fmt}")
     if out_dir is None and as_trace is None:
         raise ImportFormatError("nothing to write: give -o RUN_DIR, --as-trace OUT, or both")
+    # Where the outputs go is checked before the input is read.
     trace_path = Path(as_trace) if as_trace is not None else None
-    if trace_path is not None and trace_path.exists() and not force:
-        raise OutputExistsError(f"{trace_path} already exists; use --force to replace it")
+    if trace_path is not None:
+        check_file(trace_path, "--as-trace")
+        if trace_path.exists() and not force:
+            raise OutputExistsError(f"{trace_path} already exists; use --force to replace it")
     scratch = None
     if out_dir is None:
         parent = trace_path.parent if trace_path is not None else Path(".")
-        scratch = Path(tempfile.mkdtemp(prefix=".tracereplay-import-", dir=parent))
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix=".tracereplay-import-", dir=parent))
+        except OSError as e:
+            raise output_error(e, "--as-trace", trace_path or parent) from None
         run_root = scratch
     else:
         run_root = Path(out_dir)
+        check_dir(run_root, "run directory")
+    writer = PolicyRunWriter(run_root, "measured", force=force or scratch is not None)
 
     t0 = time.perf_counter()
     final = None
@@ -140,7 +150,7 @@ def import_kernel_trace(
                     f"{m.text[:160]!r}"
                 )
 
-            with PolicyRunWriter(run_root, "measured", force=force or scratch is not None) as w:
+            with writer as w:
                 w.write("skipped", empty_table("skipped"))  # present even when empty
                 b = MeasuredBuilder(emit=w.write, strict_fail=fail if strict else None)
                 for block, scanned in _prefetch(chain([first], blocks), layout):
@@ -158,9 +168,11 @@ def import_kernel_trace(
         if trace_path is not None:
             manifest["as_trace"] = str(trace_path)
             _as_trace(final, trace_path, src_node=src_node, dst_node=dst_node, source=src_path)
-    except BaseException:
+    except BaseException as e:
         if scratch is None and final is not None:
             shutil.rmtree(final, ignore_errors=True)
+        if isinstance(e, OSError):  # the input side raises ImportFormatError, never OSError
+            raise output_error(e, "run directory", run_root) from None
         raise
     finally:
         if scratch is not None:

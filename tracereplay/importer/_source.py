@@ -56,9 +56,16 @@ class _HashingReader:
         self._f.close()
 
 
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except OSError as e:
+        raise ImportFormatError(f"{path}: cannot read it: {e.strerror or e}") from None
+
+
 def sniff(path: Path) -> str:
     """``plain``, ``gzip``, ``xz``, ``zstd`` or ``perf.data``, from the first bytes."""
-    with path.open("rb") as f:
+    with _open(path) as f:
         head = f.read(8)
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
@@ -101,7 +108,10 @@ class Source:
 
     @property
     def sha256(self) -> str:
-        self._raw.drain()
+        try:
+            self._raw.drain()
+        except OSError as e:
+            raise ImportFormatError(f"{self.path}: cannot read it: {e.strerror or e}") from None
         return self._raw.sha256.hexdigest()
 
 
@@ -113,14 +123,18 @@ def _perf_script(path: Path) -> Iterator[Source]:
             "install linux-tools or run 'perf script -F comm,pid,tid,cpu,time,event,trace' "
             "yourself and import its output"
         )
-    proc = subprocess.Popen(
-        [perf, "script", "-i", str(path), "-F", "comm,pid,tid,cpu,time,event,trace"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    raw = _HashingReader(_open(path))
+    try:
+        proc = subprocess.Popen(
+            [perf, "script", "-i", str(path), "-F", "comm,pid,tid,cpu,time,event,trace"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError as e:
+        raw.close()
+        raise ImportFormatError(f"{path}: cannot run {perf}: {e.strerror or e}") from None
     assert proc.stdout is not None and proc.stderr is not None
-    raw = _HashingReader(path.open("rb"))
     try:
         yield Source(path, "perf.data", proc.stdout, raw)
     finally:
@@ -143,7 +157,7 @@ def open_source(path: Path) -> Iterator[Source]:
     if kind == "perf.data":
         yield from _perf_script(path)
         return
-    raw = _HashingReader(path.open("rb"))
+    raw = _HashingReader(_open(path))
     stream: Any
     try:
         if kind == "gzip":

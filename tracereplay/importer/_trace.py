@@ -1,19 +1,21 @@
 """Writing trace v1 files (``schemas/trace.v1.json``) from imported data.
 
 Files are written under a temporary name beside the target and renamed into place when
-complete, so an interrupted import never leaves a file that looks finished.
+complete, so an interrupted import never leaves a file that looks finished (nor the temporary
+one).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracereplay._output import replacing
 from tracereplay._resources import load_schema
 
 TRACE_SCHEMA = "trace/1"
@@ -45,17 +47,25 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class TraceWriter:
-    """Streams row groups into a trace v1 file; use as a context manager."""
+    """Streams row groups into a trace v1 file; use as a context manager.
+
+    Entering raises ``OutputPathError`` when ``path`` cannot be a file (a directory, a missing
+    parent directory); a write the system refuses raises it too.
+    """
 
     def __init__(self, path: str | os.PathLike[str], extra: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.schema = trace_schema(extra)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}")
         self.rows = 0
         self._w: pq.ParquetWriter | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> TraceWriter:
-        self._w = pq.ParquetWriter(str(self.tmp), self.schema, compression="zstd")
+        with ExitStack() as stack:
+            tmp = stack.enter_context(replacing(self.path, "trace"))
+            self._w = pq.ParquetWriter(str(tmp), self.schema, compression="zstd")
+            stack.callback(self._w.close)
+            self._stack = stack.pop_all()
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -70,12 +80,8 @@ class TraceWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._w is not None:
-            self._w.close()
-        if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
-            return
-        os.replace(self.tmp, self.path)
+        # close the file, then move it into place (or remove it after an error)
+        self._stack.__exit__(exc_type, exc, tb)
 
 
 def write_trace(

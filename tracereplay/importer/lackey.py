@@ -20,6 +20,7 @@ import pyarrow as pa
 from numba import njit
 
 import tracereplay
+from tracereplay._output import check_file
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.importer._source import open_source
 from tracereplay.importer._trace import TraceWriter
@@ -115,6 +116,7 @@ def import_lackey(
             f"lackey: --pid and --cpu must be >= 0 and --ns-per-access >= 1: "
             f"pid={pid} cpu={cpu} ns_per_access={ns_per_access}"
         )
+    check_file(out_path, "--as-trace")
     if out_path.exists() and not force:
         raise OutputExistsError(f"{out_path} already exists; use --force to replace it")
     t0 = time.perf_counter()
