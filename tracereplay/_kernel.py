@@ -57,6 +57,13 @@ def replay_chunk(
     l1_ways = params[P_L1_WAYS]
     l2_sets = params[P_L2_SETS]
     l2_ways = params[P_L2_WAYS]
+    # Locals, not array reads in the loop: the compiler cannot prove that stats never aliases
+    # params, so it would reload them after every counter update.
+    l1_hit_ns = params[P_L1_HIT]
+    l2_hit_ns = params[P_L2_HIT]
+    walk_ns = params[P_WALK]
+    local_ns = params[P_LOCAL]
+    remote_ns = params[P_REMOTE]
     ncpu = cpu_node.shape[0]
     n_ops = op_ts.shape[0]
     n_acc = a_ts.shape[0]
@@ -157,8 +164,7 @@ def replay_chunk(
             page_pending[p] = -1
         migrating = ts < page_until[p]
         stats[c, S_ACC] += 1
-        if a_write[i]:
-            stats[c, S_WRITES] += 1
+        stats[c, S_WRITES] += a_write[i]  # branch-free: loads and stores interleave at random
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
         b1 = page_b1[p]
         for w in range(l1_ways):
@@ -175,15 +181,15 @@ def replay_chunk(
                     break
         if level == 0:
             stats[c, S_L1] += 1
-            trans = params[P_L1_HIT]
+            trans = l1_hit_ns
             outcome = OUT_L1
         elif level == 1:
             stats[c, S_L2] += 1
-            trans = params[P_L2_HIT]
+            trans = l2_hit_ns
             outcome = OUT_L2
         else:
             stats[c, S_WALKS] += 1
-            trans = params[P_WALK]
+            trans = walk_ns
             outcome = OUT_WALK
         node = page_node[p]
         stall = 0
@@ -229,9 +235,8 @@ def replay_chunk(
             l2_tag[c, b2 + v] = p
             l2_lru[c, b2 + v] = tick
         remote = node != cpu_node[c]
-        mem = params[P_REMOTE] if remote else params[P_LOCAL]
-        if remote:
-            stats[c, S_REMOTE] += 1
+        mem = remote_ns if remote else local_ns
+        stats[c, S_REMOTE] += remote
         stats[c, S_MEM] += trans + mem
         if emit:
             out_outcome[i] = outcome
