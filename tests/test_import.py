@@ -176,9 +176,7 @@ def test_compressed_input_streams_and_truncation_is_a_clear_error(
     cut.write_bytes(packed[: len(packed) * 2 // 3])
     with pytest.raises(ImportFormatError, match="truncated"):
         import_kernel_trace(cut, tmp_path / "bad")
-    assert not (tmp_path / "bad" / "policy=measured").exists()
-    bad = tmp_path / "bad"
-    assert not bad.exists() or not any(bad.iterdir())
+    assert not (tmp_path / "bad").exists()
 
 
 def test_malformed_lines_are_counted_with_line_numbers_and_strict_fails_at_the_first(
@@ -317,3 +315,28 @@ def test_a_refused_write_is_an_output_path_error(tmp_path: Path, monkeypatch) ->
     with pytest.raises(OutputPathError, match="No space left on device"):
         import_kernel_trace(FIX / "perf-default.txt", tmp_path / "run")
     assert not (tmp_path / "run" / "policy=measured").exists()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_import_removes_the_run_directory_it_created(
+    tmp_path: Path, existing: bool
+) -> None:
+    import zstandard
+
+    data = (FIX / "perf-default.txt").read_bytes()
+    packed = zstandard.ZstdCompressor().compress(data)
+    half = tmp_path / "half.zst"
+    half.write_bytes(packed[: len(packed) // 2])
+    if existing:
+        (tmp_path / "i2").mkdir()
+        (tmp_path / "i6").mkdir()
+    with pytest.raises(ImportFormatError, match="truncated"):
+        import_kernel_trace(half, tmp_path / "i2")
+    with pytest.raises(ImportFormatError, match="no event lines"):  # every line malformed
+        import_kernel_trace(FIX / "perf-default.txt", tmp_path / "i6", fmt="ftrace")
+    with pytest.raises(ImportFormatError, match="truncated"):
+        import_kernel_trace(half, tmp_path / "a" / "b" / "c")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == (["half.zst", "i2", "i6"] if existing else ["half.zst"])
+    if existing:  # a directory that was there stays, empty as it was
+        assert not any((tmp_path / "i2").iterdir()) and not any((tmp_path / "i6").iterdir())

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 import tracereplay
-from tracereplay._output import check_dir, check_file, output_error
+from tracereplay._output import check_dir, check_file, output_error, remove_created
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
 from tracereplay.importer import _scan as S
@@ -97,7 +97,8 @@ def import_kernel_trace(
     Raises ImportFormatError for unreadable input (with ``strict``: at the first malformed
     line), OutputExistsError when an output exists and ``force`` is not set, and
     OutputPathError when an output cannot go where it is asked to (checked before the input is
-    read). Nothing is left behind on error.
+    read). Nothing is left behind on error: not the tables, not the trace, and not the run
+    directory when this import created it.
     """
     src_path = Path(path)
     if fmt not in FORMATS or fmt == "lackey":
@@ -111,6 +112,7 @@ def import_kernel_trace(
         if trace_path.exists() and not force:
             raise OutputExistsError(f"{trace_path} already exists; use --force to replace it")
     scratch = None
+    created = None  # the directories this import makes for the run, removed again on error
     if out_dir is None:
         parent = trace_path.parent if trace_path is not None else Path(".")
         try:
@@ -120,7 +122,7 @@ def import_kernel_trace(
         run_root = scratch
     else:
         run_root = Path(out_dir)
-        check_dir(run_root, "run directory")
+        created = check_dir(run_root, "run directory")
     writer = PolicyRunWriter(run_root, "measured", force=force or scratch is not None)
 
     t0 = time.perf_counter()
@@ -171,6 +173,7 @@ def import_kernel_trace(
     except BaseException as e:
         if scratch is None and final is not None:
             shutil.rmtree(final, ignore_errors=True)
+        remove_created(run_root, created)
         if isinstance(e, OSError):  # the input side raises ImportFormatError, never OSError
             raise output_error(e, "run directory", run_root) from None
         raise
