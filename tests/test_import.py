@@ -340,3 +340,29 @@ def test_a_failed_import_removes_the_run_directory_it_created(
     assert left == (["half.zst", "i2", "i6"] if existing else ["half.zst"])
     if existing:  # a directory that was there stays, empty as it was
         assert not any((tmp_path / "i2").iterdir()) and not any((tmp_path / "i6").iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".xz", ".zst"])
+def test_truncation_reports_how_many_bytes_decompressed(tmp_path: Path, suffix: str) -> None:
+    import zlib
+
+    import zstandard
+
+    lines = (FIX / "perf-default.txt").read_bytes().splitlines() * 40
+    data = b"".join(b"%s %x\n" % (line, k * 7919) for k, line in enumerate(lines))  # 500 kB
+    if suffix == ".gz":
+        packed = gzip.compress(data)
+        good = zlib.decompressobj(wbits=31)
+    elif suffix == ".xz":
+        packed = lzma.compress(data)
+        good = lzma.LZMADecompressor()
+    else:
+        packed = zstandard.ZstdCompressor().compress(data)
+        good = zstandard.ZstdDecompressor().decompressobj()
+    cut = packed[: len(packed) * 2 // 3]
+    expected = len(good.decompress(cut))  # what a streaming decompressor gets out of the cut
+    assert 0 < expected < len(data)
+    src = tmp_path / f"cut.txt{suffix}"
+    src.write_bytes(cut)
+    with pytest.raises(ImportFormatError, match=f"truncated or corrupt after {expected} decompressed"):
+        import_kernel_trace(src, tmp_path / "out")

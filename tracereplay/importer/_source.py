@@ -19,6 +19,7 @@ from typing import IO, Any
 from tracereplay.errors import ImportFormatError
 
 BLOCK_BYTES = 16 << 20
+READ_BYTES = 1 << 20  # the most one read asks of a stream; blocks are made of such pieces
 
 _MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -81,21 +82,41 @@ class Source:
         self.compression = compression
         self._stream = stream
         self._raw = raw
-        self.bytes_read = 0
+        self.bytes_read = 0  # bytes the stream has handed out (decompressed), counted as they come
+        self.exhausted = False  # the stream has ended (not merely a reader stopped early)
 
-    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
-        rest = b""
-        while True:
+    def _read(self, n: int) -> bytes:
+        """Up to ``n`` bytes, fewer only at the end of the stream.
+
+        The stream is read in the pieces it hands out (``read1`` where it has one): ``read(n)``
+        of a gzip or xz file throws away what it had decompressed when the input breaks off, so
+        an error could not say how far the input was good.
+        """
+        read = getattr(self._stream, "read1", self._stream.read)
+        pieces = []
+        got = 0
+        while got < n:
             try:
-                data = self._stream.read(block_bytes)
+                piece = read(min(n - got, READ_BYTES))
             except (EOFError, OSError, lzma.LZMAError, ValueError) as e:
                 raise ImportFormatError(
                     f"{self.path}: {self.compression} input is truncated or corrupt after "
                     f"{self.bytes_read} decompressed bytes ({e})"
                 ) from None
+            if not piece:
+                self.exhausted = True
+                break
+            pieces.append(piece)
+            got += len(piece)
+            self.bytes_read += len(piece)
+        return b"".join(pieces)
+
+    def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+        rest = b""
+        while True:
+            data = self._read(block_bytes)
             if not data:
                 break
-            self.bytes_read += len(data)
             data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
