@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import re
 import shutil
 import subprocess
@@ -366,3 +367,49 @@ def test_truncation_reports_how_many_bytes_decompressed(tmp_path: Path, suffix: 
     src.write_bytes(cut)
     with pytest.raises(ImportFormatError, match=f"truncated or corrupt after {expected} decompressed"):
         import_kernel_trace(src, tmp_path / "out")
+
+
+def _fake_perf(tmp_path: Path, monkeypatch, script: str) -> Path:  # type: ignore[no-untyped-def]
+    """A ``perf`` on PATH that runs ``script`` (sh) and a perf.data for it to read."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    perf = bin_dir / "perf"
+    perf.write_text("#!/bin/sh\n" + script + "\n")
+    perf.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    src = tmp_path / "perf.data"
+    src.write_bytes(b"PERFILE2" + b"\0" * 100)
+    return src
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        # perf cannot read the file at all: nothing on stdout
+        ("echo \"'trace' not valid for hardware events. Ignoring.\" >&2\n"
+         "echo 'incompatible file format (rerun with -v to learn more)' >&2\nexit 255",
+         "'perf script' could not read it: incompatible file format"),
+        # perf gives up after a few lines that are not events
+        ("echo 'some header'\necho 'failed to process sample' >&2\nexit 1",
+         "'perf script' could not read it: failed to process sample"),
+    ],
+)  # fmt: skip
+def test_perf_data_that_perf_cannot_read_reports_perfs_error(
+    tmp_path: Path, monkeypatch, script: str, message: str  # type: ignore[no-untyped-def]
+) -> None:
+    src = _fake_perf(tmp_path, monkeypatch, script)
+    with pytest.raises(ImportFormatError, match=re.escape(message)):
+        import_kernel_trace(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_perf_data_is_read_through_perf_script(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    text = FIX / "perf-F.txt"
+    src = _fake_perf(tmp_path, monkeypatch, f"cat '{text}'")
+    res = import_kernel_trace(src, tmp_path / "out")
+    assert res.manifest["source"]["compression"] == "perf.data"
+    assert_counts_match(tmp_path / "out", text.read_text())
+    # a reader that stops early keeps its own error; closing the pipe is what ends perf then
+    src = _fake_perf(tmp_path / "strict", monkeypatch, f"cat '{text}'\nexec yes 'not an event'")
+    with pytest.raises(ImportFormatError, match=r"malformed line"):
+        import_kernel_trace(src, tmp_path / "strict" / "out", strict=True)

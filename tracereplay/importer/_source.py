@@ -11,6 +11,7 @@ import hashlib
 import lzma
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,28 +146,50 @@ def _perf_script(path: Path) -> Iterator[Source]:
             "yourself and import its output"
         )
     raw = _HashingReader(_open(path))
+    # stderr goes to a file: a pipe nobody reads while stdout streams could fill up and stall perf
+    errors = tempfile.TemporaryFile()  # noqa: SIM115  closed below
     try:
         proc = subprocess.Popen(
             [perf, "script", "-i", str(path), "-F", "comm,pid,tid,cpu,time,event,trace"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,
             stdin=subprocess.DEVNULL,
         )
     except OSError as e:
         raw.close()
+        errors.close()
         raise ImportFormatError(f"{path}: cannot run {perf}: {e.strerror or e}") from None
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    src = Source(path, "perf.data", proc.stdout, raw)
+    failure = None
     try:
-        yield Source(path, "perf.data", proc.stdout, raw)
+        try:
+            yield src
+        finally:
+            proc.stdout.close()
+            failure = _perf_failure(path, proc.wait(), errors)
+    except Exception:
+        # A file perf cannot read reaches the reader empty or cut short, and the reader fails on
+        # that ("no event line"); perf's own error says why. A reader that stopped before the
+        # end keeps its own error: closing the pipe is what ended perf then.
+        if failure is not None and src.exhausted:
+            raise failure from None
+        raise
     finally:
-        proc.stdout.close()
-        rc = proc.wait()
-        stderr = proc.stderr.read().decode(errors="replace").strip()
-        proc.stderr.close()
+        errors.close()
         raw.close()
-    if rc != 0:
-        tail = stderr.splitlines()[-1] if stderr else f"exit code {rc}"
-        raise ImportFormatError(f"{path}: 'perf script' could not read it: {tail}")
+    if failure is not None:
+        raise failure
+
+
+def _perf_failure(path: Path, rc: int, stderr: IO[bytes]) -> ImportFormatError | None:
+    """The error of a ``perf script`` that exited with ``rc``: its last line on stderr."""
+    if rc == 0:
+        return None
+    stderr.seek(0)
+    lines = stderr.read().decode(errors="replace").strip().splitlines()
+    tail = lines[-1] if lines else f"exit code {rc}"
+    return ImportFormatError(f"{path}: 'perf script' could not read it: {tail}")
 
 
 @contextmanager
