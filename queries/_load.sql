@@ -233,6 +233,12 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- single-page, ranged and full flushes. A round is one row of `flushes`; task-switch and
 -- receiver-side events (reason 0, 1, 5), which measured runs may hold, are not rounds.
 --
+-- Measured runs (tracereplay import): every remote IPI send (reason 4) is an IPI round (the
+-- kernel traces it before it skips CPUs in lazy-TLB mode, so now and then a round reached none),
+-- but its `targets` counts only the receivers that traced a flush (reason 1). A CPU that takes
+-- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
+-- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
+--
 -- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
 --
 -- Columns:
@@ -240,8 +246,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
 --   policy                 VARCHAR           migration policy (policy=<name>/)
 --   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
---   ipi_rounds             BIGINT   (rounds) rounds that sent at least one IPI
---   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets); NULL when a round lacks it
+--   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0, measured reason 4
+--   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets; measured: a lower bound); NULL when a round lacks it
 --   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
 --   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful
 --   useful_pct             DOUBLE   (%)      ipis_useful / ipis_sent
@@ -259,7 +265,7 @@ CREATE VIEW _flush_counts_rounds AS
 SELECT
     run, trace, policy,
     count(*) AS flush_rounds,
-    count(*) FILTER (WHERE targets > 0) AS ipi_rounds,
+    count(*) FILTER (WHERE reason = 4 OR targets > 0) AS ipi_rounds,
     _sum_known(targets) AS ipis_sent,
     _sum_known(targets_holding) AS ipis_useful,
     count(*) FILTER (WHERE pages = 1 AND NOT coalesce(target_full_flush, false)) AS single_page_flushes,

@@ -413,3 +413,17 @@ def test_perf_data_is_read_through_perf_script(tmp_path: Path, monkeypatch) -> N
     src = _fake_perf(tmp_path / "strict", monkeypatch, f"cat '{text}'\nexec yes 'not an event'")
     with pytest.raises(ImportFormatError, match=r"malformed line"):
         import_kernel_trace(src, tmp_path / "strict" / "out", strict=True)
+
+
+@pytest.mark.parametrize("name", ["perf-default.txt", "perf-F.txt"])
+def test_flush_counts_counts_every_measured_ipi_round(tmp_path: Path, name: str) -> None:
+    from tracereplay.query import run_query
+
+    text = (FIX / name).read_text()
+    import_kernel_trace(FIX / name, tmp_path)
+    row = run_query("flush_counts", tmp_path).to_pylist()[0]
+    sends = len(re.findall(r"remote IPI send \(4\)\s*$", text, re.M | re.I))
+    receivers = len(re.findall(r"\(1\)\s*$", text, re.M))
+    assert sends > receivers  # some rounds have no receiver in the trace
+    assert row["ipi_rounds"] == sends
+    assert row["ipis_sent"] == receivers  # a lower bound: silent receivers are not counted

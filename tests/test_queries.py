@@ -66,7 +66,8 @@ from tracereplay.replay import run as replay
 #
 # trace b keeps NULL what a kernel trace does not record: no IPI counts (ipis_sent NULL, not 0),
 # no phases (every share NULL), and the task-switch flush (reason 0) is not a round: 2 rounds,
-# one full (pages -1), one single-page local flush. Its migration time is 5000 + 3000 = 8000 ns
+# one full (pages -1), one single-page local flush. The full one is a remote IPI send (reason 4),
+# so it is an IPI round (ipi_rounds 1) although its targets are unknown. Its migration time is 5000 + 3000 = 8000 ns
 # for 2 pages (the unpaired unmap is neither migrated nor failed): 250000 pages/s.
 # policy_compare over trace b has no serial policy: serial and change_pct are NULL.
 #
