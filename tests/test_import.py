@@ -427,3 +427,24 @@ def test_flush_counts_counts_every_measured_ipi_round(tmp_path: Path, name: str)
     assert sends > receivers  # some rounds have no receiver in the trace
     assert row["ipi_rounds"] == sends
     assert row["ipis_sent"] == receivers  # a lower bound: silent receivers are not counted
+
+
+def test_the_as_trace_recipe_of_the_docs_brings_the_ipis(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tracereplay.query import run_query
+    from tracereplay.replay import run as replay
+
+    doc = (Path(__file__).parent.parent / "docs" / "importing.md").read_text()
+    section = doc[doc.index("### `--as-trace OUT.parquet`") :]
+    recipe = re.search(r"```python\n(.*?)```", section, re.S)
+    assert recipe is not None
+    monkeypatch.chdir(tmp_path)
+    import_kernel_trace(FIX / "perf-default.txt", None, as_trace="mig.parquet")
+    exec(compile(recipe.group(1), "docs/importing.md", "exec"), {})
+    pages = pl.read_parquet("mig.parquet").filter(pl.col("kind") == "migrate").height
+    replay("mig.parquet", "alone")
+    replay("mig-shared.parquet", "shared")
+    alone = {r["policy"]: r for r in run_query("flush_counts", "alone").to_pylist()}
+    shared = {r["policy"]: r for r in run_query("flush_counts", "shared").to_pylist()}
+    assert alone["serial"]["ipis_sent"] == alone["batched"]["ipis_sent"] == 0  # empty mm_cpumask
+    assert shared["serial"]["ipis_sent"] == 2 * pages  # CPUs 1 and 2, one round per page
+    assert 0 < shared["batched"]["ipis_sent"] < shared["serial"]["ipis_sent"]
