@@ -344,3 +344,25 @@ def test_a_failed_write_exits_2_and_leaves_no_file(  # type: ignore[no-untyped-d
     assert code == 2, err
     assert "No space left on device" in err and "internal error" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_format_follows_the_extension_of_o(cli, seed_small: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("a.csv", "a.json", "a.parquet", "B.CSV"):
+        code, out, err = cli("copy_share", str(seed_small), "-o", str(tmp_path / name))
+        assert code == 0, err
+        assert out == ""
+    assert (tmp_path / "a.csv").read_text().startswith('"policy",')
+    assert [r["policy"] for r in json.loads((tmp_path / "a.json").read_text())] == ["batched", "serial"]
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == 2
+    assert (tmp_path / "B.CSV").read_text() == (tmp_path / "a.csv").read_text()
+    # --format wins over the extension
+    assert cli("copy_share", str(seed_small), "-f", "json", "-o", str(tmp_path / "j.csv"))[0] == 0
+    assert json.loads((tmp_path / "j.csv").read_text())[0]["policy"] == "batched"
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a"])
+def test_an_unknown_output_extension_exits_2(cli, seed_small: Path, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("copy_share", str(seed_small), "-o", str(tmp_path / name))
+    assert code == 2
+    assert "cannot tell the format" in err and "--format" in err
+    assert list(tmp_path.iterdir()) == []

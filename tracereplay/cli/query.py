@@ -110,10 +110,37 @@ RunsArg = typer.Argument(
     help="Run directories: OUT/, OUT/policy=<name>/ or a corpus with trace=<id>/policy=<name>/.",
     show_default=False,
 )
-FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
-OutputOpt = typer.Option(
-    None, "--output", "-o", help="Write to FILE (csv and json go to stdout without it)."
+FormatOpt = typer.Option(
+    None,
+    "--format",
+    "-f",
+    help="Output format (default: table, or what the extension of -o names).",
+    show_default=False,
 )
+OutputOpt = typer.Option(
+    None,
+    "--output",
+    "-o",
+    help="Write to FILE, in the format its extension names (.csv, .json, .parquet) unless "
+    "--format is given; without -o, csv and json go to stdout.",
+)
+_EXTENSIONS = {".csv": Format.csv, ".json": Format.json, ".parquet": Format.parquet}
+
+
+def _output_format(fmt: Format | None, output: Path | None) -> Format:
+    """``fmt`` when given; else the format ``output``'s extension names; else a table."""
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return Format.table
+    known = _EXTENSIONS.get(output.suffix.lower())
+    if known is None:
+        ext = f"the extension '{output.suffix}'" if output.suffix else "a name without extension"
+        raise QueryError(
+            f"-o {output}: cannot tell the format from {ext} (known: "
+            f"{', '.join(_EXTENSIONS)}); give --format csv, json or parquet"
+        )
+    return known
 
 
 @app.command()
@@ -125,7 +152,7 @@ def query(
     sql: str | None = typer.Option(
         None, "--sql", help="SQL text to run instead of NAME (every run argument is a run)."
     ),
-    fmt: Format = FormatOpt,
+    fmt: Format | None = FormatOpt,
     output: Path | None = OutputOpt,
     list_: bool = typer.Option(False, "--list", help="List the queries of the library."),
 ) -> None:
@@ -150,6 +177,7 @@ def query(
     if not run_dirs:
         raise QueryError("name at least one run directory")
     # Where the answer goes is checked before the query runs.
+    fmt = _output_format(fmt, output)
     if output is not None:
         if fmt is Format.table:
             raise QueryError("-o needs --format csv, json or parquet")
