@@ -366,3 +366,19 @@ def test_an_unknown_output_extension_exits_2(cli, seed_small: Path, tmp_path: Pa
     assert code == 2
     assert "cannot tell the format" in err and "--format" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readme_names_the_leading_columns_of_every_view(seed_small: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Queries with the DuckDB CLI") :]
+    text = " ".join(section[: section.index("\n## ")].split())
+    assert "starts with the columns `run` (the value of the variable), `trace`" in text
+    for name in PUBLIC:
+        lead = [c.name for c in query_info(name).columns]
+        if lead[:3] != ["run", "trace", "policy"]:  # the exceptions are named with their columns
+            shown = ", ".join(f"`{c}`" for c in lead[: lead.index("policy") + 1])
+            assert f"`{name}`, which starts with {shown}" in text, name
+    # and what a named query leaves out of its answer
+    assert "leaves out `run` when one run directory is given and `trace` when none" in text
+    columns = run_query("policy_compare", seed_small).column_names
+    assert columns[:3] == ["metric", "unit", "policy"]

@@ -4,8 +4,9 @@
 ``stalls``, ``cpu_stats``; ``accesses`` and ``skipped`` when written) over one or several run
 directories, then every view of ``queries/*.sql``. Each view leads with the key columns ``run``
 (the run directory as given), ``trace`` (the ``trace=<id>/`` partition of a corpus, NULL
-elsewhere) and ``policy`` (the ``policy=<name>/`` partition), so one query answers for a run, for
-several runs side by side, or for a corpus.
+elsewhere) and ``policy`` (the ``policy=<name>/`` partition; ``policy_compare`` has ``metric``
+and ``unit`` before it), so one query answers for a run, for several runs side by side, or for a
+corpus.
 
 A query file documents itself in its leading comment: ``-- name: one-line description``, a
 ``Reads:`` line naming the tables and views it reads (which orders the files), and a
@@ -41,7 +42,8 @@ __all__ = [
 ]
 
 KEY_COLUMNS = ("run", "trace", "policy")
-"""Columns every event view and every library view starts with."""
+"""Columns every event view and every library view starts with (``policy_compare`` puts
+``metric`` and ``unit`` before ``policy``)."""
 
 LOAD_SQL_NAME = "_load.sql"
 """The generated script for the DuckDB CLI, in ``queries/``."""
