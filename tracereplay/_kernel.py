@@ -49,7 +49,7 @@ def replay_chunk(
     op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
     r_gid, r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
     page_pid, page_b1, page_b2, page_node, page_pending, page_until, page_batch, page_req, page_round,
-    cpu_node, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
+    cpu_node, cpu_first_ns, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
     st_idx, st_ns, st_batch, st_req,
     emit, out_outcome, out_remote, out_latency,
 ):
@@ -103,6 +103,8 @@ def replay_chunk(
             s1 = r_ptr[r + 1]
             holding = 0
             for c in range(ncpu):
+                if c != init and masks[m, c] == 0 and cpu_first_ns[pid, c] > op_ts[k]:
+                    continue  # never ran the process: holds none of its translations
                 removed = 0
                 useful = False
                 if full:

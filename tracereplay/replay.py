@@ -148,6 +148,7 @@ class KernelState:
         self.page_req = np.full(n, -1, np.int64)
         self.page_round = np.full(n, -1, np.int64)
         self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
+        self.cpu_first_ns = pre.cpu_first_ns
         self.l1_tag = np.full((cpus, t.l1_entries), -1, np.int64)
         self.l1_lru = np.zeros((cpus, t.l1_entries), np.int64)
         self.l2_tag = np.full((cpus, t.l2_entries), -1, np.int64)
@@ -226,7 +227,7 @@ class KernelState:
             r["gid"], r["cpu"], r["pid_index"], r["full"], r["mask_id"], masks, b.r_ptr, b.r_pages,
             b.holding, self.page_pid, self.page_b1, self.page_b2, self.page_node,
             self.page_pending, self.page_until, self.page_batch, self.page_req, self.page_round,
-            self.cpu_node, self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock,
+            self.cpu_node, self.cpu_first_ns, self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock,
             self.params, self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
         )
         self.kernel_s += time.perf_counter() - t0
