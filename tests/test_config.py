@@ -51,7 +51,7 @@ def test_bad_overrides_name_the_key_the_rule_and_the_value(overrides: list[str],
 def test_a_bad_config_file_is_named(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[migrate\n")
-    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_profile(config_file=cfg)
     cfg.write_text("[migrate]\nsize = 3\n")
     with pytest.raises(ConfigError, match=r"bad.toml: unknown key 'migrate.size'"):
