@@ -1,0 +1,116 @@
+"""The planner's plans are exactly those of the reference policy code (planner_reference.py):
+every round, page and batch, in the same order, with the same dtypes, gids and batch ids."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from planner_reference import reference_planner
+from replay_helpers import access, migrate_node, migrate_pages, write_trace
+from test_kernel_reference import workloads
+
+from tracereplay import trace as tr
+from tracereplay.config import Profile, load_profile
+from tracereplay.machine import Machine
+from tracereplay.migrate import CallPlan, Planner
+from tracereplay.schedule import PrePass, prepass
+
+
+def _prepass(path: Path, profile: Profile) -> PrePass:
+    trace = tr.load(path)
+    window = profile.flush.mm_cpumask == "window"
+    return prepass(trace.batches(), trace.machine,
+                   active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+
+
+def _same_columns(got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: str) -> None:
+    assert list(got) == list(want), what
+    for k, w in want.items():
+        g = got[k]
+        assert g.dtype == w.dtype, f"{what}.{k}: {g.dtype} != {w.dtype}"
+        assert g.shape == w.shape, f"{what}.{k}: {g.shape} != {w.shape}"
+        assert np.array_equal(g, w), f"{what}.{k}: {g} != {w}"
+
+
+def assert_same_plans(pre: PrePass, profile: Profile, policy: str) -> int:
+    """Plan with the planner and the reference; fail on any difference. Returns the calls."""
+    planner, ref = Planner(pre, profile, policy), reference_planner(pre, profile, policy)
+    got: list[CallPlan] = list(planner)
+    want: list[CallPlan] = list(ref)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert (g.start_ns, g.end_ns) == (w.start_ns, w.end_ns), f"call {i}"
+        _same_columns(g.rounds, w.rounds, f"call {i} rounds")
+        _same_columns(g.pages, w.pages, f"call {i} pages")
+        assert g.batches == w.batches, f"call {i} batches"
+        assert [type(v) for b in g.batches for v in b.values()] == \
+            [type(v) for b in w.batches for v in b.values()], f"call {i} batch value types"
+    assert planner.calls == ref.calls
+    assert planner.skipped_busy == ref.skipped_busy
+    assert planner.skipped_on_dst == ref.skipped_on_dst
+    gm, wm = planner.masks(), ref.masks()
+    assert gm.dtype == wm.dtype and np.array_equal(gm, wm)
+    e, r = planner.engine, ref.engine
+    assert (e.n_rounds, e.n_batches) == (r.n_rounds, r.n_batches)
+    assert np.array_equal(e.node_now, r.node_now)
+    assert np.array_equal(e.busy_until, r.busy_until)
+    return len(got)
+
+
+@st.composite
+def planning_overrides(draw: st.DrawFn) -> list[str]:
+    """Costs and resolutions that make every branch of the policies reachable."""
+    return [
+        f"flush.mm_cpumask_sample_pages={draw(st.integers(1, 6))}",
+        f"migrate.other_ns={draw(st.sampled_from([0, 150]))}",
+        f"flush.invlpg_ns={draw(st.sampled_from([0, 100]))}",
+        f"flush.ipi_extra_target_ns={draw(st.sampled_from([0, 40]))}",
+        f"flush.ceiling_pages={draw(st.integers(0, 4))}",
+        f"migrate.batch_size={draw(st.integers(1, 8))}",
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), planning_overrides(), st.sampled_from([0.0, 0.0, 0.0, 0.3]))
+def test_plans_match_reference(w: tuple[Machine, list[dict], list[str]], extra: list[str],
+                               fail: float) -> None:
+    machine, rows, overrides = w
+    profile = load_profile(overrides=[*overrides, *extra, f"migrate.fail_probability={fail}"])
+    with tempfile.TemporaryDirectory() as d:
+        pre = _prepass(write_trace(Path(d) / "t.parquet", rows, machine), profile)
+    for policy in ("serial", "batched"):
+        assert_same_plans(pre, profile, policy)
+
+
+def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
+    """Whole-node and explicit calls of hundreds of pages queued on a few CPUs, masks growing
+    while the calls run, several chunk and segment sizes, both mask modes."""
+    machine = Machine.spread(8, 2)
+    rng = np.random.default_rng(7)
+    rows = [access(int(t), int(rng.integers(0, 8)), int(rng.integers(0, 700)),
+                   pid=int(rng.integers(1, 3))) for t in np.sort(rng.integers(0, 400_000, 4000))]
+    rows += [access(200_000 + 1000 * c, c, 5, pid=1) for c in range(8)]  # late first touches
+    for req, ts in enumerate(range(0, 400_000, 37_000)):
+        cpu, pid = int(rng.integers(0, 3)), int(rng.integers(1, 3))
+        mode = "async" if req % 3 == 0 else "sync"
+        if req % 2:
+            rows.append(migrate_node(ts, cpu, req % 2, 1 - req % 2, req, pid=pid, mode=mode))
+        else:
+            vpns = [int(v) for v in rng.integers(0, 700, 300)]
+            rows += migrate_pages(ts, cpu, vpns, int(rng.integers(0, 2)), req, pid=pid, mode=mode)
+    path = write_trace(tmp_path / "t.parquet", rows, machine)
+    calls = 0
+    for mode in ("sticky", "window"):
+        for size, sample in ((512, 512), (64, 100), (7, 3), (1, 1)):
+            profile = load_profile(overrides=[
+                f"flush.mm_cpumask={mode}", "flush.mm_cpumask_window_ns=20000",
+                f"migrate.batch_size={size}", f"flush.mm_cpumask_sample_pages={sample}",
+                "flush.ceiling_pages=33", "migrate.copy_ns=700"])
+            pre = _prepass(path, profile)
+            for policy in ("serial", "batched"):
+                calls += assert_same_plans(pre, profile, policy)
+    assert calls > 100
