@@ -109,7 +109,7 @@ class MeasuredBuilder:
     _next_flush: int = 0
     _open_calls: dict[int, int] = field(default_factory=dict)  # ctx -> call id
     _pending_starts: pl.DataFrame | None = None
-    _open_sets: pl.DataFrame | None = None
+    _open_sets: dict[str, np.ndarray] | None = None
     _tlb_tail: pl.DataFrame | None = None
     _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -142,11 +142,10 @@ class MeasuredBuilder:
             return
         if self.base_ns is None:
             self.base_ns = int(r["ts"][ev[0]])
-        self.layouts.update(r["layout"][ev].tolist())
+        _count(self.layouts, np.bincount(r["layout"][ev], minlength=3))
         kinds = kind[ev]
-        for k, c in zip(*np.unique(kinds, return_counts=True), strict=True):
-            if k >= 0:
-                self.counts[S.KIND_NAMES[k]] += int(c)
+        by_kind = np.bincount(kinds.astype(np.int64) + 1, minlength=len(S.KIND_NAMES) + 1)
+        _count(self.counts, by_kind[1:], S.KIND_NAMES)
 
         unknown = ev[kinds == S.KIND_UNKNOWN]
         if len(unknown):
@@ -162,24 +161,34 @@ class MeasuredBuilder:
         tid = r["tid"][known]
         cpu = r["cpu"][known]
         pid = r["pid"][known]
-        df = pl.DataFrame(
-            {
-                "line": line_no[known],
-                "kind": kind[known],
-                "ctx": np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64),
-                "cpu": cpu,
-                "pid": np.where(pid >= 0, pid, tid).astype(np.int32),
-                "ts": r["ts"][known],
-                "a0": r["a0"][known],
-                "a1": r["a1"][known],
-                "addr": r["addr"][known],
-            }
+        rows = {
+            "line": line_no[known],
+            "kind": kind[known],
+            "ctx": np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64),
+            "cpu": cpu,
+            "pid": np.where(pid >= 0, pid, tid).astype(np.int32),
+            "ts": r["ts"][known],
+            "a0": r["a0"][known],
+            "a1": r["a1"][known],
+            "addr": r["addr"][known],
+        }
+        n_open = len(self._open_calls)
+        call, open_ctx, open_call, self._next_call = S.assign_calls(
+            rows["ctx"],
+            rows["kind"],
+            np.fromiter(self._open_calls.keys(), np.int64, n_open),
+            np.fromiter(self._open_calls.values(), np.int64, n_open),
+            self._next_call,
         )
-        df = self._calls(df, buf, r, known)
-        self._flushes(df.filter(pl.col("kind") == S.KIND_TLB_FLUSH), buf, r, known, final=False)
-        self._migrations(
-            df.filter(pl.col("kind").is_in([S.KIND_SET_PTE, S.KIND_REMOVE_PTE])), buf, r, known
-        )
+        self._open_calls = dict(zip(open_ctx.tolist(), open_call.tolist(), strict=True))
+        rows["call"] = call
+        k = rows["kind"]
+        self._calls(_select(rows, (k == S.KIND_MIGRATE_START) | (k == S.KIND_MIGRATE_END)),
+                    buf, r, known)  # fmt: skip
+        tlb = _select(rows, k == S.KIND_TLB_FLUSH)
+        self._flushes(_frame(tlb), buf, r, known, final=False)
+        self._migrations(_select(rows, (k == S.KIND_SET_PTE) | (k == S.KIND_REMOVE_PTE)), buf, r,
+                         known)  # fmt: skip
 
     # ------------------------------------------------------------- malformed
     def _malformed(self, buf: np.ndarray, r: dict[str, np.ndarray], line_no: np.ndarray) -> None:
@@ -261,85 +270,52 @@ class MeasuredBuilder:
 
     # ----------------------------------------------------------------- calls
     def _calls(
-        self, df: pl.DataFrame, buf: np.ndarray, r: dict[str, np.ndarray], known: np.ndarray
-    ) -> pl.DataFrame:
-        """Annotate every row with ``call`` (the open migration call of its task, or null)
-        and emit the calls that end in this block as ``batches`` rows."""
+        self,
+        mig: dict[str, np.ndarray],
+        buf: np.ndarray,
+        r: dict[str, np.ndarray],
+        known: np.ndarray,
+    ) -> None:
+        """Emit the calls that end in this block as ``batches`` rows (``mig``: the start and end
+        rows, each with its ``call``); starts whose end is still to come wait for it."""
+        if not len(mig["line"]):
+            return
+        rows = known[np.searchsorted(self._known_lines, mig["line"])]
+        strs = pl.DataFrame(
+            {
+                "mode": _strings(buf, r["s0s"][rows], r["s0e"][rows]),
+                "reason": _strings(buf, r["s1s"][rows], r["s1e"][rows]),
+                "text": _strings(buf, r["ls"][rows], r["le"][rows]),
+            }
+        ).with_columns(pl.col("mode").replace("", None), pl.col("reason").replace("", None))
+        calls = pl.concat([_frame(mig), strs], how="horizontal")
         is_start = pl.col("kind") == S.KIND_MIGRATE_START
         is_end = pl.col("kind") == S.KIND_MIGRATE_END
-        df = df.with_columns(
-            mark=pl.when(is_start)
-            .then(self._next_call + is_start.cast(pl.Int64).cum_sum() - 1)
-            .when(is_end)
-            .then(pl.lit(-1, pl.Int64))
-            .otherwise(None)
-        )
-        n_starts = int((df["kind"] == S.KIND_MIGRATE_START).sum())
-        self._next_call += n_starts
-        carry = pl.DataFrame(
-            {
-                "ctx": list(self._open_calls),
-                "mark": list(self._open_calls.values()),
-                "carry": [True] * len(self._open_calls),
-            },
-            schema={"ctx": pl.Int64, "mark": pl.Int64, "carry": pl.Boolean},
-        )
-        full = pl.concat(
-            [carry, df.with_columns(carry=pl.lit(False))], how="diagonal_relaxed"
-        ).with_columns(
-            cur=pl.col("mark").forward_fill().over("ctx"),
-            prev=pl.col("mark").shift(1).forward_fill().over("ctx"),
-        )
-        last = full.group_by("ctx").agg(pl.col("cur").last())
-        self._open_calls = {c: v for c, v in last.filter(pl.col("cur") >= 0).iter_rows()}
-        body = full.filter(~pl.col("carry")).drop("carry")
-        body = body.with_columns(
-            call=pl.when(is_end)
-            .then(pl.when(pl.col("prev") >= 0).then(pl.col("prev")))
-            .otherwise(pl.when(pl.col("cur") >= 0).then(pl.col("cur")))
-        )
-
-        mig = np.isin(r["kind"][known], (S.KIND_MIGRATE_START, S.KIND_MIGRATE_END))
-        if mig.any():
-            rows = known[mig]
-            modes = _strings(buf, r["s0s"][rows], r["s0e"][rows])
-            reasons = _strings(buf, r["s1s"][rows], r["s1e"][rows])
-            texts = _strings(buf, r["ls"][rows], r["le"][rows])
-            strs = pl.DataFrame(
-                {
-                    "line": np.asarray(body["line"])[mig],
-                    "mode": modes,
-                    "reason": reasons,
-                    "text": texts,
-                }
-            ).with_columns(pl.col("mode").replace("", None), pl.col("reason").replace("", None))
-            calls = body.filter(is_start | is_end).join(strs, on="line", how="left")
-            starts = calls.filter(is_start).select(
-                "call", "cpu", "pid", "line", "text",
-                start_ns="ts", start_mode="mode", start_reason="reason",
-            )  # fmt: skip
-            ends = calls.filter(is_end)
-            orphan = ends.filter(pl.col("call").is_null())
-            if orphan.height:
-                self._emit_skipped(
-                    orphan["line"].to_arrow(),
-                    pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * orphan.height),
-                    "end_without_start",
-                    orphan["text"].to_arrow(),
-                )
-            ends = ends.filter(pl.col("call").is_not_null()).select(
-                "call", end_ns="ts", nr_succeeded="a0", nr_failed="a1", end_mode="mode",
-                end_reason="reason",
-            )  # fmt: skip
-            if self._pending_starts is not None:
-                starts = pl.concat([self._pending_starts, starts])
-            done = starts.join(ends, on="call", how="inner")
-            self._emit_batches(done)
-            rest = starts.join(ends, on="call", how="anti")
-            still_open = rest["call"].is_in(list(self._open_calls.values()))
-            self._pending_starts = rest.filter(still_open)
-            self._unterminated(rest.filter(~still_open))
-        return body.select("line", "kind", "ctx", "cpu", "pid", "ts", "a0", "a1", "addr", "call")
+        starts = calls.filter(is_start).select(
+            "call", "cpu", "pid", "line", "text",
+            start_ns="ts", start_mode="mode", start_reason="reason",
+        )  # fmt: skip
+        ends = calls.filter(is_end)
+        orphan = ends.filter(pl.col("call").is_null())
+        if orphan.height:
+            self._emit_skipped(
+                orphan["line"].to_arrow(),
+                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * orphan.height),
+                "end_without_start",
+                orphan["text"].to_arrow(),
+            )
+        ends = ends.filter(pl.col("call").is_not_null()).select(
+            "call", end_ns="ts", nr_succeeded="a0", nr_failed="a1", end_mode="mode",
+            end_reason="reason",
+        )  # fmt: skip
+        if self._pending_starts is not None:
+            starts = pl.concat([self._pending_starts, starts])
+        done = starts.join(ends, on="call", how="inner")
+        self._emit_batches(done)
+        rest = starts.join(ends, on="call", how="anti")
+        still_open = rest["call"].is_in(list(self._open_calls.values()))
+        self._pending_starts = rest.filter(still_open)
+        self._unterminated(rest.filter(~still_open))
 
     def _unterminated(self, starts: pl.DataFrame) -> None:
         if starts.height:
@@ -383,7 +359,9 @@ class MeasuredBuilder:
         final: bool,
     ) -> None:
         if tlb.height:
-            self.reasons.update(tlb["a1"].to_list())
+            codes, times = np.unique(tlb["a1"].to_numpy(), return_counts=True)
+            for code, c in zip(codes.tolist(), times.tolist(), strict=True):
+                self.reasons[code] += c
             recv = tlb.filter(pl.col("a1") == REASON_RECEIVER)
             if recv.height and buf is not None and r is not None and known is not None:
                 lines = recv["line"].to_numpy()
@@ -460,79 +438,68 @@ class MeasuredBuilder:
 
     # ------------------------------------------------------------ migrations
     def _migrations(
-        self, pte: pl.DataFrame, buf: np.ndarray, r: dict[str, np.ndarray], known: np.ndarray
+        self,
+        pte: dict[str, np.ndarray],
+        buf: np.ndarray,
+        r: dict[str, np.ndarray],
+        known: np.ndarray,
     ) -> None:
-        if pte.height:
-            pte = pte.with_columns(callkey=pl.col("call").fill_null(-1))
-            removes = pte.filter(pl.col("kind") == S.KIND_REMOVE_PTE)
-            if removes.height:
-                rows = known[np.searchsorted(self._known_lines, removes["line"].to_numpy())]
-                pte = pte.join(
-                    pl.DataFrame(
-                        {
-                            "line": removes["line"],
-                            "text": _strings(buf, r["ls"][rows], r["le"][rows]),
-                        }
-                    ),
-                    on="line",
-                    how="left",
-                )
-            else:
-                pte = pte.with_columns(text=pl.lit(None, pl.String))
+        """Pair the set and remove rows (in line order, after the sets still open) and emit
+        what is decided; ``call`` is -1 outside a call."""
+        pte = {c: pte[c] for c in _PTE_COLS}
         if self._open_sets is not None:
-            pte = pl.concat([self._open_sets, pte], how="diagonal_relaxed")
+            pte = {c: np.concatenate([self._open_sets[c], pte[c]]) for c in _PTE_COLS}
             self._open_sets = None
-        if not pte.height:
+        if not len(pte["line"]):
             return
-        is_set = pl.col("kind") == S.KIND_SET_PTE
-        partner, orphan = S.pair_fifo(
-            pte["ctx"].to_numpy(),
-            pte["callkey"].to_numpy(),
-            pte["addr"].to_numpy().view(np.int64),
-            (pte["kind"] == S.KIND_SET_PTE).to_numpy(),
-        )
-        ts = pte["ts"].to_numpy()
-        remap = np.where(partner >= 0, ts[np.maximum(partner, 0)], S.MISSING)
-        pte = pte.with_columns(orphan=pl.Series(orphan), remap=pl.Series(remap))
-        orphans = pte.filter(pl.col("orphan"))
-        if orphans.height:
+        call = pte["call"]
+        is_set = pte["kind"] == S.KIND_SET_PTE
+        partner, orphan = S.pair_fifo(pte["ctx"], call, pte["addr"].view(np.int64), is_set)
+        if orphan.any():
+            # removes are never carried: every orphan is a line of this block
+            lines = pte["line"][orphan]
+            rows = known[np.searchsorted(self._known_lines, lines)]
             self._emit_skipped(
-                orphans["line"].to_arrow(),
-                pa.array([S.KIND_NAMES[S.KIND_REMOVE_PTE]] * orphans.height),
+                lines,
+                pa.array([S.KIND_NAMES[S.KIND_REMOVE_PTE]] * len(lines)),
                 "unpaired",
-                orphans["text"].to_arrow(),
+                _strings(buf, r["ls"][rows], r["le"][rows]),
             )
-        sets = pte.filter(is_set).with_columns(
-            remap=pl.when(pl.col("remap") != S.MISSING).then(pl.col("remap"))
-        )
-        paired = sets.filter(pl.col("remap").is_not_null())
-        open_ = sets.filter(pl.col("remap").is_null())
-        open_calls = list(self._open_calls.values())
-        keep = (pl.col("callkey") == -1) | pl.col("callkey").is_in(open_calls)
-        self._open_sets = open_.filter(keep).select(_PTE_COLS)
-        unpaired = open_.filter(~keep)
-        self._emit_migrations(paired, "migrated")
-        self._emit_migrations(unpaired, "unpaired")
+        paired = is_set & (partner >= 0)
+        open_ = is_set & (partner < 0)
+        keep = (call == -1) | np.isin(call, np.fromiter(self._open_calls.values(), np.int64))
+        carry = open_ & keep
+        self._open_sets = _select(pte, carry)
+        done = _select(pte, paired)
+        done["remap"] = pte["ts"][partner[paired]]
+        self._emit_migrations(done, "migrated")
+        self._emit_migrations(_select(pte, open_ & ~keep), "unpaired")
 
-    def _emit_migrations(self, rows: pl.DataFrame, status: str) -> None:
-        if not rows.height:
+    def _emit_migrations(self, rows: dict[str, np.ndarray], status: str) -> None:
+        """``rows`` (in line order) as ``migrations`` rows."""
+        n = len(rows["line"])
+        if not n:
             return
+        assert self.base_ns is not None
         if status == "migrated":
-            self.paired += rows.height
-            remap = pl.col("remap") - self.base_ns
+            self.paired += n
+            remap = pa.array(rows["remap"] - self.base_ns, pa.int64())
         else:
-            self.unpaired_sets += rows.height
-            remap = pl.lit(None, pl.Int64)
-        out = rows.sort("line").select(
-            req_id=pl.col("call"),
-            batch_id=pl.col("call"),
-            cpu=pl.col("cpu"),
-            vpn=(pl.col("addr") // (1 << PAGE_SHIFT)).cast(pl.Int64),
-            unmap_ns=pl.col("ts") - self.base_ns,
-            remap_ns=remap,
-            status=pl.lit(status),
-        )
-        self.emit("migrations", _table("migrations", out))
+            self.unpaired_sets += n
+            remap = pa.nulls(n, pa.int64())
+        call = pa.array(rows["call"], pa.int64(), mask=rows["call"] < 0)
+        cols = {
+            "req_id": call,
+            "batch_id": call,
+            "cpu": pa.array(rows["cpu"], pa.int32()),
+            "vpn": pa.array((rows["addr"] >> np.uint64(PAGE_SHIFT)).astype(np.int64), pa.int64()),
+            "unmap_ns": pa.array(rows["ts"] - self.base_ns, pa.int64()),
+            "remap_ns": remap,
+            "status": _repeat(status, n),
+        }
+        schema = table_schema("migrations")
+        arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
+        self.emit("migrations", pa.Table.from_arrays(arrays, schema=schema))
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -549,20 +516,35 @@ class MeasuredBuilder:
 
 
 _TLB_COLS = ["line", "kind", "ctx", "cpu", "pid", "ts", "a0", "a1", "addr", "call", "text"]
-_PTE_COLS = [
-    "line",
-    "kind",
-    "ctx",
-    "cpu",
-    "pid",
-    "ts",
-    "a0",
-    "a1",
-    "addr",
-    "call",
-    "callkey",
-    "text",
-]
+_PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call"]
+
+
+def _select(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {c: v[mask] for c, v in cols.items()}
+
+
+def _frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
+    """A polars frame of the columns; ``call`` -1 becomes null."""
+    data: dict[str, Any] = dict(cols)
+    if "call" in data:
+        call = data["call"]
+        data["call"] = pl.Series("call", pa.array(call, pa.int64(), mask=call < 0))
+    return pl.DataFrame(data)
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    """``n`` times the same string."""
+    raw = text.encode()
+    offs = np.arange(n + 1, dtype=np.int32) * len(raw)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(raw * n))
+
+
+def _count(counter: Counter[Any], counts: np.ndarray, names: Any = None) -> None:
+    """Add ``counts[k]`` to ``counter[names[k]]`` (``counter[k]`` without names) where not 0."""
+    for k, c in enumerate(counts.tolist()):
+        if c:
+            counter[names[k] if names is not None else k] += c
+
 
 _LOST = re.compile(r"\[LOST (\d+ )?EVENTS\]|LOST \d+ events", re.IGNORECASE)
 # trace-cmd report and ftrace preambles that are not events

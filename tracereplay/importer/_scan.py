@@ -517,7 +517,50 @@ def scan(block: bytes, layout_mode: int = LAYOUT_ANY) -> dict[str, np.ndarray]:
     return {k: v[:m] for k, v in out.items()}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-untyped-def]
+    """The migration call each row is inside, in row order.
+
+    ``open_ctx``/``open_call`` are the calls open per task when the rows begin; a start opens
+    call ``next_call`` (then the next id), an end closes its task's call and still belongs to
+    it. Returns (call, open_ctx, open_call, next_call) with call -1 outside any call and the
+    calls still open after the last row.
+    """
+    state = {np.int64(0): np.int64(0)}
+    del state[0]
+    for j in range(len(open_ctx)):
+        state[open_ctx[j]] = open_call[j]
+    n = len(ctx)
+    call = np.empty(n, np.int64)
+    for i in range(n):
+        c = ctx[i]
+        prev = state.get(c, np.int64(-1))
+        k = kind[i]
+        if k == KIND_MIGRATE_START:
+            cur = np.int64(next_call)
+            next_call += 1
+        elif k == KIND_MIGRATE_END:
+            cur = np.int64(-1)
+        else:
+            cur = prev
+        call[i] = prev if k == KIND_MIGRATE_END else cur
+        state[c] = cur
+    m = 0
+    for v in state.values():
+        if v >= 0:
+            m += 1
+    keys = np.empty(m, np.int64)
+    vals = np.empty(m, np.int64)
+    j = 0
+    for c, v in state.items():
+        if v >= 0:
+            keys[j] = c
+            vals[j] = v
+            j += 1
+    return call, keys, vals, next_call
+
+
+@njit(cache=True, nogil=True)
 def pair_fifo(ctx, call, addr, is_set):  # type: ignore[no-untyped-def]
     """Pair each remove with the oldest open set of the same (ctx, call, addr), in row order.
 
