@@ -53,6 +53,8 @@ def batch(
     policy: Annotated[list[str] | None, typer.Option(
         "-p", "--policy", help="Migration policy (repeatable). Default: serial and batched.")
     ] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", help="Pages per batch (batched policy).")] = None,
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,
@@ -72,7 +74,7 @@ def batch(
     Complete results are skipped on a rerun; failed traces are listed in RESULTS/_failures.parquet
     and the exit code is 3 when some failed.
     """
-    p = _profile(profile, config, set_)
+    p = _profile(profile, config, set_, batch_size)
     columns = (TextColumn("batch"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
