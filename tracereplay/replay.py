@@ -9,6 +9,7 @@ whole schedule; event tables are written as they are produced, into
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -308,10 +309,10 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     pre = builder.finish()
     planners = [mig.Planner(pre, profile, name) for name in policies]
     states = [KernelState(pre, profile, p) for p in planners]
-    writers = [ev.PolicyRunWriter(out, name, force=force) for name in policies]
-    for w in writers:
-        w.__enter__()
-    try:
+    # A policy's directory appears only at its commit; an error removes every uncommitted one.
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(ev.PolicyRunWriter(out, name, force=force))
+                   for name in policies]
         sinks = [_Sinks(pre, w) for w in writers]
         done = 0
         shift = np.uint64(machine.page_shift)
@@ -360,10 +361,6 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             results.append(PolicyResult(policy=name, path=path, metrics=metrics,
                                         counts=sink.w.counts, kernel_s=state.kernel_s))
         return results
-    except BaseException as e:
-        for w in writers:
-            w.__exit__(type(e), e, None)
-        raise
 
 
 class _Sinks:
