@@ -110,7 +110,7 @@ class MeasuredBuilder:
     _open_calls: dict[int, int] = field(default_factory=dict)  # ctx -> call id
     _pending_starts: pl.DataFrame | None = None
     _open_sets: dict[str, np.ndarray] | None = None
-    _tlb_tail: pl.DataFrame | None = None
+    _tlb_tail: tuple[dict[str, np.ndarray], pa.Array] | None = None
     _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     # ------------------------------------------------------------------ block
@@ -158,37 +158,48 @@ class MeasuredBuilder:
         if not len(known):
             return
         self._known_lines = line_no[known]
+        kinds = kind[known]
         tid = r["tid"][known]
         cpu = r["cpu"][known]
-        pid = r["pid"][known]
-        rows = {
-            "line": line_no[known],
-            "kind": kind[known],
-            "ctx": np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64),
-            "cpu": cpu,
-            "pid": np.where(pid >= 0, pid, tid).astype(np.int32),
-            "ts": r["ts"][known],
-            "a0": r["a0"][known],
-            "a1": r["a1"][known],
-            "addr": r["addr"][known],
-        }
+        ctx = np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64)
         n_open = len(self._open_calls)
         call, open_ctx, open_call, self._next_call = S.assign_calls(
-            rows["ctx"],
-            rows["kind"],
+            ctx,
+            kinds,
             np.fromiter(self._open_calls.keys(), np.int64, n_open),
             np.fromiter(self._open_calls.values(), np.int64, n_open),
             self._next_call,
         )
         self._open_calls = dict(zip(open_ctx.tolist(), open_call.tolist(), strict=True))
-        rows["call"] = call
-        k = rows["kind"]
-        self._calls(_select(rows, (k == S.KIND_MIGRATE_START) | (k == S.KIND_MIGRATE_END)),
-                    buf, r, known)  # fmt: skip
-        tlb = _select(rows, k == S.KIND_TLB_FLUSH)
-        self._flushes(_frame(tlb), buf, r, known, final=False)
-        self._migrations(_select(rows, (k == S.KIND_SET_PTE) | (k == S.KIND_REMOVE_PTE)), buf, r,
-                         known)  # fmt: skip
+
+        def rows(sel: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+            """Columns ``names`` of the known rows ``sel`` (positions in ``known``)."""
+            idx = known[sel]
+            out = {}
+            for c in names:
+                if c == "line":
+                    out[c] = idx + first_line
+                elif c == "ctx":
+                    out[c] = ctx[sel]
+                elif c == "call":
+                    out[c] = call[sel]
+                elif c == "pid":
+                    p, t = r["pid"][idx], r["tid"][idx]
+                    out[c] = np.where(p >= 0, p, t).astype(np.int32)
+                else:
+                    out[c] = r[c][idx]
+            return out
+
+        is_mig = (kinds == S.KIND_MIGRATE_START) | (kinds == S.KIND_MIGRATE_END)
+        self._calls(rows(np.nonzero(is_mig)[0], _CALL_COLS), buf, r, known)
+        sel = np.nonzero(kinds == S.KIND_TLB_FLUSH)[0]
+        tlb = rows(sel, _TLB_COLS)
+        idx = known[sel]
+        receiver = tlb["a1"] == REASON_RECEIVER
+        texts = _strings(buf, np.where(receiver, r["ls"][idx], -1), r["le"][idx])
+        self._flushes(tlb, texts, final=False)
+        sel = np.nonzero((kinds == S.KIND_SET_PTE) | (kinds == S.KIND_REMOVE_PTE))[0]
+        self._migrations(rows(sel, _PTE_COLS), buf, r, known)
 
     # ------------------------------------------------------------- malformed
     def _malformed(self, buf: np.ndarray, r: dict[str, np.ndarray], line_no: np.ndarray) -> None:
@@ -349,92 +360,76 @@ class MeasuredBuilder:
         self.emit("batches", _table("batches", b))
 
     # --------------------------------------------------------------- flushes
-    def _flushes(
-        self,
-        tlb: pl.DataFrame,
-        buf: np.ndarray | None,
-        r: dict[str, np.ndarray] | None,
-        known: np.ndarray | None,
-        *,
-        final: bool,
-    ) -> None:
-        if tlb.height:
-            codes, times = np.unique(tlb["a1"].to_numpy(), return_counts=True)
+    def _flushes(self, tlb: dict[str, np.ndarray], texts: pa.Array, *, final: bool) -> None:
+        """Emit the flushes whose round can gain no more receivers (all of them when
+        ``final``); ``texts`` are the lines of the receivers (empty for other rows)."""
+        if len(tlb["line"]):
+            codes, times = np.unique(tlb["a1"], return_counts=True)
             for code, c in zip(codes.tolist(), times.tolist(), strict=True):
                 self.reasons[code] += c
-            recv = tlb.filter(pl.col("a1") == REASON_RECEIVER)
-            if recv.height and buf is not None and r is not None and known is not None:
-                lines = recv["line"].to_numpy()
-                rows = known[np.searchsorted(self._known_lines, lines)]
-                texts = _strings(buf, r["ls"][rows], r["le"][rows])
-                tlb = tlb.join(pl.DataFrame({"line": lines, "text": texts}), on="line", how="left")
-            else:
-                tlb = tlb.with_columns(text=pl.lit(None, pl.String))
         if self._tlb_tail is not None:
-            tlb = pl.concat([self._tlb_tail, tlb], how="diagonal_relaxed")
+            old, old_texts = self._tlb_tail
+            tlb = {c: np.concatenate([old[c], tlb[c]]) for c in _TLB_COLS}
+            texts = pa.concat_arrays([old_texts, texts])
             self._tlb_tail = None
-        if not tlb.height:
+        n = len(tlb["line"])
+        if not n:
             return
-        is_round = pl.col("a1") == REASON_SEND_IPI
-        tlb = tlb.with_row_index("i").with_columns(
-            r_i=pl.when(is_round).then(pl.col("i")).forward_fill(),
-            r_ts=pl.when(is_round).then(pl.col("ts")).forward_fill(),
-            r_cpu=pl.when(is_round).then(pl.col("cpu")).forward_fill(),
-        )
-        joined = (
-            (pl.col("a1") == REASON_RECEIVER)
-            & pl.col("r_i").is_not_null()
-            & (pl.col("ts") - pl.col("r_ts") <= RECEIVER_WINDOW_NS)
-            & (pl.col("cpu") != pl.col("r_cpu"))
-        )
-        tlb = tlb.with_columns(joined=joined)
-        if not final:
+        reason = tlb["a1"]
+        joined, targets, cut = S.flush_rounds(
+            reason, tlb["ts"], tlb["cpu"], REASON_SEND_IPI, REASON_RECEIVER,
+            RECEIVER_WINDOW_NS, final,
+        )  # fmt: skip
+        if cut < n:
             # Rows from the first round that may still gain receivers wait for the next block.
-            last_ts = int(tlb["ts"].max())  # type: ignore[arg-type]
-            late = tlb.filter(is_round & (pl.col("ts") >= last_ts - RECEIVER_WINDOW_NS))
-            if late.height:
-                cut = int(late["i"][0])
-                self._tlb_tail = tlb.filter(pl.col("i") >= cut).select(_TLB_COLS)
-                tlb = tlb.filter(pl.col("i") < cut)
-        if not tlb.height:
+            self._tlb_tail = ({c: v[cut:] for c, v in tlb.items()}, texts.slice(cut))
+            tlb = {c: v[:cut] for c, v in tlb.items()}
+            reason, joined, targets = reason[:cut], joined[:cut], targets[:cut]
+        if not cut:
             return
-        targets = tlb.filter(pl.col("joined")).group_by("r_i").agg(targets=pl.len())
-        self.receivers_joined += int(targets["targets"].sum()) if targets.height else 0
-        lost = tlb.filter((pl.col("a1") == REASON_RECEIVER) & ~pl.col("joined"))
-        if lost.height:
+        self.receivers_joined += int(joined.sum())
+        receiver = reason == REASON_RECEIVER
+        lost = np.nonzero(receiver & ~joined)[0]
+        if len(lost):
             self._emit_skipped(
-                lost["line"].to_arrow(),
-                pa.array([S.KIND_NAMES[S.KIND_TLB_FLUSH]] * lost.height),
+                tlb["line"][lost],
+                pa.array([S.KIND_NAMES[S.KIND_TLB_FLUSH]] * len(lost)),
                 "receiver_without_round",
-                lost["text"].to_arrow(),
+                texts.take(pa.array(lost)),
             )
-        rows = (
-            tlb.filter(pl.col("a1") != REASON_RECEIVER)
-            .join(targets, left_on="i", right_on="r_i", how="left")
-            .sort("i")
-        )
-        n = rows.height
-        pages = pl.col("a0")
-        out = rows.select(
-            flush_id=pl.int_range(self._next_flush, self._next_flush + n, dtype=pl.Int64),
-            ts_ns=pl.col("ts") - self.base_ns,
-            cpu=pl.col("cpu"),
-            pid=pl.col("pid"),
-            req_id=pl.col("call"),
-            batch_id=pl.col("call"),
-            pages=pages,
-            targets=pl.when(is_round).then(pl.col("targets").fill_null(0)).otherwise(0),
-            target_full_flush=pl.when(is_round).then(
-                pl.when(pages == -1)
-                .then(True)
-                .when(pages <= TLB_SINGLE_PAGE_FLUSH_CEILING)
-                .then(False)
+        rows = _select(tlb, ~receiver)
+        targets = targets[~receiver]
+        n = len(rows["line"])
+        pages = rows["a0"]
+        code = rows["a1"]
+        is_round = code == REASON_SEND_IPI
+        named = (code >= 0) & (code < len(_REASON_LIST))
+        self.emit(
+            "flushes",
+            _arrow_table(
+                "flushes",
+                {
+                    "flush_id": np.arange(self._next_flush, self._next_flush + n, dtype=np.int64),
+                    "ts_ns": rows["ts"] - self.base_ns,
+                    "cpu": rows["cpu"],
+                    "pid": rows["pid"],
+                    "req_id": _calls_array(rows["call"]),
+                    "batch_id": _calls_array(rows["call"]),
+                    "pages": pages,
+                    "targets": np.where(is_round, targets, 0),
+                    "target_full_flush": pa.array(
+                        pages == -1,
+                        pa.bool_(),
+                        mask=~is_round | ((pages != -1) & (pages > TLB_SINGLE_PAGE_FLUSH_CEILING)),
+                    ),
+                    "reason": code,
+                    "reason_name": _REASON_LIST.take(
+                        pa.array(np.where(named, code, 0), pa.int64(), mask=~named)
+                    ),
+                },
             ),
-            reason=pl.col("a1"),
-            reason_name=pl.col("a1").replace_strict(REASON_NAMES, default=None),
         )
         self._next_flush += n
-        self.emit("flushes", _table("flushes", out))
 
     # ------------------------------------------------------------ migrations
     def _migrations(
@@ -487,24 +482,23 @@ class MeasuredBuilder:
         else:
             self.unpaired_sets += n
             remap = pa.nulls(n, pa.int64())
-        call = pa.array(rows["call"], pa.int64(), mask=rows["call"] < 0)
+        call = _calls_array(rows["call"])
         cols = {
             "req_id": call,
             "batch_id": call,
-            "cpu": pa.array(rows["cpu"], pa.int32()),
-            "vpn": pa.array((rows["addr"] >> np.uint64(PAGE_SHIFT)).astype(np.int64), pa.int64()),
-            "unmap_ns": pa.array(rows["ts"] - self.base_ns, pa.int64()),
+            "cpu": rows["cpu"],
+            "vpn": (rows["addr"] >> np.uint64(PAGE_SHIFT)).astype(np.int64),
+            "unmap_ns": rows["ts"] - self.base_ns,
             "remap_ns": remap,
             "status": _repeat(status, n),
         }
-        schema = table_schema("migrations")
-        arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
-        self.emit("migrations", pa.Table.from_arrays(arrays, schema=schema))
+        self.emit("migrations", _arrow_table("migrations", cols))
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
         """Flush what was carried: the last rounds, open calls and their unpaired pages."""
-        self._flushes(pl.DataFrame(), None, None, None, final=True)
+        self._flushes({c: np.zeros(0, np.int64) for c in _TLB_COLS}, pa.array([], pa.string()),
+                      final=True)  # fmt: skip
         self._open_calls = {}
         if self._open_sets is not None:
             rest = self._open_sets
@@ -515,7 +509,9 @@ class MeasuredBuilder:
             self._pending_starts = None
 
 
-_TLB_COLS = ["line", "kind", "ctx", "cpu", "pid", "ts", "a0", "a1", "addr", "call", "text"]
+_TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
+_CALL_COLS = ["line", "kind", "cpu", "pid", "ts", "a0", "a1", "call"]
+_REASON_LIST = pa.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], pa.string())
 _PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call"]
 
 
@@ -530,6 +526,24 @@ def _frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
         call = data["call"]
         data["call"] = pl.Series("call", pa.array(call, pa.int64(), mask=call < 0))
     return pl.DataFrame(data)
+
+
+def _calls_array(call: np.ndarray) -> pa.Array:
+    """Call ids, null where -1 (outside any call)."""
+    return pa.array(call, pa.int64(), mask=call < 0)
+
+
+def _arrow_table(name: str, cols: dict[str, Any]) -> pa.Table:
+    """Event table ``name`` from arrays (missing columns null, types cast)."""
+    schema = table_schema(name)
+    n = len(next(iter(cols.values())))
+    arrays = [
+        (v if isinstance(v := cols[f.name], pa.Array) else pa.array(v)).cast(f.type)
+        if f.name in cols
+        else pa.nulls(n, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _repeat(text: str, n: int) -> pa.Array:

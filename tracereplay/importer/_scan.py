@@ -561,36 +561,93 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
+def _same_key(ctx, call, addr, a, b) -> bool:  # type: ignore[no-untyped-def]
+    return ctx[a] == ctx[b] and call[a] == call[b] and addr[a] == addr[b]
+
+
+@njit(cache=True, nogil=True)
 def pair_fifo(ctx, call, addr, is_set):  # type: ignore[no-untyped-def]
     """Pair each remove with the oldest open set of the same (ctx, call, addr), in row order.
 
     Returns (partner, orphan): partner[i] is the row of the remove closing set i (-1: open);
-    orphan[j] is True for a remove that found no open set.
+    orphan[j] is True for a remove that found no open set. The open sets of a key are a queue
+    (``head``, ``tail``, ``nxt``) in an open-addressing table whose slots name a row holding
+    their key.
     """
     n = len(ctx)
     partner = np.full(n, -1, np.int64)
     orphan = np.zeros(n, np.bool_)
     nxt = np.full(n, -1, np.int64)
-    head = {(np.int64(0), np.int64(0), np.int64(0)): np.int64(0)}
-    tail = {(np.int64(0), np.int64(0), np.int64(0)): np.int64(0)}
-    del head[(0, 0, 0)]
-    del tail[(0, 0, 0)]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    key_row = np.full(size, -1, np.int64)
+    head = np.full(size, -1, np.int64)
+    tail = np.full(size, -1, np.int64)
     for i in range(n):
-        k = (ctx[i], call[i], addr[i])
+        h = np.uint64(addr[i]) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= np.uint64(ctx[i]) * np.uint64(0xC2B2AE3D27D4EB4F)
+        h ^= np.uint64(call[i]) * np.uint64(0x165667B19E3779F9)
+        h ^= h >> np.uint64(31)
+        j = np.int64(h & mask)
+        while key_row[j] >= 0 and not _same_key(ctx, call, addr, key_row[j], i):
+            j = (j + 1) & (size - 1)
         if is_set[i]:
-            if k in tail:
-                nxt[tail[k]] = i
+            if key_row[j] < 0:
+                key_row[j] = i
+            if head[j] < 0:
+                head[j] = i
             else:
-                head[k] = i
-            tail[k] = i
-        elif k in head:
-            s = head[k]
+                nxt[tail[j]] = i
+            tail[j] = i
+        elif key_row[j] >= 0 and head[j] >= 0:
+            s = head[j]
             partner[s] = i
-            if nxt[s] < 0:
-                del head[k]
-                del tail[k]
-            else:
-                head[k] = nxt[s]
+            head[j] = nxt[s]
         else:
             orphan[i] = True
     return partner, orphan
+
+
+@njit(cache=True, nogil=True)
+def flush_rounds(reason, ts, cpu, send, receiver, window, final):  # type: ignore[no-untyped-def]
+    """Join IPI receivers (reason ``receiver``) to the latest round (reason ``send``) sent from
+    another CPU at most ``window`` ns before them.
+
+    Returns (joined, targets, cut): rows from ``cut`` on wait for more lines (unless ``final``):
+    the first round within ``window`` of the latest time may still gain receivers. ``joined``
+    marks the receivers before ``cut`` that found their round, ``targets[i]`` counts those of
+    round i.
+    """
+    n = len(reason)
+    joined = np.zeros(n, np.bool_)
+    round_of = np.full(n, -1, np.int64)
+    targets = np.zeros(n, np.int64)
+    cut = n
+    if n == 0:
+        return joined, targets, cut
+    r_i = -1
+    r_ts = 0
+    r_cpu = 0
+    last_ts = ts[0]
+    for i in range(n):
+        last_ts = max(last_ts, ts[i])
+        if reason[i] == send:
+            r_i = i
+            r_ts = ts[i]
+            r_cpu = cpu[i]
+        elif reason[i] == receiver and r_i >= 0 and ts[i] - r_ts <= window and cpu[i] != r_cpu:
+            joined[i] = True
+            round_of[i] = r_i
+    if not final:
+        for i in range(n):
+            if reason[i] == send and ts[i] >= last_ts - window:
+                cut = i
+                break
+    for i in range(cut, n):
+        joined[i] = False
+    for i in range(cut):
+        if joined[i]:
+            targets[round_of[i]] += 1
+    return joined, targets, cut
