@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracereplay.events import table_schema, to_table
 from tracereplay.importer import _scan as S
@@ -52,18 +52,6 @@ REASON_RECEIVER = 1
 TLB_SINGLE_PAGE_FLUSH_CEILING = 33  # x86 default; receivers flush everything above it
 TEXT_LIMIT = 300
 PAGE_SHIFT = 12
-
-
-def _table(name: str, df: pl.DataFrame) -> pa.Table:
-    """Event table ``name`` from a polars frame (missing columns null, types cast)."""
-    schema = table_schema(name)
-    data = df.to_arrow()
-    cols = [
-        data.column(f.name).cast(f.type) if f.name in data.column_names
-        else pa.nulls(len(data), f.type)
-        for f in schema
-    ]  # fmt: skip
-    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
@@ -108,7 +96,7 @@ class MeasuredBuilder:
     _next_call: int = 0
     _next_flush: int = 0
     _open_calls: dict[int, int] = field(default_factory=dict)  # ctx -> call id
-    _pending_starts: pl.DataFrame | None = None
+    _pending_starts: dict[str, Any] | None = None
     _open_sets: dict[str, np.ndarray] | None = None
     _tlb_tail: tuple[dict[str, np.ndarray], pa.Array] | None = None
     _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -149,10 +137,10 @@ class MeasuredBuilder:
 
         unknown = ev[kinds == S.KIND_UNKNOWN]
         if len(unknown):
-            names = pl.Series(_strings(buf, r["es"][unknown], r["ee"][unknown]))
-            for name, c in names.value_counts().iter_rows():
-                self.counts[name] += c
-            self._skip(line_no[unknown], names.to_arrow(), "unknown_event", buf, r, unknown)
+            names = _strings(buf, r["es"][unknown], r["ee"][unknown])
+            for vc in pc.value_counts(names).to_pylist():
+                self.counts[vc["values"]] += vc["counts"]
+            self._skip(line_no[unknown], names, "unknown_event", buf, r, unknown)
 
         known = ev[kinds >= 0]
         if not len(known):
@@ -292,72 +280,76 @@ class MeasuredBuilder:
         if not len(mig["line"]):
             return
         rows = known[np.searchsorted(self._known_lines, mig["line"])]
-        strs = pl.DataFrame(
-            {
-                "mode": _strings(buf, r["s0s"][rows], r["s0e"][rows]),
-                "reason": _strings(buf, r["s1s"][rows], r["s1e"][rows]),
-                "text": _strings(buf, r["ls"][rows], r["le"][rows]),
-            }
-        ).with_columns(pl.col("mode").replace("", None), pl.col("reason").replace("", None))
-        calls = pl.concat([_frame(mig), strs], how="horizontal")
-        is_start = pl.col("kind") == S.KIND_MIGRATE_START
-        is_end = pl.col("kind") == S.KIND_MIGRATE_END
-        starts = calls.filter(is_start).select(
-            "call", "cpu", "pid", "line", "text",
-            start_ns="ts", start_mode="mode", start_reason="reason",
-        )  # fmt: skip
-        ends = calls.filter(is_end)
-        orphan = ends.filter(pl.col("call").is_null())
-        if orphan.height:
+        cols: dict[str, Any] = {
+            **mig,
+            "mode": _blank_null(_strings(buf, r["s0s"][rows], r["s0e"][rows])),
+            "reason": _blank_null(_strings(buf, r["s1s"][rows], r["s1e"][rows])),
+            "text": _strings(buf, r["ls"][rows], r["le"][rows]),
+        }
+        kind, call = mig["kind"], mig["call"]
+        is_end = kind == S.KIND_MIGRATE_END
+        orphan = np.nonzero(is_end & (call < 0))[0]
+        if len(orphan):
             self._emit_skipped(
-                orphan["line"].to_arrow(),
-                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * orphan.height),
+                mig["line"][orphan],
+                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * len(orphan)),
                 "end_without_start",
-                orphan["text"].to_arrow(),
+                _take(cols, orphan)["text"],
             )
-        ends = ends.filter(pl.col("call").is_not_null()).select(
-            "call", end_ns="ts", nr_succeeded="a0", nr_failed="a1", end_mode="mode",
-            end_reason="reason",
-        )  # fmt: skip
+        starts = _take(cols, np.nonzero(kind == S.KIND_MIGRATE_START)[0])
+        ends = _take(cols, np.nonzero(is_end & (call >= 0))[0])
         if self._pending_starts is not None:
-            starts = pl.concat([self._pending_starts, starts])
-        done = starts.join(ends, on="call", how="inner")
-        self._emit_batches(done)
-        rest = starts.join(ends, on="call", how="anti")
-        still_open = rest["call"].is_in(list(self._open_calls.values()))
-        self._pending_starts = rest.filter(still_open)
-        self._unterminated(rest.filter(~still_open))
+            old = self._pending_starts
+            starts = {c: _concat(old[c], v) for c, v in starts.items()}
+        closed = np.isin(starts["call"], ends["call"])
+        done = _take(starts, np.nonzero(closed)[0])
+        done = _take(done, np.argsort(done["call"], kind="stable"))
+        by_call = np.argsort(ends["call"], kind="stable")
+        ends = _take(ends, by_call[np.searchsorted(ends["call"], done["call"], sorter=by_call)])
+        self._emit_batches(done, ends)
+        rest = _take(starts, np.nonzero(~closed)[0])
+        still_open = np.isin(rest["call"], np.fromiter(self._open_calls.values(), np.int64))
+        self._pending_starts = _take(rest, np.nonzero(still_open)[0])
+        self._unterminated(_take(rest, np.nonzero(~still_open)[0]))
 
-    def _unterminated(self, starts: pl.DataFrame) -> None:
-        if starts.height:
+    def _unterminated(self, starts: dict[str, Any]) -> None:
+        n = len(starts["line"])
+        if n:
             self._emit_skipped(
-                starts["line"].to_arrow(),
-                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_START]] * starts.height),
+                starts["line"],
+                pa.array([S.KIND_NAMES[S.KIND_MIGRATE_START]] * n),
                 "call_without_end",
-                starts["text"].to_arrow(),
+                starts["text"],
             )
 
-    def _emit_batches(self, done: pl.DataFrame) -> None:
-        if not done.height:
+    def _emit_batches(self, start: dict[str, Any], end: dict[str, Any]) -> None:
+        """One ``batches`` row per call: its start row and its end row (in call order)."""
+        n = len(start["line"])
+        if not n:
             return
-        missing = S.MISSING
-        b = done.sort("call").select(
-            batch_id=pl.col("call"),
-            req_id=pl.col("call"),
-            cpu=pl.col("cpu"),
-            pid=pl.col("pid"),
-            kind=pl.lit("call"),
-            mode=pl.coalesce("end_mode", "start_mode"),
-            reason=pl.coalesce("end_reason", "start_reason"),
-            nr_succeeded=pl.when(pl.col("nr_succeeded") != missing).then(pl.col("nr_succeeded")),
-            nr_failed=pl.when(pl.col("nr_failed") != missing).then(pl.col("nr_failed")),
-            start_ns=pl.col("start_ns") - self.base_ns,
-            end_ns=pl.col("end_ns") - self.base_ns,
+        assert self.base_ns is not None
+        done, failed = end["a0"], end["a1"]
+        self.emit(
+            "batches",
+            _arrow_table(
+                "batches",
+                {
+                    "batch_id": start["call"],
+                    "req_id": start["call"],
+                    "cpu": start["cpu"],
+                    "pid": start["pid"],
+                    "kind": _repeat("call", n),
+                    "mode": pc.coalesce(end["mode"], start["mode"]),
+                    "reason": pc.coalesce(end["reason"], start["reason"]),
+                    "nr_succeeded": pa.array(done, pa.int64(), mask=done == S.MISSING),
+                    "nr_failed": pa.array(failed, pa.int64(), mask=failed == S.MISSING),
+                    "start_ns": start["ts"] - self.base_ns,
+                    "end_ns": end["ts"] - self.base_ns,
+                    "pages": np.where(done == S.MISSING, 0, done)
+                    + np.where(failed == S.MISSING, 0, failed),
+                },
+            ),
         )
-        b = b.with_columns(
-            pages=pl.col("nr_succeeded").fill_null(0) + pl.col("nr_failed").fill_null(0)
-        )
-        self.emit("batches", _table("batches", b))
 
     # --------------------------------------------------------------- flushes
     def _flushes(self, tlb: dict[str, np.ndarray], texts: pa.Array, *, final: bool) -> None:
@@ -519,13 +511,19 @@ def _select(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
     return {c: v[mask] for c, v in cols.items()}
 
 
-def _frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
-    """A polars frame of the columns; ``call`` -1 becomes null."""
-    data: dict[str, Any] = dict(cols)
-    if "call" in data:
-        call = data["call"]
-        data["call"] = pl.Series("call", pa.array(call, pa.int64(), mask=call < 0))
-    return pl.DataFrame(data)
+def _take(cols: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
+    """Rows ``idx`` of columns that are numpy or Arrow arrays."""
+    sel = pa.array(idx, pa.int64())
+    return {c: v[idx] if isinstance(v, np.ndarray) else v.take(sel) for c, v in cols.items()}
+
+
+def _concat(a: Any, b: Any) -> Any:
+    return np.concatenate([a, b]) if isinstance(a, np.ndarray) else pa.concat_arrays([a, b])
+
+
+def _blank_null(arr: pa.Array) -> pa.Array:
+    """``arr`` with empty strings null."""
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _calls_array(call: np.ndarray) -> pa.Array:
