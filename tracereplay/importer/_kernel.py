@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -58,20 +58,26 @@ def detect_format(head: bytes) -> str | None:
 def _prefetch(
     blocks: Iterator[bytes], layout: int
 ) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
-    """Read, decompress, hash and scan the next block in a worker thread while the caller
-    assembles the current one (the scanner and polars both release the GIL)."""
+    """Read (and decompress) blocks on one thread and scan them on another, a block ahead
+    each, while the caller assembles the current one (decompressors, the scanner, hashlib and
+    Arrow all release the GIL)."""
 
-    def load() -> tuple[bytes, dict[str, np.ndarray]] | None:
-        block = next(blocks, None)
+    def read() -> bytes | None:
+        return next(blocks, None)
+
+    def scan(read: Future[bytes | None]) -> tuple[bytes, dict[str, np.ndarray]] | None:
+        block = read.result()
         return None if block is None else (block, S.scan(block, layout))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load)
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as scanner:
+        scanned = scanner.submit(scan, reader.submit(read))
+        ahead = reader.submit(read)
         while True:
-            item = pending.result()
+            item = scanned.result()
             if item is None:
                 return
-            pending = pool.submit(load)
+            scanned = scanner.submit(scan, ahead)
+            ahead = reader.submit(read)
             yield item
 
 

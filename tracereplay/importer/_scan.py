@@ -561,50 +561,52 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
-def _same_key(ctx, call, addr, a, b) -> bool:  # type: ignore[no-untyped-def]
-    return ctx[a] == ctx[b] and call[a] == call[b] and addr[a] == addr[b]
-
-
-@njit(cache=True, nogil=True)
 def pair_fifo(ctx, call, addr, is_set):  # type: ignore[no-untyped-def]
     """Pair each remove with the oldest open set of the same (ctx, call, addr), in row order.
 
     Returns (partner, orphan): partner[i] is the row of the remove closing set i (-1: open);
     orphan[j] is True for a remove that found no open set. The open sets of a key are a queue
-    (``head``, ``tail``, ``nxt``) in an open-addressing table whose slots name a row holding
-    their key.
+    (``nxt`` links rows) whose head and tail sit beside the key in an open-addressing table.
     """
     n = len(ctx)
     partner = np.full(n, -1, np.int64)
     orphan = np.zeros(n, np.bool_)
     nxt = np.full(n, -1, np.int64)
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    mask = np.uint64(size - 1)
-    key_row = np.full(size, -1, np.int64)
-    head = np.full(size, -1, np.int64)
-    tail = np.full(size, -1, np.int64)
+    sets = 0
     for i in range(n):
-        h = np.uint64(addr[i]) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= np.uint64(ctx[i]) * np.uint64(0xC2B2AE3D27D4EB4F)
-        h ^= np.uint64(call[i]) * np.uint64(0x165667B19E3779F9)
-        h ^= h >> np.uint64(31)
-        j = np.int64(h & mask)
-        while key_row[j] >= 0 and not _same_key(ctx, call, addr, key_row[j], i):
+        sets += is_set[i]
+    size = 16
+    while size < 2 * sets:
+        size *= 2
+    # per slot: addr, ctx, call, head (-2: free slot, -1: no open set), tail
+    table = np.empty((size, 5), np.int64)
+    table[:, 3] = -2
+    for i in range(n):
+        a, c, k = addr[i], ctx[i], call[i]
+        h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= np.uint64(c) * np.uint64(0xC2B2AE3D27D4EB4F)
+        h ^= np.uint64(k) * np.uint64(0x165667B19E3779F9)
+        h ^= h >> np.uint64(29)
+        j = np.int64(h & np.uint64(size - 1))
+        while table[j, 3] != -2 and not (
+            table[j, 0] == a and table[j, 1] == c and table[j, 2] == k
+        ):
             j = (j + 1) & (size - 1)
         if is_set[i]:
-            if key_row[j] < 0:
-                key_row[j] = i
-            if head[j] < 0:
-                head[j] = i
+            if table[j, 3] == -2:
+                table[j, 0] = a
+                table[j, 1] = c
+                table[j, 2] = k
+                table[j, 3] = -1
+            if table[j, 3] < 0:
+                table[j, 3] = i
             else:
-                nxt[tail[j]] = i
-            tail[j] = i
-        elif key_row[j] >= 0 and head[j] >= 0:
-            s = head[j]
+                nxt[table[j, 4]] = i
+            table[j, 4] = i
+        elif table[j, 3] >= 0:
+            s = table[j, 3]
             partner[s] = i
-            head[j] = nxt[s]
+            table[j, 3] = nxt[s]
         else:
             orphan[i] = True
     return partner, orphan

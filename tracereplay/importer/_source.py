@@ -1,7 +1,8 @@
 """Opening an input: plain text, .gz, .xz, .zst (by content, not by name) or perf.data.
 
 Blocks of whole lines are read in turn, so memory stays bounded whatever the file size, and
-the raw bytes are hashed as they stream past.
+the raw bytes (compressed, for a compressed input) are hashed as they stream past, on a thread
+of their own (hashlib releases the GIL), while the text is decompressed and scanned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +22,7 @@ from typing import IO, Any
 from tracereplay.errors import ImportFormatError
 
 BLOCK_BYTES = 16 << 20
-READ_BYTES = 1 << 20  # the most one read asks of a stream; blocks are made of such pieces
+READ_BYTES = 1 << 20  # the most one read asks of a decompressing stream or a pipe
 
 _MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -31,16 +33,24 @@ _MAGIC = {
 
 
 class _HashingReader:
-    """A raw file that hashes what is read through it."""
+    """A raw file that hashes what is read through it (in order, on a thread of its own)."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
-        self.sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256()
+        self._hasher = ThreadPoolExecutor(max_workers=1)
+        self._hashed: Future[None] | None = None
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
-        self.sha256.update(data)
+        if data:
+            self._hashed = self._hasher.submit(self._sha256.update, data)
         return data
+
+    def hexdigest(self) -> str:
+        if self._hashed is not None:
+            self._hashed.result()
+        return self._sha256.hexdigest()
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))
@@ -55,6 +65,7 @@ class _HashingReader:
             pass
 
     def close(self) -> None:
+        self._hasher.shutdown(wait=True)
         self._f.close()
 
 
@@ -94,11 +105,13 @@ class Source:
         an error could not say how far the input was good.
         """
         read = getattr(self._stream, "read1", self._stream.read)
+        # a plain file is read in one piece (the fewest copies); other streams in small ones
+        most = n if self.compression == "plain" else READ_BYTES
         pieces = []
         got = 0
         while got < n:
             try:
-                piece = read(min(n - got, READ_BYTES))
+                piece = read(min(n - got, most))
             except (EOFError, OSError, lzma.LZMAError, ValueError) as e:
                 raise ImportFormatError(
                     f"{self.path}: {self.compression} input is truncated or corrupt after "
@@ -113,18 +126,18 @@ class Source:
         return b"".join(pieces)
 
     def blocks(self, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
-        rest = b""
+        rest = b""  # the start of a line whose end is still to come (it holds no newline)
         while True:
             data = self._read(block_bytes)
             if not data:
                 break
-            data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
-                rest = data
+                rest += data
                 continue
+            block = b"".join((rest, memoryview(data)[: cut + 1]))  # one copy
             rest = data[cut + 1 :]
-            yield data[: cut + 1]
+            yield block
         if rest:
             yield rest
 
@@ -134,7 +147,7 @@ class Source:
             self._raw.drain()
         except OSError as e:
             raise ImportFormatError(f"{self.path}: cannot read it: {e.strerror or e}") from None
-        return self._raw.sha256.hexdigest()
+        return self._raw.hexdigest()
 
 
 def _perf_script(path: Path) -> Iterator[Source]:
