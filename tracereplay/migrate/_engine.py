@@ -2,8 +2,9 @@
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
 windows, flush rounds and batch records by calling the engine's few verbs: ``mask``,
-``draw_busy``, ``round_cost``, ``add_rounds``, ``add_pages``, ``add_batch``. It knows nothing of
-the replay kernel, the event tables or the queries.
+``draw_busy``, ``round_cost``, ``add_rounds``, ``add_pages``, ``add_batch`` (or, for a whole call
+planned at once, ``mask_id``, ``flush_cost``, ``add_round_rows`` and ``add_page_rows``). It knows
+nothing of the replay kernel, the event tables or the queries.
 
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
 ``fail_probability``; mm_cpumask is sampled at the start of each segment of at most
@@ -91,15 +92,29 @@ class Engine:
         The initiator flushes locally only when it is itself in mm_cpumask (it ran the
         process); every other CPU in the mask gets an IPI and the initiator waits for all.
         """
+        targets = int(mask.sum()) - int(mask[cpu])
+        cost, full = self.flush_cost(bool(mask[cpu]), targets, pages)
+        return cost, targets, full
+
+    def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
+        """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
+        in the mask, ``targets`` other CPUs in it."""
         f = self.flush
         full = pages > f.ceiling_pages
-        targets = int(mask.sum()) - int(mask[cpu])
         cost = 0
-        if mask[cpu]:
+        if local:
             cost += f.full_flush_ns if full else f.invlpg_ns * pages
         if targets:
             cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
-        return cost, targets, full
+        return cost, full
+
+    def mask_id(self, mask: np.ndarray) -> int:
+        """The number of ``mask`` in the run's mask table (added on first use)."""
+        key = mask.tobytes()
+        if key not in self._masks:
+            self._masks[key] = len(self.mask_table)
+            self.mask_table.append(mask.astype(np.uint8))
+        return self._masks[key]
 
     def add_rounds(
         self, *, start_ns: np.ndarray, cost_ns: int, targets: int, full: bool, mask: np.ndarray,
@@ -107,16 +122,26 @@ class Engine:
     ) -> np.ndarray:
         """Record flush rounds sharing one mask and cost; returns their ids (gid)."""
         n = len(start_ns)
-        key = mask.tobytes()
-        if key not in self._masks:
-            self._masks[key] = len(self.mask_table)
-            self.mask_table.append(mask.astype(np.uint8))
         # Per-call constants are filled in by take(); per-chunk scalars are repeated there.
-        self._rounds.append((start_ns, cost_ns, targets, full, self._masks[key], batch_id,
-                             np.diff(page_ptr), pages))
+        self._rounds.append((start_ns, cost_ns, targets, full, self.mask_id(mask), batch_id,
+                             np.diff(page_ptr), pages, False))
         first = self.n_rounds
         self.n_rounds += n
         return np.arange(first, first + n, dtype=np.int64)
+
+    def add_round_rows(
+        self, *, start_ns: np.ndarray, cost_ns: np.ndarray, targets: np.ndarray,
+        full: np.ndarray, mask_id: np.ndarray, batch_id: np.ndarray | int, n_pages: np.ndarray,
+        pages: np.ndarray,
+    ) -> int:
+        """Record flush rounds given one value per round (masks already numbered by
+        ``mask_id``); returns the gid of the first. The arrays become the plan's columns as
+        they are: pass fresh ones, none shared with another column."""
+        self._rounds.append((start_ns, cost_ns, targets, full, mask_id, batch_id, n_pages,
+                             pages, True))
+        first = self.n_rounds
+        self.n_rounds += len(start_ns)
+        return first
 
     def add_pages(
         self, *, pages: np.ndarray, call: Call, batch_id: int, pos: np.ndarray,
@@ -125,7 +150,22 @@ class Engine:
     ) -> None:
         """Record migrated pages and move them to the call's node at their remap."""
         self._pages.append((pages, batch_id, pos, self.node_now[pages], unmap_ns, flush_ns,
-                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts))
+                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts,
+                            False))
+        self.node_now[pages] = call.dst_node
+        self.busy_until[pages] = remap_ns
+
+    def add_page_rows(
+        self, *, pages: np.ndarray, call: Call, batch_id: np.ndarray | int, pos: np.ndarray,
+        unmap_ns: np.ndarray, flush_ns: np.ndarray, copy_start_ns: np.ndarray,
+        remap_ns: np.ndarray, round_index: np.ndarray, attempts: np.ndarray | int,
+    ) -> None:
+        """:meth:`add_pages` for a whole call at once: ``batch_id`` and ``attempts`` may be
+        one value per page. The arrays become the plan's columns as they are (pass fresh
+        ones, none shared with another column)."""
+        self._pages.append((pages, batch_id, pos, self.node_now[pages], unmap_ns, flush_ns,
+                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts,
+                            True))
         self.node_now[pages] = call.dst_node
         self.busy_until[pages] = remap_ns
 
@@ -136,7 +176,7 @@ class Engine:
             return
         none = np.full(n, -1, np.int64)
         self._pages.append((pages, batch_id, none, self.node_now[pages], none, none, none, none,
-                            none, STATUS_FAILED, np.full(n, attempts, np.int32)))
+                            none, STATUS_FAILED, np.full(n, attempts, np.int32), False))
 
     def new_batch_id(self) -> int:
         self.n_batches += 1
@@ -175,11 +215,11 @@ class Engine:
         n = int(per.sum())
 
         def scalar(i: int, dtype: type) -> np.ndarray:
-            return np.repeat(np.array([p[i] for p in parts], dtype), per)
+            return _column(parts, i, per, dtype)
 
-        ts = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+        ts = scalar(0, np.int64)
         cost = scalar(1, np.int64)
-        counts = np.concatenate([p[6] for p in parts]).astype(np.int64, copy=False)
+        counts = scalar(6, np.int64)
         first = self.n_rounds - n
         return {
             "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost,
@@ -193,7 +233,7 @@ class Engine:
             "targets": scalar(2, np.int32),
             "full": scalar(3, bool),
             "mask_id": scalar(4, np.int32),
-            "page_list": np.concatenate([p[7] for p in parts]).astype(np.int64, copy=False),
+            "page_list": _column(parts, 7, np.array([len(p[7]) for p in parts]), np.int64),
         }
 
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
@@ -204,14 +244,18 @@ class Engine:
         n = int(per.sum())
 
         def cat(i: int, dtype: type) -> np.ndarray:
-            return np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
+            return _column(parts, i, per, dtype)
 
         copy_start = cat(6, np.int64)
-        status = np.repeat(np.array([p[9] for p in parts], np.int8), per)
+        status = cat(9, np.int8)
+        if all(p[9] == STATUS_MIGRATED for p in parts):
+            copy_end = copy_start + self.costs.copy_ns
+        else:
+            copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1)
         return {
             "page": cat(0, np.int64),
             "req_id": np.full(n, call.req_id, np.int64),
-            "batch_id": np.repeat(np.array([p[1] for p in parts], np.int64), per),
+            "batch_id": cat(1, np.int64),
             "cpu": np.full(n, call.cpu, np.int32),
             "pos": cat(2, np.int32),
             "src_node": cat(3, np.int32),
@@ -219,7 +263,7 @@ class Engine:
             "unmap_ns": cat(4, np.int64),
             "flush_ns": cat(5, np.int64),
             "copy_start_ns": copy_start,
-            "copy_end_ns": np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1),
+            "copy_end_ns": copy_end,
             "remap_ns": cat(7, np.int64),
             "round": cat(8, np.int64),
             "status": status,
@@ -230,6 +274,22 @@ class Engine:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def _column(parts: list[tuple[Any, ...]], i: int, per: np.ndarray, dtype: type) -> np.ndarray:
+    """Field ``i`` of the recorded parts as one column: each part gives an array (a value per
+    row) or a scalar (one value for its ``per`` rows). The last field of a part says whether
+    its arrays may be handed out without a copy."""
+    vals = [p[i] for p in parts]
+    if len(parts) == 1 and parts[0][-1]:
+        v = vals[0]
+        return np.full(int(per[0]), v, dtype) if np.ndim(v) == 0 else v.astype(dtype, copy=False)
+    if all(np.ndim(v) == 0 for v in vals):
+        return np.repeat(np.array(vals, dtype), per)
+    if all(np.ndim(v) for v in vals):
+        return np.concatenate(vals).astype(dtype, copy=False)
+    return np.concatenate([np.broadcast_to(np.asarray(v, dtype), (int(k),))
+                           for v, k in zip(vals, per, strict=True)])
 
 
 _ROUND_DTYPES = {

@@ -59,3 +59,48 @@ def one_by_one(
     ph.copy += k * c.copy_ns
     ph.remap += k * c.remap_ns
     return int(end[-1]) if n else t, busy
+
+
+def rows(base: list[int], slope: list[int] | int, counts: np.ndarray) -> np.ndarray:
+    """int64 ``base[g] + j * slope[g]`` for the j-th of the ``counts[g]`` rows of group g, the
+    groups one after another (``slope`` may be one value for all groups)."""
+    b = np.asarray(base, np.int64)
+    n = int(counts.sum())
+    size = int(counts[0]) if len(counts) else 0
+    if len(counts) and (counts[:-1] == size).all() and counts[-1] <= size:
+        # Equal groups but a shorter last one: a [groups, size] table cut at n.
+        j = np.arange(size, dtype=np.int64)
+        if isinstance(slope, int):
+            return (b[:, None] + (j * slope)[None, :]).ravel()[:n]
+        return (b[:, None] + np.asarray(slope, np.int64)[:, None] * j).ravel()[:n]
+    j = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    s = slope if isinstance(slope, int) else np.repeat(np.asarray(slope, np.int64), counts)
+    return np.repeat(b, counts) + j * s
+
+
+def group_sizes(n: int, size: int) -> np.ndarray:
+    """Sizes of the consecutive groups of at most ``size`` that ``n`` rows are cut into."""
+    counts = np.full(-(-n // size), size, np.int64)
+    if len(counts):
+        counts[-1] = n - size * (len(counts) - 1)
+    return counts
+
+
+class MaskReader:
+    """mm_cpumask of a call's pid as a call's policy samples it, with what a flush round needs
+    of it: (mask id, targets other than the initiator, initiator in the mask)."""
+
+    __slots__ = ("call", "eng", "seen")
+
+    def __init__(self, eng: Engine, call: Call) -> None:
+        self.eng, self.call = eng, call
+        self.seen: dict[bytes, tuple[int, int, bool]] = {}
+
+    def at(self, t: int) -> tuple[int, int, bool]:
+        mask = self.eng.mask(self.call.pid_index, t)
+        key = mask.tobytes()
+        got = self.seen.get(key)
+        if got is None:
+            local = bool(mask[self.call.cpu])
+            got = self.seen[key] = (self.eng.mask_id(mask), int(mask.sum()) - int(local), local)
+        return got

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracereplay.migrate._engine import Call, Engine
-from tracereplay.migrate._steps import Phases, one_by_one
+from tracereplay.migrate._steps import MaskReader, Phases, group_sizes, one_by_one, rows
 
 NAME = "batched"
 DESCRIPTION = "Linux >= 6.3: unmap up to batch_size pages, one flush, then copy and remap each"
@@ -116,8 +116,84 @@ def _sync_retry(eng: Engine, call: Call, page: np.ndarray, t: int) -> int:
     return t
 
 
+def _whole_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
+    """:func:`migrate_call` when no page is ever busy: every chunk unmaps all its pages in its
+    first pass and nothing is retried, so the chunks' times follow from a loop over chunks and
+    every row is laid out at once. Plans exactly what the chunk-by-chunk path would."""
+    if not len(pages):
+        return start_ns
+    c, f = eng.costs, eng.flush
+    sizes = group_sizes(len(pages), c.batch_size)
+    step = c.copy_ns + c.remap_ns
+    masks = MaskReader(eng, call)
+    gid = eng.n_rounds
+    # Per chunk: unmap/flush/round/copy layouts (base + j * slope) and its rounds' values.
+    unmap0, dur, flush0, flush_step, round0, round_step, copy0 = [], [], [], [], [], [], []
+    r_ts, r_step, r_count, r_cost, r_targets, r_full, r_mask, r_pages, bids = (
+        [], [], [], [], [], [], [], [], [])
+    t = start_ns
+    for k in sizes.tolist():
+        bid = eng.new_batch_id()
+        mask_id, targets, local = masks.at(t)
+        local_cost = f.invlpg_ns if local else 0
+        d = c.other_ns + c.unmap_ns + (0 if targets else local_cost)
+        u0 = t + c.other_ns + c.unmap_ns
+        t_unmapped = t + k * d
+        if targets:
+            # One round for the chunk once every page is unmapped.
+            cost, full = eng.flush_cost(local, targets, k)
+            flushed = t_unmapped + cost
+            layout = (flushed, 0, 0, t_unmapped, 0, 1, k)
+            flush_ns = cost
+        else:
+            # Nobody else can hold the translation: a local invlpg at each unmap, no IPIs.
+            cost, full = local_cost, False
+            flushed = t_unmapped
+            layout = (u0 + local_cost, d, 1, u0, d, k, 1)
+            flush_ns = k * local_cost
+        for out, v in zip((flush0, flush_step, round_step, r_ts, r_step, r_count, r_pages),
+                          layout, strict=True):
+            out.append(v)
+        r_cost.append(cost)
+        r_targets.append(targets)
+        r_full.append(full)
+        r_mask.append(mask_id)
+        bids.append(bid)
+        unmap0.append(u0)
+        dur.append(d)
+        round0.append(gid)
+        copy0.append(flushed)
+        gid += r_count[-1]
+        end = flushed + k * step
+        eng.add_batch(call=call, kind="batch", pages=k, nr_succeeded=k, start_ns=t, end_ns=end,
+                      unmap_ns=k * c.unmap_ns, flush_ns=flush_ns, copy_ns=k * c.copy_ns,
+                      remap_ns=k * c.remap_ns, other_ns=k * c.other_ns)
+        t = end
+
+    counts = np.asarray(r_count, np.int64)
+    eng.add_round_rows(
+        start_ns=rows(r_ts, r_step, counts), cost_ns=np.repeat(np.asarray(r_cost, np.int64), counts),
+        targets=np.repeat(np.asarray(r_targets, np.int32), counts),
+        full=np.repeat(np.asarray(r_full, bool), counts),
+        mask_id=np.repeat(np.asarray(r_mask, np.int32), counts),
+        batch_id=np.repeat(np.asarray(bids, np.int64), counts),
+        n_pages=np.repeat(np.asarray(r_pages, np.int64), counts), pages=pages.copy(),
+    )
+    copy_start = rows(copy0, step, sizes)
+    eng.add_page_rows(
+        pages=pages, call=call, batch_id=np.repeat(np.asarray(bids, np.int64), sizes),
+        pos=rows([0] * len(sizes), 1, sizes).astype(np.int32),
+        unmap_ns=rows(unmap0, dur, sizes), flush_ns=rows(flush0, flush_step, sizes),
+        copy_start_ns=copy_start, remap_ns=copy_start + step,
+        round_index=rows(round0, round_step, sizes), attempts=1,
+    )
+    return t
+
+
 def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
     """Schedule one call; returns its end time."""
+    if eng.costs.fail_probability <= 0.0:
+        return _whole_call(eng, call, pages, start_ns)
     t = start_ns
     size = eng.costs.batch_size
     for s in range(0, len(pages), size):
