@@ -65,9 +65,18 @@ def _prefetch(
     def read() -> bytes | None:
         return next(blocks, None)
 
+    # Two sets of scan arrays in turn: the caller assembles one block while the next is scanned
+    # into the other, and asks for a block only when done with the one before.
+    buffers = [S.ScanBuffers(), S.ScanBuffers()]
+    scans = 0
+
     def scan(read: Future[bytes | None]) -> tuple[bytes, dict[str, np.ndarray]] | None:
+        nonlocal scans
         block = read.result()
-        return None if block is None else (block, S.scan(block, layout))
+        if block is None:
+            return None
+        scans += 1
+        return block, S.scan(block, layout, buffers[scans % 2])
 
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as scanner:
         scanned = scanner.submit(scan, reader.submit(read))
