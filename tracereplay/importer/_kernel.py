@@ -7,10 +7,10 @@ import re
 import shutil
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -55,38 +55,57 @@ def detect_format(head: bytes) -> str | None:
     return "perf-script" if perf >= ftrace else "ftrace"
 
 
-def _prefetch(
-    blocks: Iterator[bytes], layout: int
-) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
-    """Read (and decompress) blocks on one thread and scan them on another, a block ahead
-    each, while the caller assembles the current one (decompressors, the scanner, hashlib and
-    Arrow all release the GIL)."""
+class _Pipeline:
+    """Blocks read (and decompressed) on one thread from the start, a few ahead, then scanned on
+    another while the caller assembles the one before (decompressors, the scanner, hashlib and
+    Arrow all release the GIL). Reading starts before the format is known, so it overlaps the
+    compiled scanner's start-up."""
 
-    def read() -> bytes | None:
-        return next(blocks, None)
+    AHEAD = 2  # blocks read ahead of the one being scanned
 
-    # Two sets of scan arrays in turn: the caller assembles one block while the next is scanned
-    # into the other, and asks for a block only when done with the one before.
-    buffers = [S.ScanBuffers(), S.ScanBuffers()]
-    scans = 0
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._reader = ThreadPoolExecutor(max_workers=1)
+        self._scanner = ThreadPoolExecutor(max_workers=1)
+        self._reads: deque[Future[bytes | None]] = deque()
 
-    def scan(read: Future[bytes | None]) -> tuple[bytes, dict[str, np.ndarray]] | None:
-        nonlocal scans
-        block = read.result()
-        if block is None:
-            return None
-        scans += 1
-        return block, S.scan(block, layout, buffers[scans % 2])
+    def __enter__(self) -> _Pipeline:
+        for _ in range(1 + self.AHEAD):
+            self._reads.append(self._reader.submit(self._read))
+        return self
 
-    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as scanner:
-        scanned = scanner.submit(scan, reader.submit(read))
-        ahead = reader.submit(read)
+    def __exit__(self, *exc: object) -> None:
+        self._scanner.shutdown(wait=True, cancel_futures=True)
+        self._reader.shutdown(wait=True, cancel_futures=True)
+
+    def _read(self) -> bytes | None:
+        return next(self._blocks, None)
+
+    def first(self) -> bytes:
+        """The first block (empty for an empty input)."""
+        return self._reads[0].result() or b""
+
+    def scanned(self, layout: int) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
+        """Every block with its scan, in order."""
+        # Two sets of scan arrays in turn: the caller assembles one block while the next is
+        # scanned into the other, and asks for a block only when done with the one before.
+        buffers = [S.ScanBuffers(), S.ScanBuffers()]
+
+        def scan(read: Future[bytes | None], i: int) -> tuple[bytes, dict[str, np.ndarray]] | None:
+            block = read.result()
+            return None if block is None else (block, S.scan(block, layout, buffers[i % 2]))
+
+        i = 0
+        pending = self._scanner.submit(scan, self._reads.popleft(), i)
         while True:
-            item = scanned.result()
+            item = pending.result()
             if item is None:
+                for read in self._reads:  # the input has ended: these read nothing
+                    read.result()
                 return
-            scanned = scanner.submit(scan, ahead)
-            ahead = reader.submit(read)
+            self._reads.append(self._reader.submit(self._read))
+            i += 1
+            pending = self._scanner.submit(scan, self._reads.popleft(), i)
             yield item
 
 
@@ -143,9 +162,8 @@ def import_kernel_trace(
     t0 = time.perf_counter()
     final = None
     try:
-        with open_source(src_path) as src:
-            blocks = src.blocks()
-            first = next(blocks, b"")
+        with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+            first = pipeline.first()
             detected = detect_format(first)
             if fmt == "auto":
                 if detected == "lackey":
@@ -170,7 +188,7 @@ def import_kernel_trace(
             with writer as w:
                 w.write("skipped", empty_table("skipped"))  # present even when empty
                 b = MeasuredBuilder(emit=w.write, strict_fail=fail if strict else None)
-                for block, scanned in _prefetch(chain([first], blocks), layout):
+                for block, scanned in pipeline.scanned(layout):
                     b.feed(block, scanned)
                 b.finish()
                 if b.base_ns is None:
