@@ -128,9 +128,22 @@ def _whole_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> in
     masks = MaskReader(eng, call)
     gid = eng.n_rounds
     # Per chunk: unmap/flush/round/copy layouts (base + j * slope) and its rounds' values.
-    unmap0, dur, flush0, flush_step, round0, round_step, copy0 = [], [], [], [], [], [], []
-    r_ts, r_step, r_count, r_cost, r_targets, r_full, r_mask, r_pages, bids = (
-        [], [], [], [], [], [], [], [], [])
+    unmap0: list[int] = []
+    dur: list[int] = []
+    round0: list[int] = []
+    copy0: list[int] = []
+    flush0: list[int] = []
+    flush_step: list[int] = []
+    round_step: list[int] = []
+    r_ts: list[int] = []
+    r_step: list[int] = []
+    r_count: list[int] = []
+    r_pages: list[int] = []
+    r_cost: list[int] = []
+    r_targets: list[int] = []
+    r_full: list[bool] = []
+    r_mask: list[int] = []
+    bids: list[int] = []
     t = start_ns
     for k in sizes.tolist():
         bid = eng.new_batch_id()

@@ -43,14 +43,14 @@ def _whole_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> in
         t += k * d
     n = len(pages)
     unmap = rows(unmap0, dur, sizes)
-    cost = np.repeat(np.asarray(costs, np.int64), sizes)
+    cost_rows = np.repeat(np.asarray(costs, np.int64), sizes)
     first = eng.add_round_rows(
-        start_ns=unmap.copy(), cost_ns=cost, targets=np.repeat(np.asarray(targets, np.int32), sizes),
+        start_ns=unmap.copy(), cost_ns=cost_rows, targets=np.repeat(np.asarray(targets, np.int32), sizes),
         full=np.repeat(np.asarray(full, bool), sizes),
         mask_id=np.repeat(np.asarray(mask_ids, np.int32), sizes), batch_id=batch_id,
         n_pages=np.ones(n, np.int64), pages=pages.copy(),
     )
-    flush = unmap + cost
+    flush = unmap + cost_rows
     eng.add_page_rows(
         pages=pages, call=call, batch_id=batch_id, pos=np.arange(n, dtype=np.int32),
         unmap_ns=unmap, flush_ns=flush, copy_start_ns=flush.copy(),
