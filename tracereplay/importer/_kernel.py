@@ -61,7 +61,7 @@ class _Pipeline:
     Arrow all release the GIL). Reading starts before the format is known, so it overlaps the
     compiled scanner's start-up."""
 
-    AHEAD = 2  # blocks read ahead of the one being scanned
+    AHEAD = 4  # blocks read ahead of the one being scanned
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
         self._blocks = blocks
