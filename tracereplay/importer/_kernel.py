@@ -163,6 +163,7 @@ def import_kernel_trace(
     final = None
     try:
         with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+            S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
             first = pipeline.first()
             detected = detect_format(first)
             if fmt == "auto":
