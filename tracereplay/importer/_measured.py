@@ -489,8 +489,9 @@ class MeasuredBuilder:
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
         """Flush what was carried: the last rounds, open calls and their unpaired pages."""
-        self._flushes({c: np.zeros(0, np.int64) for c in _TLB_COLS}, pa.array([], pa.string()),
-                      final=True)  # fmt: skip
+        if self._tlb_tail is not None:
+            tail, texts = self._tlb_tail
+            self._flushes({c: v[:0] for c, v in tail.items()}, texts.slice(0, 0), final=True)
         self._open_calls = {}
         if self._open_sets is not None:
             rest = self._open_sets

@@ -154,6 +154,27 @@ def _token_end(buf, v, pe) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _line_end(buf, s, n) -> int:  # type: ignore[no-untyped-def]
+    """The first newline at or after s (n if none), eight bytes at a time."""
+    e = s
+    while e < n and (e & 7) != 0:
+        if buf[e] == 10:
+            return e
+        e += 1
+    while e + 8 <= n:
+        x = np.uint64(0)
+        for k in range(8):
+            x |= np.uint64(buf[e + k]) << np.uint64(8 * k)
+        x ^= np.uint64(0x0A0A0A0A0A0A0A0A)
+        if ((x - np.uint64(0x0101010101010101)) & ~x & np.uint64(0x8080808080808080)) != 0:
+            break
+        e += 8
+    while e < n and buf[e] != 10:
+        e += 1
+    return e
+
+
+@njit(cache=True, nogil=True)
 def scan_text(  # type: ignore[no-untyped-def]
     buf,
     layout_mode,
@@ -188,9 +209,7 @@ def scan_text(  # type: ignore[no-untyped-def]
     while pos < n:
         # -- line bounds
         s = pos
-        e = s
-        while e < n and buf[e] != 10:
-            e += 1
+        e = _line_end(buf, s, n)
         pos = e + 1
         if e > s and buf[e - 1] == 13:
             e -= 1
