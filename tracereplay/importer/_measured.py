@@ -434,9 +434,9 @@ class MeasuredBuilder:
         """Pair the set and remove rows (in line order, after the sets still open) and emit
         what is decided; ``call`` is -1 outside a call."""
         pte = {c: pte[c] for c in _PTE_COLS}
-        if self._open_sets is not None:
+        if self._open_sets is not None and len(self._open_sets["line"]):
             pte = {c: np.concatenate([self._open_sets[c], pte[c]]) for c in _PTE_COLS}
-            self._open_sets = None
+        self._open_sets = None
         if not len(pte["line"]):
             return
         call = pte["call"]
