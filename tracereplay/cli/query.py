@@ -38,7 +38,9 @@ def _cell(v: Any, column: str = "") -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"  # a count carried in a DOUBLE column
+        return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
     if isinstance(v, int):
         return str(v) if column in _IDS else f"{v:,}"
     return str(v)
