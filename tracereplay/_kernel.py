@@ -21,6 +21,7 @@ timestamps are not delayed by stalls).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 OP_UNMAP = 0
@@ -41,6 +42,8 @@ STAT_NAMES = (
 (P_L1_SETS, P_L1_WAYS, P_L2_SETS, P_L2_WAYS, P_L1_HIT, P_L2_HIT, P_WALK, P_LOCAL, P_REMOTE,
  P_INVLPG, P_FULL_FLUSH, P_RESPONDER) = range(12)
 N_PARAMS = 12
+
+_NEVER_USED = np.iinfo(np.int64).max  # above every LRU stamp
 
 
 @njit(cache=True, nogil=True)
@@ -168,19 +171,41 @@ def replay_chunk(
         stats[c, S_ACC] += 1
         stats[c, S_WRITES] += a_write[i]  # branch-free: loads and stores interleave at random
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
+        # Each lookup also finds the way a fill would replace (the first empty way, else the
+        # least recently used), so a miss costs one scan of the set, not two.
         b1 = page_b1[p]
+        v1 = -1
+        lru1 = -1
+        best = _NEVER_USED
         for w in range(l1_ways):
-            if l1_tag[c, b1 + w] == p:
+            q = l1_tag[c, b1 + w]
+            if q == p:
                 l1_lru[c, b1 + w] = tick
                 level = 0
                 break
+            if q < 0:
+                if v1 < 0:
+                    v1 = w
+            elif l1_lru[c, b1 + w] < best:
+                best = l1_lru[c, b1 + w]
+                lru1 = w
         b2 = page_b2[p]
+        v2 = -1
+        lru2 = -1
         if level == 2:
+            best = _NEVER_USED
             for w in range(l2_ways):
-                if l2_tag[c, b2 + w] == p:
+                q = l2_tag[c, b2 + w]
+                if q == p:
                     l2_lru[c, b2 + w] = tick
                     level = 1
                     break
+                if q < 0:
+                    if v2 < 0:
+                        v2 = w
+                elif l2_lru[c, b2 + w] < best:
+                    best = l2_lru[c, b2 + w]
+                    lru2 = w
         if level == 0:
             stats[c, S_L1] += 1
             trans = l1_hit_ns
@@ -212,28 +237,12 @@ def replay_chunk(
                 outcome = OUT_STALE
                 stats[c, S_STALE] += 1
         if level >= 1 and outcome != OUT_STALL:
-            # Fill the L1 dTLB (from the STLB or the walk): an empty way, else the LRU one.
-            v = 0
-            best = l1_lru[c, b1]
-            for w in range(l1_ways):
-                if l1_tag[c, b1 + w] < 0:
-                    v = w
-                    break
-                if l1_lru[c, b1 + w] < best:
-                    best = l1_lru[c, b1 + w]
-                    v = w
+            # Fill the L1 dTLB (from the STLB or the walk); the STLB only after a walk.
+            v = v1 if v1 >= 0 else lru1
             l1_tag[c, b1 + v] = p
             l1_lru[c, b1 + v] = tick
         if outcome == OUT_WALK:
-            v = 0
-            best = l2_lru[c, b2]
-            for w in range(l2_ways):
-                if l2_tag[c, b2 + w] < 0:
-                    v = w
-                    break
-                if l2_lru[c, b2 + w] < best:
-                    best = l2_lru[c, b2 + w]
-                    v = w
+            v = v2 if v2 >= 0 else lru2
             l2_tag[c, b2 + v] = p
             l2_lru[c, b2 + v] = tick
         remote = node != cpu_node[c]
