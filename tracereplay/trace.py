@@ -25,9 +25,8 @@ import hashlib
 import json
 import os
 import queue
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracereplay._output import replacing
 from tracereplay._resources import load_schema
 from tracereplay.errors import ConfigError, TraceFormatError
 from tracereplay.machine import Machine
@@ -817,59 +817,45 @@ def _as_batches(data: pa.Table | Iterable[pa.RecordBatch]) -> Iterator[pa.Record
         yield from data
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str], *,
-          machine: Machine | None) -> None:
+          machine: Machine | None, metadata: Mapping[str, str] | None = None) -> None:
     """Write ``data`` as a canonical trace v1 file at ``path``.
 
     Every row is checked as :func:`load` would (with ``machine`` None the CPU and node ranges are
-    not checked); rows must already be in non-decreasing ``ts_ns``. The file is written under a
-    temporary name in the same directory and renamed into place, so a failure leaves no file.
-    Same data, same bytes: nothing time-dependent goes into the file.
+    not checked); rows must already be in non-decreasing ``ts_ns``. ``metadata`` adds key-value
+    pairs (e.g. where an imported trace came from). The file is written under a temporary name
+    in the same directory and renamed into place, so a failure leaves no file; an unusable
+    ``path`` raises ``OutputPathError``. Same data, same bytes: nothing time-dependent goes in.
     """
     path = Path(path)
     schema = arrow_schema()
-    meta = {_SCHEMA_KEY: TRACE_SCHEMA}
+    meta = {**(metadata or {}), _SCHEMA_KEY: TRACE_SCHEMA}
     if machine is not None:
         meta[_MACHINE_KEY] = machine.to_json()
     schema = schema.with_metadata(meta)
     validator = _Validator(str(path), machine, summarise=False)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with pq.ParquetWriter(
-            tmp, schema, compression="zstd", compression_level=3,
-            use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_COLUMN_ENCODING,
-            sorting_columns=[pq.SortingColumn(0)], write_statistics=True,
-        ) as writer:
-            pending: list[pa.RecordBatch] = []
-            pending_rows = 0
-            for batch in _as_batches(data):
-                if not pending and batch.num_rows == 0:
-                    continue
-                _check_columns(str(path), batch.schema)
-                cols = validator.check(batch)
-                pending.append(_to_arrow(cols, schema.names))
-                pending_rows += batch.num_rows
-                # Row groups of exactly _ROW_GROUP_ROWS, whatever the input's batch sizes.
-                while pending_rows >= _ROW_GROUP_ROWS:
-                    table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
-                    writer.write_table(table.slice(0, _ROW_GROUP_ROWS))
-                    rest = table.slice(_ROW_GROUP_ROWS)
-                    pending = rest.to_batches()
-                    pending_rows = rest.num_rows
-            if pending_rows:
-                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+    with replacing(path, "trace") as tmp, pq.ParquetWriter(
+        tmp, schema, compression="zstd", compression_level=3,
+        use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_COLUMN_ENCODING,
+        sorting_columns=[pq.SortingColumn(0)], write_statistics=True,
+    ) as writer:
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in _as_batches(data):
+            if not pending and batch.num_rows == 0:
+                continue
+            _check_columns(str(path), batch.schema)
+            cols = validator.check(batch)
+            pending.append(_to_arrow(cols, schema.names))
+            pending_rows += batch.num_rows
+            # Row groups of exactly _ROW_GROUP_ROWS, whatever the input's batch sizes.
+            while pending_rows >= _ROW_GROUP_ROWS:
+                table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
+                writer.write_table(table.slice(0, _ROW_GROUP_ROWS))
+                rest = table.slice(_ROW_GROUP_ROWS)
+                pending = rest.to_batches()
+                pending_rows = rest.num_rows
+        if pending_rows:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
         if validator.rows == 0:
             raise TraceFormatError("no rows to write", path=str(path), rule=_rule("not-empty"))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import tracereplay
 from tracereplay._output import check_file
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.importer._source import open_source
-from tracereplay.importer._trace import TraceWriter
+from tracereplay.importer._trace import write_trace
 
 _OK, _BLANK, _BAD = 0, 1, 2
 _FETCH, _LOAD, _STORE, _MODIFY = 0, 1, 2, 3
@@ -131,7 +132,9 @@ def import_lackey(
             "tracereplay.source_format": "valgrind-lackey",
             "tracereplay.time": f"synthetic: one access every {ns_per_access} ns",
         }
-        with TraceWriter(out_path, meta) as w:
+
+        def tables() -> Iterator[pa.Table]:
+            nonlocal lines, accesses, counts, malformed
             for block in src.blocks():
                 buf = np.frombuffer(block, np.uint8)
                 n = block.count(b"\n") + 1
@@ -168,7 +171,7 @@ def import_lackey(
                 nrow = len(a)
                 ts = (accesses + np.arange(nrow, dtype=np.int64)) * ns_per_access
                 accesses += nrow
-                w.write(
+                yield (
                     pa.table(
                         {
                             "ts_ns": ts,
@@ -189,6 +192,8 @@ def import_lackey(
                     f"{src_path}: no lackey access lines ({lines} lines read, {malformed} "
                     "malformed); capture with valgrind --tool=lackey --trace-mem=yes"
                 )
+
+        write_trace(tables(), out_path, meta)
     wall = time.perf_counter() - t0
     manifest = {
         "tool_version": tracereplay.__version__,
