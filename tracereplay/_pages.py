@@ -53,47 +53,110 @@ def rehash(tkeys, tvals, nkeys, nvals):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _pid_index(pid, known, index):  # type: ignore[no-untyped-def]
+    for j in range(known.shape[0]):
+        if known[j] == pid:
+            return np.int64(index[j])
+    return np.int64(-1)
+
+
+@njit(cache=True, nogil=True)
 def touch(  # type: ignore[no-untyped-def]
-    is_access, is_map, ts, cpu, pidx, vpn, dst,
+    start, o, kind, other_dst, ts, cpu, pid, vaddr, shift, known, index,
     tkeys, tvals, n_pages,
     page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns,
 ):
-    """First-touch scan of one chunk of rows in time order; returns the new page count.
+    """First-touch scan of one row group in time order from row ``start`` (``o`` rows before
+    it are not accesses); returns (new page count, accesses, next row). It stops early, at the
+    row after the one that fills the page arrays or half the table, for the caller to grow
+    them and call again from the next row.
 
-    A page is created by its first access or ``map`` row; an access records its CPU as the first
-    toucher, a ``map`` row its declared node (the first one wins). ``cpu_first_ns[pid, cpu]`` is
-    the first access of each pid on each CPU.
+    ``kind`` holds row kinds (0 access, 2 map; others are passed over); ``other_dst`` is the
+    ``dst_node`` of each row that is not an access, at ``other_index``. Pids are looked up in
+    ``known`` (every pid of the group is there) to their ``index``. A page is created by its
+    first access or ``map`` row; an access records its CPU as the first toucher, a ``map`` row
+    its declared node (the first one wins). ``cpu_first_ns[pid, cpu]`` is the first access of
+    each pid on each CPU.
     """
     bits = np.int64(np.log2(tkeys.shape[0]) + 0.5)
     mask = tkeys.shape[0] - 1
     never = np.iinfo(np.int64).max
-    for i in range(ts.shape[0]):
-        acc = is_access[i]
-        if not acc and not is_map[i]:
-            continue
-        k = (np.int64(pidx[i]) << VPN_BITS) | vpn[i]
-        s = _slot(k, bits)
+    sh = np.uint64(shift)
+    last_pid = -1
+    pidx = np.int64(-1)
+    accesses = 0
+    full = min(page_vpn.shape[0], tkeys.shape[0] // 2)
+    for i in range(start, ts.shape[0]):
+        if n_pages >= full:
+            return n_pages, accesses, i, o
+        k = kind[i]
+        dst = -1
+        if k != 0:
+            dst = other_dst[o]
+            o += 1
+            if k != 2:
+                continue
+        if pid[i] != last_pid:
+            last_pid = pid[i]
+            pidx = _pid_index(last_pid, known, index)
+        v = np.int64(vaddr[i] >> sh)
+        key = (pidx << VPN_BITS) | v
+        s = _slot(key, bits)
         page = -1
         while tkeys[s] != -1:
-            if tkeys[s] == k:
+            if tkeys[s] == key:
                 page = tvals[s]
                 break
             s = (s + 1) & mask
         if page == -1:
             page = n_pages
             n_pages += 1
-            tkeys[s] = k
+            tkeys[s] = key
             tvals[s] = page
             page_first_ns[page] = ts[i]
             page_first_cpu[page] = -1
             page_map_node[page] = -1
-            page_pidx[page] = pidx[i]
-            page_vpn[page] = vpn[i]
-        if acc:
+            page_pidx[page] = pidx
+            page_vpn[page] = v
+        if k == 0:
+            accesses += 1
+            c = cpu[i]
             if page_first_cpu[page] == -1:
-                page_first_cpu[page] = cpu[i]
-            if cpu_first_ns[pidx[i], cpu[i]] == never:
-                cpu_first_ns[pidx[i], cpu[i]] = ts[i]
+                page_first_cpu[page] = c
+            if cpu_first_ns[pidx, c] == never:
+                cpu_first_ns[pidx, c] = ts[i]
         elif page_map_node[page] == -1:
-            page_map_node[page] = dst[i]
-    return n_pages
+            page_map_node[page] = dst
+    return n_pages, accesses, ts.shape[0], o
+
+
+@njit(cache=True, nogil=True)
+def access_pages(  # type: ignore[no-untyped-def]
+    kind, pid, vaddr, shift, known, index, tkeys, tvals, out,
+):
+    """Page ids of the access rows (kind 0), in order, into ``out``; returns how many. A page
+    absent from the table (or a pid not in ``known``) is -1."""
+    bits = np.int64(np.log2(tkeys.shape[0]) + 0.5)
+    mask = tkeys.shape[0] - 1
+    sh = np.uint64(shift)
+    last_pid = -1
+    pidx = np.int64(-1)
+    n = 0
+    for i in range(kind.shape[0]):
+        if kind[i] != 0:
+            continue
+        if pid[i] != last_pid:
+            last_pid = pid[i]
+            pidx = _pid_index(last_pid, known, index)
+        page = -1
+        if pidx >= 0:
+            key = (pidx << VPN_BITS) | np.int64(vaddr[i] >> sh)
+            s = _slot(key, bits)
+            while tkeys[s] != -1:
+                if tkeys[s] == key:
+                    page = tvals[s]
+                    break
+                s = (s + 1) & mask
+        out[n] = page
+        n += 1
+    return n

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tracereplay import __version__
 from tracereplay import events as ev
@@ -30,7 +29,7 @@ from tracereplay import trace as tr
 from tracereplay._kernel import N_PARAMS, OP_ROUND, OP_UNMAP, STAT_NAMES, replay_chunk
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError, OutputExistsError
-from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder, kind_codes
+from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder
 
 DEFAULT_POLICIES = ("serial", "batched")
 
@@ -292,16 +291,17 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     window = profile.flush.mm_cpumask == "window"
     builder: PrePassBuilder | None = None
 
-    def observe(batch: pa.RecordBatch) -> None:
+    def observe(group: tr.RowGroup) -> None:
         # The pre-pass shares the validating read; the machine is known by the first batch.
         nonlocal builder
         if builder is None:
             builder = PrePassBuilder(
                 tr.machine_of(trace_path, profile.machine.machine()),
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
-        builder.add(batch)
+        builder.add_rows(group)
 
-    trace = tr.load(trace_path, machine=profile.machine.machine(), observe=observe, summarise=False)
+    trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
+                    summarise=False)
     machine = trace.machine
     sha = trace.sha256()
     _check_siblings(out, policies, sha, profile.to_dict(), force)
@@ -316,25 +316,27 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
         sinks = [_Sinks(pre, w) for w in writers]
         done = 0
         shift = np.uint64(machine.page_shift)
-        for batch in trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]):
-            acc = kind_codes(batch.column("kind")) == KIND_ACCESS
-            ts = _values(batch, "ts_ns", acc, np.int64)
-            cpu = _values(batch, "cpu", acc, np.int32)
-            pid = _values(batch, "pid", acc, np.int32)
-            vpn = (_values(batch, "vaddr", acc, np.uint64) >> shift).astype(np.int64)
-            write = _values(batch, "write", acc, np.bool_)
-            page = pre.page_ids(pid, vpn)
+        for group in trace.row_groups():
+            page = pre.access_pages(group)
+            if len(group.other_index):
+                acc = group.kind == KIND_ACCESS
+                ts, cpu, pid = group.ts_ns[acc], group.cpu[acc], group.pid[acc]
+                vaddr, write = group.vaddr[acc], group.write[acc]
+            else:
+                ts, cpu, pid, vaddr, write = group.ts_ns, group.cpu, group.pid, group.vaddr, group.write
             for state, sink in zip(states, sinks, strict=True):
                 idx, sns, sb, sr, per = state.step(ts, cpu, page, write, emit=emit_accesses,
                                                    on_plans=sink.plans, on_rounds=sink.rounds)
                 sink.w.write("stalls", ev.to_table("stalls", {
-                    "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pid[idx], "vpn": vpn[idx],
+                    "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pid[idx],
+                    "vpn": (vaddr[idx] >> shift).astype(np.int64),
                     "stall_ns": sns, "batch_id": sb, "req_id": sr}))
                 if per is not None:
                     sink.w.write("accesses", ev.to_table("accesses", {
-                        "ts_ns": ts, "cpu": cpu, "pid": pid, "vpn": vpn, "write": write,
+                        "ts_ns": ts, "cpu": cpu, "pid": pid, "vpn": (vaddr >> shift).astype(np.int64),
+                        "write": write,
                         "outcome": per[0], "remote": per[1], "latency_ns": per[2]}))
-            done += batch.num_rows
+            done += group.num_rows
             if progress is not None:
                 progress(done, trace.num_rows)
         results = []
@@ -436,15 +438,6 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") ->
         elif x != y:
             return f"{prefix}{key} is {x!r} there, {y!r} now"
     return "no difference"
-
-
-def _values(batch: pa.RecordBatch, name: str, rows: np.ndarray, dtype: Any) -> np.ndarray:
-    """Column ``name`` of the selected rows (which are never null there) as ``dtype``."""
-    col = batch.column(name)
-    if col.null_count:
-        col = pc.fill_null(col, False if dtype is np.bool_ else 0)
-    values = col.to_numpy(zero_copy_only=False)
-    return np.asarray(values if rows.all() else values[rows], dtype)
 
 
 def _nullable(values: np.ndarray) -> pa.Array:

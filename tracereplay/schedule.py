@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tracereplay import _pages
+from tracereplay import trace as tr
 from tracereplay._pages import VPN_BITS
 from tracereplay.machine import Machine
 
@@ -108,6 +108,15 @@ class PrePass:
         out[pidx < 0] = -1
         return out
 
+    def access_pages(self, group: tr.RowGroup) -> np.ndarray:
+        """Dense page ids of the access rows of a row group, in order."""
+        out = np.empty(group.num_rows, np.int64)
+        n = _pages.access_pages(group.kind, group.pid, group.vaddr,
+                                np.int64(self.machine.page_shift), self.pids,
+                                np.arange(len(self.pids), dtype=np.int32), self.table_keys,
+                                self.table_vals, out)
+        return out[:n]
+
     def mask(self, pid_index: int, t_ns: int, mode: str, window_ns: int) -> np.ndarray:
         """mm_cpumask of a pid at time ``t_ns`` as a bool array over CPUs."""
         first = self.cpu_first_ns[pid_index]
@@ -180,10 +189,14 @@ class PrePassBuilder:
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Take one batch of canonical trace rows (the next in file order)."""
+        self.add_rows(tr._row_group(batch, self.row0))
+
+    def add_rows(self, group: tr.RowGroup) -> None:
+        """Take one row group (the next in file order)."""
         cpus = self.machine.cpus
-        n = batch.num_rows
-        codes = kind_codes(batch.column("kind"))
-        pid = _ints(batch.column("pid"), np.int64)
+        n = group.num_rows
+        codes = group.kind
+        pid = group.pid
         single = bool(n) and pid.min() == pid.max()
         for p in ([int(pid[0])] if single else np.unique(pid).tolist()):
             self.pid_of.setdefault(int(p), len(self.pid_of))
@@ -191,37 +204,40 @@ class PrePassBuilder:
             grow_to = max(len(self.pid_of), 2 * len(self.cpu_first))
             more = np.full((grow_to - len(self.cpu_first), cpus), NEVER, np.int64)
             self.cpu_first = np.vstack([self.cpu_first, more])
-        if single:
-            pidx = np.full(n, self.pid_of[int(pid[0])], np.int32)
-        else:
-            known = np.fromiter(self.pid_of.keys(), np.int64, len(self.pid_of))
-            index = np.fromiter(self.pid_of.values(), np.int64, len(self.pid_of))
-            srt = np.argsort(known)
-            pidx = index[srt][np.searchsorted(known[srt], pid)].astype(np.int32)
-        vpn = (_ints(batch.column("vaddr"), np.uint64) >> self.shift).astype(np.int64)
-        ts = _ints(batch.column("ts_ns"), np.int64)
-        cpu = _ints(batch.column("cpu"), np.int32)
-        is_access = codes == KIND_ACCESS
+        known = np.fromiter(self.pid_of.keys(), np.int32, len(self.pid_of))
+        index = np.fromiter(self.pid_of.values(), np.int32, len(self.pid_of))
         g = self.grow
-        g.reserve(self.n_pages + n)
-        self.n_pages = _pages.touch(
-            is_access, codes == KIND_MAP, ts, cpu, pidx, vpn,
-            _ints(batch.column("dst_node"), np.int32), g.tkeys, g.tvals, self.n_pages,
-            g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first,
-        )
-        self.accesses += int(is_access.sum())
+        others = group.others
+        dst = np.zeros(len(group.other_index), np.int32)
+        if len(dst):
+            dst = np.asarray(others.column("dst_node").fill_null(0).to_numpy(zero_copy_only=False), np.int32)
+        row = other = 0
+        while row < n:
+            # The scan stops when the arrays are full; they grow and it goes on.
+            g.reserve(self.n_pages + 1)
+            self.n_pages, n_access, row, other = _pages.touch(
+                row, other, codes, dst, group.ts_ns, group.cpu, pid, group.vaddr,
+                np.int64(self.machine.page_shift), known, index, g.tkeys, g.tvals, self.n_pages,
+                g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first,
+            )
+            self.accesses += int(n_access)
         if self.active_bin_ns:
-            slot = pidx[is_access].astype(np.int64) * cpus + cpu[is_access]
-            self.bin_parts.append(np.unique((slot << 40) | (ts[is_access] // self.active_bin_ns)))
-        mig = codes == KIND_MIGRATE
+            is_access = codes == KIND_ACCESS
+            pidx = _pid_index(known, index, pid[is_access])
+            slot = pidx.astype(np.int64) * cpus + group.cpu[is_access]
+            self.bin_parts.append(np.unique((slot << 40) | (group.ts_ns[is_access] // self.active_bin_ns)))
+        mig = others.column("kind").indices.to_numpy(zero_copy_only=False) == KIND_MIGRATE if len(dst) \
+            else np.zeros(0, bool)
         if mig.any():
-            df = pl.from_arrow(pa.Table.from_batches([batch]).filter(pa.array(mig)))
+            sel = others.filter(pa.array(mig))
+            df = pl.from_arrow(pa.Table.from_batches([sel]))
             assert isinstance(df, pl.DataFrame)
+            vaddr = np.asarray(sel.column("vaddr").fill_null(0).to_numpy(zero_copy_only=False), np.uint64)
             self.mig_parts.append(df.with_columns(
-                pl.Series("row", self.row0 + np.flatnonzero(mig)),
-                pl.Series("vpn", vpn[mig]),
+                pl.Series("row", group.row0 + group.other_index[mig]),
+                pl.Series("vpn", (vaddr >> self.shift).astype(np.int64)),
             ))
-        self.row0 += n
+        self.row0 = group.row0 + n
 
     def finish(self) -> PrePass:
         g, n_pages, cpus = self.grow, self.n_pages, self.machine.cpus
@@ -264,13 +280,10 @@ def prepass(
     return builder.finish()
 
 
-def _ints(col: pa.Array | pa.ChunkedArray, dtype: type) -> np.ndarray:
-    """An integer or bool column as numpy, nulls as 0 (they are never read where null)."""
-    if col.null_count == len(col):
-        return np.zeros(len(col), dtype)
-    if col.null_count:
-        col = pc.fill_null(col, 0)
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype)
+def _pid_index(known: np.ndarray, index: np.ndarray, pid: np.ndarray) -> np.ndarray:
+    """Pid indices of ``pid`` (every one among ``known``)."""
+    srt = np.argsort(known)
+    return index[srt][np.searchsorted(known[srt], pid)]
 
 
 def _empty_requests() -> Requests:

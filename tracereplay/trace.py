@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from tracereplay._output import replacing
 from tracereplay._resources import load_schema
+from tracereplay._rows import first_bad_row
 from tracereplay.errors import ConfigError, TraceFormatError
 from tracereplay.machine import Machine
 
@@ -137,6 +138,65 @@ class TraceSummary:
 
 # ----------------------------------------------------------------------------- columns in numpy
 
+KIND_CODES = {k: i for i, k in enumerate(KINDS)}
+_EMPTY_MASK = np.zeros(0, dtype=bool)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowGroup:
+    """One validated row group as numpy columns, for consumers that want arrays, not Arrow.
+
+    ``ts_ns``, ``cpu``, ``pid``, ``vaddr`` and ``write`` cover every row and are never null on
+    an ``access`` row; elsewhere a null reads as 0 (False). The rows of the other kinds are also
+    in ``others``, a canonical batch (every column, as :meth:`Trace.batches` yields them), at
+    the positions ``other_index`` of the group.
+    """
+
+    row0: int  # file row number of the group's first row
+    kind: np.ndarray  # int8 codes into KINDS (0 access, 1 migrate, 2 map)
+    ts_ns: np.ndarray  # int64
+    cpu: np.ndarray  # int32
+    pid: np.ndarray  # int32
+    vaddr: np.ndarray  # uint64
+    write: np.ndarray  # bool
+    other_index: np.ndarray  # int64
+    others: pa.RecordBatch
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.kind)
+
+
+def _row_group(batch: pa.RecordBatch, row0: int, names: list[str] | None = None) -> RowGroup:
+    """A batch of canonical column types (of a validated file) as a :class:`RowGroup`."""
+    n = batch.num_rows
+    schema = arrow_schema()
+
+    def col(name: str) -> pa.Array:
+        if name in batch.schema.names:
+            return batch.column(name)
+        return pa.nulls(n, schema.field(name).type)
+
+    codes = _codes(batch.column("kind"), KINDS)
+    other = np.flatnonzero(codes != KIND_CODES["access"])
+    if names is not None:
+        batch = pa.RecordBatch.from_arrays([col(c) for c in names], names=names)
+    return RowGroup(row0=row0, kind=codes, ts_ns=_filled(col("ts_ns")), cpu=_filled(col("cpu")),
+                    pid=_filled(col("pid")), vaddr=_filled(col("vaddr")),
+                    write=_filled(col("write")), other_index=other,
+                    others=batch.take(pa.array(other)) if len(other) else batch.slice(0, 0))
+
+
+def _filled(arr: pa.Array) -> np.ndarray:
+    """A column of canonical type as numpy, nulls as 0 (False); without a copy when it has no
+    nulls and is not bool."""
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), arr.type.to_pandas_dtype())
+    if arr.null_count:
+        arr = arr.fill_null(False if pa.types.is_boolean(arr.type) else 0)
+    return arr.to_numpy(zero_copy_only=False)
+
+
 
 @dataclass(slots=True)
 class _Col:
@@ -195,8 +255,17 @@ def _int_col(arr: pa.Array) -> _Col:
 
 def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
     """A string column as int8 codes into ``words``: -1 for null, -2 for any other word."""
+    codes = _codes(arr, words)
+    return _Col(codes, codes != -1)
+
+
+def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
+    """The values of :func:`_codes_col`."""
     if pa.types.is_dictionary(arr.type):
         dictionary = arr.dictionary.cast(pa.string()).to_pylist()
+        if (arr.null_count == 0 and pa.types.is_int8(arr.type.index_type)
+                and dictionary == list(words[: len(dictionary)])):
+            return arr.indices.to_numpy(zero_copy_only=False)  # already the codes
         lookup = np.array([words.index(w) if w in words else -2 for w in dictionary] + [-1],
                           dtype=np.int8)
         idx = arr.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
@@ -207,7 +276,7 @@ def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
         found = pc.index_in(arr, value_set=pa.array(words, type=arr.type))
         codes = found.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int8)
         codes[~_valid_mask(arr)] = -1
-    return _Col(codes, codes != -1)
+    return codes
 
 
 def _numpy_col(arr: pa.Array, name: str) -> _Col:
@@ -447,9 +516,14 @@ class _Validator:
         return TraceFormatError(message, path=self.path, column=column, row=row,
                                 rule=_rule(rule))
 
-    def check(self, batch: pa.RecordBatch) -> dict[str, _Col]:
-        """Validate one batch (rows continue from the previous one); return its columns."""
+    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> dict[str, _Col]:
+        """Validate one batch (rows continue from the previous one); return its columns.
+
+        ``rows``, if given, are the file row numbers of the batch's rows (a selection of a row
+        group whose other rows :meth:`check_group` checked); the row count is then the caller's.
+        """
         offset = self.rows
+        row_of = np.arange(offset, offset + batch.num_rows) if rows is None else rows
         cols = _batch_cols(batch)
         problems: list[tuple[int, str, str | None, str]] = []  # (row, rule, column, message)
 
@@ -509,19 +583,82 @@ class _Validator:
             (~vaddr.valid[m]).astype(np.int64), ts.values[m], cols["cpu"].values[m],
             cols["pid"].values[m], np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
         ], axis=1).astype(np.int64)
-        clash = self.requests.check(m + offset, req.values[m], attrs)
+        clash = self.requests.check(row_of[m], req.values[m], attrs)
         if clash is not None:
-            problems.append((clash[0] - offset, "request-consistent", clash[1], clash[2]))
+            local = int(np.searchsorted(row_of, clash[0]))
+            problems.append((local, "request-consistent", clash[1], clash[2]))
 
         if problems:
             rule_order = list(_spec()["rules"])
             row, rule, column, message = min(problems, key=lambda p: (p[0], rule_order.index(p[1])))
-            raise self.error(message, column=column, row=row + offset, rule=rule)
+            raise self.error(message, column=column, row=int(row_of[row]), rule=rule)
 
         if self.summarise:
             self._count(cols, masks)
-        self.rows += batch.num_rows
+        if rows is None:
+            self.rows += batch.num_rows
         return cols
+
+    def check_group(self, batch: pa.RecordBatch) -> RowGroup | None:
+        """Validate one row group of canonical column types by the compiled pass (every row's
+        ``ts_ns``, every ``access`` row) and :meth:`check` on its other rows; return it as
+        numpy columns. None, having checked nothing, when a column is not of its canonical
+        type. A broken rule is reported exactly as :meth:`check` reports it."""
+        schema = arrow_schema()
+        names = batch.schema.names
+        for name in names:
+            if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+                return None
+        kind = batch.column("kind")
+        if not pa.types.is_string(kind.type.value_type):
+            return None
+        n = batch.num_rows
+        codes = _codes(kind, KINDS)
+
+        def col(name: str) -> pa.Array:
+            return batch.column(name) if name in names else pa.nulls(n, schema.field(name).type)
+
+        raw = {name: col(name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
+                 for name, a in raw.items()}
+        values = {name: _filled(a) for name, a in raw.items()}
+        last = -1 if self.last_ts is None else self.last_ts
+        cpus = self.machine.cpus if self.machine else _PID_LIMIT
+        bad = first_bad_row(codes, values["ts_ns"], valid["ts_ns"], values["cpu"], valid["cpu"],
+                            values["pid"], valid["pid"], values["vaddr"], valid["vaddr"],
+                            valid["write"], last, cpus, _VADDR_LIMIT)
+        mode = col("mode")
+        if bad < 0 and mode.null_count < n:
+            bad = -1 if _first(_codes(mode, ("sync", "async")) == -2) is None else 0
+        offset = self.rows
+        if bad >= 0:
+            self.check(batch)  # names the broken rule
+            raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
+        first_group = self.first_ts is None
+        other = np.flatnonzero(codes != KIND_CODES["access"])
+        others = batch.take(pa.array(other)) if len(other) else batch.slice(0, 0)
+        if len(other):
+            self.check(others, rows=offset + other)  # migrate and map rows: every rule
+        if first_group:
+            self.first_ts = int(values["ts_ns"][0])
+        self.last_ts = int(values["ts_ns"][-1])
+        group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
+                         pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
+                         other_index=other, others=_canonical(others, list(_columns())))
+        if self.summarise:
+            self._count_group(group)
+        self.rows += n
+        return group
+
+    def _count_group(self, g: RowGroup) -> None:
+        """Count the access rows of a row group (:meth:`check` counted the others)."""
+        acc = g.kind == KIND_CODES["access"]
+        names = ("write", "pid", "cpu", "vaddr")
+        values = {k: getattr(g, k)[acc] if len(g.other_index) else getattr(g, k) for k in names}
+        n = len(values["pid"])
+        every, none = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+        self._count({k: _Col(v, every) for k, v in values.items()},
+                    {"access": every, "map": none, "migrate": none})
 
     def _ranges(self, cols: dict[str, _Col], flag: Any) -> None:
         def out_of(name: str, low: int, high: int, rule: str, what: str) -> None:
@@ -651,12 +788,37 @@ def _check_columns(path: str, schema: pa.Schema) -> None:
                 path=path, column=name, rule=_rule("column-type"))
 
 
+def _all_null(pf: pq.ParquetFile, group: int, columns: list[str]) -> list[str]:
+    """Columns (other than kind) that the row group's statistics say hold only nulls: they
+    need no decoding (a group of accesses has four)."""
+    md = pf.metadata.row_group(group)
+    out = []
+    for j in range(md.num_columns):
+        chunk = md.column(j)
+        name = chunk.path_in_schema
+        stats = chunk.statistics
+        if (name in columns and name != "kind" and stats is not None and stats.has_null_count
+                and stats.null_count == md.num_rows):
+            out.append(name)
+    return out
+
+
 def _read_groups(pf: pq.ParquetFile, path: Path,
                  columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+    schema = pf.schema_arrow
+    names = list(schema.names) if columns is None else columns
     for group in range(pf.num_row_groups):
         try:
-            yield from pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
-                                       columns=columns, use_threads=True)
+            nulls = _all_null(pf, group, names)
+            read = [n for n in names if n not in nulls]
+            for batch in pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
+                                         columns=read, use_threads=True):
+                if nulls:
+                    batch = pa.RecordBatch.from_arrays(
+                        [batch.column(n) if n in read else pa.nulls(batch.num_rows, schema.field(n).type)
+                         for n in names],
+                        schema=pa.schema([schema.field(n) for n in names]))
+                yield batch
         except (OSError, pa.ArrowException) as e:
             raise TraceFormatError(f"row group {group} cannot be read (truncated or corrupt?): "
                                    f"{e}", path=str(path), rule=_rule("readable")) from e
@@ -735,15 +897,30 @@ class Trace:
         unknown = [c for c in names if c not in _columns()]
         if unknown:
             raise KeyError(f"trace v1 has no column(s) {unknown}")
+        # Ignored values are nulled by kind, so kind is always read.
+        read = [c for c in _columns() if c in self._file_columns and (c in names or c == "kind")]
+        for batch in self._read(read):
+            yield _canonical(batch, names)
+
+    def row_groups(self) -> Iterator[RowGroup]:
+        """Row groups as numpy columns: ``ts_ns``, ``kind``, ``cpu``, ``pid``, ``vaddr`` and
+        ``write`` (``others`` holds only these columns)."""
+        names = ["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]
+        read = [c for c in names if c in self._file_columns]
+        canonical = arrow_schema()
+        row0 = 0
+        for batch in self._read(read):
+            if not all(batch.schema.field(n).type == canonical.field(n).type for n in read):
+                batch = _canonical(batch, names)
+            yield _row_group(batch, row0, names)
+            row0 += batch.num_rows
+
+    def _read(self, read: list[str]) -> Iterator[pa.RecordBatch]:
         st = self.path.stat()
         if (st.st_size, st.st_mtime_ns) != self._stat:
             raise TraceFormatError("the file changed since it was loaded; load it again",
                                    path=str(self.path), rule=_rule("readable"))
-        # Ignored values are nulled by kind, so kind is always read.
-        read = [c for c in _columns() if c in self._file_columns and (c in names or c == "kind")]
-        pf = _open(self.path)
-        for batch in _read_batches(pf, self.path, read):
-            yield _canonical(batch, names)
+        yield from _read_batches(_open(self.path), self.path, read)
 
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (hex)."""
@@ -756,13 +933,15 @@ class Trace:
 
 def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
          observe: Callable[[pa.RecordBatch], None] | None = None,
+         observe_rows: Callable[[RowGroup], None] | None = None,
          summarise: bool = True) -> Trace:
     """Open ``path`` and validate every rule of trace v1, streaming by row group.
 
     The machine is the file's ``tracereplay.machine`` if it has one, else ``machine``, else
     :func:`default_machine`. Raises :class:`TraceFormatError` at the first broken rule.
     ``observe``, if given, receives each validated row group as :meth:`Trace.batches` would
-    yield it, so a consumer can share the validating read (the replay's pre-pass does).
+    yield it, so a consumer can share the validating read; ``observe_rows`` receives each as
+    a :class:`RowGroup` of numpy columns (the replay's pre-pass does).
     """
     path = Path(path)
     pf = _open(path)
@@ -779,9 +958,14 @@ def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
     validator = _Validator(str(path), used, summarise=summarise)
     names = list(_columns())
     for batch in _read_batches(pf, path, list(columns)):
-        validator.check(batch)
+        row0 = validator.rows
+        group = validator.check_group(batch)
+        if group is None:  # columns of other types than the canonical ones
+            validator.check(batch)
         if observe is not None:
             observe(_canonical(batch, names))
+        if observe_rows is not None:
+            observe_rows(group or _row_group(_canonical(batch, names), row0))
     return Trace(path=path, machine=used, machine_from_file=file_machine is not None,
                  summary=validator.summary() if summarise else None, rows=validator.rows,
                  columns=columns,
