@@ -62,14 +62,14 @@ def _pid_index(pid, known, index):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def touch(  # type: ignore[no-untyped-def]
-    start, o, kind, other_dst, ts, cpu, pid, vaddr, shift, known, index,
+    start, o, a, kind, other_dst, ts, cpu, pid, vaddr, shift, known, index,
     tkeys, tvals, n_pages,
-    page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns,
+    page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns, out,
 ):
     """First-touch scan of one row group in time order from row ``start`` (``o`` rows before
-    it are not accesses); returns (new page count, accesses, next row). It stops early, at the
-    row after the one that fills the page arrays or half the table, for the caller to grow
-    them and call again from the next row.
+    it are not accesses, ``a`` are); returns (new page count, next row, o, a). It stops early,
+    before a row when the page arrays or half the table are full, for the caller to grow them
+    and call again from that row. ``out[a]`` receives the page id of the a-th access row.
 
     ``kind`` holds row kinds (0 access, 2 map; others are passed over); ``other_dst`` is the
     ``dst_node`` of each row that is not an access, at ``other_index``. Pids are looked up in
@@ -84,11 +84,10 @@ def touch(  # type: ignore[no-untyped-def]
     sh = np.uint64(shift)
     last_pid = -1
     pidx = np.int64(-1)
-    accesses = 0
     full = min(page_vpn.shape[0], tkeys.shape[0] // 2)
     for i in range(start, ts.shape[0]):
         if n_pages >= full:
-            return n_pages, accesses, i, o
+            return n_pages, i, o, a
         k = kind[i]
         dst = -1
         if k != 0:
@@ -119,7 +118,8 @@ def touch(  # type: ignore[no-untyped-def]
             page_pidx[page] = pidx
             page_vpn[page] = v
         if k == 0:
-            accesses += 1
+            out[a] = page
+            a += 1
             c = cpu[i]
             if page_first_cpu[page] == -1:
                 page_first_cpu[page] = c
@@ -127,36 +127,4 @@ def touch(  # type: ignore[no-untyped-def]
                 cpu_first_ns[pidx, c] = ts[i]
         elif page_map_node[page] == -1:
             page_map_node[page] = dst
-    return n_pages, accesses, ts.shape[0], o
-
-
-@njit(cache=True, nogil=True)
-def access_pages(  # type: ignore[no-untyped-def]
-    kind, pid, vaddr, shift, known, index, tkeys, tvals, out,
-):
-    """Page ids of the access rows (kind 0), in order, into ``out``; returns how many. A page
-    absent from the table (or a pid not in ``known``) is -1."""
-    bits = np.int64(np.log2(tkeys.shape[0]) + 0.5)
-    mask = tkeys.shape[0] - 1
-    sh = np.uint64(shift)
-    last_pid = -1
-    pidx = np.int64(-1)
-    n = 0
-    for i in range(kind.shape[0]):
-        if kind[i] != 0:
-            continue
-        if pid[i] != last_pid:
-            last_pid = pid[i]
-            pidx = _pid_index(last_pid, known, index)
-        page = -1
-        if pidx >= 0:
-            key = (pidx << VPN_BITS) | np.int64(vaddr[i] >> sh)
-            s = _slot(key, bits)
-            while tkeys[s] != -1:
-                if tkeys[s] == key:
-                    page = tvals[s]
-                    break
-                s = (s + 1) & mask
-        out[n] = page
-        n += 1
-    return n
+    return n_pages, ts.shape[0], o, a

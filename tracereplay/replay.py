@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -290,6 +291,10 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
     window = profile.flush.mm_cpumask == "window"
     builder: PrePassBuilder | None = None
+    # The pre-pass numbers the pages of every access; the ids wait in an unnamed scratch file
+    # (gone when closed, or when the process dies) for the replay's read, which then needs
+    # neither the addresses nor the page table.
+    group_accesses: list[int] = []
 
     def observe(group: tr.RowGroup) -> None:
         # The pre-pass shares the validating read; the machine is known by the first batch.
@@ -298,10 +303,22 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             builder = PrePassBuilder(
                 tr.machine_of(trace_path, profile.machine.machine()),
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
-        builder.add_rows(group)
+        pages = builder.add_rows(group)
+        pages.tofile(spill)
+        group_accesses.append(len(pages))
 
-    trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
-                    summarise=False)
+    with tempfile.TemporaryFile(dir=out, prefix=".pages-") as spill:
+        trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
+                        summarise=False)
+        spill.seek(0)
+        return _replay(trace, out, policies, profile, force, emit_accesses, progress, t0,
+                       builder, spill, group_accesses)
+
+
+def _replay(trace: tr.Trace, out: Path, policies: list[str], profile: Profile, force: bool,
+            emit_accesses: bool, progress: Progress | None, t0: float,
+            builder: PrePassBuilder | None, spill: Any,
+            group_accesses: list[int]) -> list[PolicyResult]:
     machine = trace.machine
     sha = trace.sha256()
     _check_siblings(out, policies, sha, profile.to_dict(), force)
@@ -315,28 +332,27 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                    for name in policies]
         sinks = [_Sinks(pre, w) for w in writers]
         done = 0
-        shift = np.uint64(machine.page_shift)
-        for group in trace.row_groups():
-            page = pre.access_pages(group)
-            if len(group.other_index):
-                acc = group.kind == KIND_ACCESS
-                ts, cpu, pid = group.ts_ns[acc], group.cpu[acc], group.pid[acc]
-                vaddr, write = group.vaddr[acc], group.write[acc]
+        groups = trace.arrays(["ts_ns", "cpu", "write"])
+        for group, n_acc in zip(groups, group_accesses, strict=True):
+            page = np.fromfile(spill, np.int32, n_acc).astype(np.int64)
+            if n_acc < len(group["kind"]):
+                acc = group["kind"] == KIND_ACCESS
+                ts, cpu, write = group["ts_ns"][acc], group["cpu"][acc], group["write"][acc]
             else:
-                ts, cpu, pid, vaddr, write = group.ts_ns, group.cpu, group.pid, group.vaddr, group.write
+                ts, cpu, write = group["ts_ns"], group["cpu"], group["write"]
             for state, sink in zip(states, sinks, strict=True):
                 idx, sns, sb, sr, per = state.step(ts, cpu, page, write, emit=emit_accesses,
                                                    on_plans=sink.plans, on_rounds=sink.rounds)
+                sp = page[idx]
                 sink.w.write("stalls", ev.to_table("stalls", {
-                    "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pid[idx],
-                    "vpn": (vaddr[idx] >> shift).astype(np.int64),
-                    "stall_ns": sns, "batch_id": sb, "req_id": sr}))
+                    "ts_ns": ts[idx], "cpu": cpu[idx], "pid": pre.pids[pre.page_pid[sp]],
+                    "vpn": pre.page_vpn[sp], "stall_ns": sns, "batch_id": sb, "req_id": sr}))
                 if per is not None:
                     sink.w.write("accesses", ev.to_table("accesses", {
-                        "ts_ns": ts, "cpu": cpu, "pid": pid, "vpn": (vaddr >> shift).astype(np.int64),
-                        "write": write,
+                        "ts_ns": ts, "cpu": cpu, "pid": pre.pids[pre.page_pid[page]],
+                        "vpn": pre.page_vpn[page], "write": write,
                         "outcome": per[0], "remote": per[1], "latency_ns": per[2]}))
-            done += group.num_rows
+            done += len(group["kind"])
             if progress is not None:
                 progress(done, trace.num_rows)
         results = []
@@ -348,7 +364,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             metrics["migrate_calls"] = planner.calls
             manifest = {
                 "tool": "tracereplay", "tool_version": __version__,
-                "trace": {"path": str(Path(trace_path).resolve()), "sha256": sha,
+                "trace": {"path": str(trace.path.resolve()), "sha256": sha,
                           "rows": trace.num_rows, "machine": machine.to_dict(),
                           "machine_from_file": trace.machine_from_file},
                 "config": profile.to_dict(),

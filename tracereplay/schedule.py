@@ -108,15 +108,6 @@ class PrePass:
         out[pidx < 0] = -1
         return out
 
-    def access_pages(self, group: tr.RowGroup) -> np.ndarray:
-        """Dense page ids of the access rows of a row group, in order."""
-        out = np.empty(group.num_rows, np.int64)
-        n = _pages.access_pages(group.kind, group.pid, group.vaddr,
-                                np.int64(self.machine.page_shift), self.pids,
-                                np.arange(len(self.pids), dtype=np.int32), self.table_keys,
-                                self.table_vals, out)
-        return out[:n]
-
     def mask(self, pid_index: int, t_ns: int, mode: str, window_ns: int) -> np.ndarray:
         """mm_cpumask of a pid at time ``t_ns`` as a bool array over CPUs."""
         first = self.cpu_first_ns[pid_index]
@@ -187,12 +178,14 @@ class PrePassBuilder:
         self.accesses = 0
         self.row0 = 0
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        """Take one batch of canonical trace rows (the next in file order)."""
-        self.add_rows(tr._row_group(batch, self.row0))
+    def add(self, batch: pa.RecordBatch) -> np.ndarray:
+        """Take one batch of canonical trace rows (the next in file order); return the page
+        ids of its accesses."""
+        return self.add_rows(tr._row_group(batch, self.row0))
 
-    def add_rows(self, group: tr.RowGroup) -> None:
-        """Take one row group (the next in file order)."""
+    def add_rows(self, group: tr.RowGroup) -> np.ndarray:
+        """Take one row group (the next in file order); return the page ids (int32) of its
+        access rows, in order."""
         cpus = self.machine.cpus
         n = group.num_rows
         codes = group.kind
@@ -211,16 +204,17 @@ class PrePassBuilder:
         dst = np.zeros(len(group.other_index), np.int32)
         if len(dst):
             dst = np.asarray(others.column("dst_node").fill_null(0).to_numpy(zero_copy_only=False), np.int32)
-        row = other = 0
+        row = other = n_access = 0
+        pages = np.empty(n - len(group.other_index), np.int32)
         while row < n:
             # The scan stops when the arrays are full; they grow and it goes on.
             g.reserve(self.n_pages + 1)
-            self.n_pages, n_access, row, other = _pages.touch(
-                row, other, codes, dst, group.ts_ns, group.cpu, pid, group.vaddr,
+            self.n_pages, row, other, n_access = _pages.touch(
+                row, other, n_access, codes, dst, group.ts_ns, group.cpu, pid, group.vaddr,
                 np.int64(self.machine.page_shift), known, index, g.tkeys, g.tvals, self.n_pages,
-                g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first,
+                g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first, pages,
             )
-            self.accesses += int(n_access)
+        self.accesses += int(n_access)
         if self.active_bin_ns:
             is_access = codes == KIND_ACCESS
             pidx = _pid_index(known, index, pid[is_access])
@@ -238,6 +232,7 @@ class PrePassBuilder:
                 pl.Series("vpn", (vaddr >> self.shift).astype(np.int64)),
             ))
         self.row0 = group.row0 + n
+        return pages
 
     def finish(self) -> PrePass:
         g, n_pages, cpus = self.grow, self.n_pages, self.machine.cpus

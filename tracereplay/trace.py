@@ -262,7 +262,7 @@ def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
 def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
     """The values of :func:`_codes_col`."""
     if pa.types.is_dictionary(arr.type):
-        dictionary = arr.dictionary.cast(pa.string()).to_pylist()
+        dictionary = arr.dictionary.to_pylist()
         if (arr.null_count == 0 and pa.types.is_int8(arr.type.index_type)
                 and dictionary == list(words[: len(dictionary)])):
             return arr.indices.to_numpy(zero_copy_only=False)  # already the codes
@@ -902,18 +902,20 @@ class Trace:
         for batch in self._read(read):
             yield _canonical(batch, names)
 
-    def row_groups(self) -> Iterator[RowGroup]:
-        """Row groups as numpy columns: ``ts_ns``, ``kind``, ``cpu``, ``pid``, ``vaddr`` and
-        ``write`` (``others`` holds only these columns)."""
-        names = ["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]
+    def arrays(self, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
+        """Row groups as numpy arrays of ``columns`` (canonical types, nulls as 0 or False;
+        ``kind`` as codes into :data:`KINDS`)."""
+        names = list(dict.fromkeys(["kind", *columns]))
         read = [c for c in names if c in self._file_columns]
         canonical = arrow_schema()
-        row0 = 0
         for batch in self._read(read):
             if not all(batch.schema.field(n).type == canonical.field(n).type for n in read):
                 batch = _canonical(batch, names)
-            yield _row_group(batch, row0, names)
-            row0 += batch.num_rows
+            n = batch.num_rows
+            yield {name: (_codes(batch.column(name), KINDS) if name == "kind" else
+                          _filled(batch.column(name) if name in batch.schema.names
+                                  else pa.nulls(n, canonical.field(name).type)))
+                   for name in names}
 
     def _read(self, read: list[str]) -> Iterator[pa.RecordBatch]:
         st = self.path.stat()
