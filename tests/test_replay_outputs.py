@@ -63,6 +63,20 @@ def test_an_interrupted_run_leaves_nothing_that_looks_complete(tiny_trace: Path,
     assert list((tmp_path / "kept").iterdir()) == []  # a directory the user had stays
 
 
+def test_a_table_that_fails_to_write_fails_the_run_and_leaves_nothing(
+    tiny_trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Row groups are written on a background thread: its error must still reach the caller.
+    def broken(self: pq.ParquetWriter, table: object, row_group_size: int | None = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", broken)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(OSError, match="No space left"):
+        run(tiny_trace, tmp_path / "kept")
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
 def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output

@@ -7,11 +7,14 @@ into place when complete, so an interrupted run never leaves a directory that lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -100,17 +103,49 @@ def empty_table(name: str) -> pa.Table:
     return table_schema(name).empty_table()
 
 
+class _Background:
+    """One thread that encodes and writes row groups in the order they are handed over (Parquet
+    encoding and compression release the GIL, so the replay goes on meanwhile). At most
+    ``ahead`` row groups wait; an error is raised by the next call, or by ``wait``."""
+
+    def __init__(self, ahead: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracereplay-writer")
+        self._queued: deque[Future[None]] = deque()
+        self._ahead = ahead
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        while self._queued and (self._queued[0].done() or len(self._queued) >= self._ahead):
+            self._queued.popleft().result()
+        self._queued.append(self._pool.submit(fn))
+
+    def wait(self) -> None:
+        try:
+            while self._queued:
+                self._queued.popleft().result()
+        finally:
+            for f in self._queued:
+                f.cancel()
+            self._queued.clear()
+
+    def shutdown(self) -> None:
+        for f in self._queued:
+            f.cancel()
+        self._pool.shutdown(wait=True)
+
+
 class TableWriter:
     """Incremental writer of one event table: rows are gathered into row groups of about a
-    million rows, so many small appends still make a file that reads fast."""
+    million rows, so many small appends still make a file that reads fast. With
+    ``background``, row groups are written on its thread."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, background: _Background | None = None) -> None:
         self.name = name
         self.schema = table_schema(name)
         self.rows = 0
         self._closed = False
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._background = background
         self._writer = pq.ParquetWriter(str(path), self.schema, **_writer_options(self.schema))
 
     def write(self, table: pa.Table) -> None:
@@ -123,14 +158,29 @@ class TableWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=_ROW_GROUP_ROWS)
+            table = pa.concat_tables(self._pending)
             self._pending, self._pending_rows = [], 0
+            if self._background is None:
+                self._writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+            else:
+                self._background.submit(
+                    lambda: self._writer.write_table(table, row_group_size=_ROW_GROUP_ROWS))
+
+    def abort(self) -> None:
+        """Close the file without writing what is pending (it is about to be removed)."""
+        self._pending = []
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._writer.close()
 
     def close(self) -> None:
         if not self._closed:
-            self._flush()
-            self._writer.close()
             self._closed = True
+            self._flush()
+            if self._background is not None:
+                self._background.wait()
+            self._writer.close()
 
 
 class PolicyRunWriter:
@@ -152,6 +202,7 @@ class PolicyRunWriter:
             )
         self.tmp = self.out_dir / f".policy={policy}.tmp-{uuid.uuid4().hex[:8]}"
         self._writers: dict[str, TableWriter] = {}
+        self._background = _Background()
         self.counts: dict[str, int] = {}
 
     def __enter__(self) -> PolicyRunWriter:
@@ -161,7 +212,7 @@ class PolicyRunWriter:
     def writer(self, name: str) -> TableWriter:
         """The incremental writer of table ``name`` (created on first use)."""
         if name not in self._writers:
-            self._writers[name] = TableWriter(self.tmp / f"{name}.parquet", name)
+            self._writers[name] = TableWriter(self.tmp / f"{name}.parquet", name, self._background)
         return self._writers[name]
 
     def write(self, name: str, table: pa.Table | Iterable[pa.Table]) -> None:
@@ -179,12 +230,21 @@ class PolicyRunWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for w in self._writers.values():
-            w.close()
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        self.counts = {n: w.rows for n, w in self._writers.items()}
+        ok = exc_type is None
+        try:
+            if ok:
+                for w in self._writers.values():
+                    w.close()
+                self.counts = {n: w.rows for n, w in self._writers.items()}
+        except BaseException:
+            ok = False
+            raise
+        finally:
+            self._background.shutdown()
+            if not ok:
+                for w in self._writers.values():
+                    w.abort()
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     def close_tables(self) -> None:
         """Finish every table file (empty ones included), so they can be read before commit."""
