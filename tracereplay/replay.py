@@ -456,6 +456,11 @@ def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") ->
     return "no difference"
 
 
+def _words(codes: np.ndarray, words: Sequence[str]) -> pa.Array:
+    """``words[code]`` for each code, as a string array."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(words)).cast(pa.string())
+
+
 def _nullable(values: np.ndarray) -> pa.Array:
     """-1 as null."""
     return pa.array(values, mask=values < 0)
@@ -468,8 +473,7 @@ def _flushes_table(pre: PrePass, rd: dict[str, np.ndarray]) -> pa.Table:
         "pid": pre.pids[rd["pid_index"]], "req_id": rd["req_id"], "batch_id": rd["batch_id"],
         "pages": rd["pages"], "targets": rd["targets"], "targets_holding": rd["holding"],
         "target_full_flush": rd["full"].astype(bool), "cost_ns": rd["cost_ns"], "reason": reason,
-        "reason_name": pa.array(np.asarray(["", "", "", _REASON_NAMES[3], _REASON_NAMES[4]],
-                                           dtype=object)[reason], pa.string()),
+        "reason_name": _words(reason, ["", "", "", _REASON_NAMES[3], _REASON_NAMES[4]]),
     })
 
 
@@ -483,7 +487,7 @@ def _migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
         "unmap_ns": _nullable(pg["unmap_ns"]), "flush_ns": _nullable(pg["flush_ns"]),
         "copy_start_ns": _nullable(pg["copy_start_ns"]), "copy_end_ns": _nullable(pg["copy_end_ns"]),
         "remap_ns": _nullable(pg["remap_ns"]),
-        "status": pa.array(np.asarray(mig.STATUS_NAMES, dtype=object)[pg["status"]], pa.string()),
+        "status": _words(pg["status"], mig.STATUS_NAMES),
         "attempts": pg["attempts"],
     })
 

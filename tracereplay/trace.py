@@ -629,7 +629,7 @@ class _Validator:
                             valid["write"], last, cpus, _VADDR_LIMIT)
         mode = col("mode")
         if bad < 0 and mode.null_count < n:
-            bad = -1 if _first(_codes(mode, ("sync", "async")) == -2) is None else 0
+            bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
         offset = self.rows
         if bad >= 0:
             self.check(batch)  # names the broken rule
