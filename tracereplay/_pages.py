@@ -2,8 +2,10 @@
 the first-touch scan. Arrays in, arrays out; nothing of the package is imported.
 
 Keys are ``pid_index << 45 | vpn`` (int64, vpn < 2^45); the table is open addressing with linear
-probing, ``-1`` marks an empty slot, and its capacity is a power of two kept at least twice the
-number of keys by the caller.
+probing over rows ``[key, value]`` (a probe reads one cache line), ``-1`` marks an empty slot,
+and its capacity is a power of two kept at least twice the number of keys by the caller. A
+value is the page id, with ``UNTOUCHED`` set while a page created by a ``map`` row has had no
+access yet.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from numba import njit
 
 VPN_BITS = 45
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+UNTOUCHED = np.int64(1) << 62
+PAGE_MASK = UNTOUCHED - 1
 
 
 @njit(cache=True, nogil=True)
@@ -21,35 +25,35 @@ def _slot(key, bits):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def lookup(tkeys, tvals, keys, out):  # type: ignore[no-untyped-def]
+def lookup(table, keys, out):  # type: ignore[no-untyped-def]
     """out[i] = page id of keys[i], or -1 when absent."""
-    bits = np.int64(np.log2(tkeys.shape[0]) + 0.5)
-    mask = tkeys.shape[0] - 1
+    bits = np.int64(np.log2(table.shape[0]) + 0.5)
+    mask = table.shape[0] - 1
     for i in range(keys.shape[0]):
         k = keys[i]
         s = _slot(k, bits)
         out[i] = -1
-        while tkeys[s] != -1:
-            if tkeys[s] == k:
-                out[i] = tvals[s]
+        while table[s, 0] != -1:
+            if table[s, 0] == k:
+                out[i] = table[s, 1] & PAGE_MASK
                 break
             s = (s + 1) & mask
 
 
 @njit(cache=True, nogil=True)
-def rehash(tkeys, tvals, nkeys, nvals):  # type: ignore[no-untyped-def]
-    """Move every key of (tkeys, tvals) into the larger empty table (nkeys, nvals)."""
-    bits = np.int64(np.log2(nkeys.shape[0]) + 0.5)
-    mask = nkeys.shape[0] - 1
-    for j in range(tkeys.shape[0]):
-        k = tkeys[j]
+def rehash(table, bigger):  # type: ignore[no-untyped-def]
+    """Move every entry of ``table`` into the larger empty table ``bigger``."""
+    bits = np.int64(np.log2(bigger.shape[0]) + 0.5)
+    mask = bigger.shape[0] - 1
+    for j in range(table.shape[0]):
+        k = table[j, 0]
         if k == -1:
             continue
         s = _slot(k, bits)
-        while nkeys[s] != -1:
+        while bigger[s, 0] != -1:
             s = (s + 1) & mask
-        nkeys[s] = k
-        nvals[s] = tvals[j]
+        bigger[s, 0] = k
+        bigger[s, 1] = table[j, 1]
 
 
 @njit(cache=True, nogil=True)
@@ -63,7 +67,7 @@ def _pid_index(pid, known, index):  # type: ignore[no-untyped-def]
 @njit(cache=True, nogil=True)
 def touch(  # type: ignore[no-untyped-def]
     start, o, a, kind, other_dst, ts, cpu, pid, vaddr, shift, known, index,
-    tkeys, tvals, n_pages,
+    table, n_pages,
     page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns, out,
 ):
     """First-touch scan of one row group in time order from row ``start`` (``o`` rows before
@@ -78,13 +82,13 @@ def touch(  # type: ignore[no-untyped-def]
     its declared node (the first one wins). ``cpu_first_ns[pid, cpu]`` is the first access of
     each pid on each CPU.
     """
-    bits = np.int64(np.log2(tkeys.shape[0]) + 0.5)
-    mask = tkeys.shape[0] - 1
+    bits = np.int64(np.log2(table.shape[0]) + 0.5)
+    mask = table.shape[0] - 1
     never = np.iinfo(np.int64).max
     sh = np.uint64(shift)
     last_pid = -1
     pidx = np.int64(-1)
-    full = min(page_vpn.shape[0], tkeys.shape[0] // 2)
+    full = min(page_vpn.shape[0], table.shape[0] // 2)
     for i in range(start, ts.shape[0]):
         if n_pages >= full:
             return n_pages, i, o, a
@@ -101,30 +105,38 @@ def touch(  # type: ignore[no-untyped-def]
         v = np.int64(vaddr[i] >> sh)
         key = (pidx << VPN_BITS) | v
         s = _slot(key, bits)
-        page = -1
-        while tkeys[s] != -1:
-            if tkeys[s] == key:
-                page = tvals[s]
+        value = -1
+        while table[s, 0] != -1:
+            if table[s, 0] == key:
+                value = table[s, 1]
                 break
             s = (s + 1) & mask
-        if page == -1:
+        if value == -1:
             page = n_pages
             n_pages += 1
-            tkeys[s] = key
-            tvals[s] = page
+            table[s, 0] = key
             page_first_ns[page] = ts[i]
-            page_first_cpu[page] = -1
             page_map_node[page] = -1
             page_pidx[page] = pidx
             page_vpn[page] = v
+            if k == 0:
+                page_first_cpu[page] = cpu[i]
+                table[s, 1] = page
+            else:
+                page_first_cpu[page] = -1
+                page_map_node[page] = dst
+                table[s, 1] = page | UNTOUCHED
+            value = table[s, 1]
+        page = value & PAGE_MASK
         if k == 0:
             out[a] = page
             a += 1
             c = cpu[i]
-            if page_first_cpu[page] == -1:
+            if value & UNTOUCHED:
                 page_first_cpu[page] = c
+                table[s, 1] = page
             if cpu_first_ns[pidx, c] == never:
                 cpu_first_ns[pidx, c] = ts[i]
-        elif page_map_node[page] == -1:
+        elif (value & UNTOUCHED) == 0 and page_map_node[page] == -1:
             page_map_node[page] = dst
     return n_pages, ts.shape[0], o, a

@@ -80,8 +80,7 @@ class PrePass:
     active_bins: np.ndarray  # int64 sorted within each (pid, cpu)
     requests: Requests
     accesses: int
-    table_keys: np.ndarray  # hash table (pid index << 45 | vpn) -> page id
-    table_vals: np.ndarray
+    table: np.ndarray  # hash table rows [pid index << 45 | vpn, page id] (see _pages)
 
     @property
     def n_pages(self) -> int:
@@ -104,7 +103,7 @@ class PrePass:
         pidx = self.pid_index(np.asarray(pid))
         keys = (pidx << VPN_BITS) | np.asarray(vpn, np.int64)
         out = np.empty(len(keys), np.int64)
-        _pages.lookup(self.table_keys, self.table_vals, keys, out)
+        _pages.lookup(self.table, keys, out)
         out[pidx < 0] = -1
         return out
 
@@ -139,8 +138,7 @@ class _Growing:
         self.map_node = np.zeros(self.cap, np.int32)
         self.pidx = np.zeros(self.cap, np.int32)
         self.vpn = np.zeros(self.cap, np.int64)
-        self.tkeys = np.full(self.cap * 2, -1, np.int64)
-        self.tvals = np.zeros(self.cap * 2, np.int64)
+        self.table = np.full((self.cap * 2, 2), -1, np.int64)
 
     def reserve(self, n: int) -> None:
         """Room for ``n`` pages (and a hash table at most half full)."""
@@ -154,10 +152,9 @@ class _Growing:
             new = np.zeros(cap, old.dtype)
             new[: self.cap] = old
             setattr(self, name, new)
-        nkeys = np.full(cap * 2, -1, np.int64)
-        nvals = np.zeros(cap * 2, np.int64)
-        _pages.rehash(self.tkeys, self.tvals, nkeys, nvals)
-        self.tkeys, self.tvals, self.cap = nkeys, nvals, cap
+        bigger = np.full((cap * 2, 2), -1, np.int64)
+        _pages.rehash(self.table, bigger)
+        self.table, self.cap = bigger, cap
 
 
 class PrePassBuilder:
@@ -211,7 +208,7 @@ class PrePassBuilder:
             g.reserve(self.n_pages + 1)
             self.n_pages, row, other, n_access = _pages.touch(
                 row, other, n_access, codes, dst, group.ts_ns, group.cpu, pid, group.vaddr,
-                np.int64(self.machine.page_shift), known, index, g.tkeys, g.tvals, self.n_pages,
+                np.int64(self.machine.page_shift), known, index, g.table, self.n_pages,
                 g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first, pages,
             )
         self.accesses += int(n_access)
@@ -258,7 +255,7 @@ class PrePassBuilder:
             cpu_first_ns=self.cpu_first[: len(pids)].copy(), active_bin_ns=self.active_bin_ns,
             active_ptr=np.searchsorted(slot, np.arange(len(pids) * cpus + 1)).astype(np.int64),
             active_bins=active_bins, requests=_empty_requests(), accesses=self.accesses,
-            table_keys=g.tkeys, table_vals=g.tvals,
+            table=g.table,
         )
         if self.mig_parts:
             pre = replace(pre, requests=_requests(pl.concat(self.mig_parts, how="vertical_relaxed"), pre))
