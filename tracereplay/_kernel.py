@@ -46,6 +46,39 @@ N_PARAMS = 12
 _NEVER_USED = np.iinfo(np.int64).max  # above every LRU stamp
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _way(tag, c, b, ways, p):
+    """The way of CPU c's TLB set starting at slot b that holds page p, or -1.
+
+    No early exit: which way hits is random, so a scan without branches is faster. Unsigned
+    indices (all are non-negative) spare the negative-index wraparound, which would otherwise
+    make the scan gather instead of load.
+    """
+    hit = -1
+    uc, ub = np.uint64(c), np.uint64(b)
+    for w in range(ways):
+        hit = w if tag[uc, ub + np.uint64(w)] == p else hit
+    return hit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _victim(tag, lru, c, b, ways):
+    """The way a fill of CPU c's TLB set starting at slot b replaces: the first empty way, else
+    the least recently used (stamps in a set are distinct). Branch-free: the minimum of keys in
+    which empty ways come first, by index. Done only for a fill, after the lookup's scan: two
+    scans without branches cost less than one with them.
+    """
+    v = 0
+    best = _NEVER_USED
+    uc, ub = np.uint64(c), np.uint64(b)
+    for w in range(ways):
+        j = ub + np.uint64(w)
+        key = lru[uc, j] if tag[uc, j] >= 0 else w - ways
+        v = w if key < best else v
+        best = min(key, best)
+    return v
+
+
 @njit(cache=True, nogil=True)
 def replay_chunk(
     a_ts, a_cpu, a_page, a_write, op_limit,
@@ -172,41 +205,17 @@ def replay_chunk(
             page_pending[p] = -1
         migrating = ts < page_until[p]
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
-        # Each lookup also finds the way a fill would replace (the first empty way, else the
-        # least recently used), so a miss costs one scan of the set, not two.
         b1 = page_b1[p]
-        v1 = -1
-        lru1 = -1
-        best = _NEVER_USED
-        for w in range(l1_ways):
-            q = l1_tag[c, b1 + w]
-            if q == p:
-                l1_lru[c, b1 + w] = tick
-                level = 0
-                break
-            if q < 0:
-                if v1 < 0:
-                    v1 = w
-            elif l1_lru[c, b1 + w] < best:
-                best = l1_lru[c, b1 + w]
-                lru1 = w
         b2 = page_b2[p]
-        v2 = -1
-        lru2 = -1
-        if level == 2:
-            best = _NEVER_USED
-            for w in range(l2_ways):
-                q = l2_tag[c, b2 + w]
-                if q == p:
-                    l2_lru[c, b2 + w] = tick
-                    level = 1
-                    break
-                if q < 0:
-                    if v2 < 0:
-                        v2 = w
-                elif l2_lru[c, b2 + w] < best:
-                    best = l2_lru[c, b2 + w]
-                    lru2 = w
+        w = _way(l1_tag, c, b1, l1_ways, p)
+        if w >= 0:
+            l1_lru[c, b1 + w] = tick
+            level = 0
+        else:
+            w = _way(l2_tag, c, b2, l2_ways, p)
+            if w >= 0:
+                l2_lru[c, b2 + w] = tick
+                level = 1
         if level == 0:
             trans = l1_hit_ns
             outcome = OUT_L1
@@ -236,11 +245,11 @@ def replay_chunk(
                 stats[c, S_STALE] += 1
         if level >= 1 and outcome != OUT_STALL:
             # Fill the L1 dTLB (from the STLB or the walk); the STLB only after a walk.
-            v = v1 if v1 >= 0 else lru1
+            v = _victim(l1_tag, l1_lru, c, b1, l1_ways)
             l1_tag[c, b1 + v] = p
             l1_lru[c, b1 + v] = tick
         if outcome == OUT_WALK:
-            v = v2 if v2 >= 0 else lru2
+            v = _victim(l2_tag, l2_lru, c, b2, l2_ways)
             l2_tag[c, b2 + v] = p
             l2_lru[c, b2 + v] = tick
         remote = node != cpu_node[c]
