@@ -43,6 +43,11 @@ STAT_NAMES = (
  P_INVLPG, P_FULL_FLUSH, P_RESPONDER) = range(12)
 N_PARAMS = 12
 
+# Columns of the per-page matrix of what every access reads: 16 bytes a page, so that a page
+# costs one cache line and the hot pages of a trace stay in cache.
+(PG_B1, PG_B2, PG_NODE, PG_PENDING) = range(4)
+N_PAGE_COLS = 4
+
 _NEVER_USED = np.iinfo(np.int64).max  # above every LRU stamp
 
 
@@ -84,7 +89,7 @@ def replay_chunk(
     a_ts, a_cpu, a_page, a_write, op_limit,
     op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
     r_gid, r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
-    page_pid, page_b1, page_b2, page_node, page_pending, page_until, page_batch, page_req, page_round,
+    page_pid, page, page_until, page_batch, page_req, page_round,
     cpu_node, cpu_first_ns, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
     st_idx, st_ns, st_batch, st_req,
     emit, out_outcome, out_remote, out_latency,
@@ -124,9 +129,9 @@ def replay_chunk(
             cursor += 1
             if op_kind[k] == OP_UNMAP:
                 p = op_arg[k]
-                if page_pending[p] >= 0:
-                    page_node[p] = page_pending[p]
-                page_pending[p] = op_dst[k]
+                if page[p, PG_PENDING] >= 0:
+                    page[p, PG_NODE] = page[p, PG_PENDING]
+                page[p, PG_PENDING] = op_dst[k]
                 page_until[p] = op_until[k]
                 page_batch[p] = op_batch[k]
                 page_req[p] = op_req[k]
@@ -164,13 +169,13 @@ def replay_chunk(
                 else:
                     for j in range(s0, s1):
                         q = r_pages[j]
-                        b1 = page_b1[q]
+                        b1 = page[q, PG_B1]
                         for w in range(l1_ways):
                             if l1_tag[c, b1 + w] == q:
                                 l1_tag[c, b1 + w] = -1
                                 removed += 1
                                 useful = True
-                        b2 = page_b2[q]
+                        b2 = page[q, PG_B2]
                         for w in range(l2_ways):
                             if l2_tag[c, b2 + w] == q:
                                 l2_tag[c, b2 + w] = -1
@@ -200,13 +205,18 @@ def replay_chunk(
         c = a_cpu[i]
         p = a_page[i]
         tick += 1
-        if page_pending[p] >= 0 and ts >= page_until[p]:
-            page_node[p] = page_pending[p]
-            page_pending[p] = -1
-        migrating = ts < page_until[p]
+        # A page without a pending node is not migrating: its remap time has passed (an unmap
+        # always sets both), so page_until is read only for pages that have one.
+        migrating = False
+        if page[p, PG_PENDING] >= 0:
+            if ts >= page_until[p]:
+                page[p, PG_NODE] = page[p, PG_PENDING]
+                page[p, PG_PENDING] = -1
+            else:
+                migrating = True
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
-        b1 = page_b1[p]
-        b2 = page_b2[p]
+        b1 = page[p, PG_B1]
+        b2 = page[p, PG_B2]
         w = _way(l1_tag, c, b1, l1_ways, p)
         if w >= 0:
             l1_lru[c, b1 + w] = tick
@@ -225,13 +235,13 @@ def replay_chunk(
         else:
             trans = walk_ns
             outcome = OUT_WALK
-        node = page_node[p]
+        node = page[p, PG_NODE]
         stall = 0
         if migrating:
             if level == 2:
                 # Faults on the migration entry and sleeps until the remap; no TLB fill.
                 stall = page_until[p] - ts
-                node = page_pending[p]
+                node = page[p, PG_PENDING]
                 outcome = OUT_STALL
                 stats[c, S_STALLS] += 1
                 stats[c, S_STALL_NS] += stall
