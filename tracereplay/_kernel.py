@@ -22,7 +22,9 @@ timestamps are not delayed by stalls).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 OP_UNMAP = 0
 OP_ROUND = 1
@@ -49,6 +51,29 @@ N_PARAMS = 12
 N_PAGE_COLS = 4
 
 _NEVER_USED = np.iinfo(np.int64).max  # above every LRU stamp
+
+
+# How many accesses ahead the loop prefetches a page's row, and the TLB sets it looks up
+# (measured: 4/2 to 32/12 all help; 8/4 most, on the 20 M pareto trace).
+AHEAD_PAGE = 8
+AHEAD_SET = 4
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Hint the CPU to load element ``i`` of ``arr`` (flat index) into cache; never faults."""
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), i8p)
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, highest locality, data cache
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -106,6 +131,8 @@ def replay_chunk(
     local_ns = params[P_LOCAL]
     remote_ns = params[P_REMOTE]
     ncpu = cpu_node.shape[0]
+    l1_entries = l1_tag.shape[1]
+    l2_entries = l2_tag.shape[1]
     n_ops = op_ts.shape[0]
     n_acc = a_ts.shape[0]
     n_st = 0
@@ -201,7 +228,19 @@ def replay_chunk(
             r_holding[r] = holding
             continue
 
-        # An access.
+        # An access. The page row and TLB sets it reads are often not in cache:
+        # prefetch those of accesses a little ahead (the sets once their page's row is in).
+        j = min(i + AHEAD_PAGE, n_acc - 1)
+        _prefetch(page, a_page[j] * N_PAGE_COLS)
+        j = min(i + AHEAD_SET, n_acc - 1)
+        q = a_page[j]
+        e = a_cpu[j] * l2_entries + page[q, PG_B2]
+        _prefetch(l2_tag, e)
+        _prefetch(l2_lru, e)
+        _prefetch(l2_lru, e + l2_ways - 1)
+        e = a_cpu[j] * l1_entries + page[q, PG_B1]
+        _prefetch(l1_tag, e)
+        _prefetch(l1_lru, e)
         c = a_cpu[i]
         p = a_page[i]
         tick += 1
