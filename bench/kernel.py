@@ -26,7 +26,8 @@ from tracereplay.replay import KernelState  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("trace", type=Path, nargs="?", default=REPO / "bench" / ".data" / "20m-skewed-nomig.parquet")
+    ap.add_argument("trace", type=Path, nargs="?",
+                    default=REPO / "bench" / ".data" / "20m-skewed-nomig.parquet")
     ap.add_argument("-n", type=int, default=5, help="timed runs (best is reported)")
     ap.add_argument("--prefix", type=int, help="replay only this many accesses")
     a = ap.parse_args()

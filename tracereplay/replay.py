@@ -27,7 +27,15 @@ from tracereplay import events as ev
 from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay._kernel import (
-    N_PAGE_COLS, N_PARAMS, OP_ROUND, OP_UNMAP, PG_B1, PG_B2, PG_NODE, PG_PENDING, STAT_NAMES,
+    N_PAGE_COLS,
+    N_PARAMS,
+    OP_ROUND,
+    OP_UNMAP,
+    PG_B1,
+    PG_B2,
+    PG_NODE,
+    PG_PENDING,
+    STAT_NAMES,
     replay_chunk,
 )
 from tracereplay.config import Profile, load_profile
