@@ -51,6 +51,8 @@ N_PARAMS = 12
 N_PAGE_COLS = 4
 
 _NEVER_USED = np.iinfo(np.int64).max  # above every LRU stamp
+# LRU stamps are 32 bits (half the cache lines of a set); at this clock they are renumbered.
+STAMP_MAX = np.iinfo(np.int32).max
 
 
 # How many accesses ahead the loop prefetches a page's row, and the TLB sets it looks up
@@ -107,6 +109,23 @@ def _victim(tag, lru, c, b, ways):
         v = w if key < best else v
         best = min(key, best)
     return v
+
+
+@njit(cache=True, nogil=True)
+def _rank_stamps(tag, lru, ways):
+    """Renumber the LRU stamps of every set 1, 2, ... in their order (empty ways: 0), so that the
+    clock can restart above ``ways`` with the same recency order."""
+    rank = np.zeros(ways, lru.dtype)
+    for c in range(tag.shape[0]):
+        for b in range(0, tag.shape[1], ways):
+            for w in range(ways):
+                rank[w] = 0
+                if tag[c, b + w] >= 0:
+                    rank[w] = 1
+                    for x in range(ways):
+                        if tag[c, b + x] >= 0 and lru[c, b + x] < lru[c, b + w]:
+                            rank[w] += 1
+            lru[c, b:b + ways] = rank
 
 
 @njit(cache=True, nogil=True)
@@ -237,13 +256,16 @@ def replay_chunk(
         e = a_cpu[j] * l2_entries + page[q, PG_B2]
         _prefetch(l2_tag, e)
         _prefetch(l2_lru, e)
-        _prefetch(l2_lru, e + l2_ways - 1)
         e = a_cpu[j] * l1_entries + page[q, PG_B1]
         _prefetch(l1_tag, e)
         _prefetch(l1_lru, e)
         c = a_cpu[i]
         p = a_page[i]
         tick += 1
+        if tick > STAMP_MAX:
+            _rank_stamps(l1_tag, l1_lru, l1_ways)
+            _rank_stamps(l2_tag, l2_lru, l2_ways)
+            tick = max(l1_ways, l2_ways) + 1
         # A page without a pending node is not migrating: its remap time has passed (an unmap
         # always sets both), so page_until is read only for pages that have one.
         migrating = False

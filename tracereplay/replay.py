@@ -166,13 +166,14 @@ class KernelState:
         self.page_round = np.full(n, -1, np.int64)
         self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
         self.cpu_first_ns = pre.cpu_first_ns
-        # Tags are page ids (-1: empty), 32 bits so that a set of the STLB spans fewer cache lines.
+        # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
+        # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
         if n > np.iinfo(np.int32).max:
             raise AssertionError("more pages than 32-bit TLB tags can name")
         self.l1_tag = np.full((cpus, t.l1_entries), -1, np.int32)
-        self.l1_lru = np.zeros((cpus, t.l1_entries), np.int64)
+        self.l1_lru = np.zeros((cpus, t.l1_entries), np.int32)
         self.l2_tag = np.full((cpus, t.l2_entries), -1, np.int32)
-        self.l2_lru = np.zeros((cpus, t.l2_entries), np.int64)
+        self.l2_lru = np.zeros((cpus, t.l2_entries), np.int32)
         self.clock = np.zeros(1, np.int64)
         f, m = profile.flush, profile.memory
         self.params = np.array(
