@@ -254,8 +254,10 @@ def replay_chunk(
         j = min(i + AHEAD_SET, n_acc - 1)
         q = a_page[j]
         e = a_cpu[j] * l2_entries + page[q, PG_B2]
-        _prefetch(l2_tag, e)
+        _prefetch(l2_tag, e)  # and the set's last way: a set may straddle two lines
+        _prefetch(l2_tag, e + l2_ways - 1)
         _prefetch(l2_lru, e)
+        _prefetch(l2_lru, e + l2_ways - 1)
         e = a_cpu[j] * l1_entries + page[q, PG_B1]
         _prefetch(l1_tag, e)
         _prefetch(l1_lru, e)
