@@ -247,22 +247,26 @@ def replay_chunk(
             r_holding[r] = holding
             continue
 
-        # An access. The page row and TLB sets it reads are often not in cache:
-        # prefetch those of accesses a little ahead (the sets once their page's row is in).
-        j = min(i + AHEAD_PAGE, n_acc - 1)
-        _prefetch(page, a_page[j] * N_PAGE_COLS)
-        j = min(i + AHEAD_SET, n_acc - 1)
-        q = a_page[j]
-        e = a_cpu[j] * l2_entries + page[q, PG_B2]
+        # An access. Indices on its path are unsigned (all are non-negative): numba then computes
+        # no negative-index wraparound.
+        # The page row and TLB sets it reads are often not in cache: prefetch those of accesses
+        # a little ahead (the sets once their page's row is in).
+        ahead = np.uint64(min(i + AHEAD_PAGE, n_acc - 1))
+        _prefetch(page, a_page[ahead] * N_PAGE_COLS)
+        ahead = np.uint64(min(i + AHEAD_SET, n_acc - 1))
+        q = np.uint64(a_page[ahead])
+        e = a_cpu[ahead] * l2_entries + page[q, PG_B2]
         _prefetch(l2_tag, e)  # and the set's last way: a set may straddle two lines
         _prefetch(l2_tag, e + l2_ways - 1)
         _prefetch(l2_lru, e)
         _prefetch(l2_lru, e + l2_ways - 1)
-        e = a_cpu[j] * l1_entries + page[q, PG_B1]
+        e = a_cpu[ahead] * l1_entries + page[q, PG_B1]
         _prefetch(l1_tag, e)
         _prefetch(l1_lru, e)
-        c = a_cpu[i]
-        p = a_page[i]
+        ui = np.uint64(i)
+        c = a_cpu[ui]
+        p = a_page[ui]
+        uc, up = np.uint64(c), np.uint64(p)  # c and p stay signed for comparisons
         tick += 1
         if tick > STAMP_MAX:
             _rank_stamps(l1_tag, l1_lru, l1_ways)
@@ -271,23 +275,23 @@ def replay_chunk(
         # A page without a pending node is not migrating: its remap time has passed (an unmap
         # always sets both), so page_until is read only for pages that have one.
         migrating = False
-        if page[p, PG_PENDING] >= 0:
-            if ts >= page_until[p]:
-                page[p, PG_NODE] = page[p, PG_PENDING]
-                page[p, PG_PENDING] = -1
+        if page[up, PG_PENDING] >= 0:
+            if ts >= page_until[up]:
+                page[up, PG_NODE] = page[up, PG_PENDING]
+                page[up, PG_PENDING] = -1
             else:
                 migrating = True
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
-        b1 = page[p, PG_B1]
-        b2 = page[p, PG_B2]
+        b1 = page[up, PG_B1]
+        b2 = page[up, PG_B2]
         w = _way(l1_tag, c, b1, l1_ways, p)
         if w >= 0:
-            l1_lru[c, b1 + w] = tick
+            l1_lru[uc, b1 + w] = tick
             level = 0
         else:
             w = _way(l2_tag, c, b2, l2_ways, p)
             if w >= 0:
-                l2_lru[c, b2 + w] = tick
+                l2_lru[uc, b2 + w] = tick
                 level = 1
         if level == 0:
             trans = l1_hit_ns
@@ -298,20 +302,20 @@ def replay_chunk(
         else:
             trans = walk_ns
             outcome = OUT_WALK
-        node = page[p, PG_NODE]
+        node = page[up, PG_NODE]
         stall = 0
         if migrating:
             if level == 2:
                 # Faults on the migration entry and sleeps until the remap; no TLB fill.
-                stall = page_until[p] - ts
-                node = page[p, PG_PENDING]
+                stall = page_until[up] - ts
+                node = page[up, PG_PENDING]
                 outcome = OUT_STALL
                 stats[c, S_STALLS] += 1
                 stats[c, S_STALL_NS] += stall
                 st_idx[n_st] = i
                 st_ns[n_st] = stall
-                st_batch[n_st] = page_batch[p]
-                st_req[n_st] = page_req[p]
+                st_batch[n_st] = page_batch[up]
+                st_req[n_st] = page_req[up]
                 n_st += 1
             else:
                 outcome = OUT_STALE
@@ -319,15 +323,15 @@ def replay_chunk(
         if level >= 1 and outcome != OUT_STALL:
             # Fill the L1 dTLB (from the STLB or the walk); the STLB only after a walk.
             v = _victim(l1_tag, l1_lru, c, b1, l1_ways)
-            l1_tag[c, b1 + v] = p
-            l1_lru[c, b1 + v] = tick
+            l1_tag[uc, b1 + v] = p
+            l1_lru[uc, b1 + v] = tick
         if outcome == OUT_WALK:
             v = _victim(l2_tag, l2_lru, c, b2, l2_ways)
-            l2_tag[c, b2 + v] = p
-            l2_lru[c, b2 + v] = tick
-        remote = node != cpu_node[c]
+            l2_tag[uc, b2 + v] = p
+            l2_lru[uc, b2 + v] = tick
+        remote = node != cpu_node[uc]
         # Branch-free write bit: loads and stores interleave at random.
-        tally[c, level * 4 + remote * 2 + a_write[i]] += 1
+        tally[uc, level * 4 + remote * 2 + a_write[ui]] += 1
         if emit:
             out_outcome[i] = outcome
             out_remote[i] = remote
