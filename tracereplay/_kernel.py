@@ -286,12 +286,12 @@ def replay_chunk(
         b2 = page[up, PG_B2]
         w = _way(l1_tag, c, b1, l1_ways, p)
         if w >= 0:
-            l1_lru[uc, b1 + w] = tick
+            l1_lru[uc, np.uint64(b1 + w)] = tick
             level = 0
         else:
             w = _way(l2_tag, c, b2, l2_ways, p)
             if w >= 0:
-                l2_lru[uc, b2 + w] = tick
+                l2_lru[uc, np.uint64(b2 + w)] = tick
                 level = 1
         if level == 0:
             trans = l1_hit_ns
@@ -323,12 +323,12 @@ def replay_chunk(
         if level >= 1 and outcome != OUT_STALL:
             # Fill the L1 dTLB (from the STLB or the walk); the STLB only after a walk.
             v = _victim(l1_tag, l1_lru, c, b1, l1_ways)
-            l1_tag[uc, b1 + v] = p
-            l1_lru[uc, b1 + v] = tick
+            l1_tag[uc, np.uint64(b1 + v)] = p
+            l1_lru[uc, np.uint64(b1 + v)] = tick
         if outcome == OUT_WALK:
             v = _victim(l2_tag, l2_lru, c, b2, l2_ways)
-            l2_tag[uc, b2 + v] = p
-            l2_lru[uc, b2 + v] = tick
+            l2_tag[uc, np.uint64(b2 + v)] = p
+            l2_lru[uc, np.uint64(b2 + v)] = tick
         remote = node != cpu_node[uc]
         # Branch-free write bit: loads and stores interleave at random.
         tally[uc, level * 4 + remote * 2 + a_write[ui]] += 1
