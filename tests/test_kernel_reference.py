@@ -19,7 +19,7 @@ from replay_helpers import (
     write_trace,
 )
 
-from tracereplay._kernel import OP_ROUND, STAT_NAMES
+from tracereplay._kernel import OP_ROUND, STAMP_MAX, STAT_NAMES
 from tracereplay.config import load_profile
 from tracereplay.machine import Machine
 from tracereplay.migrate import Planner
@@ -134,3 +134,27 @@ def test_no_translation_of_a_migrated_page_survives_its_completed_flush(tmp_path
             for c in range(machine.cpus):
                 held = set(state.l1_tag[c].tolist()) | set(state.l2_tag[c].tolist())
                 assert not covered & held, f"{policy}: cpu {c} holds {covered & held} after round {r}"
+
+
+def test_lru_clock_restart_keeps_every_outcome(tmp_path: Path) -> None:
+    """32-bit LRU stamps are renumbered when the clock reaches STAMP_MAX: a replay whose clock
+    starts just below it has the outcomes and counters of one that starts at zero."""
+    machine = Machine.spread(4, 2)
+    rows = [access(t, t % 4, (t * 7) % 40) for t in range(0, 4000, 3)]
+    rows.append(migrate_node(2000, 1, 0, 1, req=1))
+    path = write_trace(tmp_path / "t.parquet", rows, machine)
+    profile = load_profile(overrides=["tlb.l1_entries=4", "tlb.l1_ways=2", "tlb.l2_entries=8",
+                                      "tlb.l2_ways=4", "flush.ceiling_pages=2"])
+    pre, _, acc = kernel_setup(path, profile, "batched")
+    runs = []
+    for start in (0, STAMP_MAX - 500):
+        state = KernelState(pre, profile, Planner(pre, profile, "batched"))
+        state.clock[0] = start
+        outs = [state.step(*(a[s:s + 300] for a in acc), emit=True)[4]
+                for s in range(0, len(acc[0]), 300)]
+        state.finish()
+        runs.append((state.stats, [np.concatenate(col) for col in zip(*outs, strict=True)]))
+    assert state.clock[0] < 1000  # the clock restarted
+    assert (runs[0][0] == runs[1][0]).all()
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert (a == b).all()

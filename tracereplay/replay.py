@@ -27,7 +27,18 @@ from tracereplay import __version__
 from tracereplay import events as ev
 from tracereplay import migrate as mig
 from tracereplay import trace as tr
-from tracereplay._kernel import N_PARAMS, OP_ROUND, OP_UNMAP, STAT_NAMES, replay_chunk
+from tracereplay._kernel import (
+    N_PAGE_COLS,
+    N_PARAMS,
+    OP_ROUND,
+    OP_UNMAP,
+    PG_B1,
+    PG_B2,
+    PG_NODE,
+    PG_PENDING,
+    STAT_NAMES,
+    replay_chunk,
+)
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError, OutputExistsError
 from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder
@@ -139,21 +150,31 @@ class KernelState:
         self._next: mig.CallPlan | None = next(self._plans, None)
         self.buffer = OpBuffer()
         self.page_pid = pre.page_pid
+        # What every access reads of a page, one row per page; the columns are views of it.
+        self.page = np.empty((n, N_PAGE_COLS), np.int32)
         # First slot of each page's set in the L1 dTLB and STLB (set = vpn mod sets).
-        self.page_b1 = (pre.page_vpn % t.l1_sets) * t.l1_ways
-        self.page_b2 = (pre.page_vpn % t.l2_sets) * t.l2_ways
-        self.page_node = pre.page_node.copy()
-        self.page_pending = np.full(n, -1, np.int32)
+        self.page_b1 = self.page[:, PG_B1]
+        self.page_b1[:] = (pre.page_vpn % t.l1_sets) * t.l1_ways
+        self.page_b2 = self.page[:, PG_B2]
+        self.page_b2[:] = (pre.page_vpn % t.l2_sets) * t.l2_ways
+        self.page_node = self.page[:, PG_NODE]
+        self.page_node[:] = pre.page_node
+        self.page_pending = self.page[:, PG_PENDING]
+        self.page_pending[:] = -1
         self.page_until = np.zeros(n, np.int64)
         self.page_batch = np.full(n, -1, np.int64)
         self.page_req = np.full(n, -1, np.int64)
         self.page_round = np.full(n, -1, np.int64)
         self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
         self.cpu_first_ns = pre.cpu_first_ns
-        self.l1_tag = np.full((cpus, t.l1_entries), -1, np.int64)
-        self.l1_lru = np.zeros((cpus, t.l1_entries), np.int64)
-        self.l2_tag = np.full((cpus, t.l2_entries), -1, np.int64)
-        self.l2_lru = np.zeros((cpus, t.l2_entries), np.int64)
+        # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
+        # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
+        if n > np.iinfo(np.int32).max:
+            raise AssertionError("more pages than 32-bit TLB tags can name")
+        self.l1_tag = np.full((cpus, t.l1_entries), -1, np.int32)
+        self.l1_lru = np.zeros((cpus, t.l1_entries), np.int32)
+        self.l2_tag = np.full((cpus, t.l2_entries), -1, np.int32)
+        self.l2_lru = np.zeros((cpus, t.l2_entries), np.int32)
         self.clock = np.zeros(1, np.int64)
         f, m = profile.flush, profile.memory
         self.params = np.array(
@@ -226,8 +247,8 @@ class KernelState:
             ts, cpu, page, write, limit,
             o["ts"], o["kind"], o["arg"], o["round"], o["until"], o["dst"], o["batch"], o["req"], 0,
             r["gid"], r["cpu"], r["pid_index"], r["full"], r["mask_id"], masks, b.r_ptr, b.r_pages,
-            b.holding, self.page_pid, self.page_b1, self.page_b2, self.page_node,
-            self.page_pending, self.page_until, self.page_batch, self.page_req, self.page_round,
+            b.holding, self.page_pid, self.page, self.page_until, self.page_batch, self.page_req,
+            self.page_round,
             self.cpu_node, self.cpu_first_ns, self.l1_tag, self.l1_lru, self.l2_tag, self.l2_lru, self.clock,
             self.params, self.stats, st[0], st[1], st[2], st[3], emit, out[0], out[1], out[2],
         )

@@ -1,0 +1,49 @@
+"""Speed of the compiled replay kernel alone, on one trace held in memory.
+
+    PYTHONPATH=. python bench/kernel.py                 # 20 M pareto, no migrations
+    PYTHONPATH=. python bench/kernel.py TRACE -n 7 --prefix 5000000
+
+Loads the trace once (pre-pass, planner, access arrays), runs one warm-up replay, then times
+``KernelState.step`` over all accesses N times, each with a fresh state, and prints the best
+accesses per second measured by ``kernel_s`` (time inside ``replay_chunk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from replay_helpers import kernel_setup  # noqa: E402
+
+from tracereplay.config import load_profile  # noqa: E402
+from tracereplay.migrate import Planner  # noqa: E402
+from tracereplay.replay import KernelState  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("trace", type=Path, nargs="?",
+                    default=REPO / "bench" / ".data" / "20m-skewed-nomig.parquet")
+    ap.add_argument("-n", type=int, default=5, help="timed runs (best is reported)")
+    ap.add_argument("--prefix", type=int, help="replay only this many accesses")
+    a = ap.parse_args()
+    profile = load_profile()
+    pre, _, acc = kernel_setup(a.trace, profile, "batched")
+    if a.prefix:
+        acc = tuple(x[:a.prefix] for x in acc)
+    rates = []
+    for k in range(a.n + 1):
+        state = KernelState(pre, profile, Planner(pre, profile, "batched"))
+        state.step(*acc)
+        if k:  # the first run warms up
+            rates.append(len(acc[0]) / state.kernel_s / 1e6)
+    print(f"{len(acc[0])} accesses: best {max(rates):.1f} M/s, "
+          f"runs {' '.join(f'{r:.1f}' for r in rates)}")
+
+
+if __name__ == "__main__":
+    main()
