@@ -62,7 +62,7 @@ def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
         vpn = (t.column("vaddr").to_numpy() >> np.uint64(trace.machine.page_shift)).astype(np.int64)
         parts[0].append(t.column("ts_ns").to_numpy())
         parts[1].append(t.column("cpu").to_numpy().astype(np.int32))
-        parts[2].append(pre.page_ids(t.column("pid").to_numpy(), vpn))
+        parts[2].append(pre.page_ids(t.column("pid").to_numpy(), vpn).astype(np.int32))
         parts[3].append(t.column("write").to_numpy(zero_copy_only=False).astype(np.bool_))
     return tuple(np.concatenate(p) for p in parts)
 

@@ -208,6 +208,7 @@ class KernelState:
         completed flush rounds.
         """
         n = len(ts)
+        page = np.asarray(page, np.int32)  # page ids fit: KernelState checked the page count
         if n:
             plans = self._reach(int(ts[-1]))
             if on_plans is not None and plans:
@@ -227,7 +228,7 @@ class KernelState:
         z64 = np.zeros(0, np.int64)
         st = (z64, z64, z64, z64)
         out = (np.zeros(0, np.int8), np.zeros(0, np.bool_), z64)
-        args = (z64, z64.astype(np.int32), z64, z64.astype(np.bool_))
+        args = (z64, z64.astype(np.int32), z64.astype(np.int32), z64.astype(np.bool_))
         while True:
             nxt = self._next
             limit = NO_LIMIT if nxt is None else nxt.start_ns - 1
@@ -355,7 +356,7 @@ def _replay(trace: tr.Trace, out: Path, policies: list[str], profile: Profile, f
         done = 0
         groups = trace.arrays(["ts_ns", "cpu", "write"])
         for group, n_acc in zip(groups, group_accesses, strict=True):
-            page = np.fromfile(spill, np.int32, n_acc).astype(np.int64)
+            page = np.fromfile(spill, np.int32, n_acc)
             if n_acc < len(group["kind"]):
                 acc = group["kind"] == KIND_ACCESS
                 ts, cpu, write = group["ts_ns"][acc], group["cpu"][acc], group["write"][acc]
