@@ -4,11 +4,14 @@
 which columns each row ``kind`` requires or ignores, the metadata keys and the named rules. This
 module reads it; every rule a file can break is reported by its name from that file.
 
-A trace is never held in memory whole. :func:`load` streams it row group by row group, checks
-every rule with vectorised numpy per batch (carrying the last ``ts_ns`` and the migrate requests
-seen so far from batch to batch) and builds a :class:`TraceSummary` on the way. Consumers then
-read :meth:`Trace.batches`, which yields the same batches cast to the canonical types of
-:func:`arrow_schema`.
+A trace is never held in memory whole. :func:`load` streams it row group by row group and checks
+every rule per batch (carrying the last ``ts_ns`` and the migrate requests seen so far from batch
+to batch): a group of canonical column types goes through one compiled pass (``_rows.py``) over
+every row's ``ts_ns`` and every ``access`` row, and its few other rows through the vectorised
+numpy checks, which alone name a broken rule (a group that breaks one is checked again by them
+whole, so the message does not depend on the path). It builds a :class:`TraceSummary` on the
+way. Consumers then read :meth:`Trace.batches`, which yields the same batches cast to the
+canonical types of :func:`arrow_schema`, or :meth:`Trace.arrays` (numpy).
 
 Canonical batches:
 
