@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tracereplay import __version__
 from tracereplay import events as ev
 from tracereplay import migrate as mig
 from tracereplay import trace as tr
+from tracereplay._frozen import frozen
 from tracereplay._kernel import (
     N_PAGE_COLS,
     N_PARAMS,
@@ -245,7 +247,7 @@ class KernelState:
         masks = self.planner.masks()
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(
-            ts, cpu, page, write, limit,
+            frozen(ts), frozen(cpu), frozen(page), frozen(write), limit,
             o["ts"], o["kind"], o["arg"], o["round"], o["until"], o["dst"], o["batch"], o["req"], 0,
             r["gid"], r["cpu"], r["pid_index"], r["full"], r["mask_id"], masks, b.r_ptr, b.r_pages,
             b.holding, self.page_pid, self.page, self.page_until, self.page_batch, self.page_req,
@@ -329,20 +331,21 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
         pages.tofile(spill)
         group_accesses.append(len(pages))
 
-    with tempfile.TemporaryFile(dir=out, prefix=".pages-") as spill:
+    with (tempfile.TemporaryFile(dir=out, prefix=".pages-") as spill,
+          ThreadPoolExecutor(1, thread_name_prefix="tracereplay-hash") as hasher):
+        digest = hasher.submit(tr.file_sha256, trace_path)  # alongside the validating read
         trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
                         summarise=False)
         spill.seek(0)
-        return _replay(trace, out, policies, profile, force, emit_accesses, progress, t0,
-                       builder, spill, group_accesses)
+        return _replay(trace, digest.result(), out, policies, profile, force, emit_accesses,
+                       progress, t0, builder, spill, group_accesses)
 
 
-def _replay(trace: tr.Trace, out: Path, policies: list[str], profile: Profile, force: bool,
-            emit_accesses: bool, progress: Progress | None, t0: float,
+def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: Profile,
+            force: bool, emit_accesses: bool, progress: Progress | None, t0: float,
             builder: PrePassBuilder | None, spill: Any,
             group_accesses: list[int]) -> list[PolicyResult]:
     machine = trace.machine
-    sha = trace.sha256()
     _check_siblings(out, policies, sha, profile.to_dict(), force)
     assert builder is not None  # load refuses a file without rows
     pre = builder.finish()

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from tracereplay import _pages
 from tracereplay import trace as tr
+from tracereplay._frozen import frozen
 from tracereplay._pages import VPN_BITS
 from tracereplay.machine import Machine
 
@@ -207,7 +208,8 @@ class PrePassBuilder:
             # The scan stops when the arrays are full; they grow and it goes on.
             g.reserve(self.n_pages + 1)
             self.n_pages, row, other, n_access = _pages.touch(
-                row, other, n_access, codes, dst, group.ts_ns, group.cpu, pid, group.vaddr,
+                row, other, n_access, frozen(codes), frozen(dst), frozen(group.ts_ns),
+                frozen(group.cpu), frozen(pid), frozen(group.vaddr),
                 np.int64(self.machine.page_shift), known, index, g.table, self.n_pages,
                 g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first, pages,
             )

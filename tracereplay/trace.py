@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracereplay._frozen import frozen
 from tracereplay._output import replacing
 from tracereplay._resources import load_schema
 from tracereplay._rows import first_bad_row
@@ -627,9 +628,11 @@ class _Validator:
         values = {name: _filled(a) for name, a in raw.items()}
         last = -1 if self.last_ts is None else self.last_ts
         cpus = self.machine.cpus if self.machine else _PID_LIMIT
-        bad = first_bad_row(codes, values["ts_ns"], valid["ts_ns"], values["cpu"], valid["cpu"],
-                            values["pid"], valid["pid"], values["vaddr"], valid["vaddr"],
-                            valid["write"], last, cpus, _VADDR_LIMIT)
+        v = {k: frozen(a) for k, a in values.items()}
+        ok = {k: frozen(a) for k, a in valid.items()}
+        bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
+                            ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
+                            _VADDR_LIMIT)
         mode = col("mode")
         if bad < 0 and mode.null_count < n:
             bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
@@ -929,11 +932,16 @@ class Trace:
 
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (hex)."""
-        h = hashlib.sha256()
-        with self.path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_sha256(self.path)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes (hex); hashing releases the GIL, so it can run on a thread."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
