@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,11 +315,9 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
     window = profile.flush.mm_cpumask == "window"
     builder: PrePassBuilder | None = None
-    # The pre-pass numbers the pages of every access; the ids wait in an unnamed scratch file
-    # (gone when closed, or when the process dies) for the replay's read, which then needs
-    # neither the addresses nor the page table.
-    group_accesses: list[int] = []
-
+    # The pre-pass numbers the pages of every access; the ids wait (in memory, or beyond a
+    # bound in an unnamed scratch file) for the replay's read, which then needs neither the
+    # addresses nor the page table.
     def observe(group: tr.RowGroup) -> None:
         # The pre-pass shares the validating read; the machine is known by the first batch.
         nonlocal builder
@@ -327,24 +325,68 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             builder = PrePassBuilder(
                 tr.machine_of(trace_path, profile.machine.machine()),
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
-        pages = builder.add_rows(group)
-        pages.tofile(spill)
-        group_accesses.append(len(pages))
+        ids.put(builder.add_rows(group))
 
-    with (tempfile.TemporaryFile(dir=out, prefix=".pages-") as spill,
+    with (_PageIds(out) as ids,
           ThreadPoolExecutor(1, thread_name_prefix="tracereplay-hash") as hasher):
         digest = hasher.submit(tr.file_sha256, trace_path)  # alongside the validating read
         trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
                         summarise=False)
-        spill.seek(0)
         return _replay(trace, digest.result(), out, policies, profile, force, emit_accesses,
-                       progress, t0, builder, spill, group_accesses)
+                       progress, t0, builder, ids)
+
+
+_NO_PAGES = np.zeros(0, np.int32)
+
+
+class _PageIds:
+    """The page ids of each row group's accesses, kept in order from the pre-pass to the
+    replay's read: in memory up to ``limit`` bytes, then all in an unnamed scratch file in
+    ``where`` (gone when closed, or when the process dies), so memory stays bounded."""
+
+    def __init__(self, where: Path, limit: int = 256 << 20) -> None:
+        self.where = where
+        self.limit = limit
+        self.held: list[np.ndarray] = []
+        self.counts: list[int] = []
+        self.bytes = 0
+        self.file: Any = None
+
+    def __enter__(self) -> _PageIds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def put(self, pages: np.ndarray) -> None:
+        self.counts.append(len(pages))
+        self.bytes += pages.nbytes
+        if self.file is None and self.bytes <= self.limit:
+            self.held.append(pages)
+            return
+        if self.file is None:
+            self.file = tempfile.TemporaryFile(dir=self.where, prefix=".pages-")  # noqa: SIM115 (closed by __exit__)
+            for held in self.held:
+                held.tofile(self.file)
+            self.held = []
+        pages.tofile(self.file)
+
+    def groups(self) -> Iterator[np.ndarray]:
+        """The ids of each group, in the order they were put."""
+        if self.file is None:
+            for i in range(len(self.held)):
+                pages, self.held[i] = self.held[i], _NO_PAGES  # let each go once replayed
+                yield pages
+            return
+        self.file.seek(0)
+        for n in self.counts:
+            yield np.fromfile(self.file, np.int32, n)
 
 
 def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: Profile,
             force: bool, emit_accesses: bool, progress: Progress | None, t0: float,
-            builder: PrePassBuilder | None, spill: Any,
-            group_accesses: list[int]) -> list[PolicyResult]:
+            builder: PrePassBuilder | None, ids: _PageIds) -> list[PolicyResult]:
     machine = trace.machine
     _check_siblings(out, policies, sha, profile.to_dict(), force)
     assert builder is not None  # load refuses a file without rows
@@ -358,9 +400,8 @@ def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: 
         sinks = [_Sinks(pre, w) for w in writers]
         done = 0
         groups = trace.arrays(["ts_ns", "cpu", "write"])
-        for group, n_acc in zip(groups, group_accesses, strict=True):
-            page = np.fromfile(spill, np.int32, n_acc)
-            if n_acc < len(group["kind"]):
+        for group, page in zip(groups, ids.groups(), strict=True):
+            if len(page) < len(group["kind"]):
                 acc = group["kind"] == KIND_ACCESS
                 ts, cpu, write = group["ts_ns"][acc], group["cpu"][acc], group["write"][acc]
             else:
