@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,17 @@ def test_a_table_that_fails_to_write_fails_the_run_and_leaves_nothing(
     with pytest.raises(OSError, match="No space left"):
         run(tiny_trace, tmp_path / "kept")
     assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_a_trace_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    # Nothing may wait on it (a FIFO would block a reader forever).
+    fifo = tmp_path / "trace.parquet"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "tracereplay", "replay", str(fifo), "-o",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "not a regular file" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_path: Path) -> None:

@@ -57,16 +57,8 @@ def rehash(table, bigger):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _pid_index(pid, known, index):  # type: ignore[no-untyped-def]
-    for j in range(known.shape[0]):
-        if known[j] == pid:
-            return np.int64(index[j])
-    return np.int64(-1)
-
-
-@njit(cache=True, nogil=True)
 def touch(  # type: ignore[no-untyped-def]
-    start, o, a, kind, other_dst, ts, cpu, pid, vaddr, shift, known, index,
+    start, o, a, kind, other_dst, ts, cpu, pidx, vaddr, shift,
     table, n_pages,
     page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns, out,
 ):
@@ -76,8 +68,8 @@ def touch(  # type: ignore[no-untyped-def]
     and call again from that row. ``out[a]`` receives the page id of the a-th access row.
 
     ``kind`` holds row kinds (0 access, 2 map; others are passed over); ``other_dst`` is the
-    ``dst_node`` of each row that is not an access, at ``other_index``. Pids are looked up in
-    ``known`` (every pid of the group is there) to their ``index``. A page is created by its
+    ``dst_node`` of each row that is not an access, in order; ``pidx`` each row's pid index.
+    A page is created by its
     first access or ``map`` row; an access records its CPU as the first toucher, a ``map`` row
     its declared node (the first one wins). ``cpu_first_ns[pid, cpu]`` is the first access of
     each pid on each CPU.
@@ -86,8 +78,6 @@ def touch(  # type: ignore[no-untyped-def]
     mask = table.shape[0] - 1
     never = np.iinfo(np.int64).max
     sh = np.uint64(shift)
-    last_pid = -1
-    pidx = np.int64(-1)
     full = min(page_vpn.shape[0], table.shape[0] // 2)
     for i in range(start, ts.shape[0]):
         if n_pages >= full:
@@ -99,11 +89,9 @@ def touch(  # type: ignore[no-untyped-def]
             o += 1
             if k != 2:
                 continue
-        if pid[i] != last_pid:
-            last_pid = pid[i]
-            pidx = _pid_index(last_pid, known, index)
+        pi = np.int64(pidx[i])
         v = np.int64(vaddr[i] >> sh)
-        key = (pidx << VPN_BITS) | v
+        key = (pi << VPN_BITS) | v
         s = _slot(key, bits)
         value = -1
         while table[s, 0] != -1:
@@ -117,7 +105,7 @@ def touch(  # type: ignore[no-untyped-def]
             table[s, 0] = key
             page_first_ns[page] = ts[i]
             page_map_node[page] = -1
-            page_pidx[page] = pidx
+            page_pidx[page] = pi
             page_vpn[page] = v
             if k == 0:
                 page_first_cpu[page] = cpu[i]
@@ -135,8 +123,8 @@ def touch(  # type: ignore[no-untyped-def]
             if value & UNTOUCHED:
                 page_first_cpu[page] = c
                 table[s, 1] = page
-            if cpu_first_ns[pidx, c] == never:
-                cpu_first_ns[pidx, c] = ts[i]
+            if cpu_first_ns[pi, c] == never:
+                cpu_first_ns[pi, c] = ts[i]
         elif (value & UNTOUCHED) == 0 and page_map_node[page] == -1:
             page_map_node[page] = dst
     return n_pages, ts.shape[0], o, a

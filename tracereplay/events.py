@@ -177,10 +177,12 @@ class TableWriter:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._flush()
-            if self._background is not None:
-                self._background.wait()
-            self._writer.close()
+            try:
+                self._flush()
+                if self._background is not None:
+                    self._background.wait()
+            finally:
+                self._writer.close()
 
 
 class PolicyRunWriter:

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -327,13 +328,22 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
         ids.put(builder.add_rows(group))
 
+    # The file's hash is computed alongside the validating read (a regular file only: anything
+    # else is for load to refuse), and stops if the read fails.
+    stop = threading.Event()
     with (_PageIds(out) as ids,
           ThreadPoolExecutor(1, thread_name_prefix="tracereplay-hash") as hasher):
-        digest = hasher.submit(tr.file_sha256, trace_path)  # alongside the validating read
-        trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
-                        summarise=False)
-        return _replay(trace, digest.result(), out, policies, profile, force, emit_accesses,
-                       progress, t0, builder, ids)
+        digest = (hasher.submit(tr.file_sha256, trace_path, stop)
+                  if Path(trace_path).is_file() else None)
+        try:
+            trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
+                            summarise=False)
+        except BaseException:
+            stop.set()
+            raise
+        sha = digest.result() if digest is not None else trace.sha256()
+        return _replay(trace, sha, out, policies, profile, force, emit_accesses, progress, t0,
+                       builder, ids)
 
 
 _NO_PAGES = np.zeros(0, np.int32)

@@ -195,8 +195,12 @@ class PrePassBuilder:
             grow_to = max(len(self.pid_of), 2 * len(self.cpu_first))
             more = np.full((grow_to - len(self.cpu_first), cpus), NEVER, np.int64)
             self.cpu_first = np.vstack([self.cpu_first, more])
-        known = np.fromiter(self.pid_of.keys(), np.int32, len(self.pid_of))
-        index = np.fromiter(self.pid_of.values(), np.int32, len(self.pid_of))
+        if single:
+            pidx = np.full(n, self.pid_of[int(pid[0])], np.int32)
+        else:
+            known = np.fromiter(self.pid_of.keys(), np.int32, len(self.pid_of))
+            index = np.fromiter(self.pid_of.values(), np.int32, len(self.pid_of))
+            pidx = _pid_index(known, index, pid)
         g = self.grow
         others = group.others
         dst = np.zeros(len(group.other_index), np.int32)
@@ -209,15 +213,14 @@ class PrePassBuilder:
             g.reserve(self.n_pages + 1)
             self.n_pages, row, other, n_access = _pages.touch(
                 row, other, n_access, frozen(codes), frozen(dst), frozen(group.ts_ns),
-                frozen(group.cpu), frozen(pid), frozen(group.vaddr),
-                np.int64(self.machine.page_shift), known, index, g.table, self.n_pages,
+                frozen(group.cpu), frozen(pidx), frozen(group.vaddr),
+                np.int64(self.machine.page_shift), g.table, self.n_pages,
                 g.first_ns, g.first_cpu, g.map_node, g.pidx, g.vpn, self.cpu_first, pages,
             )
         self.accesses += int(n_access)
         if self.active_bin_ns:
             is_access = codes == KIND_ACCESS
-            pidx = _pid_index(known, index, pid[is_access])
-            slot = pidx.astype(np.int64) * cpus + group.cpu[is_access]
+            slot = pidx[is_access].astype(np.int64) * cpus + group.cpu[is_access]
             self.bin_parts.append(np.unique((slot << 40) | (group.ts_ns[is_access] // self.active_bin_ns)))
         mig = others.column("kind").indices.to_numpy(zero_copy_only=False) == KIND_MIGRATE if len(dst) \
             else np.zeros(0, bool)
@@ -277,7 +280,7 @@ def prepass(
 def _pid_index(known: np.ndarray, index: np.ndarray, pid: np.ndarray) -> np.ndarray:
     """Pid indices of ``pid`` (every one among ``known``)."""
     srt = np.argsort(known)
-    return index[srt][np.searchsorted(known[srt], pid)]
+    return index[srt][np.searchsorted(known[srt], pid)].astype(np.int32)
 
 
 def _empty_requests() -> Requests:

@@ -909,8 +909,13 @@ class Trace:
             yield _canonical(batch, names)
 
     def arrays(self, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
-        """Row groups as numpy arrays of ``columns`` (canonical types, nulls as 0 or False;
-        ``kind`` as codes into :data:`KINDS`)."""
+        """Row groups as numpy arrays of integer or bool ``columns`` (canonical types, nulls as
+        0 or False; ``kind`` as codes into :data:`KINDS`). Unlike :meth:`batches`, values in a
+        column that a row's kind ignores are not nulled: read a row's values only where its
+        kind uses them (e.g. ``write`` of access rows)."""
+        text = [c for c in columns if c != "kind" and pa.types.is_string(arrow_schema().field(c).type)]
+        if text:
+            raise ValueError(f"arrays() reads integer and bool columns, not {text}")
         names = list(dict.fromkeys(["kind", *columns]))
         read = [c for c in names if c in self._file_columns]
         canonical = arrow_schema()
@@ -935,11 +940,14 @@ class Trace:
         return file_sha256(self.path)
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (hex); hashing releases the GIL, so it can run on a thread."""
+def file_sha256(path: str | os.PathLike[str], stop: threading.Event | None = None) -> str:
+    """SHA-256 of a file's bytes (hex); hashing releases the GIL, so it can run on a thread.
+    With ``stop``, setting it ends the hashing early (the result is then meaningless)."""
     h = hashlib.sha256()
     with Path(path).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
+            if stop is not None and stop.is_set():
+                break
             h.update(block)
     return h.hexdigest()
 
