@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tracereplay import events, replay
-from tracereplay.cli import app
+from tracereplay.cli import app, main
 from tracereplay.errors import OutputExistsError
 from tracereplay.replay import run
 
@@ -101,7 +101,8 @@ def test_an_interrupted_run_leaves_nothing_that_looks_complete(tiny_trace: Path,
 
 
 def test_a_table_that_fails_to_write_fails_the_run_and_leaves_nothing(
-    tiny_trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Row groups are written on a background thread: its error must still reach the caller.
     def broken(self: pq.ParquetWriter, table: object, row_group_size: int | None = None) -> None:
@@ -111,6 +112,15 @@ def test_a_table_that_fails_to_write_fails_the_run_and_leaves_nothing(
     (tmp_path / "kept").mkdir()
     with pytest.raises(OSError, match="No space left"):
         run(tiny_trace, tmp_path / "kept")
+    assert list((tmp_path / "kept").iterdir()) == []
+    # The command line says what the system said, without calling it a bug.
+    monkeypatch.setattr(sys, "argv", ["tracereplay", "replay", str(tiny_trace), "-o",
+                                      str(tmp_path / "kept")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    said = capsys.readouterr().err
+    assert "error: No space left on device" in said and "internal" not in said
     assert list((tmp_path / "kept").iterdir()) == []
 
 

@@ -36,6 +36,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except OSError as e:  # the system refused (a full disk, a vanished directory): not a bug
+        if state.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)))}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(1)
     except Exception as e:  # a bug: say so briefly; --debug shows the traceback
         if state.debug:
             raise
