@@ -607,7 +607,9 @@ class _Validator:
         """Validate one row group of canonical column types by the compiled pass (every row's
         ``ts_ns``, every ``access`` row) and :meth:`check` on its other rows; return it as
         numpy columns. None, having checked nothing, when a column is not of its canonical
-        type. A broken rule is reported exactly as :meth:`check` reports it."""
+        type (or the batch is empty). A broken rule is reported exactly as :meth:`check` reports it."""
+        if batch.num_rows == 0:
+            return None
         schema = arrow_schema()
         names = batch.schema.names
         for name in names:
