@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=5, help="timed runs (best is reported)")
     ap.add_argument("--prefix", type=int, help="replay only this many accesses")
     a = ap.parse_args()
+    if not a.trace.is_file():
+        ap.error(f"{a.trace}: no such trace (python bench/run.py --only 20m-skewed-nomig makes "
+                 "the default one)")
     profile = load_profile()
     pre, _, acc = kernel_setup(a.trace, profile, "batched")
     if a.prefix:
