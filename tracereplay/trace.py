@@ -171,23 +171,21 @@ class RowGroup:
         return len(self.kind)
 
 
+def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    """Column ``name`` of ``batch``, or all nulls of its canonical type when the batch lacks it."""
+    if name in batch.schema.names:
+        return batch.column(name)
+    return pa.nulls(batch.num_rows, arrow_schema().field(name).type)
+
+
 def _row_group(batch: pa.RecordBatch, row0: int, names: list[str] | None = None) -> RowGroup:
     """A batch of canonical column types (of a validated file) as a :class:`RowGroup`."""
-    n = batch.num_rows
-    schema = arrow_schema()
-
-    def col(name: str) -> pa.Array:
-        if name in batch.schema.names:
-            return batch.column(name)
-        return pa.nulls(n, schema.field(name).type)
-
     codes = _codes(batch.column("kind"), KINDS)
     other = np.flatnonzero(codes != KIND_CODES["access"])
+    values = {c: _filled(_column(batch, c)) for c in ("ts_ns", "cpu", "pid", "vaddr", "write")}
     if names is not None:
-        batch = pa.RecordBatch.from_arrays([col(c) for c in names], names=names)
-    return RowGroup(row0=row0, kind=codes, ts_ns=_filled(col("ts_ns")), cpu=_filled(col("cpu")),
-                    pid=_filled(col("pid")), vaddr=_filled(col("vaddr")),
-                    write=_filled(col("write")), other_index=other,
+        batch = pa.RecordBatch.from_arrays([_column(batch, c) for c in names], names=names)
+    return RowGroup(row0=row0, kind=codes, **values, other_index=other,
                     others=batch.take(pa.array(other)) if len(other) else batch.slice(0, 0))
 
 
@@ -620,11 +618,7 @@ class _Validator:
             return None
         n = batch.num_rows
         codes = _codes(kind, KINDS)
-
-        def col(name: str) -> pa.Array:
-            return batch.column(name) if name in names else pa.nulls(n, schema.field(name).type)
-
-        raw = {name: col(name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        raw = {name: _column(batch, name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
         valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
                  for name, a in raw.items()}
         values = {name: _filled(a) for name, a in raw.items()}
@@ -635,7 +629,7 @@ class _Validator:
         bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
                             ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
                             _VADDR_LIMIT)
-        mode = col("mode")
+        mode = _column(batch, "mode")
         if bad < 0 and mode.null_count < n:
             bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
         offset = self.rows
@@ -924,10 +918,8 @@ class Trace:
         for batch in self._read(read):
             if not all(batch.schema.field(n).type == canonical.field(n).type for n in read):
                 batch = _canonical(batch, names)
-            n = batch.num_rows
             yield {name: (_codes(batch.column(name), KINDS) if name == "kind" else
-                          _filled(batch.column(name) if name in batch.schema.names
-                                  else pa.nulls(n, canonical.field(name).type)))
+                          _filled(_column(batch, name)))
                    for name in names}
 
     def _read(self, read: list[str]) -> Iterator[pa.RecordBatch]:
