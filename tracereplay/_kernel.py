@@ -1,6 +1,6 @@
 """The compiled replay kernel: time-ordered accesses merged with migration operations.
 
-One ``@njit`` function, arrays in and arrays out; it imports nothing of the package. State
+One ``@njit`` function, arrays in and arrays out; of the package it imports only a prefetch hint. State
 lives in preallocated arrays owned by the caller and is carried from one chunk of accesses to
 the next, so a trace streams through in row-group chunks.
 
@@ -22,9 +22,9 @@ timestamps are not delayed by stalls).
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from tracereplay._prefetch import prefetch as _prefetch
 
 OP_UNMAP = 0
 OP_ROUND = 1
@@ -59,23 +59,6 @@ STAMP_MAX = np.iinfo(np.int32).max
 # (measured: 4/2 to 32/12 all help; 8/4 most, on the 20 M pareto trace).
 AHEAD_PAGE = 8
 AHEAD_SET = 4
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i):
-    """Hint the CPU to load element ``i`` of ``arr`` (flat index) into cache; never faults."""
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), i8p)
-        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, highest locality, data cache
-        return context.get_dummy_value()
-
-    return types.void(arr, i), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")

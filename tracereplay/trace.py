@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracereplay._ahead import ahead
 from tracereplay._frozen import frozen
 from tracereplay._output import replacing
 from tracereplay._resources import load_schema
@@ -826,50 +826,11 @@ def _read_groups(pf: pq.ParquetFile, path: Path,
                                    f"{e}", path=str(path), rule=_rule("readable")) from e
 
 
-_DONE = object()
-
-
 def _read_batches(pf: pq.ParquetFile, path: Path,
                   columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-    """Row groups of ``pf``, decoded one ahead on a reader thread (Parquet decoding releases
+    """Row groups of ``pf``, decoded two ahead on a reader thread (Parquet decoding releases
     the GIL, so it overlaps the caller's work on the previous group)."""
-    ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def reader() -> None:
-        try:
-            for batch in _read_groups(pf, path, columns):
-                while not stop.is_set():
-                    try:
-                        ahead.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            item: Any = _DONE
-        except BaseException as e:  # handed to the consumer, raised there
-            item = e
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    thread = threading.Thread(target=reader, name="tracereplay-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = ahead.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    return ahead(_read_groups(pf, path, columns), depth=2, name="tracereplay-reader")
 
 
 class Trace:
