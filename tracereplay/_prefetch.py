@@ -9,10 +9,10 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def prefetch(typingctx, arr, i):  # type: ignore[no-untyped-def]
+def prefetch(typingctx, arr, i):
     """Hint the CPU to load element ``i`` of ``arr`` (flat index) into cache; never faults."""
 
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ from tracereplay._kernel import (
 )
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError, OutputExistsError
-from tracereplay.schedule import KIND_ACCESS, PrePass, PrePassBuilder
+from tracereplay.machine import Machine
+from tracereplay.schedule import KIND_ACCESS, KIND_MIGRATE, PrePass, PrePassBuilder
 
 DEFAULT_POLICIES = ("serial", "batched")
 
@@ -145,35 +146,35 @@ class KernelState:
     states, counters, and the operations of the plans reached so far."""
 
     def __init__(self, pre: PrePass, profile: Profile, planner: mig.Planner) -> None:
+        self._setup(pre.machine, profile, planner, pre.cpu_first_ns)
+        self.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+
+    @classmethod
+    def without_plans(cls, machine: Machine, profile: Profile) -> KernelState:
+        """A replay that no migration call reaches, with no pages yet: :meth:`grow` adds them
+        as they appear, and :attr:`cpu_first_ns` is set before each step."""
+        self = cls.__new__(cls)
+        self._setup(machine, profile, None, np.zeros((0, machine.cpus), np.int64))
+        return self
+
+    def _setup(self, machine: Machine, profile: Profile, planner: mig.Planner | None,
+               cpu_first_ns: np.ndarray) -> None:
         t = profile.tlb
-        cpus = pre.machine.cpus
-        n = pre.n_pages
+        cpus = machine.cpus
+        self.tlb_sets = (t.l1_sets, t.l1_ways, t.l2_sets, t.l2_ways)
         self.planner = planner
-        self._plans = iter(planner)
+        self._plans = iter(planner) if planner is not None else iter(())
         self._next: mig.CallPlan | None = next(self._plans, None)
         self.buffer = OpBuffer()
-        self.page_pid = pre.page_pid
-        # What every access reads of a page, one row per page; the columns are views of it.
-        self.page = np.empty((n, N_PAGE_COLS), np.int32)
-        # First slot of each page's set in the L1 dTLB and STLB (set = vpn mod sets).
-        self.page_b1 = self.page[:, PG_B1]
-        self.page_b1[:] = (pre.page_vpn % t.l1_sets) * t.l1_ways
-        self.page_b2 = self.page[:, PG_B2]
-        self.page_b2[:] = (pre.page_vpn % t.l2_sets) * t.l2_ways
-        self.page_node = self.page[:, PG_NODE]
-        self.page_node[:] = pre.page_node
-        self.page_pending = self.page[:, PG_PENDING]
-        self.page_pending[:] = -1
-        self.page_until = np.zeros(n, np.int64)
-        self.page_batch = np.full(n, -1, np.int64)
-        self.page_req = np.full(n, -1, np.int64)
-        self.page_round = np.full(n, -1, np.int64)
-        self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
-        self.cpu_first_ns = pre.cpu_first_ns
+        self.n_pages = 0
+        self.page_pid = np.zeros(0, np.int32)
+        self.page = np.empty((0, N_PAGE_COLS), np.int32)
+        self.page_until = self.page_batch = self.page_req = self.page_round = np.zeros(0, np.int64)
+        self.cpu_node = np.asarray(machine.cpu_node, np.int32)
+        self.cpu_first_ns = cpu_first_ns
+        self._no_masks = np.zeros((1, cpus), np.uint8)
         # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
         # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
-        if n > np.iinfo(np.int32).max:
-            raise AssertionError("more pages than 32-bit TLB tags can name")
         self.l1_tag = np.full((cpus, t.l1_entries), -1, np.int32)
         self.l1_lru = np.zeros((cpus, t.l1_entries), np.int32)
         self.l2_tag = np.full((cpus, t.l2_entries), -1, np.int32)
@@ -189,6 +190,45 @@ class KernelState:
             raise AssertionError("kernel parameters out of step with _kernel.py")
         self.stats = np.zeros((cpus, len(STAT_NAMES)), np.int64)
         self.kernel_s = 0.0  # time spent in the compiled kernel (benchmarks report it)
+
+    def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, new_node: np.ndarray) -> None:
+        """Take the pages numbered from :attr:`n_pages` up to ``len(page_pid)``: ``page_pid``
+        and ``page_vpn`` describe every page so far, in page-id order, ``new_node`` the initial
+        node of each new one. The pages already taken keep their state."""
+        n, n0 = len(page_pid), self.n_pages
+        if n < n0:
+            raise ValueError("pages are only ever added")
+        if n > np.iinfo(np.int32).max:
+            raise AssertionError("more pages than 32-bit TLB tags can name")
+        self.page_pid = page_pid
+        if n > len(self.page):
+            cap = max(n, 2 * len(self.page)) if n0 else n  # amortised doubling when growing
+            self.page = _grown(self.page, cap)
+            self.page_until = _grown(self.page_until, cap)
+            self.page_batch = _grown(self.page_batch, cap, -1)
+            self.page_req = _grown(self.page_req, cap, -1)
+            self.page_round = _grown(self.page_round, cap, -1)
+        # What every access reads of a page, one row per page: the first slot of its set in
+        # the L1 dTLB and STLB (set = vpn mod sets), its node, the node it is migrating to.
+        l1_sets, l1_ways, l2_sets, l2_ways = self.tlb_sets
+        new = self.page[n0:n]
+        new[:, PG_B1] = (page_vpn[n0:n] % l1_sets) * l1_ways
+        new[:, PG_B2] = (page_vpn[n0:n] % l2_sets) * l2_ways
+        new[:, PG_NODE] = new_node
+        new[:, PG_PENDING] = -1
+        self.n_pages = n
+
+    @property
+    def page_node(self) -> np.ndarray:
+        """Each page's node (as the replay has got)."""
+        return self.page[: self.n_pages, PG_NODE]
+
+    def adopt(self, other: KernelState) -> None:
+        """Take the TLBs, clock, counters and kernel time of ``other``, a replay of the same
+        accesses that no migration call reached (so its pages are as they started)."""
+        for name in ("l1_tag", "l1_lru", "l2_tag", "l2_lru", "clock", "stats"):
+            getattr(self, name)[...] = getattr(other, name)
+        self.kernel_s += other.kernel_s
 
     def _reach(self, t_ns: int) -> list[mig.CallPlan]:
         """Plans of the calls that start at or before ``t_ns``, added to the buffer."""
@@ -245,7 +285,7 @@ class KernelState:
     def _run(self, ts, cpu, page, write, limit, st, emit, out, on_rounds) -> int:  # type: ignore[no-untyped-def]
         b = self.buffer
         o, r = b.ops, b.rounds
-        masks = self.planner.masks()
+        masks = self.planner.masks() if self.planner is not None else self._no_masks
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(
             frozen(ts), frozen(cpu), frozen(page), frozen(write), limit,
@@ -261,6 +301,13 @@ class KernelState:
         if on_rounds is not None and len(done["gid"]):
             on_rounds(done)
         return int(n_st)
+
+
+def _grown(a: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
+    """``a`` with room for ``n`` rows: its rows, then ``fill``."""
+    out = np.full((n, *a.shape[1:]), fill, a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 @dataclass
@@ -319,34 +366,153 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     # The pre-pass numbers the pages of every access; the ids wait (in memory, or beyond a
     # bound in an unnamed scratch file) for the replay's read, which then needs neither the
     # addresses nor the page table.
+    early: _EarlyReplay | None = None
+
     def observe(group: tr.RowGroup) -> None:
         # The pre-pass shares the validating read; the machine is known by the first batch.
-        nonlocal builder
+        nonlocal builder, early
         if builder is None:
             builder = PrePassBuilder(
                 tr.machine_of(trace_path, profile.machine.machine()),
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
-        ids.put(builder.add_rows(group))
+            if EARLY_REPLAY and not emit_accesses:
+                early = stack.enter_context(_EarlyReplay(builder, profile))
+        page = builder.add_rows(group)
+        ids.put(page)
+        if early is not None:
+            early.add(group, page)
 
     # The file's hash is computed alongside the validating read (a regular file only: anything
     # else is for load to refuse), and stops if the read fails.
     stop = threading.Event()
-    with (_PageIds(out) as ids,
+    with (contextlib.ExitStack() as stack, _PageIds(out) as ids,
           ThreadPoolExecutor(1, thread_name_prefix="tracereplay-hash") as hasher):
         digest = (hasher.submit(tr.file_sha256, trace_path, stop)
                   if Path(trace_path).is_file() else None)
         try:
             trace = tr.load(trace_path, machine=profile.machine.machine(), observe_rows=observe,
                             summarise=False)
+            if early is not None:
+                early.finish()
         except BaseException:
             stop.set()
             raise
         sha = digest.result() if digest is not None else trace.sha256()
         return _replay(trace, sha, out, policies, profile, force, emit_accesses, progress, t0,
-                       builder, ids)
+                       builder, ids, early)
 
 
 _NO_PAGES = np.zeros(0, np.int32)
+
+# Replay row groups during the validating read when no migration call can have started (see
+# _EarlyReplay); off, the replay waits for the whole pre-pass (the results are the same).
+EARLY_REPLAY = True
+
+
+@dataclass
+class _Waiting:
+    """A row group that the pre-pass has taken and the early replay has not."""
+
+    rows: int
+    last_ns: int
+    ts: np.ndarray
+    cpu: np.ndarray
+    write: np.ndarray
+    page: np.ndarray
+
+
+class _EarlyReplay:
+    """Replays the trace's row groups while the validating read goes on, on a thread of its
+    own, as long as no migration call can have started.
+
+    Until a call starts, no policy has anything to do: every policy's replay is the same, so
+    one state serves all, and each policy's state adopts it after the read. A group is
+    replayed once the read is past its last timestamp (the replay of a group reaches the calls
+    that start by then) and no migrate row came at or before it. A ``map`` row may still
+    declare the node of a page that an access touched before it; the pages' nodes are checked
+    against the finished pre-pass, and on a difference the replay starts over from the first
+    row instead (:meth:`valid`).
+    """
+
+    def __init__(self, builder: PrePassBuilder, profile: Profile) -> None:
+        self.builder = builder
+        self._state: KernelState | None = KernelState.without_plans(builder.machine, profile)
+        self.waiting: list[_Waiting] = []
+        self.open = True  # no migrate row read yet
+        self.rows = 0  # rows replayed (the first of the file)
+        self.groups = 0  # row groups replayed
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="tracereplay-early")
+        self.running: Future[None] | None = None
+
+    def __enter__(self) -> _EarlyReplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, group: tr.RowGroup, page: np.ndarray) -> None:
+        """After the pre-pass took ``group`` (whose access rows have page ids ``page``)."""
+        if not self.open or not group.num_rows:
+            return
+        migrate = group.kind == KIND_MIGRATE
+        if migrate.any():
+            self.open = False
+            self._replay_until(int(group.ts_ns[np.argmax(migrate)]))
+            self.waiting = []
+            return
+        if len(page) < group.num_rows:
+            acc = group.kind == KIND_ACCESS
+            ts, cpu, write = group.ts_ns[acc], group.cpu[acc], group.write[acc]
+        else:
+            ts, cpu, write = group.ts_ns, group.cpu, group.write
+        self.waiting.append(_Waiting(group.num_rows, int(group.ts_ns[-1]), ts, cpu, write, page))
+        self._replay_until(int(group.ts_ns[-1]))
+
+    def finish(self) -> None:
+        """After the read: replay the groups still waiting, and wait for the replay."""
+        if self.open:
+            self._replay_until(NO_LIMIT)
+        self._wait()
+
+    def take(self, pre: PrePass) -> KernelState | None:
+        """The state after the rows replayed (:attr:`rows`, :attr:`groups`) if the pages it
+        replayed have the initial nodes of the finished pre-pass, else None (the replay starts
+        over); either way this object lets go of it."""
+        state, self._state = self.state, None
+        if not self.groups or not np.array_equal(state.page_node, pre.page_node[: state.n_pages]):
+            return None
+        return state
+
+    @property
+    def state(self) -> KernelState:
+        if self._state is None:
+            raise RuntimeError("the early replay's state was taken")
+        return self._state
+
+    def _replay_until(self, t_ns: int) -> None:
+        """Replay the waiting groups whose last timestamp is before ``t_ns``."""
+        ready = 0
+        while ready < len(self.waiting) and self.waiting[ready].last_ns < t_ns:
+            ready += 1
+        if not ready:
+            return
+        groups, self.waiting = self.waiting[:ready], self.waiting[ready:]
+        self._wait()  # the state is the replay's until it is done
+        b, st = self.builder, self.state
+        st.grow(b.grow.pidx[: b.n_pages], b.grow.vpn[: b.n_pages], b.page_nodes(st.n_pages, b.n_pages))
+        st.cpu_first_ns = b.cpu_first
+        self.rows += sum(g.rows for g in groups)
+        self.groups += len(groups)
+        self.running = self.pool.submit(self._step, groups)
+
+    def _step(self, groups: list[_Waiting]) -> None:
+        for g in groups:
+            self.state.step(g.ts, g.cpu, g.page, g.write)
+
+    def _wait(self) -> None:
+        if self.running is not None:
+            self.running.result()
+            self.running = None
 
 
 class _PageIds:
@@ -382,35 +548,44 @@ class _PageIds:
             self.held = []
         pages.tofile(self.file)
 
-    def groups(self) -> Iterator[np.ndarray]:
-        """The ids of each group, in the order they were put."""
+    def groups(self, skip: int = 0) -> Iterator[np.ndarray]:
+        """The ids of each group after the first ``skip``, in the order they were put."""
         if self.file is None:
-            for i in range(len(self.held)):
+            self.held[:skip] = [_NO_PAGES] * min(skip, len(self.held))
+            for i in range(skip, len(self.held)):
                 pages, self.held[i] = self.held[i], _NO_PAGES  # let each go once replayed
                 yield pages
             return
-        self.file.seek(0)
-        for n in self.counts:
+        self.file.seek(4 * sum(self.counts[:skip]))
+        for n in self.counts[skip:]:
             yield np.fromfile(self.file, np.int32, n)
 
 
 def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: Profile,
             force: bool, emit_accesses: bool, progress: Progress | None, t0: float,
-            builder: PrePassBuilder | None, ids: _PageIds) -> list[PolicyResult]:
+            builder: PrePassBuilder | None, ids: _PageIds,
+            early: _EarlyReplay | None) -> list[PolicyResult]:
     machine = trace.machine
     _check_siblings(out, policies, sha, profile.to_dict(), force)
     assert builder is not None  # load refuses a file without rows
     pre = builder.finish()
     planners = [mig.Planner(pre, profile, name) for name in policies]
     states = [KernelState(pre, profile, p) for p in planners]
+    first_row = first_group = 0
+    replayed = early.take(pre) if early is not None else None
+    if early is not None and replayed is not None:
+        for state in states:
+            state.adopt(replayed)
+        first_row, first_group = early.rows, early.groups
+    del replayed  # its page arrays are not needed any more
     # A policy's directory appears only at its commit; an error removes every uncommitted one.
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(ev.PolicyRunWriter(out, name, force=force))
                    for name in policies]
         sinks = [_Sinks(pre, w) for w in writers]
-        done = 0
-        groups = trace.arrays(["ts_ns", "cpu", "write"])
-        for group, page in zip(groups, ids.groups(), strict=True):
+        done = first_row
+        groups = trace.arrays(["ts_ns", "cpu", "write"], first_row=first_row)
+        for group, page in zip(groups, ids.groups(skip=first_group), strict=True):
             if len(page) < len(group["kind"]):
                 acc = group["kind"] == KIND_ACCESS
                 ts, cpu, write = group["ts_ns"][acc], group["cpu"][acc], group["write"][acc]

@@ -236,13 +236,19 @@ class PrePassBuilder:
         self.row0 = group.row0 + n
         return pages
 
+    def page_nodes(self, start: int, stop: int) -> np.ndarray:
+        """Initial node of pages ``start`` to ``stop`` as the rows so far declare it (a later
+        ``map`` row of a page first touched by an access may still change it)."""
+        g = self.grow
+        cpu_node = np.asarray(self.machine.cpu_node, np.int32)
+        map_node = g.map_node[start:stop]
+        first_cpu = g.first_cpu[start:stop]
+        # A map row declares the initial node; otherwise the first toucher's node.
+        return np.where(map_node >= 0, map_node, cpu_node[np.maximum(first_cpu, 0)]).astype(np.int32)
+
     def finish(self) -> PrePass:
         g, n_pages, cpus = self.grow, self.n_pages, self.machine.cpus
-        cpu_node = np.asarray(self.machine.cpu_node, np.int32)
-        map_node = g.map_node[:n_pages]
-        first_cpu = g.first_cpu[:n_pages]
-        # A map row declares the initial node; otherwise the first toucher's node.
-        page_node = np.where(map_node >= 0, map_node, cpu_node[np.maximum(first_cpu, 0)]).astype(np.int32)
+        page_node = self.page_nodes(0, n_pages)
         pids = np.fromiter(self.pid_of.keys(), np.int64, len(self.pid_of)).astype(np.int32)
         page_pid = g.pidx[:n_pages].copy()
         page_vpn = g.vpn[:n_pages].copy()

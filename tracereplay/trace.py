@@ -806,15 +806,25 @@ def _all_null(pf: pq.ParquetFile, group: int, columns: list[str]) -> list[str]:
 
 
 def _read_groups(pf: pq.ParquetFile, path: Path,
-                 columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+                 columns: list[str] | None, first_row: int = 0) -> Iterator[pa.RecordBatch]:
     schema = pf.schema_arrow
     names = list(schema.names) if columns is None else columns
+    row = 0  # file row number of the next batch's first row
     for group in range(pf.num_row_groups):
+        rows = pf.metadata.row_group(group).num_rows
+        if row + rows <= first_row:
+            row += rows
+            continue
         try:
             nulls = _all_null(pf, group, names)
             read = [n for n in names if n not in nulls]
             for batch in pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
                                          columns=read, use_threads=True):
+                row += batch.num_rows
+                if row <= first_row:
+                    continue
+                if row - batch.num_rows < first_row:
+                    batch = batch.slice(first_row - (row - batch.num_rows))
                 if nulls:
                     batch = pa.RecordBatch.from_arrays(
                         [batch.column(n) if n in read else pa.nulls(batch.num_rows, schema.field(n).type)
@@ -827,10 +837,10 @@ def _read_groups(pf: pq.ParquetFile, path: Path,
 
 
 def _read_batches(pf: pq.ParquetFile, path: Path,
-                  columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-    """Row groups of ``pf``, decoded two ahead on a reader thread (Parquet decoding releases
-    the GIL, so it overlaps the caller's work on the previous group)."""
-    return ahead(_read_groups(pf, path, columns), depth=2, name="tracereplay-reader")
+                  columns: list[str] | None, first_row: int = 0) -> Iterator[pa.RecordBatch]:
+    """Row groups of ``pf`` from row ``first_row`` on, decoded two ahead on a reader thread
+    (Parquet decoding releases the GIL, so it overlaps the caller's work on the previous group)."""
+    return ahead(_read_groups(pf, path, columns, first_row), depth=2, name="tracereplay-reader")
 
 
 class Trace:
@@ -865,30 +875,32 @@ class Trace:
         for batch in self._read(read):
             yield _canonical(batch, names)
 
-    def arrays(self, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
+    def arrays(self, columns: list[str], *, first_row: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Row groups as numpy arrays of integer or bool ``columns`` (canonical types, nulls as
-        0 or False; ``kind`` as codes into :data:`KINDS`). Unlike :meth:`batches`, values in a
-        column that a row's kind ignores are not nulled: read a row's values only where its
-        kind uses them (e.g. ``write`` of access rows)."""
+        0 or False; ``kind`` as codes into :data:`KINDS`), from row ``first_row`` on (the
+        groups as :func:`load` observed them, when it is where one of them starts). Unlike
+        :meth:`batches`, values in a column that a row's kind ignores are not nulled: read a
+        row's values only where its kind uses them (e.g. ``write`` of access rows)."""
         text = [c for c in columns if c != "kind" and pa.types.is_string(arrow_schema().field(c).type)]
         if text:
             raise ValueError(f"arrays() reads integer and bool columns, not {text}")
         names = list(dict.fromkeys(["kind", *columns]))
         read = [c for c in names if c in self._file_columns]
         canonical = arrow_schema()
-        for batch in self._read(read):
+        for batch in self._read(read, first_row):
             if not all(batch.schema.field(n).type == canonical.field(n).type for n in read):
                 batch = _canonical(batch, names)
             yield {name: (_codes(batch.column(name), KINDS) if name == "kind" else
                           _filled(_column(batch, name)))
                    for name in names}
 
-    def _read(self, read: list[str]) -> Iterator[pa.RecordBatch]:
+    def _read(self, read: list[str], first_row: int = 0) -> Iterator[pa.RecordBatch]:
         st = self.path.stat()
         if (st.st_size, st.st_mtime_ns) != self._stat:
             raise TraceFormatError("the file changed since it was loaded; load it again",
                                    path=str(self.path), rule=_rule("readable"))
-        yield from _read_batches(_open(self.path), self.path, read)
+        if first_row < self._rows:
+            yield from _read_batches(_open(self.path), self.path, read, first_row)
 
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (hex)."""
