@@ -147,7 +147,7 @@ class KernelState:
 
     def __init__(self, pre: PrePass, profile: Profile, planner: mig.Planner) -> None:
         self._setup(pre.machine, profile, planner, pre.cpu_first_ns)
-        self.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+        self.grow(pre.page_pid, pre.page_vpn, pre.page_node, spare=False)
 
     @classmethod
     def without_plans(cls, machine: Machine, profile: Profile) -> KernelState:
@@ -191,10 +191,22 @@ class KernelState:
         self.stats = np.zeros((cpus, len(STAT_NAMES)), np.int64)
         self.kernel_s = 0.0  # time spent in the compiled kernel (benchmarks report it)
 
-    def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, new_node: np.ndarray) -> None:
+    def attach(self, pre: PrePass, planner: mig.Planner) -> KernelState:
+        """Go on as the replay of ``planner``'s policy over the finished pre-pass ``pre``: a
+        state made by :meth:`without_plans` whose pages have ``pre``'s initial nodes."""
+        self.planner = planner
+        self._plans = iter(planner)
+        self._next = next(self._plans, None)
+        self.cpu_first_ns = pre.cpu_first_ns
+        self.grow(pre.page_pid, pre.page_vpn, pre.page_node[self.n_pages:], spare=False)
+        return self
+
+    def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, new_node: np.ndarray, *,
+             spare: bool = True) -> None:
         """Take the pages numbered from :attr:`n_pages` up to ``len(page_pid)``: ``page_pid``
         and ``page_vpn`` describe every page so far, in page-id order, ``new_node`` the initial
-        node of each new one. The pages already taken keep their state."""
+        node of each new one. The pages already taken keep their state. With ``spare``, room
+        grows by doubling (for pages still to come)."""
         n, n0 = len(page_pid), self.n_pages
         if n < n0:
             raise ValueError("pages are only ever added")
@@ -202,7 +214,7 @@ class KernelState:
             raise AssertionError("more pages than 32-bit TLB tags can name")
         self.page_pid = page_pid
         if n > len(self.page):
-            cap = max(n, 2 * len(self.page)) if n0 else n  # amortised doubling when growing
+            cap = max(n, 2 * len(self.page)) if spare else n
             self.page = _grown(self.page, cap)
             self.page_until = _grown(self.page_until, cap)
             self.page_batch = _grown(self.page_batch, cap, -1)
@@ -570,14 +582,18 @@ def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: 
     assert builder is not None  # load refuses a file without rows
     pre = builder.finish()
     planners = [mig.Planner(pre, profile, name) for name in policies]
-    states = [KernelState(pre, profile, p) for p in planners]
-    first_row = first_group = 0
     replayed = early.take(pre) if early is not None else None
+    first_row = first_group = 0
     if early is not None and replayed is not None:
-        for state in states:
-            state.adopt(replayed)
+        # The first policy goes on from the rows replayed; the others start from a copy.
+        states = [replayed.attach(pre, planners[0])]
+        for p in planners[1:]:
+            states.append(KernelState(pre, profile, p))
+            states[-1].adopt(states[0])
         first_row, first_group = early.rows, early.groups
-    del replayed  # its page arrays are not needed any more
+    else:
+        states = [KernelState(pre, profile, p) for p in planners]
+    del replayed
     # A policy's directory appears only at its commit; an error removes every uncommitted one.
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(ev.PolicyRunWriter(out, name, force=force))
