@@ -142,3 +142,18 @@ def test_early_replay_changes_no_result(rows: list[dict[str, Any]], group_rows: 
         path = small_groups(Path(d) / "t.parquet", rows, group_rows)
         off, on, _ = replay_both(path, Path(d) / "out", profile)
     assert_same(off, on)
+
+
+@pytest.mark.parametrize("calls", [False, True])
+def test_progress_rises_to_every_row(tmp_path: Path, calls: bool) -> None:
+    rows = [access(10 * i, i % 4, i % 5) for i in range(40)]
+    if calls:
+        rows += migrate_pages(205, 0, [0, 1, 4], 1, req=7)
+    path = small_groups(tmp_path / "t.parquet", rows, 8)
+    seen: list[tuple[int, int]] = []
+    rp.run(path, tmp_path / "out", policies=["batched"], profile=hand_profile(),
+           progress=lambda done, total: seen.append((done, total)))
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == len(rows)
+    assert {t for _, t in seen} == {len(rows)}
+    assert done[0] < len(rows)  # shown while the replay goes on, not only at its end

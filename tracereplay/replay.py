@@ -10,6 +10,7 @@ whole schedule; event tables are written as they are produced, into
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tracereplay import __version__
 from tracereplay import events as ev
@@ -347,7 +349,10 @@ def run(
     emit_accesses: bool = False,
     progress: Progress | None = None,
 ) -> list[PolicyResult]:
-    """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``."""
+    """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``.
+
+    ``progress(done, total)`` is called as rows are replayed (``done`` of the file's ``total``
+    rows, rising; rows replayed during the validating read count from then on)."""
     t0 = time.perf_counter()
     profile = profile or load_profile()
     if isinstance(policies, str):
@@ -380,6 +385,10 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     # addresses nor the page table.
     early: _EarlyReplay | None = None
 
+    @functools.cache
+    def total_rows() -> int:
+        return int(pq.read_metadata(trace_path).num_rows)
+
     def observe(group: tr.RowGroup) -> None:
         # The pre-pass shares the validating read; the machine is known by the first batch.
         nonlocal builder, early
@@ -393,6 +402,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
         ids.put(page)
         if early is not None:
             early.add(group, page)
+            if progress is not None and early.done_rows:
+                progress(early.done_rows, total_rows())
 
     # The file's hash is computed alongside the validating read (a regular file only: anything
     # else is for load to refuse), and stops if the read fails.
@@ -406,6 +417,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                             summarise=False)
             if early is not None:
                 early.finish()
+                if progress is not None and early.done_rows:
+                    progress(early.done_rows, total_rows())
         except BaseException:
             stop.set()
             raise
@@ -451,8 +464,9 @@ class _EarlyReplay:
         self._state: KernelState | None = KernelState.without_plans(builder.machine, profile)
         self.waiting: list[_Waiting] = []
         self.open = True  # no migrate row read yet
-        self.rows = 0  # rows replayed (the first of the file)
-        self.groups = 0  # row groups replayed
+        self.rows = 0  # rows replayed or being replayed (the first of the file)
+        self.groups = 0  # row groups replayed or being replayed
+        self.done_rows = 0  # rows replayed
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="tracereplay-early")
         self.running: Future[None] | None = None
 
@@ -525,6 +539,7 @@ class _EarlyReplay:
         if self.running is not None:
             self.running.result()
             self.running = None
+            self.done_rows = self.rows
 
 
 class _PageIds:
