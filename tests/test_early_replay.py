@@ -157,3 +157,13 @@ def test_progress_rises_to_every_row(tmp_path: Path, calls: bool) -> None:
     assert done == sorted(done) and done[-1] == len(rows)
     assert {t for _, t in seen} == {len(rows)}
     assert done[0] < len(rows)  # shown while the replay goes on, not only at its end
+
+
+def test_rows_that_share_one_timestamp_across_many_groups_are_not_all_held(tmp_path: Path) -> None:
+    # No group can be replayed before the read is past its last timestamp; 12 groups at one
+    # time: the early replay holds at most MAX_WAITING of them, then leaves the rest alone.
+    rows = [access(5, i % 4, i % 9) for i in range(96)] + [access(6 + i, 0, 1) for i in range(8)]
+    path = small_groups(tmp_path / "t.parquet", rows, 8)
+    off, on, start = replay_both(path, tmp_path / "out", hand_profile())
+    assert_same(off, on)
+    assert start == 0

@@ -432,6 +432,9 @@ _NO_PAGES = np.zeros(0, np.int32)
 # Replay row groups during the validating read when no migration call can have started (see
 # _EarlyReplay); off, the replay waits for the whole pre-pass (the results are the same).
 EARLY_REPLAY = True
+# Row groups that may wait for the read to get past their last timestamp (one, unless many
+# rows share a timestamp).
+MAX_WAITING = 8
 
 
 @dataclass
@@ -482,9 +485,12 @@ class _EarlyReplay:
             return
         migrate = group.kind == KIND_MIGRATE
         if migrate.any():
-            self.open = False
-            self._replay_until(int(group.ts_ns[np.argmax(migrate)]))
-            self.waiting = []
+            self._close(int(group.ts_ns[np.argmax(migrate)]))
+            return
+        if len(self.waiting) >= MAX_WAITING:
+            # Time has stood still for that many groups: holding more would make memory grow
+            # with the trace; the rest is left for the replay's own read.
+            self._close(int(group.ts_ns[0]))
             return
         if len(page) < group.num_rows:
             acc = group.kind == KIND_ACCESS
@@ -493,6 +499,12 @@ class _EarlyReplay:
             ts, cpu, write = group.ts_ns, group.cpu, group.write
         self.waiting.append(_Waiting(group.num_rows, int(group.ts_ns[-1]), ts, cpu, write, page))
         self._replay_until(int(group.ts_ns[-1]))
+
+    def _close(self, t_ns: int) -> None:
+        """Replay what the read is past of, before ``t_ns``, and no more."""
+        self.open = False
+        self._replay_until(t_ns)
+        self.waiting = []
 
     def finish(self) -> None:
         """After the read: replay the groups still waiting, and wait for the replay."""
