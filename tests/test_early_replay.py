@@ -167,3 +167,25 @@ def test_rows_that_share_one_timestamp_across_many_groups_are_not_all_held(tmp_p
     off, on, start = replay_both(path, tmp_path / "out", hand_profile())
     assert_same(off, on)
     assert start == 0
+
+
+def test_progress_never_falls_when_the_early_replay_starts_over(tmp_path: Path) -> None:
+    rows = [access(10 * i, 0, i % 3) for i in range(24)] + [map_row(235, 0, 1)]
+    path = small_groups(tmp_path / "t.parquet", rows, 8)
+    seen: list[int] = []
+    rp.run(path, tmp_path / "out", policies=["batched"], profile=hand_profile(),
+           progress=lambda done, total: seen.append(done))
+    assert seen == sorted(seen) and seen[-1] == len(rows)
+
+
+def test_a_map_row_for_a_page_not_yet_replayed_keeps_the_groups_before_it(tmp_path: Path) -> None:
+    # Group 1 (rows 0-7) touches pages 0-2; group 2 first touches page 9 and ends at ts 150,
+    # the time of a call: the early replay stops after group 1; a later map row moves page 9,
+    # which group 1 never touched: group 1's replay stands.
+    rows = [access(10 * i, 0, i % 3) for i in range(8)] + [access(80 + 10 * i, 0, 9) for i in range(8)]
+    rows += migrate_pages(150, 1, [0], 1, req=1) + [access(160 + i, 1, 1) for i in range(8)]
+    rows += [map_row(170, 9, 1)]
+    path = small_groups(tmp_path / "t.parquet", rows, 8)
+    off, on, start = replay_both(path, tmp_path / "out", hand_profile())
+    assert_same(off, on)
+    assert start == 8

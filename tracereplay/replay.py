@@ -154,7 +154,8 @@ class KernelState:
     @classmethod
     def without_plans(cls, machine: Machine, profile: Profile) -> KernelState:
         """A replay that no migration call reaches, with no pages yet: :meth:`grow` adds them
-        as they appear, and :attr:`cpu_first_ns` is set before each step."""
+        as they appear (such a replay reads neither the pages' processes nor ``cpu_first_ns``,
+        which only flush rounds need)."""
         self = cls.__new__(cls)
         self._setup(machine, profile, None, np.zeros((0, machine.cpus), np.int64))
         return self
@@ -215,7 +216,7 @@ class KernelState:
         if n > np.iinfo(np.int32).max:
             raise AssertionError("more pages than 32-bit TLB tags can name")
         self.page_pid = page_pid
-        if n > len(self.page):
+        if n > len(self.page) or (not spare and len(self.page) > n):
             cap = max(n, 2 * len(self.page)) if spare else n
             self.page = _grown(self.page, cap)
             self.page_until = _grown(self.page_until, cap)
@@ -242,7 +243,7 @@ class KernelState:
         accesses that no migration call reached (so its pages are as they started)."""
         for name in ("l1_tag", "l1_lru", "l2_tag", "l2_lru", "clock", "stats"):
             getattr(self, name)[...] = getattr(other, name)
-        self.kernel_s += other.kernel_s
+        self.kernel_s += other.kernel_s  # so each policy's kernel time covers all its rows
 
     def _reach(self, t_ns: int) -> list[mig.CallPlan]:
         """Plans of the calls that start at or before ``t_ns``, added to the buffer."""
@@ -318,9 +319,9 @@ class KernelState:
 
 
 def _grown(a: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
-    """``a`` with room for ``n`` rows: its rows, then ``fill``."""
+    """``a`` with room for ``n`` rows: its first rows, then ``fill``."""
     out = np.full((n, *a.shape[1:]), fill, a.dtype)
-    out[: len(a)] = a
+    out[: len(a)] = a[:n]
     return out
 
 
@@ -352,7 +353,7 @@ def run(
     """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``.
 
     ``progress(done, total)`` is called as rows are replayed (``done`` of the file's ``total``
-    rows, rising; rows replayed during the validating read count from then on)."""
+    rows, never falling; rows replayed during the validating read count from then on)."""
     t0 = time.perf_counter()
     profile = profile or load_profile()
     if isinstance(policies, str):
@@ -380,10 +381,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
     window = profile.flush.mm_cpumask == "window"
     builder: PrePassBuilder | None = None
-    # The pre-pass numbers the pages of every access; the ids wait (in memory, or beyond a
-    # bound in an unnamed scratch file) for the replay's read, which then needs neither the
-    # addresses nor the page table.
     early: _EarlyReplay | None = None
+    stack = contextlib.ExitStack()
 
     @functools.cache
     def total_rows() -> int:
@@ -398,6 +397,9 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                 active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
             if EARLY_REPLAY and not emit_accesses:
                 early = stack.enter_context(_EarlyReplay(builder, profile))
+        # The pre-pass numbers the pages of every access; the ids wait (in memory, or beyond a
+        # bound in an unnamed scratch file) for the replay's read, which then needs neither
+        # the addresses nor the page table.
         page = builder.add_rows(group)
         ids.put(page)
         if early is not None:
@@ -408,7 +410,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     # The file's hash is computed alongside the validating read (a regular file only: anything
     # else is for load to refuse), and stops if the read fails.
     stop = threading.Event()
-    with (contextlib.ExitStack() as stack, _PageIds(out) as ids,
+    with (stack, _PageIds(out) as ids,
           ThreadPoolExecutor(1, thread_name_prefix="tracereplay-hash") as hasher):
         digest = (hasher.submit(tr.file_sha256, trace_path, stop)
                   if Path(trace_path).is_file() else None)
@@ -443,6 +445,7 @@ class _Waiting:
 
     rows: int
     last_ns: int
+    pages: int  # pages numbered by the pre-pass up to the end of the group
     ts: np.ndarray
     cpu: np.ndarray
     write: np.ndarray
@@ -454,12 +457,12 @@ class _EarlyReplay:
     own, as long as no migration call can have started.
 
     Until a call starts, no policy has anything to do: every policy's replay is the same, so
-    one state serves all, and each policy's state adopts it after the read. A group is
-    replayed once the read is past its last timestamp (the replay of a group reaches the calls
-    that start by then) and no migrate row came at or before it. A ``map`` row may still
-    declare the node of a page that an access touched before it; the pages' nodes are checked
-    against the finished pre-pass, and on a difference the replay starts over from the first
-    row instead (:meth:`valid`).
+    one state serves all: after the read the first policy's replay goes on from it and the
+    others start from a copy. A group is replayed once the read is past its last timestamp
+    (the replay of a group reaches the calls that start by then) and no migrate row came at or
+    before it. A ``map`` row may still declare the node of a page that an access touched
+    before it; the nodes of the pages replayed are checked against the finished pre-pass, and
+    on a difference the replay starts over from the first row instead (:meth:`take`).
     """
 
     def __init__(self, builder: PrePassBuilder, profile: Profile) -> None:
@@ -470,6 +473,7 @@ class _EarlyReplay:
         self.rows = 0  # rows replayed or being replayed (the first of the file)
         self.groups = 0  # row groups replayed or being replayed
         self.done_rows = 0  # rows replayed
+        self.settled = 0  # pages touched by the groups replayed or being replayed (the first)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="tracereplay-early")
         self.running: Future[None] | None = None
 
@@ -497,7 +501,8 @@ class _EarlyReplay:
             ts, cpu, write = group.ts_ns[acc], group.cpu[acc], group.write[acc]
         else:
             ts, cpu, write = group.ts_ns, group.cpu, group.write
-        self.waiting.append(_Waiting(group.num_rows, int(group.ts_ns[-1]), ts, cpu, write, page))
+        self.waiting.append(_Waiting(group.num_rows, int(group.ts_ns[-1]), self.builder.n_pages,
+                                     ts, cpu, write, page))
         self._replay_until(int(group.ts_ns[-1]))
 
     def _close(self, t_ns: int) -> None:
@@ -517,8 +522,11 @@ class _EarlyReplay:
         replayed have the initial nodes of the finished pre-pass, else None (the replay starts
         over); either way this object lets go of it."""
         state, self._state = self.state, None
-        if not self.groups or not np.array_equal(state.page_node, pre.page_node[: state.n_pages]):
+        n = self.settled
+        if not self.groups or not np.array_equal(state.page_node[:n], pre.page_node[:n]):
             return None
+        # Pages first seen in groups still waiting were given the nodes known then.
+        state.page[n:state.n_pages, PG_NODE] = pre.page_node[n:state.n_pages]
         return state
 
     @property
@@ -538,7 +546,7 @@ class _EarlyReplay:
         self._wait()  # the state is the replay's until it is done
         b, st = self.builder, self.state
         st.grow(b.grow.pidx[: b.n_pages], b.grow.vpn[: b.n_pages], b.page_nodes(st.n_pages, b.n_pages))
-        st.cpu_first_ns = b.cpu_first
+        self.settled = groups[-1].pages
         self.rows += sum(g.rows for g in groups)
         self.groups += len(groups)
         self.running = self.pool.submit(self._step, groups)
@@ -611,7 +619,8 @@ def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: 
     planners = [mig.Planner(pre, profile, name) for name in policies]
     replayed = early.take(pre) if early is not None else None
     first_row = first_group = 0
-    if early is not None and replayed is not None:
+    if replayed is not None:
+        assert early is not None
         # The first policy goes on from the rows replayed; the others start from a copy.
         states = [replayed.attach(pre, planners[0])]
         for p in planners[1:]:
@@ -648,7 +657,8 @@ def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: 
                         "outcome": per[0], "remote": per[1], "latency_ns": per[2]}))
             done += len(group["kind"])
             if progress is not None:
-                progress(done, trace.num_rows)
+                # Rows reported during the read stay reported, even if replayed again.
+                progress(max(done, early.done_rows if early is not None else 0), trace.num_rows)
         results = []
         for name, planner, state, sink in zip(policies, planners, states, sinks, strict=True):
             state.finish(on_plans=sink.plans, on_rounds=sink.rounds)
