@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from tracereplay import _pages
@@ -21,6 +21,9 @@ from tracereplay import trace as tr
 from tracereplay._frozen import frozen
 from tracereplay._pages import VPN_BITS
 from tracereplay.machine import Machine
+
+if TYPE_CHECKING:  # polars is imported only for traces with migrate rows
+    import polars as pl
 
 NEVER = np.iinfo(np.int64).max
 
@@ -225,6 +228,8 @@ class PrePassBuilder:
         mig = others.column("kind").indices.to_numpy(zero_copy_only=False) == KIND_MIGRATE if len(dst) \
             else np.zeros(0, bool)
         if mig.any():
+            import polars as pl
+
             sel = others.filter(pa.array(mig))
             df = pl.from_arrow(pa.Table.from_batches([sel]))
             assert isinstance(df, pl.DataFrame)
@@ -269,6 +274,8 @@ class PrePassBuilder:
             table=g.table,
         )
         if self.mig_parts:
+            import polars as pl
+
             pre = replace(pre, requests=_requests(pl.concat(self.mig_parts, how="vertical_relaxed"), pre))
         return pre
 
@@ -297,6 +304,8 @@ def _empty_requests() -> Requests:
 
 def _requests(migs: pl.DataFrame, pre: PrePass) -> Requests:
     """Group migrate rows into calls (validated: one ts, cpu, pid, mode and dst per req_id)."""
+    import polars as pl
+
     calls = migs.group_by("req_id", maintain_order=True).agg(
         pl.col("row").first(), pl.col("ts_ns").first(), pl.col("cpu").first(), pl.col("pid").first(),
         pl.col("dst_node").first(), pl.col("src_node").first(), pl.col("mode").first(),
