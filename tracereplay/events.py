@@ -8,6 +8,7 @@ into place when complete, so an interrupted run never leaves a directory that lo
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -60,8 +61,9 @@ def table_names(*, include_optional: bool = False) -> list[str]:
     return [n for n, t in tables.items() if include_optional or not t.get("optional", False)]
 
 
+@functools.cache
 def table_schema(name: str) -> pa.Schema:
-    """The Arrow schema of event table ``name``."""
+    """The Arrow schema of event table ``name`` (built once; Arrow schemas are immutable)."""
     spec = load_schema("events.v1")["tables"][name]
     fields = [
         pa.field(
@@ -93,7 +95,9 @@ def to_table(name: str, columns: Mapping[str, Any]) -> pa.Table:
     arrays = []
     for field in schema:
         if field.name in columns:
-            arrays.append(pa.array(columns[field.name], type=field.type))
+            v = columns[field.name]
+            typed = isinstance(v, pa.Array) and v.type == field.type
+            arrays.append(v if typed else pa.array(v, type=field.type))
         else:
             if not field.nullable:
                 raise KeyError(f"table '{name}' needs column '{field.name}'")
