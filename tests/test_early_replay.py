@@ -189,3 +189,13 @@ def test_a_map_row_for_a_page_not_yet_replayed_keeps_the_groups_before_it(tmp_pa
     off, on, start = replay_both(path, tmp_path / "out", hand_profile())
     assert_same(off, on)
     assert start == 8
+
+
+def test_the_read_reports_its_rows_as_it_goes(tmp_path: Path) -> None:
+    rows = [access(10 * i, i % 4, i % 5) for i in range(40)]
+    rows += migrate_pages(205, 0, [0, 1, 4], 1, req=7)
+    path = small_groups(tmp_path / "t.parquet", rows, 8)
+    read: list[tuple[int, int]] = []
+    rp.run(path, tmp_path / "out", policies=["batched"], profile=hand_profile(),
+           reading=lambda done, total: read.append((done, total)))
+    assert read == [(n, len(rows)) for n in (8, 16, 24, 32, 40, 43)]

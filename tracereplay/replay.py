@@ -349,11 +349,13 @@ def run(
     force: bool = False,
     emit_accesses: bool = False,
     progress: Progress | None = None,
+    reading: Progress | None = None,
 ) -> list[PolicyResult]:
     """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``.
 
     ``progress(done, total)`` is called as rows are replayed (``done`` of the file's ``total``
-    rows, never falling; rows replayed during the validating read count from then on)."""
+    rows, never falling; rows replayed during the validating read count from then on);
+    ``reading(done, total)`` as the validating read (and pre-pass) goes through them."""
     t0 = time.perf_counter()
     profile = profile or load_profile()
     if isinstance(policies, str):
@@ -364,7 +366,7 @@ def run(
     out = Path(out_dir)
     created = _check_out_dir(out, policies, force)
     try:
-        return _run(trace_path, out, policies, profile, force, emit_accesses, progress, t0)
+        return _run(trace_path, out, policies, profile, force, emit_accesses, progress, reading, t0)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # leave nothing behind where there was nothing
@@ -372,7 +374,8 @@ def run(
 
 
 def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], profile: Profile,
-         force: bool, emit_accesses: bool, progress: Progress | None, t0: float) -> list[PolicyResult]:
+         force: bool, emit_accesses: bool, progress: Progress | None, reading: Progress | None,
+         t0: float) -> list[PolicyResult]:
     machine_keys = sorted(k for k in profile.overridden if k.startswith("machine."))
     if machine_keys and tr.file_machine(trace_path) is not None:
         raise ConfigError(
@@ -402,6 +405,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
         # the addresses nor the page table.
         page = builder.add_rows(group)
         ids.put(page)
+        if reading is not None:
+            reading(group.row0 + group.num_rows, total_rows())
         if early is not None:
             early.add(group, page)
             if progress is not None and early.done_rows:

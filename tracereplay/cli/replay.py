@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -186,24 +188,28 @@ def replay(
     """Replay TRACE under migration policies; write event tables and print the comparison."""
     p = _profile(profile, config, set_, batch_size)
     target = out_dir or Path("runs") / trace.stem
-    bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-                   disable=as_json)
-    task = None
+    bar = Progress(TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("rows"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                   transient=True, disable=as_json)
+    tasks: dict[str, TaskID] = {}
 
-    def progress(done: int, total: int) -> None:
-        # Shown from the first replayed chunk on, so that an early error prints alone.
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task("replay", total=total)
-        bar.update(task, completed=done, total=total)
+    def shown(what: str) -> Callable[[int, int], None]:
+        # Shown once the first row group has been read, so that an error in it prints alone;
+        # "read" is the validating read (and, until a trace's first migration call, the replay
+        # too), "replay" counts rows replayed.
+        def update(done: int, total: int) -> None:
+            if not tasks:
+                bar.start()
+                for name in ("read", "replay"):
+                    tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+        return update
 
     try:
         results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
-                      emit_accesses=emit_accesses, progress=progress)
+                      emit_accesses=emit_accesses, progress=shown("replay"), reading=shown("read"))
     finally:
-        if task is not None:
+        if tasks:
             bar.stop()
     if as_json:
         body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
