@@ -2,10 +2,12 @@
 
     PYTHONPATH=. python bench/kernel.py                 # 20 M pareto, no migrations
     PYTHONPATH=. python bench/kernel.py TRACE -n 7 --prefix 5000000
+    PYTHONPATH=. python bench/kernel.py TRACE -p serial   # the flush rounds of another policy
 
 Loads the trace once (pre-pass, planner, access arrays), runs one warm-up replay, then times
-``KernelState.step`` over all accesses N times, each with a fresh state, and prints the best
-accesses per second measured by ``kernel_s`` (time inside ``replay_chunk``).
+``KernelState.step`` over all accesses and ``finish`` (the calls that start after the last
+access) N times, each with a fresh state, and prints the best accesses per second measured by
+``kernel_s`` (time inside ``replay_chunk``).
 """
 
 from __future__ import annotations
@@ -30,18 +32,20 @@ def main() -> None:
                     default=REPO / "bench" / ".data" / "20m-skewed-nomig.parquet")
     ap.add_argument("-n", type=int, default=5, help="timed runs (best is reported)")
     ap.add_argument("--prefix", type=int, help="replay only this many accesses")
+    ap.add_argument("-p", "--policy", default="batched", help="migration policy (default: batched)")
     a = ap.parse_args()
     if not a.trace.is_file():
         ap.error(f"{a.trace}: no such trace (python bench/run.py --only 20m-skewed-nomig makes "
                  "the default one)")
     profile = load_profile()
-    pre, _, acc = kernel_setup(a.trace, profile, "batched")
+    pre, _, acc = kernel_setup(a.trace, profile, a.policy)
     if a.prefix:
         acc = tuple(x[:a.prefix] for x in acc)
     rates = []
     for k in range(a.n + 1):
-        state = KernelState(pre, profile, Planner(pre, profile, "batched"))
+        state = KernelState(pre, profile, Planner(pre, profile, a.policy))
         state.step(*acc)
+        state.finish()
         if k:  # the first run warms up
             rates.append(len(acc[0]) / state.kernel_s / 1e6)
     print(f"{len(acc[0])} accesses: best {max(rates):.1f} M/s, "

@@ -132,6 +132,9 @@ def replay_chunk(
     walk_ns = params[P_WALK]
     local_ns = params[P_LOCAL]
     remote_ns = params[P_REMOTE]
+    irq_full_ns = params[P_RESPONDER] + params[P_FULL_FLUSH]
+    responder_ns = params[P_RESPONDER]
+    invlpg_ns = params[P_INVLPG]
     ncpu = cpu_node.shape[0]
     l1_entries = l1_tag.shape[1]
     l2_entries = l2_tag.shape[1]
@@ -196,20 +199,24 @@ def replay_chunk(
                             l2_tag[c, e] = -1
                             removed += 1
                 else:
+                    # A page is in a set at most once (filled only on a miss): the branch-free
+                    # scan of the access path finds its way.
+                    uc = np.uint64(c)
                     for j in range(s0, s1):
                         q = r_pages[j]
-                        b1 = page[q, PG_B1]
-                        for w in range(l1_ways):
-                            if l1_tag[c, b1 + w] == q:
-                                l1_tag[c, b1 + w] = -1
-                                removed += 1
-                                useful = True
-                        b2 = page[q, PG_B2]
-                        for w in range(l2_ways):
-                            if l2_tag[c, b2 + w] == q:
-                                l2_tag[c, b2 + w] = -1
-                                removed += 1
-                                useful = True
+                        uq = np.uint64(q)
+                        b1 = page[uq, PG_B1]
+                        w = _way(l1_tag, c, b1, l1_ways, q)
+                        if w >= 0:
+                            l1_tag[uc, np.uint64(b1 + w)] = -1
+                            removed += 1
+                            useful = True
+                        b2 = page[uq, PG_B2]
+                        w = _way(l2_tag, c, b2, l2_ways, q)
+                        if w >= 0:
+                            l2_tag[uc, np.uint64(b2 + w)] = -1
+                            removed += 1
+                            useful = True
                 in_mask = masks[m, c] != 0
                 if c == init:
                     if in_mask:
@@ -221,9 +228,9 @@ def replay_chunk(
                     stats[c, S_ENTRIES] += removed
                     if full:
                         stats[c, S_FULL] += 1
-                        stats[c, S_IRQ] += params[P_RESPONDER] + params[P_FULL_FLUSH]
+                        stats[c, S_IRQ] += irq_full_ns
                     else:
-                        stats[c, S_IRQ] += params[P_RESPONDER] + params[P_INVLPG] * (s1 - s0)
+                        stats[c, S_IRQ] += responder_ns + invlpg_ns * (s1 - s0)
                     if useful:
                         stats[c, S_USEFUL] += 1
                         holding += 1
