@@ -77,6 +77,16 @@ def _way(tag, c, b, ways, p):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _drop(tag, c, b, ways, p):
+    """Invalidate page p in CPU c's TLB set starting at slot b: 1 if it was there, else 0."""
+    w = _way(tag, c, b, ways, p)
+    if w < 0:
+        return 0
+    tag[np.uint64(c), np.uint64(b + w)] = -1
+    return 1
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _victim(tag, lru, c, b, ways):
     """The way a fill of CPU c's TLB set starting at slot b replaces: the first empty way, else
     the least recently used (stamps in a set are distinct). Branch-free: the minimum of keys in
@@ -201,22 +211,13 @@ def replay_chunk(
                 else:
                     # A page is in a set at most once (filled only on a miss): the branch-free
                     # scan of the access path finds its way.
-                    uc = np.uint64(c)
                     for j in range(s0, s1):
                         q = r_pages[j]
                         uq = np.uint64(q)
-                        b1 = page[uq, PG_B1]
-                        w = _way(l1_tag, c, b1, l1_ways, q)
-                        if w >= 0:
-                            l1_tag[uc, np.uint64(b1 + w)] = -1
-                            removed += 1
-                            useful = True
-                        b2 = page[uq, PG_B2]
-                        w = _way(l2_tag, c, b2, l2_ways, q)
-                        if w >= 0:
-                            l2_tag[uc, np.uint64(b2 + w)] = -1
-                            removed += 1
-                            useful = True
+                        hit = (_drop(l1_tag, c, page[uq, PG_B1], l1_ways, q)
+                               + _drop(l2_tag, c, page[uq, PG_B2], l2_ways, q))
+                        removed += hit
+                        useful = useful or hit > 0
                 in_mask = masks[m, c] != 0
                 if c == init:
                     if in_mask:
