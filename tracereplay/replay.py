@@ -165,9 +165,7 @@ class KernelState:
         t = profile.tlb
         cpus = machine.cpus
         self.tlb_sets = (t.l1_sets, t.l1_ways, t.l2_sets, t.l2_ways)
-        self.planner = planner
-        self._plans = iter(planner) if planner is not None else iter(())
-        self._next: mig.CallPlan | None = next(self._plans, None)
+        self._follow(planner)
         self.buffer = OpBuffer()
         self.n_pages = 0
         self.page_pid = np.zeros(0, np.int32)
@@ -197,12 +195,16 @@ class KernelState:
     def attach(self, pre: PrePass, planner: mig.Planner) -> KernelState:
         """Go on as the replay of ``planner``'s policy over the finished pre-pass ``pre``: a
         state made by :meth:`without_plans` whose pages have ``pre``'s initial nodes."""
-        self.planner = planner
-        self._plans = iter(planner)
-        self._next = next(self._plans, None)
+        self._follow(planner)
         self.cpu_first_ns = pre.cpu_first_ns
         self.grow(pre.page_pid, pre.page_vpn, pre.page_node[self.n_pages:], spare=False)
         return self
+
+    def _follow(self, planner: mig.Planner | None) -> None:
+        """Take the plans of ``planner`` (none if None) as the replay reaches them."""
+        self.planner = planner
+        self._plans = iter(planner) if planner is not None else iter(())
+        self._next: mig.CallPlan | None = next(self._plans, None)
 
     def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, new_node: np.ndarray, *,
              spare: bool = True) -> None:
@@ -318,6 +320,14 @@ class KernelState:
         return int(n_st)
 
 
+def _access_rows(kind: np.ndarray, n_access: int, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``columns`` at a group's access rows (``n_access`` of them; no copy when all are)."""
+    if n_access == len(kind):
+        return columns
+    acc = kind == KIND_ACCESS
+    return tuple(c[acc] for c in columns)
+
+
 def _grown(a: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
     """``a`` with room for ``n`` rows: its first rows, then ``fill``."""
     out = np.full((n, *a.shape[1:]), fill, a.dtype)
@@ -409,8 +419,11 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             reading(group.row0 + group.num_rows, total_rows())
         if early is not None:
             early.add(group, page)
-            if progress is not None and early.done_rows:
-                progress(early.done_rows, total_rows())
+            replayed_early()
+
+    def replayed_early() -> None:
+        if early is not None and progress is not None and early.done_rows:
+            progress(early.done_rows, total_rows())
 
     # The file's hash is computed alongside the validating read (a regular file only: anything
     # else is for load to refuse), and stops if the read fails.
@@ -424,8 +437,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                             summarise=False)
             if early is not None:
                 early.finish()
-                if progress is not None and early.done_rows:
-                    progress(early.done_rows, total_rows())
+                replayed_early()
         except BaseException:
             stop.set()
             raise
@@ -501,11 +513,7 @@ class _EarlyReplay:
             # with the trace; the rest is left for the replay's own read.
             self._close(int(group.ts_ns[0]))
             return
-        if len(page) < group.num_rows:
-            acc = group.kind == KIND_ACCESS
-            ts, cpu, write = group.ts_ns[acc], group.cpu[acc], group.write[acc]
-        else:
-            ts, cpu, write = group.ts_ns, group.cpu, group.write
+        ts, cpu, write = _access_rows(group.kind, len(page), group.ts_ns, group.cpu, group.write)
         self.waiting.append(_Waiting(group.num_rows, int(group.ts_ns[-1]), self.builder.n_pages,
                                      ts, cpu, write, page))
         self._replay_until(int(group.ts_ns[-1]))
@@ -643,11 +651,8 @@ def _replay(trace: tr.Trace, sha: str, out: Path, policies: list[str], profile: 
         done = first_row
         groups = trace.arrays(["ts_ns", "cpu", "write"], first_row=first_row)
         for group, page in zip(groups, ids.groups(skip=first_group), strict=True):
-            if len(page) < len(group["kind"]):
-                acc = group["kind"] == KIND_ACCESS
-                ts, cpu, write = group["ts_ns"][acc], group["cpu"][acc], group["write"][acc]
-            else:
-                ts, cpu, write = group["ts_ns"], group["cpu"], group["write"]
+            ts, cpu, write = _access_rows(group["kind"], len(page), group["ts_ns"], group["cpu"],
+                                          group["write"])
             for state, sink in zip(states, sinks, strict=True):
                 idx, sns, sb, sr, per = state.step(ts, cpu, page, write, emit=emit_accesses,
                                                    on_plans=sink.plans, on_rounds=sink.rounds)

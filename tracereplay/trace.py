@@ -185,8 +185,12 @@ def _row_group(batch: pa.RecordBatch, row0: int, names: list[str] | None = None)
     values = {c: _filled(_column(batch, c)) for c in ("ts_ns", "cpu", "pid", "vaddr", "write")}
     if names is not None:
         batch = pa.RecordBatch.from_arrays([_column(batch, c) for c in names], names=names)
-    return RowGroup(row0=row0, kind=codes, **values, other_index=other,
-                    others=batch.take(pa.array(other)) if len(other) else batch.slice(0, 0))
+    return RowGroup(row0=row0, kind=codes, **values, other_index=other, others=_rows_at(batch, other))
+
+
+def _rows_at(batch: pa.RecordBatch, index: np.ndarray) -> pa.RecordBatch:
+    """The rows of ``batch`` at ``index`` (no rows: an empty slice, no take)."""
+    return batch.take(pa.array(index)) if len(index) else batch.slice(0, 0)
 
 
 def _filled(arr: pa.Array) -> np.ndarray:
@@ -638,7 +642,7 @@ class _Validator:
             raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
         first_group = self.first_ts is None
         other = np.flatnonzero(codes != KIND_CODES["access"])
-        others = batch.take(pa.array(other)) if len(other) else batch.slice(0, 0)
+        others = _rows_at(batch, other)
         if len(other):
             self.check(others, rows=offset + other)  # migrate and map rows: every rule
         if first_group:
