@@ -5,7 +5,7 @@
     PYTHONPATH=. python bench/kernel.py TRACE -p serial   # the flush rounds of another policy
 
 Loads the trace once (pre-pass, planner, access arrays), runs one warm-up replay, then times
-``KernelState.step`` over all accesses and ``finish`` (the calls that start after the last
+``KernelState.step`` over all accesses and then the operations left (the calls that start after the last
 access) N times, each with a fresh state, and prints the best accesses per second measured by
 ``kernel_s`` (time inside ``replay_chunk``).
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from replay_helpers import kernel_setup  # noqa: E402
+from replay_helpers import kernel_setup, new_state  # noqa: E402
 
 from tracereplay.config import load_profile  # noqa: E402
+from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, Accesses  # noqa: E402
 from tracereplay.migrate import Planner  # noqa: E402
-from tracereplay.replay import KernelState  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +43,11 @@ def main() -> None:
         acc = tuple(x[:a.prefix] for x in acc)
     rates = []
     for k in range(a.n + 1):
-        state = KernelState(pre, profile, Planner(pre, profile, a.policy))
-        state.step(*acc)
-        state.finish()
+        state = new_state(pre, profile)
+        planner = Planner(pre, profile, a.policy)
+        state.add(list(planner), planner.masks(), pre.cpu_first_ns)
+        state.step(Accesses(*acc))
+        state.step(NO_ACCESSES, limit=NO_LIMIT)
         if k:  # the first run warms up
             rates.append(len(acc[0]) / state.kernel_s / 1e6)
     print(f"{len(acc[0])} accesses: best {max(rates):.1f} M/s, "

@@ -127,16 +127,17 @@ def start_up() -> dict[str, float]:
 def reference_ratio(trace: Path, prefix: int = 1_000_000) -> dict[str, float]:
     sys.path.insert(0, str(REPO / "tests"))
     import reference  # the plain-Python model of tests/
-    from replay_helpers import all_ops, kernel_setup
+    from replay_helpers import all_ops, kernel_setup, new_state
 
     from tracereplay.config import load_profile
-    from tracereplay.replay import KernelState
+    from tracereplay.kernel import Accesses
 
     profile = load_profile()
     pre, planner, acc = kernel_setup(trace, profile, "batched")
     acc = tuple(a[:prefix] for a in acc)
-    state = KernelState(pre, profile, planner)
-    state.step(*acc)
+    state = new_state(pre, profile)
+    state.add(list(planner), planner.masks(), pre.cpu_first_ns)
+    state.step(Accesses(*acc))
     kernel = state.kernel_s
     buffer, masks = all_ops(pre, profile, "batched")
     t0 = time.process_time()

@@ -13,7 +13,7 @@ import numpy as np
 from tracereplay.config import Profile
 from tracereplay.migrate import Planner
 from tracereplay.migrate._engine import Call, Engine
-from tracereplay.schedule import PrePass
+from tracereplay.prepass import PrePass
 
 
 class Phases:

@@ -1,4 +1,4 @@
-"""A slow, obvious reference model of the replay kernel (tracereplay/_kernel.py).
+"""A slow, obvious reference model of the replay kernel (tracereplay/kernel/_core.py).
 
 Plain Python, one object per TLB set, written from the model's description rather than from
 the kernel's code. The compiled kernel must agree with it exactly: same per-CPU counters, same
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracereplay._kernel import OP_UNMAP, STAT_NAMES
+from tracereplay.kernel import OP_UNMAP, STAT_NAMES
 
 L1, L2, WALK, STALE, STALL = range(5)
 

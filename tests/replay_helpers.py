@@ -10,10 +10,10 @@ import pyarrow as pa
 
 from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
+from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, Accesses, KernelState, OpBuffer
 from tracereplay.machine import Machine
 from tracereplay.migrate import Planner
-from tracereplay.replay import KernelState, OpBuffer
-from tracereplay.schedule import KIND_ACCESS, PrePass, kind_codes, prepass
+from tracereplay.prepass import KIND_ACCESS, PrePass, prepass
 
 # Round numbers that make timelines easy to check by hand.
 HAND_COSTS = [
@@ -57,7 +57,7 @@ def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
     """All accesses of a trace as (ts, cpu, page, write) arrays."""
     parts: list[list[np.ndarray]] = [[], [], [], []]
     for b in trace.batches(["ts_ns", "kind", "cpu", "pid", "vaddr", "write"]):
-        acc = kind_codes(b.column("kind")) == KIND_ACCESS
+        acc = b.column("kind").indices.to_numpy() == KIND_ACCESS
         t = b.filter(pa.array(acc))
         vpn = (t.column("vaddr").to_numpy() >> np.uint64(trace.machine.page_shift)).astype(np.int64)
         parts[0].append(t.column("ts_ns").to_numpy())
@@ -67,11 +67,18 @@ def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(p) for p in parts)
 
 
-def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Planner, tuple[np.ndarray, ...]]:
-    trace = tr.load(path)
+def load_prepass(path: Path, profile: Profile) -> tuple[tr.Trace, PrePass]:
+    """A trace and its pre-pass over every row."""
     window = profile.flush.mm_cpumask == "window"
-    pre = prepass(trace.batches(), trace.machine,
+    groups: list[tr.RowGroup] = []
+    trace = tr.load(path, observe_rows=groups.append)
+    pre = prepass(groups, trace.machine,
                   active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    return trace, pre
+
+
+def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Planner, tuple[np.ndarray, ...]]:
+    trace, pre = load_prepass(path, profile)
     return pre, Planner(pre, profile, policy), accesses(trace, pre)
 
 
@@ -83,10 +90,19 @@ def all_ops(pre: PrePass, profile: Profile, policy: str) -> tuple[OpBuffer, np.n
     return buffer, planner.masks()
 
 
+def new_state(pre: PrePass, profile: Profile) -> KernelState:
+    """A kernel state holding every page of a finished pre-pass."""
+    state = KernelState(pre.machine, profile)
+    state.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+    return state
+
+
 def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.ndarray, ...],
                chunk: int) -> dict[str, Any]:
-    """Run the compiled kernel over the accesses in chunks of ``chunk``, as a replay does."""
-    state = KernelState(pre, profile, planner)
+    """Run the compiled kernel over the accesses in chunks of ``chunk``, as a replay does: the
+    plans of the calls that start by a chunk's last access first, and after the last chunk the
+    operations left, a call's plan at a time."""
+    state = new_state(pre, profile)
     ts, cpu, page, write = acc
     stalls: list[tuple[int, int, int, int]] = []
     outcomes: list[tuple[int, bool, int]] = []
@@ -97,10 +113,18 @@ def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.n
 
     for s in range(0, len(ts), chunk):
         sl = slice(s, s + chunk)
-        idx, ns, b, r, per = state.step(ts[sl], cpu[sl], page[sl], write[sl], emit=True, on_rounds=rounds)
-        stalls += [(int(i) + s, int(n), int(bb), int(rr)) for i, n, bb, rr in zip(idx, ns, b, r, strict=True)]
-        assert per is not None
-        outcomes += [(int(o), bool(m), int(lat)) for o, m, lat in zip(*per, strict=True)]
-    state.finish(on_rounds=rounds)
+        state.add(planner.plan_until(int(ts[sl][-1])), planner.masks(), pre.cpu_first_ns)
+        out = state.step(Accesses(ts[sl], cpu[sl], page[sl], write[sl]), emit=True, on_rounds=rounds)
+        stalls += [(int(i) + s, int(n), int(bb), int(rr))
+                   for i, n, bb, rr in zip(out.index, out.stall_ns, out.batch_id, out.req_id, strict=True)]
+        assert out.outcome is not None and out.remote is not None and out.latency_ns is not None
+        outcomes += [(int(o), bool(m), int(lat))
+                     for o, m, lat in zip(out.outcome, out.remote, out.latency_ns, strict=True)]
+    while True:
+        nxt = planner.next_start()
+        state.step(NO_ACCESSES, limit=NO_LIMIT if nxt is None else nxt - 1, on_rounds=rounds)
+        if nxt is None:
+            break
+        state.add(planner.plan_until(nxt), planner.masks(), pre.cpu_first_ns)
     return {"stats": state.stats, "holding": [holding[g] for g in sorted(holding)],
             "stalls": stalls, "outcomes": outcomes}

@@ -11,7 +11,9 @@ from pathlib import Path
 
 SCRIPT = """
 import json, sys
-from tracereplay import _kernel, _pages, _rows, generate
+from tracereplay import _rows, generate
+from tracereplay.kernel import _core
+from tracereplay.prepass import _pages
 from tracereplay.replay import run
 out = sys.argv[1]
 plain = out + "/plain.parquet"
@@ -19,7 +21,7 @@ generate.write_pmbench(plain, generate.PmbenchParams(accesses=3000, migrate_ever
 run(plain, out + "/a", policies=["batched"])
 run(sys.argv[2], out + "/b")  # migrations, map rows, nulls in cpu and write
 print(json.dumps({f.__name__: len(f.signatures) for f in
-                  (_kernel.replay_chunk, _pages.touch, _rows.first_bad_row)}))
+                  (_core.replay_chunk, _pages.touch, _rows.first_bad_row)}))
 """
 
 

@@ -15,15 +15,15 @@ from replay_helpers import (
     kernel_setup,
     migrate_node,
     migrate_pages,
+    new_state,
     run_kernel,
     write_trace,
 )
 
-from tracereplay._kernel import OP_ROUND, STAMP_MAX, STAT_NAMES
 from tracereplay.config import load_profile
+from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, OP_ROUND, STAMP_MAX, STAT_NAMES, Accesses
 from tracereplay.machine import Machine
 from tracereplay.migrate import Planner
-from tracereplay.replay import KernelState
 
 
 @st.composite
@@ -126,13 +126,14 @@ def test_no_translation_of_a_migrated_page_survives_its_completed_flush(tmp_path
         for k in np.flatnonzero(ops["kind"] == OP_ROUND)[:50]:
             r = int(ops["arg"][k])
             covered = set(buffer.r_pages[buffer.r_ptr[r]:buffer.r_ptr[r + 1]].tolist())
-            state = KernelState(pre, profile, Planner(pre, profile, policy))
+            state = new_state(pre, profile)
+            planner = Planner(pre, profile, policy)
+            state.add(list(planner), planner.masks(), pre.cpu_first_ns)
             cut = int(np.searchsorted(ts, ops["ts"][k], side="right"))
-            state.step(*(a[:cut] for a in acc))
-            state._run(*(a[:0] for a in acc), int(ops["ts"][k]), (np.zeros(0, np.int64),) * 4,
-                       False, (np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0, np.int64)), None)
+            state.step(Accesses(*(a[:cut] for a in acc)))
+            state.step(NO_ACCESSES, limit=int(ops["ts"][k]))
             for c in range(machine.cpus):
-                held = set(state.l1_tag[c].tolist()) | set(state.l2_tag[c].tolist())
+                held = set(state.tlbs.l1_tag[c].tolist()) | set(state.tlbs.l2_tag[c].tolist())
                 assert not covered & held, f"{policy}: cpu {c} holds {covered & held} after round {r}"
 
 
@@ -148,13 +149,16 @@ def test_lru_clock_restart_keeps_every_outcome(tmp_path: Path) -> None:
     pre, _, acc = kernel_setup(path, profile, "batched")
     runs = []
     for start in (0, STAMP_MAX - 500):
-        state = KernelState(pre, profile, Planner(pre, profile, "batched"))
-        state.clock[0] = start
-        outs = [state.step(*(a[s:s + 300] for a in acc), emit=True)[4]
-                for s in range(0, len(acc[0]), 300)]
-        state.finish()
+        state = new_state(pre, profile)
+        planner = Planner(pre, profile, "batched")
+        state.add(list(planner), planner.masks(), pre.cpu_first_ns)
+        state.tlbs.clock[0] = start
+        steps = [state.step(Accesses(*(a[s:s + 300] for a in acc)), emit=True)
+                 for s in range(0, len(acc[0]), 300)]
+        outs = [(o.outcome, o.remote, o.latency_ns) for o in steps]
+        state.step(NO_ACCESSES, limit=NO_LIMIT)
         runs.append((state.stats, [np.concatenate(col) for col in zip(*outs, strict=True)]))
-    assert state.clock[0] < 1000  # the clock restarted
+    assert state.tlbs.clock[0] < 1000  # the clock restarted
     assert (runs[0][0] == runs[1][0]).all()
     for a, b in zip(runs[0][1], runs[1][1], strict=True):
         assert (a == b).all()

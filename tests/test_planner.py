@@ -10,21 +10,17 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_reference import reference_planner
-from replay_helpers import access, migrate_node, migrate_pages, write_trace
+from replay_helpers import access, load_prepass, migrate_node, migrate_pages, write_trace
 from test_kernel_reference import workloads
 
-from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
 from tracereplay.machine import Machine
 from tracereplay.migrate import CallPlan, Planner
-from tracereplay.schedule import PrePass, prepass
+from tracereplay.prepass import PrePass
 
 
 def _prepass(path: Path, profile: Profile) -> PrePass:
-    trace = tr.load(path)
-    window = profile.flush.mm_cpumask == "window"
-    return prepass(trace.batches(), trace.machine,
-                   active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    return load_prepass(path, profile)[1]
 
 
 def _same_columns(got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: str) -> None:

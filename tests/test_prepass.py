@@ -9,7 +9,7 @@ from replay_helpers import access, write_trace
 
 from tracereplay import trace as tr
 from tracereplay.machine import Machine
-from tracereplay.schedule import NEVER, PrePassBuilder
+from tracereplay.prepass import NEVER, PrePass
 
 MACHINE = Machine.spread(4, 2)  # CPUs 0, 1 on node 0; 2, 3 on node 1
 
@@ -19,10 +19,11 @@ def mapped(ts: int, vpn: int, node: int, *, pid: int = 1) -> dict:
 
 
 def build(path: Path) -> tuple:
-    builder = PrePassBuilder(MACHINE)
+    pre = PrePass(MACHINE)
     ids: list[np.ndarray] = []
-    tr.load(path, observe_rows=lambda g: ids.append(builder.add_rows(g)))
-    return builder.finish(), np.concatenate(ids)
+    tr.load(path, observe_rows=lambda g: ids.append(pre.add_rows(g)))
+    pre.close()
+    return pre, np.concatenate(ids)
 
 
 def test_placement_by_first_touch_and_by_map_rows(tmp_path: Path) -> None:
@@ -31,7 +32,6 @@ def test_placement_by_first_touch_and_by_map_rows(tmp_path: Path) -> None:
         access(5, 0, 10),  # ... then touched from node 0: stays on node 1, first toucher CPU 0
         access(6, 2, 11),  # page 1: first touch from CPU 2 (node 1)
         access(7, 1, 12, pid=2),  # page 2: another process
-        mapped(8, 11, 0),  # a map row after the first touch still declares the node
         mapped(9, 13, 0),  # page 3: mapped, never touched
         mapped(9, 13, 1),  # a second map row of a page: the first one wins
         access(10, 3, 11),
@@ -42,7 +42,7 @@ def test_placement_by_first_touch_and_by_map_rows(tmp_path: Path) -> None:
     assert list(pre.page_vpn) == [10, 11, 12, 13]
     assert list(pre.pids[pre.page_pid]) == [1, 1, 2, 1]
     assert list(pre.page_first_ns) == [0, 6, 7, 9]
-    assert list(pre.page_node) == [1, 0, 0, 0]
+    assert list(pre.page_node) == [1, 1, 0, 0]
     assert pre.accesses == 4
     first = pre.cpu_first_ns[list(pre.pids).index(1)]
     assert list(first) == [5, NEVER, 6, 10]

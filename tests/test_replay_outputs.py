@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tracereplay import events, replay
+from tracereplay import events
 from tracereplay.cli import app, main
 from tracereplay.errors import OutputExistsError
 from tracereplay.replay import run
@@ -29,42 +28,6 @@ def test_same_trace_and_config_give_byte_identical_event_files(tiny_trace: Path,
             a = (tmp_path / "a" / f"policy={policy}" / f"{name}.parquet").read_bytes()
             b = (tmp_path / "b" / f"policy={policy}" / f"{name}.parquet").read_bytes()
             assert a == b, f"{policy}/{name}"
-
-
-def test_page_ids_kept_in_a_scratch_file_give_the_same_tables(
-    tiny_trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The seed sample has one row group; held in memory up to 256 MiB, or in a file beyond.
-    seed = Path(__file__).parent.parent / "sample_traces" / "seed.parquet"
-    run(seed, tmp_path / "memory", policies=["batched"], emit_accesses=True)
-    made = []
-    real = replay._PageIds.__init__
-
-    def small(self: replay._PageIds, where: Path, limit: int = 0) -> None:
-        real(self, where, limit=1024)
-        made.append(self)
-
-    monkeypatch.setattr(replay._PageIds, "__init__", small)
-    run(seed, tmp_path / "file", policies=["batched"], emit_accesses=True)
-    assert made and made[0].file is not None and made[0].file.closed
-    assert [p.name for p in (tmp_path / "file").iterdir()] == ["policy=batched"]
-    for name in (*TABLES, "accesses"):
-        a = (tmp_path / "memory" / "policy=batched" / f"{name}.parquet").read_bytes()
-        b = (tmp_path / "file" / "policy=batched" / f"{name}.parquet").read_bytes()
-        assert a == b, name
-
-
-@pytest.mark.parametrize("skip", [0, 1, 3, 4])
-@pytest.mark.parametrize("limit", [0, 10, 1 << 20])
-def test_page_ids_come_back_in_order_from_memory_or_file(tmp_path: Path, limit: int, skip: int) -> None:
-    groups = [np.arange(n, dtype=np.int32) * (i + 1) for i, n in enumerate([3, 0, 5, 2])]
-    with replay._PageIds(tmp_path, limit=limit) as ids:
-        for g in groups:
-            ids.put(g)
-        assert (ids.file is None) == (limit == 1 << 20)
-        got = list(ids.groups(skip=skip))  # the groups after those replayed during the read
-    assert [list(g) for g in got] == [list(g) for g in groups[skip:]]
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_every_table_matches_the_event_schema(tiny_trace: Path, tmp_path: Path) -> None:

@@ -175,18 +175,3 @@ def test_sha256_is_of_the_file_bytes(tiny_trace: Path) -> None:
     assert trace.load(tiny_trace).sha256() == hashlib.sha256(tiny_trace.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("first_row", [0, 1, 7, 8, 9, 20, 29, 30])
-def test_arrays_from_a_row_give_the_rows_from_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    first_row: int) -> None:
-    rows = [row(ts_ns=i, kind="access", cpu=i % 4, pid=1, vaddr=4096 * i, write=i % 2 == 0)
-            for i in range(30)]
-    table = pa.Table.from_pylist(rows, schema=trace.arrow_schema())
-    monkeypatch.setattr(trace, "_ROW_GROUP_ROWS", 8)  # groups of rows 0-7, 8-15, 16-23, 24-29
-    trace.write(table, tmp_path / "t.parquet", machine=MACHINE)
-    t = trace.load(tmp_path / "t.parquet")
-    got = list(t.arrays(["ts_ns", "cpu", "write"], first_row=first_row))
-    ts = [int(v) for g in got for v in g["ts_ns"]]
-    assert ts == list(range(first_row, 30))
-    assert [int(v) for g in got for v in g["cpu"]] == [i % 4 for i in range(first_row, 30)]
-    if first_row % 8 == 0 and first_row < 30:  # from the start of a group: whole groups
-        assert len(got[0]["ts_ns"]) == min(8, 30 - first_row)

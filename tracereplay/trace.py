@@ -11,7 +11,8 @@ every row's ``ts_ns`` and every ``access`` row, and its few other rows through t
 numpy checks, which alone name a broken rule (a group that breaks one is checked again by them
 whole, so the message does not depend on the path). It builds a :class:`TraceSummary` on the
 way. Consumers then read :meth:`Trace.batches`, which yields the same batches cast to the
-canonical types of :func:`arrow_schema`, or :meth:`Trace.arrays` (numpy).
+canonical types of :func:`arrow_schema`. The replay drives the read itself (:class:`TraceReader`):
+it decodes, validates and hashes each row group once, as numpy :class:`RowGroup` columns.
 
 Canonical batches:
 
@@ -24,6 +25,7 @@ Canonical batches:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -92,7 +94,7 @@ def _columns() -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in _spec()["columns"]}
 
 
-def _rule(name: str) -> str:
+def rule_text(name: str) -> str:
     """The name of a rule, checked against the schema so a typo cannot invent a rule."""
     if name not in _spec()["rules"]:
         raise KeyError(f"trace.v1.json has no rule '{name}'")
@@ -520,7 +522,7 @@ class _Validator:
     def error(self, message: str, *, column: str | None = None, row: int | None = None,
               rule: str) -> TraceFormatError:
         return TraceFormatError(message, path=self.path, column=column, row=row,
-                                rule=_rule(rule))
+                                rule=rule_text(rule))
 
     def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> dict[str, _Col]:
         """Validate one batch (rows continue from the previous one); return its columns.
@@ -730,19 +732,19 @@ class _Validator:
 def _open(path: Path) -> pq.ParquetFile:
     where = str(path)
     if not path.exists():
-        raise TraceFormatError("no such file", path=where, rule=_rule("readable"))
+        raise TraceFormatError("no such file", path=where, rule=rule_text("readable"))
     if not path.is_file():
         raise TraceFormatError("not a regular file (a directory?)", path=where,
-                               rule=_rule("readable"))
+                               rule=rule_text("readable"))
     size = path.stat().st_size
     if size == 0:
         raise TraceFormatError("the file is empty (0 bytes), not a Parquet file", path=where,
-                               rule=_rule("readable"))
+                               rule=rule_text("readable"))
     try:
         return pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as e:
         raise TraceFormatError(f"not a readable Parquet file (truncated or another format?): {e}",
-                               path=where, rule=_rule("readable")) from e
+                               path=where, rule=rule_text("readable")) from e
 
 
 def _metadata(path: Path, schema: pa.Schema) -> dict[str, str]:
@@ -753,7 +755,7 @@ def _metadata(path: Path, schema: pa.Schema) -> dict[str, str]:
             meta[k.decode()] = v.decode()
         except UnicodeDecodeError as e:
             raise TraceFormatError(f"metadata key {k!r} is not UTF-8", path=str(path),
-                                   rule=_rule("readable")) from e
+                                   rule=rule_text("readable")) from e
     return meta
 
 
@@ -765,7 +767,7 @@ def _machine(path: Path, meta: dict[str, str]) -> Machine | None:
         return Machine.from_dict(json.loads(text))
     except (json.JSONDecodeError, ConfigError, TypeError, ValueError) as e:
         raise TraceFormatError(f"metadata {_MACHINE_KEY} is not a valid machine: {e}",
-                               path=str(path), rule=_rule("machine")) from e
+                               path=str(path), rule=rule_text("machine")) from e
 
 
 def _check_schema_version(path: str, meta: dict[str, str]) -> None:
@@ -773,7 +775,7 @@ def _check_schema_version(path: str, meta: dict[str, str]) -> None:
     if version != TRACE_SCHEMA:
         raise TraceFormatError(
             f"metadata {_SCHEMA_KEY} is {version!r}; this tracereplay reads {TRACE_SCHEMA!r}",
-            path=path, rule=_rule("schema-version"))
+            path=path, rule=rule_text("schema-version"))
 
 
 def _check_columns(path: str, schema: pa.Schema) -> None:
@@ -784,14 +786,14 @@ def _check_columns(path: str, schema: pa.Schema) -> None:
             if needers:
                 raise TraceFormatError(
                     f"column is missing; {', '.join(needers)} rows require it",
-                    path=path, column=name, rule=_rule("required-column"))
+                    path=path, column=name, rule=rule_text("required-column"))
             continue
         dtype = schema.field(idx).type
         if not _type_accepted(dtype, spec["accept"]):
             raise TraceFormatError(
                 f"type {_type_name(dtype)} is not accepted; expected {spec['type']} or one of "
                 f"{', '.join(spec['accept'])}",
-                path=path, column=name, rule=_rule("column-type"))
+                path=path, column=name, rule=rule_text("column-type"))
 
 
 def _all_null(pf: pq.ParquetFile, group: int, columns: list[str]) -> list[str]:
@@ -809,42 +811,143 @@ def _all_null(pf: pq.ParquetFile, group: int, columns: list[str]) -> list[str]:
     return out
 
 
-def _read_groups(pf: pq.ParquetFile, path: Path,
-                 columns: list[str] | None, first_row: int = 0) -> Iterator[pa.RecordBatch]:
+def _group_end(pf: pq.ParquetFile, group: int) -> int:
+    """The file offset just past the last column chunk of row group ``group``."""
+    md = pf.metadata.row_group(group)
+    end = 0
+    for j in range(md.num_columns):
+        c = md.column(j)
+        start = c.data_page_offset
+        if c.has_dictionary_page and c.dictionary_page_offset is not None:
+            start = min(start, c.dictionary_page_offset)
+        end = max(end, start + c.total_compressed_size)
+    return end
+
+
+def _read_groups(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
+                 *, hashing: _Hashing | None = None) -> Iterator[pa.RecordBatch]:
     schema = pf.schema_arrow
     names = list(schema.names) if columns is None else columns
-    row = 0  # file row number of the next batch's first row
     for group in range(pf.num_row_groups):
-        rows = pf.metadata.row_group(group).num_rows
-        if row + rows <= first_row:
-            row += rows
-            continue
         try:
             nulls = _all_null(pf, group, names)
             read = [n for n in names if n not in nulls]
             for batch in pf.iter_batches(batch_size=_ROW_GROUP_ROWS, row_groups=[group],
                                          columns=read, use_threads=True):
-                row += batch.num_rows
-                if row <= first_row:
-                    continue
-                if row - batch.num_rows < first_row:
-                    batch = batch.slice(first_row - (row - batch.num_rows))
                 if nulls:
                     batch = pa.RecordBatch.from_arrays(
                         [batch.column(n) if n in read else pa.nulls(batch.num_rows, schema.field(n).type)
                          for n in names],
                         schema=pa.schema([schema.field(n) for n in names]))
                 yield batch
+            if hashing is not None:
+                hashing.upto(_group_end(pf, group))
         except (OSError, pa.ArrowException) as e:
             raise TraceFormatError(f"row group {group} cannot be read (truncated or corrupt?): "
-                                   f"{e}", path=str(path), rule=_rule("readable")) from e
+                                   f"{e}", path=str(path), rule=rule_text("readable")) from e
+    if hashing is not None:
+        hashing.upto(hashing.size)
 
 
-def _read_batches(pf: pq.ParquetFile, path: Path,
-                  columns: list[str] | None, first_row: int = 0) -> Iterator[pa.RecordBatch]:
-    """Row groups of ``pf`` from row ``first_row`` on, decoded two ahead on a reader thread
+def _read_batches(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
+                  *, hashing: _Hashing | None = None) -> Iterator[pa.RecordBatch]:
+    """Row groups of ``pf``, decoded two ahead on a reader thread
     (Parquet decoding releases the GIL, so it overlaps the caller's work on the previous group)."""
-    return ahead(_read_groups(pf, path, columns, first_row), depth=2, name="tracereplay-reader")
+    return ahead(_read_groups(pf, path, columns, hashing=hashing), depth=2,
+                 name="tracereplay-reader")
+
+
+class _Hashing:
+    """SHA-256 of a memory-mapped file, advanced in file order as the read gets past each row
+    group: the bytes are hashed while the decoding has them in memory (hashing releases the
+    GIL, so it costs the reader thread, not the caller)."""
+
+    def __init__(self, source: pa.MemoryMappedFile) -> None:
+        self.source = source
+        self.size = source.size()
+        self.done = 0
+        self.h = hashlib.sha256()
+
+    def upto(self, end: int) -> None:
+        end = min(end, self.size)
+        while self.done < end:
+            n = min(end - self.done, 16 << 20)
+            self.h.update(memoryview(self.source.read_at(n, self.done)))
+            self.done += n
+
+    def hexdigest(self) -> str:
+        self.upto(self.size)
+        return self.h.hexdigest()
+
+
+class TraceReader:
+    """One read of a trace file: the footer parsed once, every row group decoded once (on a
+    reader thread, ahead of the caller), validated, and the file's bytes hashed on the way.
+
+    Open it, iterate :meth:`groups` (validated :class:`RowGroup` objects in file order), then
+    read :attr:`sha256`, :meth:`summary` or :meth:`trace`. Raises :class:`TraceFormatError` at
+    the first broken rule; the machine is the file's ``tracereplay.machine`` if it has one, else
+    ``machine``, else :func:`default_machine`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, machine: Machine | None = None,
+                 summarise: bool = True, hash_file: bool = True) -> None:
+        self.path = Path(path)
+        self.pf = _open(self.path)
+        schema = self.pf.schema_arrow
+        meta = _metadata(self.path, schema)
+        _check_schema_version(str(self.path), meta)
+        self.file_machine = _machine(self.path, meta)
+        self.machine = self.file_machine or machine or default_machine()
+        self.num_rows = int(self.pf.metadata.num_rows)
+        if self.num_rows == 0:
+            raise TraceFormatError("the file holds no rows", path=str(self.path),
+                                   rule=rule_text("not-empty"))
+        _check_columns(str(self.path), schema)
+        self.columns = tuple(n for n in _columns() if schema.get_field_index(n) >= 0)
+        st = self.path.stat()
+        self._stat = (st.st_size, st.st_mtime_ns)
+        self._hashing = _Hashing(self._source) if hash_file else None
+        self._validator = _Validator(str(self.path), self.machine, summarise=summarise)
+        self._read = False
+
+    @functools.cached_property
+    def _source(self) -> pa.MemoryMappedFile:
+        return pa.memory_map(str(self.path))
+
+    def groups(self) -> Iterator[RowGroup]:
+        """Each row group, validated, as numpy columns (once: a second call raises)."""
+        if self._read:
+            raise RuntimeError(f"{self.path}: a TraceReader reads its file once")
+        self._read = True
+        validator = self._validator
+        names = list(_columns())
+        pf = pq.ParquetFile(self._source, metadata=self.pf.metadata) if self._hashing else self.pf
+        for batch in _read_batches(pf, self.path, list(self.columns), hashing=self._hashing):
+            row0 = validator.rows
+            group = validator.check_group(batch)
+            if group is None:  # columns of other types than the canonical ones
+                validator.check(batch)
+                group = _row_group(_canonical(batch, names), row0)
+            yield group
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes (hex), computed during the read."""
+        if self._hashing is None:
+            return file_sha256(self.path)
+        return self._hashing.hexdigest()
+
+    def summary(self) -> TraceSummary:
+        return self._validator.summary()
+
+    def trace(self) -> Trace:
+        """The validated trace, once every group has been read."""
+        v = self._validator
+        return Trace(path=self.path, machine=self.machine,
+                     machine_from_file=self.file_machine is not None,
+                     summary=v.summary() if v.summarise else None, rows=v.rows,
+                     columns=self.columns, stat=self._stat)
 
 
 class Trace:
@@ -879,32 +982,12 @@ class Trace:
         for batch in self._read(read):
             yield _canonical(batch, names)
 
-    def arrays(self, columns: list[str], *, first_row: int = 0) -> Iterator[dict[str, np.ndarray]]:
-        """Row groups as numpy arrays of integer or bool ``columns`` (canonical types, nulls as
-        0 or False; ``kind`` as codes into :data:`KINDS`), from row ``first_row`` on (the
-        groups as :func:`load` observed them, when it is where one of them starts). Unlike
-        :meth:`batches`, values in a column that a row's kind ignores are not nulled: read a
-        row's values only where its kind uses them (e.g. ``write`` of access rows)."""
-        text = [c for c in columns if c != "kind" and pa.types.is_string(arrow_schema().field(c).type)]
-        if text:
-            raise ValueError(f"arrays() reads integer and bool columns, not {text}")
-        names = list(dict.fromkeys(["kind", *columns]))
-        read = [c for c in names if c in self._file_columns]
-        canonical = arrow_schema()
-        for batch in self._read(read, first_row):
-            if not all(batch.schema.field(n).type == canonical.field(n).type for n in read):
-                batch = _canonical(batch, names)
-            yield {name: (_codes(batch.column(name), KINDS) if name == "kind" else
-                          _filled(_column(batch, name)))
-                   for name in names}
-
-    def _read(self, read: list[str], first_row: int = 0) -> Iterator[pa.RecordBatch]:
+    def _read(self, read: list[str]) -> Iterator[pa.RecordBatch]:
         st = self.path.stat()
         if (st.st_size, st.st_mtime_ns) != self._stat:
             raise TraceFormatError("the file changed since it was loaded; load it again",
-                                   path=str(self.path), rule=_rule("readable"))
-        if first_row < self._rows:
-            yield from _read_batches(_open(self.path), self.path, read, first_row)
+                                   path=str(self.path), rule=rule_text("readable"))
+        yield from _read_batches(_open(self.path), self.path, read)
 
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (hex)."""
@@ -924,44 +1007,21 @@ def file_sha256(path: str | os.PathLike[str], stop: threading.Event | None = Non
 
 
 def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
-         observe: Callable[[pa.RecordBatch], None] | None = None,
          observe_rows: Callable[[RowGroup], None] | None = None,
          summarise: bool = True) -> Trace:
     """Open ``path`` and validate every rule of trace v1, streaming by row group.
 
     The machine is the file's ``tracereplay.machine`` if it has one, else ``machine``, else
     :func:`default_machine`. Raises :class:`TraceFormatError` at the first broken rule.
-    ``observe``, if given, receives each validated row group as :meth:`Trace.batches` would
-    yield it, so a consumer can share the validating read; ``observe_rows`` receives each as
-    a :class:`RowGroup` of numpy columns (the replay's pre-pass does).
+    ``observe_rows``, if given, receives each validated row group as a :class:`RowGroup` of
+    numpy columns.
+    (:class:`TraceReader` is the same read, for a consumer that drives it.)
     """
-    path = Path(path)
-    pf = _open(path)
-    schema = pf.schema_arrow
-    meta = _metadata(path, schema)
-    _check_schema_version(str(path), meta)
-    file_machine = _machine(path, meta)
-    used = file_machine or machine or default_machine()
-    if pf.metadata.num_rows == 0:
-        raise TraceFormatError("the file holds no rows", path=str(path), rule=_rule("not-empty"))
-    _check_columns(str(path), schema)
-    columns = tuple(n for n in _columns() if schema.get_field_index(n) >= 0)
-    st = path.stat()
-    validator = _Validator(str(path), used, summarise=summarise)
-    names = list(_columns())
-    for batch in _read_batches(pf, path, list(columns)):
-        row0 = validator.rows
-        group = validator.check_group(batch)
-        if group is None:  # columns of other types than the canonical ones
-            validator.check(batch)
-        if observe is not None:
-            observe(_canonical(batch, names))
+    reader = TraceReader(path, machine=machine, summarise=summarise, hash_file=False)
+    for group in reader.groups():
         if observe_rows is not None:
-            observe_rows(group or _row_group(_canonical(batch, names), row0))
-    return Trace(path=path, machine=used, machine_from_file=file_machine is not None,
-                 summary=validator.summary() if summarise else None, rows=validator.rows,
-                 columns=columns,
-                 stat=(st.st_size, st.st_mtime_ns))
+            observe_rows(group)
+    return reader.trace()
 
 
 def file_machine(path: str | os.PathLike[str]) -> Machine | None:
@@ -1034,4 +1094,4 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
         if pending_rows:
             writer.write_table(pa.Table.from_batches(pending, schema=schema))
         if validator.rows == 0:
-            raise TraceFormatError("no rows to write", path=str(path), rule=_rule("not-empty"))
+            raise TraceFormatError("no rows to write", path=str(path), rule=rule_text("not-empty"))

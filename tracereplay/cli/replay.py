@@ -207,7 +207,7 @@ def replay(
 
     try:
         results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
-                      emit_accesses=emit_accesses, progress=shown("replay"), reading=shown("read"))
+                      emit_accesses=emit_accesses, progress=shown("replay"))
     finally:
         if tasks:
             bar.stop()

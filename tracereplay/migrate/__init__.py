@@ -8,6 +8,7 @@ the pid's pages on ``src_node`` in address order when it starts.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
@@ -24,7 +25,7 @@ from tracereplay.migrate._engine import (
     CallPlan,
     Engine,
 )
-from tracereplay.schedule import PrePass
+from tracereplay.prepass import PrePass
 
 POLICIES: dict[str, ModuleType] = {m.NAME: m for m in (serial, batched)}
 
@@ -40,10 +41,13 @@ def policy(name: str) -> Callable[[Engine, Call, np.ndarray, int], int]:
 
 
 class Planner:
-    """Runs the migration requests of a trace through one policy, one call at a time.
+    """Runs the migration calls of a trace through one policy, one call at a time, as the
+    pre-pass advances.
 
-    Iterating yields a :class:`CallPlan` per call in order of start time, so a replay can
-    consume them as it goes and memory stays bounded by the calls in flight.
+    :meth:`plan_until` gives the :class:`CallPlan` of each call that starts by a time the
+    pre-pass has got past, in order of start time, so a replay can consume them as it goes
+    and memory stays bounded by the calls in flight. Iterating plans every call (for a
+    pre-pass that has seen the whole trace).
     """
 
     def __init__(self, pre: PrePass, profile: Profile, policy_name: str) -> None:
@@ -52,6 +56,10 @@ class Planner:
         self.pre = pre
         self.engine = Engine(pre, profile)
         self.calls = 0
+        self.absent_pages = 0
+        self._queued = 0  # calls of pre.calls put in a CPU's queue
+        self._queues: dict[int, deque[int]] = {}
+        self._free: dict[int, int] = {}  # when each CPU's last call ends
 
     @property
     def skipped_busy(self) -> int:
@@ -68,60 +76,77 @@ class Planner:
         initiator)."""
         return self.engine.masks()
 
-    def __iter__(self) -> Iterator[CallPlan]:
-        req = self.pre.requests
-        eng = self.engine
-        free: dict[int, int] = {}
-        queues: dict[int, list[int]] = {}
-        for i in range(len(req)):
-            queues.setdefault(int(req.cpu[i]), []).append(i)
-        heads = dict.fromkeys(queues, 0)
-        while True:
-            # Calls on one CPU queue behind each other; the earliest possible start goes next.
-            best = None
-            for cpu, q in queues.items():
-                if heads[cpu] == len(q):
-                    continue
-                i = q[heads[cpu]]
-                key = (max(int(req.ts_ns[i]), free.get(cpu, 0)), int(req.ts_ns[i]), i)
+    def next_start(self) -> int | None:
+        """When the next call read so far would start (None if there is none)."""
+        best = self._next()
+        return None if best is None else best[0]
+
+    def _next(self) -> tuple[int, int, int] | None:
+        calls = self.pre.calls
+        for i in range(self._queued, len(calls)):
+            self._queues.setdefault(calls.cpu[i], deque()).append(i)
+        self._queued = len(calls)
+        best = None
+        for cpu, q in self._queues.items():
+            if q:
+                # Calls on one CPU queue behind each other; the earliest possible start goes next.
+                i = q[0]
+                key = (max(calls.ts_ns[i], self._free.get(cpu, 0)), calls.ts_ns[i], i)
                 if best is None or key < best:
                     best = key
-            if best is None:
-                return
+        return best
+
+    def plan_until(self, t_ns: int) -> list[CallPlan]:
+        """The plans of the calls not yet planned that start at or before ``t_ns``; the
+        pre-pass must know every row up to it (``pre.known_ns >= t_ns``)."""
+        if t_ns > self.pre.known_ns:
+            raise ValueError(f"planning up to {t_ns} ns needs the trace up to it; the pre-pass "
+                             f"knows it up to {self.pre.known_ns} ns")
+        plans = []
+        calls = self.pre.calls
+        while (best := self._next()) is not None and best[0] <= t_ns:
             start, _, i = best
-            cpu = int(req.cpu[i])
-            heads[cpu] += 1
-            pages = _call_pages(eng, self.pre, i, start)
+            cpu = calls.cpu[i]
+            self._queues[cpu].popleft()
+            self.engine.grow()
+            pages = self._call_pages(i, start)
             if not len(pages):
                 continue
-            call = Call(index=i, req_id=int(req.req_id[i]), cpu=cpu,
-                        pid_index=int(req.pid_index[i]), dst_node=int(req.dst_node[i]),
-                        is_async=bool(req.is_async[i]))
-            free[cpu] = self._migrate_call(eng, call, pages, start)
+            call = Call(index=i, req_id=calls.req_id[i], cpu=cpu,
+                        pid_index=calls.pid_index[i], dst_node=calls.dst_node[i],
+                        is_async=calls.is_async[i])
+            self._free[cpu] = self._migrate_call(self.engine, call, pages, start)
             self.calls += 1
-            yield eng.take(call, start, free[cpu])
+            plans.append(self.engine.take(call, start, self._free[cpu]))
+        return plans
 
+    def __iter__(self) -> Iterator[CallPlan]:
+        yield from self.plan_until(self.pre.known_ns)
 
-def _call_pages(eng: Engine, pre: PrePass, i: int, start: int) -> np.ndarray:
-    """The pages call ``i`` migrates, in order, as seen when it starts."""
-    req = pre.requests
-    pidx = int(req.pid_index[i])
-    dst = int(req.dst_node[i])
-    exists = pre.page_first_ns <= start
-    if req.src_node[i] >= 0:
-        # migrate_pages(2): every page of the pid on src_node, walking the address space.
-        sel = (pre.page_pid == pidx) & exists & (eng.node_now == req.src_node[i])
-        pages = pre.addr_order[sel[pre.addr_order]]
-    else:
-        pages = req.pages[req.page_ptr[i]:req.page_ptr[i + 1]]
-        _, first = np.unique(pages, return_index=True)
-        pages = pages[np.sort(first)]  # a page listed twice moves once
-        pages = pages[exists[pages]]
-        on_dst = eng.node_now[pages] == dst
-        eng.skipped_on_dst += int(on_dst.sum())
-        pages = pages[~on_dst]
-    if req.src_node[i] == dst:
-        return pages[:0]
-    busy = eng.busy_until[pages] > start
-    eng.skipped_busy += int(busy.sum())
-    return pages[~busy]
+    def _call_pages(self, i: int, start: int) -> np.ndarray:
+        """The pages call ``i`` migrates, in order, as they are when it starts."""
+        pre, eng, calls = self.pre, self.engine, self.pre.calls
+        pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
+        exists = pre.page_first_ns <= start
+        if src >= 0:
+            # migrate_pages(2): every page of the pid on src_node, walking the address space.
+            sel = (pre.page_pid == pidx) & exists & (eng.node_now[: pre.n_pages] == src)
+            order = pre.address_order()
+            pages = order[sel[order]]
+        else:
+            pages = pre.page_ids(np.full(len(calls.pages_vpn(i)), calls.pid[i]), calls.pages_vpn(i))
+            _, first = np.unique(pages, return_index=True)
+            pages = pages[np.sort(first)]  # a page listed twice moves once
+            present = pages >= 0
+            present[present] = exists[pages[present]]
+            # Pages that do not exist when the call starts are skipped, as the kernel does.
+            self.absent_pages += int((~present).sum())
+            pages = pages[present]
+            on_dst = eng.node_now[pages] == dst
+            eng.skipped_on_dst += int(on_dst.sum())
+            pages = pages[~on_dst]
+        if src == dst:
+            return pages[:0]
+        busy = eng.busy_until[pages] > start
+        eng.skipped_busy += int(busy.sum())
+        return pages[~busy]

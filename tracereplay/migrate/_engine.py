@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tracereplay.config import Profile
-from tracereplay.schedule import PrePass
+from tracereplay.prepass import PrePass
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
@@ -60,8 +60,10 @@ class Engine:
         self.flush = profile.flush
         self.costs = profile.migrate
         self.rng = np.random.default_rng(profile.migrate.seed)
-        self.node_now = pre.page_node.copy()
-        self.busy_until = np.zeros(pre.n_pages, np.int64)
+        self._n = 0  # pages taken from the pre-pass
+        self.node_now = np.zeros(0, np.int32)
+        self.busy_until = np.zeros(0, np.int64)
+        self.grow()
         self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
         self._masks: dict[bytes, int] = {}
         self.mask_table: list[np.ndarray] = []
@@ -72,6 +74,22 @@ class Engine:
         self.n_batches = 0
         self.skipped_busy = 0
         self.skipped_on_dst = 0
+
+    def grow(self) -> None:
+        """Take the pages that appeared in the pre-pass since the last call, on their
+        initial nodes (room grows by doubling)."""
+        n, have = self.pre.n_pages, len(self.node_now)
+        if n <= self._n:
+            return
+        if n > have:
+            cap = max(n, 2 * have)
+            node = np.zeros(cap, np.int32)
+            node[:have] = self.node_now
+            busy = np.zeros(cap, np.int64)
+            busy[:have] = self.busy_until
+            self.node_now, self.busy_until = node, busy
+        self.node_now[self._n:n] = self.pre.page_node[self._n:n]
+        self._n = n
 
     # -- verbs for policies -------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The compiled replay kernel: time-ordered accesses merged with migration operations.
 
-One ``@njit`` function, arrays in and arrays out; of the package it imports only a prefetch hint. State
+One ``@njit`` function over named records of arrays (the classes below), arrays in and out; of the package it imports only a prefetch hint. State
 lives in preallocated arrays owned by the caller and is carried from one chunk of accesses to
 the next, so a trace streams through in row-group chunks.
 
@@ -21,6 +21,8 @@ timestamps are not delayed by stalls).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -39,11 +41,6 @@ STAT_NAMES = (
 )
 (S_ACC, S_WRITES, S_L1, S_L2, S_WALKS, S_STALE, S_STALLS, S_STALL_NS, S_IPIS, S_USEFUL,
  S_FULL, S_ENTRIES, S_IRQ, S_REMOTE, S_MEM) = range(len(STAT_NAMES))
-
-# Positions in the params array.
-(P_L1_SETS, P_L1_WAYS, P_L2_SETS, P_L2_WAYS, P_L1_HIT, P_L2_HIT, P_WALK, P_LOCAL, P_REMOTE,
- P_INVLPG, P_FULL_FLUSH, P_RESPONDER) = range(12)
-N_PARAMS = 12
 
 # Columns of the per-page matrix of what every access reads: 16 bytes a page, so that a page
 # costs one cache line and the hot pages of a trace stay in cache.
@@ -121,30 +118,129 @@ def _rank_stamps(tag, lru, ways):
             lru[c, b:b + ways] = rank
 
 
+class Accesses(NamedTuple):
+    """One chunk of accesses in time order."""
+
+    ts: np.ndarray  # int64 ns
+    cpu: np.ndarray  # int32
+    page: np.ndarray  # int32 page id
+    write: np.ndarray  # bool
+
+
+class Ops(NamedTuple):
+    """Scheduled operations in time order (at equal times unmaps first)."""
+
+    ts: np.ndarray  # int64 ns: an unmap's time, a round's completion
+    kind: np.ndarray  # int8: OP_UNMAP or OP_ROUND
+    arg: np.ndarray  # int64: the page (unmap) or the round's index in Rounds (round)
+    round: np.ndarray  # int64: an unmap's flush round (gid)
+    until: np.ndarray  # int64 ns: an unmap's remap time
+    dst: np.ndarray  # int32: an unmap's destination node
+    batch: np.ndarray  # int64: an unmap's batch id
+    req: np.ndarray  # int64: an unmap's request id
+
+
+class Rounds(NamedTuple):
+    """The flush rounds that operations name, and the mm_cpumask table they index."""
+
+    gid: np.ndarray  # int64: the round's number in the run
+    cpu: np.ndarray  # int32: initiator
+    pid: np.ndarray  # int32: pid index
+    full: np.ndarray  # bool: targets flush the whole address space
+    mask_id: np.ndarray  # int32: row of masks
+    masks: np.ndarray  # uint8 [n_masks, cpus]
+    ptr: np.ndarray  # int64 [n + 1]: CSR of each round's pages
+    pages: np.ndarray  # int64 page ids
+    holding: np.ndarray  # int32, out: targets that held a translation of the round's pages
+
+
+class Pages(NamedTuple):
+    """Per-page state, indexed by page id."""
+
+    pid: np.ndarray  # int32 pid index
+    row: np.ndarray  # int32 [n, N_PAGE_COLS]: what every access reads (PG_*)
+    until: np.ndarray  # int64 ns: remap time of a pending migration
+    batch: np.ndarray  # int64: its batch id
+    req: np.ndarray  # int64: its request id
+    round: np.ndarray  # int64: its flush round (gid)
+
+
+class Cpus(NamedTuple):
+    node: np.ndarray  # int32: each CPU's node
+    first_ns: np.ndarray  # int64 [pids, cpus]: first access of each pid index on each CPU
+
+
+class Tlbs(NamedTuple):
+    """Every CPU's L1 dTLB and STLB (tags are page ids, -1 empty; LRU stamps of ``clock``)
+    and the per-CPU counters (STAT_NAMES)."""
+
+    l1_tag: np.ndarray  # int32 [cpus, l1 entries]
+    l1_lru: np.ndarray  # int32
+    l2_tag: np.ndarray  # int32 [cpus, l2 entries]
+    l2_lru: np.ndarray  # int32
+    clock: np.ndarray  # int64 [1]
+    stats: np.ndarray  # int64 [cpus, len(STAT_NAMES)]
+
+
+class Costs(NamedTuple):
+    """TLB geometry and latencies, ns."""
+
+    l1_sets: int
+    l1_ways: int
+    l2_sets: int
+    l2_ways: int
+    l1_hit_ns: int
+    l2_hit_ns: int
+    walk_ns: int
+    local_ns: int
+    remote_ns: int
+    invlpg_ns: int
+    full_flush_ns: int
+    responder_ns: int
+
+
+class Out(NamedTuple):
+    """Stalls (always) and, with ``emit``, each access's outcome, remoteness and latency."""
+
+    st_idx: np.ndarray  # int64: index of the stalled access in the chunk
+    st_ns: np.ndarray  # int64
+    st_batch: np.ndarray  # int64
+    st_req: np.ndarray  # int64
+    emit: bool
+    outcome: np.ndarray  # int8 (OUT_*)
+    remote: np.ndarray  # bool
+    latency: np.ndarray  # int64 ns
+
+
 @njit(cache=True, nogil=True)
-def replay_chunk(
-    a_ts, a_cpu, a_page, a_write, op_limit,
-    op_ts, op_kind, op_arg, op_round, op_until, op_dst, op_batch, op_req, cursor,
-    r_gid, r_cpu, r_pid, r_full, r_mask_id, masks, r_ptr, r_pages, r_holding,
-    page_pid, page, page_until, page_batch, page_req, page_round,
-    cpu_node, cpu_first_ns, l1_tag, l1_lru, l2_tag, l2_lru, clock, params, stats,
-    st_idx, st_ns, st_batch, st_req,
-    emit, out_outcome, out_remote, out_latency,
-):
-    l1_sets = params[P_L1_SETS]
-    l1_ways = params[P_L1_WAYS]
-    l2_sets = params[P_L2_SETS]
-    l2_ways = params[P_L2_WAYS]
-    # Locals, not array reads in the loop: the compiler cannot prove that stats never aliases
-    # params, so it would reload them after every counter update.
-    l1_hit_ns = params[P_L1_HIT]
-    l2_hit_ns = params[P_L2_HIT]
-    walk_ns = params[P_WALK]
-    local_ns = params[P_LOCAL]
-    remote_ns = params[P_REMOTE]
-    irq_full_ns = params[P_RESPONDER] + params[P_FULL_FLUSH]
-    responder_ns = params[P_RESPONDER]
-    invlpg_ns = params[P_INVLPG]
+def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):  # type: ignore[no-untyped-def]
+    """Replay the accesses of ``acc`` merged with ``ops`` from ``cursor`` on, then the
+    operations up to ``op_limit``; returns (next cursor, stalls written to ``out``)."""
+    a_ts, a_cpu, a_page, a_write = acc.ts, acc.cpu, acc.page, acc.write
+    op_ts, op_kind, op_arg, op_until, op_dst = ops.ts, ops.kind, ops.arg, ops.until, ops.dst
+    op_round, op_batch, op_req = ops.round, ops.batch, ops.req
+    r_gid, r_cpu, r_pid, r_full, r_mask_id = rounds.gid, rounds.cpu, rounds.pid, rounds.full, rounds.mask_id
+    masks, r_ptr, r_pages, r_holding = rounds.masks, rounds.ptr, rounds.pages, rounds.holding
+    page_pid, page, page_until = pg.pid, pg.row, pg.until
+    page_batch, page_req, page_round = pg.batch, pg.req, pg.round
+    cpu_node, cpu_first_ns = cpus.node, cpus.first_ns
+    l1_tag, l1_lru, l2_tag, l2_lru = tlb.l1_tag, tlb.l1_lru, tlb.l2_tag, tlb.l2_lru
+    clock, stats = tlb.clock, tlb.stats
+    st_idx, st_ns, st_batch, st_req = out.st_idx, out.st_ns, out.st_batch, out.st_req
+    emit, out_outcome, out_remote, out_latency = out.emit, out.outcome, out.remote, out.latency
+    # Locals, not record reads in the loop.
+    l1_sets = costs.l1_sets
+    l1_ways = costs.l1_ways
+    l2_sets = costs.l2_sets
+    l2_ways = costs.l2_ways
+    l1_hit_ns = costs.l1_hit_ns
+    l2_hit_ns = costs.l2_hit_ns
+    walk_ns = costs.walk_ns
+    local_ns = costs.local_ns
+    remote_ns = costs.remote_ns
+    irq_full_ns = costs.responder_ns + costs.full_flush_ns
+    responder_ns = costs.responder_ns
+    invlpg_ns = costs.invlpg_ns
     ncpu = cpu_node.shape[0]
     l1_entries = l1_tag.shape[1]
     l2_entries = l2_tag.shape[1]

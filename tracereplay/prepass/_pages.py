@@ -64,21 +64,22 @@ def rehash(table, bigger):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def touch(  # type: ignore[no-untyped-def]
-    start, o, a, kind, other_dst, ts, cpu, pidx, vaddr, shift,
-    table, n_pages,
-    page_first_ns, page_first_cpu, page_map_node, page_pidx, page_vpn, cpu_first_ns, out,
+    start, o, a, kind, other_dst, ts, cpu, pidx, vaddr, shift, cpu_node,
+    table, n_pages, page_first_ns, page_node, page_pidx, page_vpn, cpu_first_ns, out,
 ):
     """First-touch scan of one row group in time order from row ``start`` (``o`` rows before
-    it are not accesses, ``a`` are); returns (new page count, next row, o, a). It stops early,
-    before a row when the page arrays or half the table are full, for the caller to grow them
-    and call again from that row. ``out[a]`` receives the page id of the a-th access row.
+    it are not accesses, ``a`` are); returns (new page count, next row, o, a, bad row). It
+    stops early, before a row when the page arrays or half the table are full, for the caller
+    to grow them and call again from that row. ``out[a]`` receives the page id of the a-th
+    access row.
 
     ``kind`` holds row kinds (0 access, 2 map; others are passed over); ``other_dst`` is the
     ``dst_node`` of each row that is not an access, in order; ``pidx`` each row's pid index.
-    A page is created by its
-    first access or ``map`` row; an access records its CPU as the first toucher, a ``map`` row
-    its declared node (the first one wins). ``cpu_first_ns[pid, cpu]`` is the first access of
-    each pid on each CPU.
+    A page is created by its first access (on the node of the accessing CPU) or ``map`` row
+    (on its declared node; a second map row before any access changes nothing). A map row
+    of a page that an access has touched breaks the rule map-before-access: the scan stops
+    and returns that row as the bad row (else -1). ``cpu_first_ns[pid, cpu]`` is the first
+    access of each pid on each CPU.
     """
     bits = np.int64(np.log2(table.shape[0]) + 0.5)
     mask = table.shape[0] - 1
@@ -88,7 +89,7 @@ def touch(  # type: ignore[no-untyped-def]
     last = ts.shape[0] - 1
     for i in range(start, ts.shape[0]):
         if n_pages >= full:
-            return n_pages, i, o, a
+            return n_pages, i, o, a, -1
         j = min(i + AHEAD, last)
         prefetch(table, 2 * _slot((np.int64(pidx[j]) << VPN_BITS) | np.int64(vaddr[j] >> sh), bits))
         k = kind[i]
@@ -113,15 +114,13 @@ def touch(  # type: ignore[no-untyped-def]
             n_pages += 1
             table[s, 0] = key
             page_first_ns[page] = ts[i]
-            page_map_node[page] = -1
             page_pidx[page] = pi
             page_vpn[page] = v
             if k == 0:
-                page_first_cpu[page] = cpu[i]
+                page_node[page] = cpu_node[cpu[i]]
                 table[s, 1] = page
             else:
-                page_first_cpu[page] = -1
-                page_map_node[page] = dst
+                page_node[page] = dst
                 table[s, 1] = page | UNTOUCHED
             value = table[s, 1]
         page = value & PAGE_MASK
@@ -130,10 +129,9 @@ def touch(  # type: ignore[no-untyped-def]
             a += 1
             c = cpu[i]
             if value & UNTOUCHED:
-                page_first_cpu[page] = c
                 table[s, 1] = page
             if cpu_first_ns[pi, c] == never:
                 cpu_first_ns[pi, c] = ts[i]
-        elif (value & UNTOUCHED) == 0 and page_map_node[page] == -1:
-            page_map_node[page] = dst
-    return n_pages, ts.shape[0], o, a
+        elif (value & UNTOUCHED) == 0:
+            return n_pages, i, o, a, i
+    return n_pages, ts.shape[0], o, a, -1

@@ -1,0 +1,100 @@
+"""The operations of the plans reached so far, in time order, as the kernel takes them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tracereplay import migrate as mig
+from tracereplay.kernel._core import OP_ROUND, OP_UNMAP, Ops
+
+_OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
+            "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64}
+_ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
+               "pages", "n_pages", "targets", "full", "mask_id")
+
+
+class OpBuffer:
+    """Scheduled operations not yet replayed, in time order, with the rounds they name.
+
+    Plans are added as the replay reaches their start; replayed operations are dropped, and
+    the rounds they completed are handed back as rows of the ``flushes`` table.
+    """
+
+    def __init__(self) -> None:
+        self.ops = {k: np.zeros(0, t) for k, t in _OP_COLS.items()}
+        self.rounds: dict[str, np.ndarray] = {k: np.zeros(0, np.int64) for k in _ROUND_COLS}
+        self.r_ptr = np.zeros(1, np.int64)
+        self.r_pages = np.zeros(0, np.int64)
+        self.holding = np.zeros(0, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.ops["ts"])
+
+    def add(self, plans: Sequence[mig.CallPlan]) -> None:
+        if not plans:
+            return
+        n0 = len(self.rounds["gid"])
+        parts = [self.ops]
+        rounds = [self.rounds]
+        pages = [self.r_pages]
+        offset = n0
+        for plan in plans:
+            pg, rd = plan.pages, plan.rounds
+            ok = pg["status"] == mig.STATUS_MIGRATED
+            n_u, n_r = int(ok.sum()), len(rd["gid"])
+            none = np.full(n_r, -1, np.int64)
+            parts.append({
+                "ts": np.concatenate([pg["unmap_ns"][ok], rd["end_ns"]]),
+                "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
+                "arg": np.concatenate([pg["page"][ok], np.arange(offset, offset + n_r, dtype=np.int64)]),
+                "round": np.concatenate([pg["round"][ok], none]),
+                "until": np.concatenate([pg["remap_ns"][ok], none]),
+                "dst": np.concatenate([pg["dst_node"][ok], none.astype(np.int32)]),
+                "batch": np.concatenate([pg["batch_id"][ok], none]),
+                "req": np.concatenate([pg["req_id"][ok], none]),
+            })
+            rounds.append({k: rd[k] for k in _ROUND_COLS})
+            pages.append(rd["page_list"])
+            offset += n_r
+        ops = {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in _OP_COLS.items()}
+        # Time first; at equal times unmaps before rounds; then the order they were planned.
+        order = np.lexsort((np.arange(len(ops["ts"])), ops["kind"], ops["ts"]))
+        self.ops = {k: v[order] for k, v in ops.items()}
+        self.rounds = {k: np.concatenate([r[k] for r in rounds]) for k in _ROUND_COLS}
+        self.r_pages = np.concatenate(pages)
+        self.r_ptr = np.zeros(len(self.rounds["gid"]) + 1, np.int64)
+        self.r_ptr[1:] = np.cumsum(self.rounds["n_pages"])
+        self.holding = np.concatenate([self.holding, np.zeros(offset - n0, np.int32)])
+
+    def consume(self, n: int) -> dict[str, np.ndarray]:
+        """Drop the first ``n`` operations; return the rounds they completed (with holding)."""
+        kind, arg = self.ops["kind"], self.ops["arg"]
+        done = arg[:n][kind[:n] == OP_ROUND]
+        out = {k: v[done] for k, v in self.rounds.items()}
+        out["holding"] = self.holding[done]
+        left = arg[n:][kind[n:] == OP_ROUND]
+        if len(done):
+            # Renumber the rounds still pending and rebuild their page lists.
+            keep = np.sort(left)
+            new_index = np.full(len(self.rounds["gid"]), -1, np.int64)
+            new_index[keep] = np.arange(len(keep))
+            counts = self.rounds["n_pages"][keep]
+            take = np.repeat(self.r_ptr[keep] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            self.r_pages = self.r_pages[take]
+            self.rounds = {k: v[keep] for k, v in self.rounds.items()}
+            self.holding = self.holding[keep]
+            self.r_ptr = np.zeros(len(keep) + 1, np.int64)
+            self.r_ptr[1:] = np.cumsum(counts)
+            rest_kind = kind[n:]
+            arg = arg.copy()
+            arg[n:][rest_kind == OP_ROUND] = new_index[arg[n:][rest_kind == OP_ROUND]]
+            self.ops["arg"] = arg
+        self.ops = {k: v[n:] for k, v in self.ops.items()}
+        return out
+
+    def op_record(self) -> Ops:
+        o = self.ops
+        return Ops(ts=o["ts"], kind=o["kind"], arg=o["arg"], round=o["round"], until=o["until"],
+                   dst=o["dst"], batch=o["batch"], req=o["req"])

@@ -1,0 +1,166 @@
+"""The replay as one streaming read: validation, pre-pass, planning and the kernel advance
+together, row group by row group.
+
+Per row group, on the caller's thread: the reader thread has decoded it, the validator checks
+it, the pre-pass numbers its pages and learns its calls. Its accesses up to the time the
+pre-pass has got past (every row at or before it read, so only the rows at the group's last
+timestamp wait for the next group) form the next chunk: each policy's planner plans the calls
+that start by the chunk's end, and each policy's lane (a thread of its own: the compiled
+kernel releases the GIL) replays the chunk and writes its event rows, while the caller goes on
+to the next group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracereplay import events as ev
+from tracereplay import migrate as mig
+from tracereplay import trace as tr
+from tracereplay.config import Profile
+from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, Accesses, KernelState
+from tracereplay.prepass import KIND_ACCESS, PrePass
+from tracereplay.replay import tables
+
+Progress = Callable[[int, int], None]
+
+# Chunks a lane may have waiting: the caller runs at most this far ahead of the slowest lane.
+LANE_DEPTH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Accesses of the trace in time order, with their page ids."""
+
+    ts: np.ndarray
+    cpu: np.ndarray
+    page: np.ndarray
+    write: np.ndarray
+    rows: int  # file rows up to the chunk's end (for progress)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def split(self, t_ns: int) -> tuple[Chunk, Chunk]:
+        """The accesses at or before ``t_ns``, and the rest."""
+        k = int(np.searchsorted(self.ts, t_ns, side="right"))
+        head = Chunk(self.ts[:k], self.cpu[:k], self.page[:k], self.write[:k], self.rows)
+        tail = Chunk(self.ts[k:], self.cpu[k:], self.page[k:], self.write[k:], self.rows)
+        return head, tail
+
+    def then(self, other: Chunk) -> Chunk:
+        if not len(self):
+            return other
+        return Chunk(*(np.concatenate([a, b]) for a, b in
+                       ((self.ts, other.ts), (self.cpu, other.cpu), (self.page, other.page),
+                        (self.write, other.write))), rows=other.rows)
+
+
+_EMPTY = Chunk(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
+               np.zeros(0, np.bool_), 0)
+
+
+class Lane:
+    """One policy's replay: its planner (driven by the caller), its kernel state and event
+    tables (driven on the lane's own thread)."""
+
+    def __init__(self, pre: PrePass, profile: Profile, policy: str, writer: ev.PolicyRunWriter,
+                 *, emit: bool) -> None:
+        self.pre = pre
+        self.planner = mig.Planner(pre, profile, policy)
+        self.state = KernelState(pre.machine, profile)
+        self.sink = tables.Sinks(pre, writer)
+        self.emit = emit
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"tracereplay-{policy}")
+        self.running: list[Future[None]] = []
+
+    def submit(self, chunk: Chunk) -> None:
+        """Plan the calls that start by the chunk's end (here), then replay it on the lane."""
+        plans = self.planner.plan_until(int(chunk.ts[-1]))
+        pre = self.pre
+        # What the lane reads of the pre-pass, as it is now: the caller goes on changing it.
+        n = pre.n_pages
+        pages = (pre.page_pid[:n], pre.page_vpn[:n], pre.page_node[:n])
+        masks, first = self.planner.masks(), pre.cpu_first_ns
+        while len(self.running) >= LANE_DEPTH:
+            self.running.pop(0).result()
+        self.running.append(self.pool.submit(self._step, chunk, plans, pages, masks, first))
+
+    def _step(self, chunk: Chunk, plans: list[mig.CallPlan],
+              pages: tuple[np.ndarray, np.ndarray, np.ndarray], masks: np.ndarray,
+              first: np.ndarray) -> None:
+        st = self.state
+        st.grow(*pages)
+        st.add(plans, masks, first)
+        self.sink.plans(plans)
+        out = st.step(Accesses(chunk.ts, chunk.cpu, chunk.page, chunk.write), emit=self.emit,
+                      on_rounds=self.sink.rounds)
+        w = self.sink.w
+        w.write("stalls", tables.stalls_table(self.pre, chunk.ts, chunk.cpu, chunk.page, out))
+        if self.emit:
+            w.write("accesses", tables.accesses_table(self.pre, chunk.ts, chunk.cpu, chunk.page,
+                                                      chunk.write, out))
+
+    def finish(self) -> Future[None]:
+        """After the last chunk: the operations left, one call's plan at a time (the pre-pass
+        is complete, so the lane plans on its own thread)."""
+        return self.pool.submit(self._finish)
+
+    def _finish(self) -> None:
+        pre, st, planner = self.pre, self.state, self.planner
+        st.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+        while True:
+            nxt = planner.next_start()
+            st.step(NO_ACCESSES, limit=NO_LIMIT if nxt is None else nxt - 1,
+                    on_rounds=self.sink.rounds)
+            if nxt is None:
+                return
+            plans = planner.plan_until(nxt)
+            st.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+            st.add(plans, planner.masks(), pre.cpu_first_ns)
+            self.sink.plans(plans)
+
+    def wait(self) -> None:
+        for f in self.running:
+            f.result()
+        self.running = []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def replay_groups(reader: tr.TraceReader, pre: PrePass, lanes: Sequence[Lane],
+                  progress: Progress | None = None) -> None:
+    """Read every row group of ``reader`` once and replay it in every lane."""
+    held = _EMPTY
+
+    def dispatch(chunk: Chunk) -> None:
+        if len(chunk):
+            for lane in lanes:
+                lane.submit(chunk)
+
+    for group in reader.groups():
+        page = pre.add_rows(group)
+        if len(page) == group.num_rows:
+            acc = Chunk(group.ts_ns, group.cpu, page, group.write, pre.rows)
+        else:
+            sel = group.kind == KIND_ACCESS
+            acc = Chunk(group.ts_ns[sel], group.cpu[sel], page, group.write[sel], pre.rows)
+        # Rows at the group's last timestamp wait: the next group may hold more of that time.
+        ready, held = held.then(acc).split(pre.known_ns)
+        dispatch(ready)
+        if progress is not None:
+            progress(pre.rows - len(held), reader.num_rows)
+    pre.close()
+    dispatch(held)
+    for lane in lanes:
+        lane.wait()
+    pre.address_order()  # complete before the lanes plan on their own
+    for f in [lane.finish() for lane in lanes]:
+        f.result()
+    if progress is not None:
+        progress(reader.num_rows, reader.num_rows)
