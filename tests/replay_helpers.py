@@ -44,12 +44,13 @@ def migrate_node(ts: int, cpu: int, src: int, dst: int, req: int, *, pid: int = 
             "dst_node": dst, "req_id": req, "mode": mode}
 
 
-def write_trace(path: Path, rows: list[dict[str, Any]], machine: Machine) -> Path:
+def write_trace(path: Path, rows: list[dict[str, Any]], machine: Machine, *,
+                row_group_rows: int = 1 << 20) -> Path:
     """Write ``rows`` (sorted stably by ts_ns) as a trace v1 file."""
     rows = sorted(rows, key=lambda r: r["ts_ns"])
     schema = tr.arrow_schema()
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
-    tr.write(pa.table(cols, schema=schema), path, machine=machine)
+    tr.write(pa.table(cols, schema=schema), path, machine=machine, row_group_rows=row_group_rows)
     return path
 
 
@@ -70,11 +71,9 @@ def accesses(trace: tr.Trace, pre: PrePass) -> tuple[np.ndarray, ...]:
 def load_prepass(path: Path, profile: Profile) -> tuple[tr.Trace, PrePass]:
     """A trace and its pre-pass over every row."""
     window = profile.flush.mm_cpumask == "window"
-    groups: list[tr.RowGroup] = []
-    trace = tr.load(path, observe_rows=groups.append)
-    pre = prepass(groups, trace.machine,
-                  active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
-    return trace, pre
+    reader = tr.TraceReader(path)
+    pre = prepass(reader, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    return reader.trace(), pre
 
 
 def kernel_setup(path: Path, profile: Profile, policy: str) -> tuple[PrePass, Planner, tuple[np.ndarray, ...]]:

@@ -11,7 +11,7 @@ from tracereplay import trace as tr
 from tracereplay.machine import Machine
 from tracereplay.prepass import NEVER, PrePass
 
-MACHINE = Machine.spread(4, 2)  # CPUs 0, 1 on node 0; 2, 3 on node 1
+MACHINE = Machine.spread(4, 2)  # CPUs 0, 1 on node 0; 2, 3 on node 1 (the traces' own)
 
 
 def mapped(ts: int, vpn: int, node: int, *, pid: int = 1) -> dict:
@@ -19,9 +19,12 @@ def mapped(ts: int, vpn: int, node: int, *, pid: int = 1) -> dict:
 
 
 def build(path: Path) -> tuple:
-    pre = PrePass(MACHINE)
+    reader = tr.TraceReader(path)
+    pre = PrePass(reader.pages)
     ids: list[np.ndarray] = []
-    tr.load(path, observe_rows=lambda g: ids.append(pre.add_rows(g)))
+    for group in reader.groups():
+        pre.add_rows(group)
+        ids.append(group.page)
     pre.close()
     return pre, np.concatenate(ids)
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from replay_helpers import access, hand_profile, migrate_node, migrate_pages, write_trace
 
 import tracereplay.replay as rp
-import tracereplay.trace as tr
+import tracereplay.trace as trace
+import tracereplay.trace.read as tr
 from tracereplay.errors import TraceFormatError
 from tracereplay.machine import Machine
 
@@ -28,12 +30,7 @@ def map_row(ts: int, vpn: int, node: int, *, pid: int = 1) -> dict[str, Any]:
 
 def grouped(path: Path, rows: list[dict[str, Any]], group_rows: int) -> Path:
     """A trace file whose row groups hold ``group_rows`` rows each."""
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(tr, "_ROW_GROUP_ROWS", group_rows)
-        return write_trace(path, rows, MACHINE)
-    finally:
-        mp.undo()
+    return write_trace(path, rows, MACHINE, row_group_rows=group_rows)
 
 
 def replayed(path: Path, out: Path, profile: Any) -> dict[str, Any]:
@@ -129,7 +126,13 @@ def test_the_file_is_opened_decoded_and_hashed_in_one_read(tmp_path: Path,
 
 def test_a_map_row_after_an_access_to_its_page_is_refused(tmp_path: Path) -> None:
     rows = [access(10 * i, 0, i % 3) for i in range(24)] + [map_row(235, 0, 1)]
-    path = grouped(tmp_path / "t.parquet", rows, 8)
+    with pytest.raises(TraceFormatError, match="map-before-access"):  # write checks it too
+        grouped(tmp_path / "t.parquet", rows, 8)
+    # A file written without a machine is not checked for placement until it is read.
+    path = tmp_path / "t.parquet"
+    schema = trace.arrow_schema()
+    trace.write(pa.table({f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema),
+                path, machine=None, row_group_rows=8)
     with pytest.raises(TraceFormatError, match="map-before-access") as e:
         rp.run(path, tmp_path / "out", profile=hand_profile())
     assert (e.value.row, e.value.column) == (24, "kind")

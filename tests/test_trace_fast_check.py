@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tracereplay import TraceFormatError, trace
+from tracereplay.trace import read
+from tracereplay.trace.validate import _Validator
 
 # Values that break, or nearly break, a rule of each column.
 EDGES: dict[str, list[object]] = {
@@ -49,7 +51,7 @@ def canonical_file(path: Path, columns: dict[str, list], row_group_size: int) ->
 def outcome(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[object, ...]:
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr(trace._Validator, "check_group", lambda self, batch: None)
+            m.setattr(_Validator, "check_group", lambda self, batch: None)
         try:
             t = trace.load(path)
         except TraceFormatError as e:
@@ -61,19 +63,19 @@ def outcome(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[ob
 def test_the_fast_path_runs_on_canonical_files(tmp_path: Path) -> None:
     path = canonical_file(tmp_path / "t.parquet", valid_columns(), 4)
     groups = []
-    original = trace._Validator.check_group
+    original = _Validator.check_group
 
-    def spy(self: trace._Validator, batch: pa.RecordBatch) -> trace.RowGroup | None:
+    def spy(self: _Validator, batch: pa.RecordBatch) -> trace.RowGroup | None:
         group = original(self, batch)
         groups.append(group)
         return group
 
-    pytest.MonkeyPatch().setattr(trace._Validator, "check_group", spy)
+    pytest.MonkeyPatch().setattr(_Validator, "check_group", spy)
     try:
         trace.load(path)
     finally:
         pytest.MonkeyPatch().undo()
-        trace._Validator.check_group = original  # type: ignore[method-assign]
+        _Validator.check_group = original  # type: ignore[method-assign]
     assert len(groups) == 2 and all(g is not None for g in groups)
     assert [g.row0 for g in groups] == [0, 4]
     assert list(groups[0].other_index) == [2, 3] and list(groups[1].other_index) == [0, 1]
@@ -103,7 +105,7 @@ def test_all_null_columns_are_not_decoded_but_read_as_nulls(tmp_path: Path) -> N
     cols = valid_columns()
     path = canonical_file(tmp_path / "t.parquet", cols, 2)  # group 0: two accesses
     pf = pq.ParquetFile(path)
-    assert trace._all_null(pf, 0, list(cols)) == ["src_node", "dst_node", "req_id", "mode"]
-    batches = list(trace._read_groups(pf, path, list(cols)))
+    assert read._all_null(pf, 0, list(cols)) == ["src_node", "dst_node", "req_id", "mode"]
+    batches = list(read._read_groups(pf, path, list(cols)))
     assert pa.Table.from_batches(batches).equals(pq.read_table(path))
     assert np.array_equal(trace.load(path).summary.to_dict()["accesses"], 2)  # type: ignore[union-attr]

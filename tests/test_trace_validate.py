@@ -35,6 +35,13 @@ def changed(**edits: Callable[[list], list] | list) -> dict:
     return cols
 
 
+def map_after_access() -> dict:
+    """The valid trace and, last, a map row of the page its first access touched (0x1000)."""
+    cols = valid_columns()
+    extra = {"ts_ns": 50, "kind": "map", "pid": 7, "vaddr": 0x1000, "dst_node": 0}
+    return {k: [*v, extra.get(k)] for k, v in cols.items()}
+
+
 def at(i: int, value: object) -> Callable[[list], list]:
     def edit(values: list) -> list:
         values = list(values)
@@ -80,6 +87,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path], object], str | None, int | None]] = 
     "mode-known": (lambda p: write_raw(p, changed(mode=at(3, "lazy"))), "mode", 3),
     "migrate-shape": (lambda p: write_raw(p, changed(vaddr=at(5, 0x5000))), "src_node", 5),
     "request-consistent": (lambda p: write_raw(p, changed(cpu=at(4, 3))), "cpu", 4),
+    "map-before-access": (lambda p: write_raw(p, map_after_access()), "kind", 6),
 }
 
 

@@ -144,7 +144,9 @@ def replay_groups(reader: tr.TraceReader, pre: PrePass, lanes: Sequence[Lane],
                 lane.submit(chunk)
 
     for group in reader.groups():
-        page = pre.add_rows(group)
+        pre.add_rows(group)
+        page = group.page
+        assert page is not None  # the read numbers the pages
         if len(page) == group.num_rows:
             acc = Chunk(group.ts_ns, group.cpu, page, group.write, pre.rows)
         else:

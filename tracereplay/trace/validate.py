@@ -1,0 +1,380 @@
+"""Every row rule of trace v1 on a stream of batches, counting the summary on the way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tracereplay._frozen import frozen
+from tracereplay.errors import TraceFormatError
+from tracereplay.machine import Machine
+from tracereplay.trace._rows import first_bad_row
+from tracereplay.trace.columns import (
+    _batch_cols,
+    _canonical,
+    _codes,
+    _Col,
+    _column,
+    _drop_ignored,
+    _filled,
+    _kind_masks,
+    _mask_where,
+    _rows_at,
+    _valid_mask,
+)
+from tracereplay.trace.schema import (
+    _EMPTY_MASK,
+    _PID_LIMIT,
+    _VADDR_LIMIT,
+    KIND_CODES,
+    KINDS,
+    RowGroup,
+    TraceSummary,
+    _columns,
+    _spec,
+    arrow_schema,
+    rule_text,
+)
+
+
+def _first(mask: np.ndarray) -> int | None:
+    i = int(np.argmax(mask)) if mask.size else 0
+    return i if mask.size and mask[i] else None
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; by marking a bitmap when they span a small range (pages of one
+    working set, CPUs), which is several times faster than sorting or hashing."""
+    if values.size == 0:
+        return values
+    lo, hi = values.min(), values.max()
+    if hi - lo >= max(4 * values.size, 1 << 16):
+        return np.unique(values)
+    seen = np.zeros(int(hi - lo) + 1, dtype=bool)
+    seen[values - lo] = True
+    return np.flatnonzero(seen).astype(values.dtype) + lo
+
+
+class _Requests:
+    """Migrate requests seen so far, sorted by req_id, with what every row of one must share."""
+
+    # Attributes compared between rows of one request, and the column each is named by.
+    ATTRS = ("shape", "ts_ns", "cpu", "pid", "mode", "dst_node")
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.attrs = np.zeros((0, len(self.ATTRS)), dtype=np.int64)
+        self.first_row = np.zeros(0, dtype=np.int64)
+        self.rows = np.zeros(0, dtype=np.int64)
+
+    def check(
+        self, rows: np.ndarray, ids: np.ndarray, attrs: np.ndarray
+    ) -> tuple[int, str, str] | None:
+        """Add the migrate rows of one batch; return (row, column, message) of the first clash."""
+        if ids.size == 0:
+            return None
+        pos = np.searchsorted(self.ids, ids)
+        found = pos < self.ids.size
+        found[found] = self.ids[pos[found]] == ids[found]
+        new_ids, first_idx, inverse = np.unique(ids[~found], return_index=True,
+                                                return_inverse=True)
+        new_first_row = rows[~found][first_idx]
+        ref = np.empty_like(attrs)
+        ref_first = np.empty_like(rows)
+        prior = np.zeros(ids.size, dtype=np.int64)
+        ref[found] = self.attrs[pos[found]]
+        ref_first[found] = self.first_row[pos[found]]
+        prior[found] = self.rows[pos[found]]
+        ref[~found] = attrs[~found][first_idx][inverse]
+        ref_first[~found] = new_first_row[inverse]
+        # How many rows of the same request came earlier in this batch.
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        run = np.arange(ids.size) - np.repeat(starts, np.diff(np.r_[starts, ids.size]))
+        earlier = np.empty_like(run)
+        earlier[order] = run
+        prior += earlier
+
+        differs = attrs != ref
+        shape_col = self.ATTRS.index("shape")
+        whole_twice = (ref[:, shape_col] == 1) & (prior >= 1) & ~differs.any(axis=1)
+        clash: tuple[int, str, str] | None = None
+        bad = differs.any(axis=1) | whole_twice
+        i = _first(bad)
+        if i is not None:
+            rid, first = int(ids[i]), int(ref_first[i])
+            if whole_twice[i]:
+                clash = (int(rows[i]), "req_id",
+                         f"req_id {rid} is a whole-node migrate and already has a row (row "
+                         f"{first}); a whole-node request has exactly one row")
+            else:
+                a = int(np.argmax(differs[i]))
+                column = self.ATTRS[a]
+                if column == "shape":
+                    what = ("whole-node" if attrs[i, a] else "explicit-page",
+                            "whole-node" if ref[i, a] else "explicit-page")
+                    column = "vaddr"
+                    detail = f"is {what[0]} but row {first} of it is {what[1]}"
+                else:
+                    detail = (f"has {column} {self._show(column, attrs[i, a])} but row {first} "
+                              f"of it has {self._show(column, ref[i, a])}")
+                clash = (int(rows[i]), column, f"req_id {rid} {detail}")
+        self._merge(pos, found, ids, attrs, rows, new_ids, first_idx)
+        return clash
+
+    @staticmethod
+    def _show(column: str, value: Any) -> str:
+        if column == "mode":
+            return "async" if value == 1 else "sync"
+        return str(int(value))
+
+    def _merge(self, pos: np.ndarray, found: np.ndarray, ids: np.ndarray, attrs: np.ndarray,
+               rows: np.ndarray, new_ids: np.ndarray, first_idx: np.ndarray) -> None:
+        np.add.at(self.rows, pos[found], 1)
+        if new_ids.size == 0:
+            return
+        new_counts = np.bincount(np.searchsorted(new_ids, ids[~found]), minlength=new_ids.size)
+        all_ids = np.concatenate([self.ids, new_ids])
+        order = np.argsort(all_ids, kind="stable")
+        self.ids = all_ids[order]
+        self.attrs = np.concatenate([self.attrs, attrs[~found][first_idx]])[order]
+        self.first_row = np.concatenate([self.first_row, rows[~found][first_idx]])[order]
+        self.rows = np.concatenate([self.rows, new_counts])[order]
+
+    @property
+    def calls(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def whole_node_calls(self) -> int:
+        return int(np.count_nonzero(self.attrs[:, self.ATTRS.index("shape")] == 1))
+
+
+class _Validator:
+    """Checks every row rule on a stream of batches and counts the summary on the way.
+
+    With ``machine`` None (``write`` without a machine cannot know the CPUs a reader will assume)
+    CPUs and nodes are only checked to fit the canonical int32.
+    """
+
+    def __init__(self, path: str, machine: Machine | None, *, summarise: bool) -> None:
+        self.path = path
+        self.machine = machine
+        self.summarise = summarise
+        self.rows = 0
+        self.last_ts: int | None = None
+        self.first_ts: int | None = None
+        self.requests = _Requests()
+        self.counts = {"accesses": 0, "reads": 0, "writes": 0, "maps": 0, "migrate_pages": 0}
+        self.pids = np.zeros(0, dtype=np.int64)
+        self.cpus = np.zeros(0, dtype=np.int64)
+        self.pages: dict[int, np.ndarray] = {}
+
+    def error(self, message: str, *, column: str | None = None, row: int | None = None,
+              rule: str) -> TraceFormatError:
+        return TraceFormatError(message, path=self.path, column=column, row=row,
+                                rule=rule_text(rule))
+
+    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> dict[str, _Col]:
+        """Validate one batch (rows continue from the previous one); return its columns.
+
+        ``rows``, if given, are the file row numbers of the batch's rows (a selection of a row
+        group whose other rows :meth:`check_group` checked); the row count is then the caller's.
+        """
+        offset = self.rows
+        row_of = np.arange(offset, offset + batch.num_rows) if rows is None else rows
+        cols = _batch_cols(batch)
+        problems: list[tuple[int, str, str | None, str]] = []  # (row, rule, column, message)
+
+        def flag(mask: np.ndarray, rule: str, column: str | None, message: Any) -> None:
+            i = _first(mask)
+            if i is not None:
+                problems.append((i, rule, column, message(i) if callable(message) else message))
+
+        kind = cols["kind"]
+        flag(kind.values == -1, "non-null", "kind", "kind is null")
+        flag(kind.values == -2, "known-kind", "kind",
+             lambda i: f"unknown kind {batch.column('kind')[i].as_py()!r}; expected one of "
+                       f"{', '.join(KINDS)}")
+        masks = _kind_masks(kind)
+        for name, spec in _columns().items():
+            required = _mask_where(masks, spec, "required")
+            flag(required & ~cols[name].valid, "non-null", name,
+                 lambda i, name=name: f"{name} is null on a "
+                                      f"{KINDS[kind.values[i]]} row, which requires it")
+        _drop_ignored(cols, masks)
+
+        ts = cols["ts_ns"]
+        flag(ts.valid & (ts.values < 0), "ts-non-decreasing", "ts_ns",
+             lambda i: f"ts_ns is negative: {ts.values[i]}")
+        idx = np.flatnonzero(ts.valid)
+        if idx.size:
+            v = ts.values[idx]
+            before = np.r_[v[0] if self.last_ts is None else self.last_ts, v[:-1]]
+            j = _first(v < before)
+            if j is not None:
+                problems.append((int(idx[j]), "ts-non-decreasing", "ts_ns",
+                                 f"ts_ns decreases from {before[j]} to {v[j]}"))
+            if self.first_ts is None:
+                self.first_ts = int(v[0])
+            self.last_ts = int(v.max()) if self.last_ts is None else max(self.last_ts,
+                                                                         int(v.max()))
+
+        self._ranges(cols, flag)
+
+        mode = cols["mode"]
+        flag(mode.values == -2, "mode-known", "mode",
+             lambda i: f"unknown mode {batch.column('mode')[i].as_py()!r}; expected sync, "
+                       "async or null")
+
+        migrate = masks["migrate"]
+        vaddr, src = cols["vaddr"], cols["src_node"]
+        flag(migrate & vaddr.valid & src.valid, "migrate-shape", "src_node",
+             "a migrate row has both vaddr and src_node; set vaddr for an explicit page or "
+             "src_node for a whole-node migrate, not both")
+        flag(migrate & ~vaddr.valid & ~src.valid, "migrate-shape", "vaddr",
+             "a migrate row has neither vaddr nor src_node; set vaddr for an explicit page or "
+             "src_node for a whole-node migrate")
+
+        req = cols["req_id"]
+        m = np.flatnonzero(migrate & req.valid)
+        attrs = np.stack([  # in the order of _Requests.ATTRS
+            (~vaddr.valid[m]).astype(np.int64), ts.values[m], cols["cpu"].values[m],
+            cols["pid"].values[m], np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
+        ], axis=1).astype(np.int64)
+        clash = self.requests.check(row_of[m], req.values[m], attrs)
+        if clash is not None:
+            local = int(np.searchsorted(row_of, clash[0]))
+            problems.append((local, "request-consistent", clash[1], clash[2]))
+
+        if problems:
+            rule_order = list(_spec()["rules"])
+            row, rule, column, message = min(problems, key=lambda p: (p[0], rule_order.index(p[1])))
+            raise self.error(message, column=column, row=int(row_of[row]), rule=rule)
+
+        if self.summarise:
+            self._count(cols, masks)
+        if rows is None:
+            self.rows += batch.num_rows
+        return cols
+
+    def check_group(self, batch: pa.RecordBatch) -> RowGroup | None:
+        """Validate one row group of canonical column types by the compiled pass (every row's
+        ``ts_ns``, every ``access`` row) and :meth:`check` on its other rows; return it as
+        numpy columns. None, having checked nothing, when a column is not of its canonical
+        type (or the batch is empty). A broken rule is reported exactly as :meth:`check` reports it."""
+        if batch.num_rows == 0:
+            return None
+        schema = arrow_schema()
+        names = batch.schema.names
+        for name in names:
+            if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+                return None
+        kind = batch.column("kind")
+        if not pa.types.is_string(kind.type.value_type):
+            return None
+        n = batch.num_rows
+        codes = _codes(kind, KINDS)
+        raw = {name: _column(batch, name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
+                 for name, a in raw.items()}
+        values = {name: _filled(a) for name, a in raw.items()}
+        last = -1 if self.last_ts is None else self.last_ts
+        cpus = self.machine.cpus if self.machine else _PID_LIMIT
+        v = {k: frozen(a) for k, a in values.items()}
+        ok = {k: frozen(a) for k, a in valid.items()}
+        bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
+                            ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
+                            _VADDR_LIMIT)
+        mode = _column(batch, "mode")
+        if bad < 0 and mode.null_count < n:
+            bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
+        offset = self.rows
+        if bad >= 0:
+            self.check(batch)  # names the broken rule
+            raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
+        first_group = self.first_ts is None
+        other = np.flatnonzero(codes != KIND_CODES["access"])
+        others = _rows_at(batch, other)
+        if len(other):
+            self.check(others, rows=offset + other)  # migrate and map rows: every rule
+        if first_group:
+            self.first_ts = int(values["ts_ns"][0])
+        self.last_ts = int(values["ts_ns"][-1])
+        group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
+                         pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
+                         other_index=other, others=_canonical(others, list(_columns())))
+        if self.summarise:
+            self._count_group(group)
+        self.rows += n
+        return group
+
+    def _count_group(self, g: RowGroup) -> None:
+        """Count the access rows of a row group (:meth:`check` counted the others)."""
+        acc = g.kind == KIND_CODES["access"]
+        names = ("write", "pid", "cpu", "vaddr")
+        values = {k: getattr(g, k)[acc] if len(g.other_index) else getattr(g, k) for k in names}
+        n = len(values["pid"])
+        every, none = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+        self._count({k: _Col(v, every) for k, v in values.items()},
+                    {"access": every, "map": none, "migrate": none})
+
+    def _ranges(self, cols: dict[str, _Col], flag: Any) -> None:
+        def out_of(name: str, low: int, high: int, rule: str, what: str) -> None:
+            col = cols[name]
+            bad = col.valid & ((col.values >= high) if col.values.dtype == np.uint64
+                               else (col.values < low) | (col.values >= high))
+            flag(bad, rule, name, lambda i: f"{name} {col.values[i]} is outside {what}")
+
+        # Without a machine, CPUs and nodes must still fit the canonical int32.
+        cpus, nodes = (self.machine.cpus, self.machine.nodes) if self.machine else (
+            _PID_LIMIT, _PID_LIMIT)
+        out_of("cpu", 0, cpus, "cpu-in-machine", f"the machine's CPUs 0..{cpus - 1}")
+        for name in ("src_node", "dst_node"):
+            out_of(name, 0, nodes, "node-in-machine", f"the machine's nodes 0..{nodes - 1}")
+        out_of("vaddr", 0, _VADDR_LIMIT, "vaddr-range", "0..2^57-1")
+        out_of("pid", 0, _PID_LIMIT, "pid-range", "0..2^31-1")
+
+    def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
+        access = masks["access"]
+        write = cols["write"]
+        c = self.counts
+        c["accesses"] += int(np.count_nonzero(access))
+        c["writes"] += int(np.count_nonzero(access & write.valid & write.values))
+        c["reads"] = c["accesses"] - c["writes"]
+        c["maps"] += int(np.count_nonzero(masks["map"]))
+        c["migrate_pages"] += int(np.count_nonzero(masks["migrate"] & cols["vaddr"].valid))
+        pid = cols["pid"]
+        self.pids = np.union1d(self.pids, _distinct(pid.values[pid.valid]))
+        cpu = cols["cpu"]
+        self.cpus = np.union1d(self.cpus, _distinct(cpu.values[cpu.valid]))
+        vaddr = cols["vaddr"]
+        shift = np.uint64(self.machine.page_shift if self.machine else 12)
+        vpn = vaddr.values[vaddr.valid].astype(np.uint64) >> shift
+        page_pid = pid.values[vaddr.valid]
+        if page_pid.size == 0:
+            return
+        if page_pid.min() == page_pid.max():  # the common case: one process per batch
+            groups = [(int(page_pid[0]), vpn)]
+        else:
+            groups = [(int(p), vpn[page_pid == p]) for p in np.unique(page_pid)]
+        for p, vpns in groups:
+            distinct = _distinct(vpns)
+            seen = self.pages.get(p)
+            self.pages[p] = distinct if seen is None else np.union1d(seen, distinct)
+
+    def summary(self) -> TraceSummary:
+        return TraceSummary(
+            rows=self.rows,
+            pids=int(self.pids.size),
+            cpus=int(self.cpus.size),
+            pages=sum(int(v.size) for v in self.pages.values()),
+            migrate_calls=self.requests.calls,
+            whole_node_calls=self.requests.whole_node_calls,
+            ts_first_ns=self.first_ts or 0,
+            ts_last_ns=self.last_ts or 0,
+            **self.counts,
+        )
