@@ -153,6 +153,9 @@ def replay_groups(reader: tr.TraceReader, pre: PrePass, lanes: Sequence[Lane],
             sel = group.kind == KIND_ACCESS
             acc = Chunk(group.ts_ns[sel], group.cpu[sel], page, group.write[sel], pre.rows)
         # Rows at the group's last timestamp wait: the next group may hold more of that time.
+        if len(held) and held.ts[-1] <= pre.known_ns:
+            dispatch(held)  # a chunk of its own: no copy of the group to put them in front
+            held = _EMPTY
         ready, held = held.then(acc).split(pre.known_ns)
         dispatch(ready)
         if progress is not None:
