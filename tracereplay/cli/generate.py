@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeGuard
 
 import typer
 
@@ -14,6 +14,8 @@ from tracereplay.generate import (
     ARRIVALS,
     DEFAULT_SHAPE,
     PATTERNS,
+    Arrivals,
+    Pattern,
     PmbenchParams,
     parse_cpu_list,
     write_pmbench,
@@ -27,6 +29,14 @@ generate_app = typer.Typer(
 app.add_typer(generate_app)
 
 _SHAPES = ", ".join(f"{k} {v}" for k, v in DEFAULT_SHAPE.items() if v is not None)
+
+
+def _is_pattern(value: str) -> TypeGuard[Pattern]:
+    return value in PATTERNS
+
+
+def _is_arrivals(value: str) -> TypeGuard[Arrivals]:
+    return value in ARRIVALS
 
 
 @generate_app.command()
@@ -74,15 +84,14 @@ def pmbench(
     cpu_tuple = parse_cpu_list(cpus_list) if cpus_list is not None else None
     if threads is None:
         threads = len(cpu_tuple) if cpu_tuple is not None else 16
-    if pattern not in PATTERNS:
+    if not _is_pattern(pattern):
         raise BadInputError(f"--pattern must be one of {', '.join(PATTERNS)}: {pattern!r}")
-    if arrivals not in ARRIVALS:
+    if not _is_arrivals(arrivals):
         raise BadInputError(f"--arrivals must be one of {', '.join(ARRIVALS)}: {arrivals!r}")
     params = PmbenchParams(
         threads=threads, cpus_list=cpu_tuple, map_mib=map_mib, set_mib=set_mib,
-        pattern=pattern,  # type: ignore[arg-type]
-        shape=shape, read_pct=read_pct, thread_rate_per_s=rate,
-        arrivals=arrivals,  # type: ignore[arg-type]
+        pattern=pattern, shape=shape, read_pct=read_pct, thread_rate_per_s=rate,
+        arrivals=arrivals,
         migrate_every_ms=migrate_every_ms, migrate_cpu=migrate_cpu, cpus=cpus, nodes=nodes,
         duration_ms=duration_ms, accesses=accesses, seed=seed, pid=pid, prefault=prefault,
     )

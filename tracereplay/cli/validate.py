@@ -30,6 +30,7 @@ def validate(
     """
     t = trace.load(path)
     s = t.summary
+    assert s is not None  # load() summarises unless told not to
     if as_json:
         doc = {
             "path": str(path),

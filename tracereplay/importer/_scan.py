@@ -91,7 +91,7 @@ def _is_space(c: int) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _equal(buf, s, e, words, offs, k) -> bool:  # type: ignore[no-untyped-def]
+def _equal(buf, s, e, words, offs, k) -> bool:
     ws = offs[k]
     n = offs[k + 1] - ws
     if e - s != n:
@@ -103,7 +103,7 @@ def _equal(buf, s, e, words, offs, k) -> bool:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _find_value(buf, ps, pe, k) -> int:  # type: ignore[no-untyped-def]
+def _find_value(buf, ps, pe, k) -> int:
     """Start of the value of key ``k`` in payload [ps, pe) (``key=v`` or ``key:v``), or -1."""
     ws = KEY_OFFS[k]
     n = KEY_OFFS[k + 1] - ws
@@ -127,7 +127,7 @@ def _find_value(buf, ps, pe, k) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _parse_int(buf, v, pe) -> int:  # type: ignore[no-untyped-def]
+def _parse_int(buf, v, pe) -> int:
     """Signed decimal at v, or MISSING."""
     if v < 0 or v >= pe:
         return MISSING
@@ -147,14 +147,14 @@ def _parse_int(buf, v, pe) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _token_end(buf, v, pe) -> int:  # type: ignore[no-untyped-def]
+def _token_end(buf, v, pe) -> int:
     while v < pe and not _is_space(buf[v]) and buf[v] != 44:
         v += 1
     return v
 
 
 @njit(cache=True, nogil=True)
-def _line_end(buf, s, n) -> int:  # type: ignore[no-untyped-def]
+def _line_end(buf, s, n) -> int:
     """The first newline at or after s (n if none), eight bytes at a time."""
     e = s
     while e < n and (e & 7) != 0:
@@ -175,7 +175,7 @@ def _line_end(buf, s, n) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def scan_text(  # type: ignore[no-untyped-def]
+def scan_text(
     buf,
     layout_mode,
     ls,
@@ -454,14 +454,14 @@ def scan_text(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _skip_spaces(buf, v, e) -> int:  # type: ignore[no-untyped-def]
+def _skip_spaces(buf, v, e) -> int:
     while v < e and _is_space(buf[v]):
         v += 1
     return v
 
 
 @njit(cache=True, nogil=True)
-def _parse_ts(buf, v, w) -> int:  # type: ignore[no-untyped-def]
+def _parse_ts(buf, v, w) -> int:
     """ns of "secs.frac:" in [v, w), or -1."""
     if w - v < 4 or buf[w - 1] != 58:
         return -1
@@ -491,7 +491,7 @@ def _parse_ts(buf, v, w) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def gather(buf, starts, ends, limit):  # type: ignore[no-untyped-def]
+def gather(buf, starts, ends, limit):
     """Concatenate spans of ``buf`` (each cut at ``limit`` bytes on a UTF-8 boundary).
 
     Returns (data, offsets) for an Arrow string array; a span with start < 0 is empty.
@@ -559,7 +559,7 @@ def scan(
 
 
 @njit(cache=True, nogil=True)
-def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-untyped-def]
+def assign_calls(ctx, kind, open_ctx, open_call, next_call):
     """The migration call each row is inside, in row order.
 
     ``open_ctx``/``open_call`` are the calls open per task when the rows begin; a start opens
@@ -567,8 +567,9 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-
     it. Returns (call, open_ctx, open_call, next_call) with call -1 outside any call and the
     calls still open after the last row.
     """
+    # numba types a dict by its first item: int64 -> int64, then it starts empty
     state = {np.int64(0): np.int64(0)}
-    del state[0]
+    del state[np.int64(0)]
     for j in range(len(open_ctx)):
         state[open_ctx[j]] = open_call[j]
     n = len(ctx)
@@ -602,7 +603,7 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
-def pair_fifo(ctx, call, addr, is_set):  # type: ignore[no-untyped-def]
+def pair_fifo(ctx, call, addr, is_set):
     """Pair each remove with the oldest open set of the same (ctx, call, addr), in row order.
 
     Returns (partner, orphan): partner[i] is the row of the remove closing set i (-1: open);
@@ -654,7 +655,7 @@ def pair_fifo(ctx, call, addr, is_set):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def flush_rounds(reason, ts, cpu, send, receiver, window, final):  # type: ignore[no-untyped-def]
+def flush_rounds(reason, ts, cpu, send, receiver, window, final):
     """Join IPI receivers (reason ``receiver``) to the latest round (reason ``send``) sent from
     another CPU at most ``window`` ns before them.
 

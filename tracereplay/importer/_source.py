@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import lzma
 import shutil
 import subprocess
@@ -59,6 +60,14 @@ class _HashingReader:
 
     def readable(self) -> bool:
         return True
+
+    # Not seekable: the hash needs every byte once, in order. GzipFile's file object has a
+    # seek (it calls it only to rewind, which a forward read never does).
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise io.UnsupportedOperation("seek")
 
     def drain(self) -> None:
         while self.read(1 << 20):
@@ -218,8 +227,9 @@ def open_source(path: Path) -> Iterator[Source]:
     stream: Any
     try:
         if kind == "gzip":
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif kind == "xz":
+            # LZMAFile takes any object with read(); its stub asks for a whole IO[bytes]
             stream = lzma.LZMAFile(raw, mode="rb")  # type: ignore[arg-type]  # noqa: SIM115
         elif kind == "zstd":
             stream = _ZstdStream(raw)

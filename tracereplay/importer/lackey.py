@@ -38,7 +38,7 @@ class LackeyResult:
 
 
 @njit(cache=True, nogil=True)
-def _scan_lackey(buf, ls, le, status, kind, addr):  # type: ignore[no-untyped-def]
+def _scan_lackey(buf, ls, le, status, kind, addr):
     n = len(buf)
     pos = 0
     line = 0

@@ -19,7 +19,7 @@ KIND_ACCESS = 0
 
 
 @njit(cache=True, nogil=True)
-def first_bad_row(  # type: ignore[no-untyped-def]
+def first_bad_row(
     kind, ts, ts_valid, cpu, cpu_valid, pid, pid_valid, vaddr, vaddr_valid, write_valid,
     last_ts, cpus, vaddr_limit,
 ):
