@@ -51,11 +51,11 @@ _LAZY = {
     "import_lackey": ("tracereplay.importer", "import_lackey"),
     "PmbenchParams": ("tracereplay.generate.pmbench", "PmbenchParams"),
     "write_pmbench": ("tracereplay.generate.pmbench", "write_pmbench"),
-    "run_batch": ("tracereplay.batch", "run_batch"),
+    "run_batch": ("tracereplay.batch.run", "run_batch"),
 }
 
 if TYPE_CHECKING:
-    from tracereplay.batch import run_batch
+    from tracereplay.batch.run import run_batch
     from tracereplay.config import Profile, load_profile, profile_names
     from tracereplay.generate.pmbench import PmbenchParams, write_pmbench
     from tracereplay.importer import import_kernel_trace, import_lackey
