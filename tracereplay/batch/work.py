@@ -82,7 +82,7 @@ def plan(corpus: Corpus, results: Results, policies: Sequence[str], *, force: bo
     return items, skipped
 
 
-def peak_rss_mib() -> float | None:
+def _peak_rss_mib() -> float | None:
     """This process's peak resident memory so far, MiB (None where the OS does not say)."""
     try:
         import resource
@@ -99,7 +99,7 @@ def failed(item: WorkItem, error: BaseException | tuple[str, str], wall_s: float
     cls, msg = error if isinstance(error, tuple) else (type(error).__name__, str(error))
     return [ResultRecord(trace=item.trace.id, policy=p, path=item.trace.path, status="failed",
                          error_class=cls, message=msg or cls, wall_s=wall_s,
-                         peak_rss_mib=peak_rss_mib())
+                         peak_rss_mib=_peak_rss_mib())
             for p in (item.policies if policies is None else policies)]
 
 
@@ -139,7 +139,7 @@ def replay_item(item: WorkItem, results: str, profile: Profile, scratch: str | N
                     continue
                 records.append(ResultRecord(
                     trace=item.trace.id, policy=r.policy, path=item.trace.path, status="ok",
-                    output=output, wall_s=wall, cpu_s=cpu, peak_rss_mib=peak_rss_mib(),
+                    output=output, wall_s=wall, cpu_s=cpu, peak_rss_mib=_peak_rss_mib(),
                     metrics=r.metrics))
             return records
     except Exception as e:  # a bad trace, or a bug: either way, this trace only
