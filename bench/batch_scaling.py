@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tracereplay.batch import ResultRecord, run_batch
-from tracereplay.corpus import write_corpus
+from tracereplay.generate.corpus import write_corpus
 from tracereplay.replay import run
 
 

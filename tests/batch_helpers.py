@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tracereplay.corpus import write_corpus
+from tracereplay.generate.corpus import write_corpus
 
 TABLES = ("batches", "cpu_stats", "flushes", "migrations", "stalls")
 BROKEN = ("broken-not-parquet", "broken-truncated", "broken-time-runs-backwards")

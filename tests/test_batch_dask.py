@@ -11,7 +11,7 @@ import pytest
 from batch_helpers import BROKEN, make_corpus, result_files
 
 from tracereplay import batch, query
-from tracereplay.batch import read_failures, run_batch
+from tracereplay.batch import executors, read_failures, run_batch
 from tracereplay.errors import BadInputError
 
 distributed = pytest.importorskip("distributed")
@@ -71,7 +71,7 @@ def test_the_command_runs_its_own_local_cluster(tmp_path: Path) -> None:
 
 def test_an_unreachable_scheduler_is_bad_input(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT", "1s")
     make_corpus(tmp_path / "corpus", 1, broken=False)
     with pytest.raises(BadInputError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
         run_batch(tmp_path / "corpus", tmp_path / "results", executor="dask",

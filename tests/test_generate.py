@@ -14,7 +14,12 @@ import pytest
 from conftest import REPO, SAMPLES
 
 from tracereplay import BadInputError, trace
-from tracereplay.generate import PmbenchParams, generate_pmbench, parse_cpu_list, write_pmbench
+from tracereplay.generate.pmbench import (
+    PmbenchParams,
+    generate_pmbench,
+    parse_cpu_list,
+    write_pmbench,
+)
 
 SMALL = {"set_mib": 4, "map_mib": 8, "accesses": 40_000}
 

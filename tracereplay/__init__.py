@@ -49,15 +49,15 @@ _LAZY = {
     "run_query": ("tracereplay.query", "run_query"),
     "import_kernel_trace": ("tracereplay.importer", "import_kernel_trace"),
     "import_lackey": ("tracereplay.importer", "import_lackey"),
-    "PmbenchParams": ("tracereplay.generate", "PmbenchParams"),
-    "write_pmbench": ("tracereplay.generate", "write_pmbench"),
-    "run_batch": ("tracereplay.batch", "run_batch"),
+    "PmbenchParams": ("tracereplay.generate.pmbench", "PmbenchParams"),
+    "write_pmbench": ("tracereplay.generate.pmbench", "write_pmbench"),
+    "run_batch": ("tracereplay.batch.run", "run_batch"),
 }
 
 if TYPE_CHECKING:
-    from tracereplay.batch import run_batch
+    from tracereplay.batch.run import run_batch
     from tracereplay.config import Profile, load_profile, profile_names
-    from tracereplay.generate import PmbenchParams, write_pmbench
+    from tracereplay.generate.pmbench import PmbenchParams, write_pmbench
     from tracereplay.importer import import_kernel_trace, import_lackey
     from tracereplay.migrate import POLICIES
     from tracereplay.query import connect, list_queries, run_query

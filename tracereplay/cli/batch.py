@@ -27,7 +27,7 @@ from tracereplay.batch import EXECUTORS, BatchSummary, ResultRecord, run_batch
 from tracereplay.cli._app import app, err
 from tracereplay.cli.generate import generate_app
 from tracereplay.cli.replay import ConfigOpt, ProfileOpt, SetOpt, _profile
-from tracereplay.corpus import DEFAULT_ACCESSES, write_corpus
+from tracereplay.generate.corpus import DEFAULT_ACCESSES, write_corpus
 from tracereplay.replay import DEFAULT_POLICIES
 
 # Exit code of a batch in which some traces failed (0: none did; 2: bad usage).

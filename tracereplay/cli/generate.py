@@ -10,7 +10,7 @@ import typer
 
 from tracereplay.cli._app import app, err
 from tracereplay.errors import BadInputError
-from tracereplay.generate import (
+from tracereplay.generate.pmbench import (
     ARRIVALS,
     DEFAULT_SHAPE,
     PATTERNS,

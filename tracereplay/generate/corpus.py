@@ -1,13 +1,13 @@
 """A varied, seeded corpus of small pmbench-like traces to run batches on.
 
-:func:`corpus_entries` draws ``count`` parameter sets of :class:`~tracereplay.generate.PmbenchParams`
-from one ``numpy.random.default_rng(seed)``: the access pattern cycles through all patterns, and
-each trace draws its machine (8, 16 or 32 CPUs on 2 or 4 nodes), thread count, working set,
-mapping, read share, arrival process, migratepages interval and length (``max_set_mib`` caps the working set, hence the pages each
-migratepages call moves). The trace spans 3 to 10
-migratepages intervals, so every trace migrates its pages back and forth a few times whatever
-its interval. ``accesses`` sets the typical size (each trace has 0.5x to 2x of it, plus one
-prefault touch per working-set page).
+:func:`corpus_entries` draws ``count`` parameter sets of
+:class:`~tracereplay.generate.pmbench.PmbenchParams` from one ``numpy.random.default_rng(seed)``:
+the access pattern cycles through all patterns, and each trace draws its machine (8, 16 or 32 CPUs
+on 2 or 4 nodes), thread count, working set, mapping, read share, arrival process, migratepages
+interval and length (``max_set_mib`` caps the working set, hence the pages each migratepages call
+moves). The trace spans 3 to 10 migratepages intervals, so every trace migrates its pages back and
+forth a few times whatever its interval. ``accesses`` sets the typical size (each trace has 0.5x to
+2x of it, plus one prefault touch per working-set page).
 
 :func:`write_corpus` writes ``<name>.parquet`` per trace and ``corpus.csv``, one row of
 parameters per trace (``file`` is the file name), to join with batch results. The file name
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tracereplay.errors import BadInputError
-from tracereplay.generate import ARRIVALS, PATTERNS, PmbenchParams, write_pmbench
+from tracereplay.generate.pmbench import ARRIVALS, PATTERNS, PmbenchParams, write_pmbench
 
 __all__ = ["CorpusEntry", "corpus_entries", "write_corpus"]
 
