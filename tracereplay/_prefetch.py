@@ -3,13 +3,15 @@ the pre-pass scan to load a table row a few iterations before it is read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
 
-@intrinsic
-def prefetch(typingctx, arr, i):
+def _prefetch(typingctx, arr, i):
     """Hint the CPU to load element ``i`` of ``arr`` (flat index) into cache; never faults."""
 
     def codegen(context, builder, sig, args):
@@ -23,3 +25,7 @@ def prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
+
+
+# Called from compiled code as prefetch(arr, i); the typing context is numba's to pass.
+prefetch = cast("Callable[[Any, Any], None]", intrinsic(_prefetch))

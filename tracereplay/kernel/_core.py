@@ -213,7 +213,7 @@ class Out(NamedTuple):
 
 
 @njit(cache=True, nogil=True)
-def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):  # type: ignore[no-untyped-def]
+def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     """Replay the accesses of ``acc`` merged with ``ops`` from ``cursor`` on, then the
     operations up to ``op_limit``; returns (next cursor, stalls written to ``out``)."""
     a_ts, a_cpu, a_page, a_write = acc.ts, acc.cpu, acc.page, acc.write

@@ -55,9 +55,9 @@ class Chunk:
     def then(self, other: Chunk) -> Chunk:
         if not len(self):
             return other
-        return Chunk(*(np.concatenate([a, b]) for a, b in
-                       ((self.ts, other.ts), (self.cpu, other.cpu), (self.page, other.page),
-                        (self.write, other.write))), rows=other.rows)
+        return Chunk(np.concatenate([self.ts, other.ts]), np.concatenate([self.cpu, other.cpu]),
+                     np.concatenate([self.page, other.page]),
+                     np.concatenate([self.write, other.write]), other.rows)
 
 
 _EMPTY = Chunk(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),

@@ -26,12 +26,12 @@ AHEAD = 32
 
 
 @njit(cache=True, nogil=True)
-def _slot(key, bits):  # type: ignore[no-untyped-def]
+def _slot(key, bits):
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(64 - bits))
 
 
 @njit(cache=True, nogil=True)
-def lookup(table, keys, out):  # type: ignore[no-untyped-def]
+def lookup(table, keys, out):
     """out[i] = page id of keys[i], or -1 when absent."""
     bits = np.int64(np.log2(table.shape[0]) + 0.5)
     mask = table.shape[0] - 1
@@ -47,7 +47,7 @@ def lookup(table, keys, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def rehash(table, bigger):  # type: ignore[no-untyped-def]
+def rehash(table, bigger):
     """Move every entry of ``table`` into the larger empty table ``bigger``."""
     bits = np.int64(np.log2(bigger.shape[0]) + 0.5)
     mask = bigger.shape[0] - 1
@@ -63,7 +63,7 @@ def rehash(table, bigger):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def touch(  # type: ignore[no-untyped-def]
+def touch(
     start, o, a, kind, other_dst, ts, cpu, pidx, vaddr, shift, cpu_node,
     table, n_pages, page_first_ns, page_node, page_pidx, page_vpn, cpu_first_ns, out,
 ):
