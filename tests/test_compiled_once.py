@@ -11,9 +11,9 @@ from pathlib import Path
 
 SCRIPT = """
 import json, sys
-from tracereplay import _rows, generate
+from tracereplay import generate
 from tracereplay.kernel import _core
-from tracereplay.prepass import _pages
+from tracereplay.trace import _pages, _rows
 from tracereplay.replay import run
 out = sys.argv[1]
 plain = out + "/plain.parquet"
