@@ -8,8 +8,10 @@
 CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
 
 -- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
--- without flushes or stalls still gets its row, with zeros rather than no row.
-CREATE VIEW _policies AS
+-- without flushes or stalls still gets its row, with zeros rather than no row. A table, filled
+-- once when the views are loaded: as a view, each query would bind its five scans again for
+-- every view that starts from it, which cost more than the rest of a query over one run.
+CREATE TABLE _policies AS
 SELECT DISTINCT run, trace, policy
 FROM (
     SELECT run, trace, policy FROM flushes
