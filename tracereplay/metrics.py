@@ -5,6 +5,10 @@ Every metric is defined once, by a view of ``queries/`` (``flush_counts``, ``thr
 keys, the view and the column it is read from. The views give shares and hit rates in percent;
 the summary keeps them as fractions (``flush_share`` 0.77 where ``copy_share.flush_pct`` is 77),
 as ``run.json`` always had them, and that conversion is the one thing done here.
+
+Each key means what its view says: ``migration_ns`` is the sum of batch durations (a replay's
+phases add up to it), ``pages_failed`` counts pages given up on (a replay has no other status),
+and counts the event tables cannot give (``ipis_sent`` of a measured run) are None, not 0.
 """
 
 from __future__ import annotations
