@@ -2,7 +2,7 @@
 -- do not edit. Set the variable run to a glob of policy directories first:
 --   duckdb -cmd "SET VARIABLE run = 'out/policy=*'" -cmd ".read queries/_load.sql" -c "FROM policy_compare"
 
-CREATE VIEW flushes AS
+CREATE OR REPLACE VIEW flushes AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -27,7 +27,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW migrations AS
+CREATE OR REPLACE VIEW migrations AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -53,7 +53,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW batches AS
+CREATE OR REPLACE VIEW batches AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -81,7 +81,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW stalls AS
+CREATE OR REPLACE VIEW stalls AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -99,7 +99,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/stalls.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW cpu_stats AS
+CREATE OR REPLACE VIEW cpu_stats AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -158,13 +158,14 @@ SELECT * FROM (VALUES
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
 -- one. An empty group sums to 0.
-CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
+CREATE OR REPLACE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
 
 -- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
 -- without flushes or stalls still gets its row, with zeros rather than no row. A table, filled
--- once when the views are loaded: as a view, each query would bind its five scans again for
--- every view that starts from it, which cost more than the rest of a query over one run.
-CREATE TABLE _policies AS
+-- when the views are loaded (and again by tracereplay.query.Session for the next run): as a
+-- view, a query would bind its five scans again for every view that starts from it, which cost
+-- more than the rest of a query over one run.
+CREATE OR REPLACE TABLE _policies AS
 SELECT DISTINCT run, trace, policy
 FROM (
     SELECT run, trace, policy FROM flushes

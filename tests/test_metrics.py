@@ -89,3 +89,10 @@ def test_a_directory_without_an_event_table_is_a_query_error(
     (broken / "batches.parquet").unlink()
     with pytest.raises(QueryError, match="has no table 'batches'"):
         summarise(broken)
+
+
+def test_summaries_in_turn_each_read_their_own_directory(replayed: Path) -> None:
+    # the views are bound once per process and pointed at each directory in turn
+    serial, batched = (summarise(replayed / f"policy={p}") for p in ("serial", "batched"))
+    assert serial["ipis_sent"] != batched["ipis_sent"]
+    assert summarise(replayed / "policy=serial") == serial

@@ -14,11 +14,12 @@ and counts the event tables cannot give (``ipis_sent`` of a measured run) are No
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracereplay.query import connect
+from tracereplay.query import Session
 
 __all__ = ["SUMMARY", "SummaryField", "summarise"]
 
@@ -71,6 +72,18 @@ def _select_sql() -> str:
     return f"SELECT {columns} FROM {tables}"
 
 
+_sessions = threading.local()  # one Session per thread (and process): its views are bound once
+
+
+def _session() -> Session:
+    # A process forked from one that summarised has a copy of its session, whose DuckDB
+    # threads did not come along: it opens its own.
+    mine: tuple[int, Session] | None = getattr(_sessions, "mine", None)
+    if mine is None or mine[0] != os.getpid():
+        mine = _sessions.mine = (os.getpid(), Session({f.view for f in SUMMARY}))
+    return mine[1]
+
+
 def summarise(policy_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The headline numbers of one policy directory: run.json's ``summary``.
 
@@ -82,11 +95,7 @@ def summarise(policy_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(policy_dir)
     # The policy's name is no part of the summary; any label does for a directory that is not
     # named policy=<name> (a run being written is .policy=<name>.tmp-...).
-    con = connect(path, policy=path.name, views={f.view for f in SUMMARY})
-    try:
-        row = con.execute(_select_sql()).fetchone()
-    finally:
-        con.close()
+    row = _session().read(path, policy=path.name).execute(_select_sql()).fetchone()
     if row is None:
         return dict.fromkeys((f.key for f in SUMMARY), None)
     return {

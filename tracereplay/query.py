@@ -38,6 +38,7 @@ __all__ = [
     "KEY_COLUMNS",
     "ColumnDoc",
     "QueryInfo",
+    "Session",
     "connect",
     "list_queries",
     "load_sql",
@@ -69,7 +70,7 @@ _COLUMN_LINE = re.compile(
     r"(?:\s+\((?P<unit>[^)]*)\))?\s+(?P<doc>\S.*?)\s*$"
 )
 _DEFINES = re.compile(
-    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:VIEW|MACRO|TABLE)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?P<kind>VIEW|MACRO|TABLE)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -136,6 +137,7 @@ class QueryInfo:
     defines: tuple[str, ...]
     columns: tuple[ColumnDoc, ...]
     sql: str
+    fills: bool = False  # creates a table: holds rows of the run directories it was loaded over
 
     @property
     def public(self) -> bool:
@@ -174,6 +176,7 @@ def _parse(path: Path) -> QueryInfo:
         path=path,
         reads=reads,
         defines=tuple(m["name"] for m in _DEFINES.finditer(sql)),
+        fills=any(m["kind"].upper() == "TABLE" for m in _DEFINES.finditer(sql)),
         columns=tuple(columns),
         sql=sql,
     )
@@ -343,7 +346,7 @@ def _table_view(table: str, selects: Sequence[str]) -> str:
     empty = "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns) + " WHERE false"
     union = "\n    UNION ALL BY NAME\n    ".join([empty, *selects])
     projection = ",\n    ".join(f"{c}::{t} AS {c}" for c, t in columns)
-    return f"CREATE VIEW {table} AS\nSELECT\n    {projection}\nFROM (\n    {union}\n);\n"
+    return f"CREATE OR REPLACE VIEW {table} AS\nSELECT\n    {projection}\nFROM (\n    {union}\n);\n"
 
 
 def _table_sql(
@@ -383,7 +386,7 @@ def _table_sql(
         selects.append(f"SELECT\n    {', '.join(cells)}\nFROM {scan}")
     if not selects:
         return _table_view(table, [])
-    return f"CREATE VIEW {table} AS\n" + "\nUNION ALL\n".join(selects) + ";\n"
+    return f"CREATE OR REPLACE VIEW {table} AS\n" + "\nUNION ALL\n".join(selects) + ";\n"
 
 
 def _library_sql() -> str:
@@ -416,26 +419,69 @@ def _needed(views: Iterable[str]) -> list[QueryInfo]:
     return [q for q in catalog if q.name in needed]
 
 
+def _point(
+    con: duckdb.DuckDBPyConnection,
+    run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    policy: str | None,
+) -> _Loaded:
+    """(Re)create the event-table views of ``con`` over ``run_dirs``."""
+    loaded = _resolve(run_dirs, policy)
+    required = _table_names(include_optional=False)
+    optional = sorted(set(_table_names(include_optional=True)) - set(required))
+    parts = [_table_sql(con, t, loaded, required=True) for t in required]
+    parts += [_table_sql(con, t, loaded, required=False) for t in optional]
+    _execute(con, "\n".join(parts), "cannot read the event tables")
+    return loaded
+
+
+def _create(con: duckdb.DuckDBPyConnection, infos: Iterable[QueryInfo]) -> None:
+    _execute(con, _generated_sql(), "generated views")
+    for q in infos:
+        _execute(con, q.sql, f"query file {q.path.name}")
+
+
 def _open(
     run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     policy: str | None = None,
-    views: Iterable[str] | None = None,
+    infos: Iterable[QueryInfo] | None = None,
 ) -> tuple[duckdb.DuckDBPyConnection, _Loaded]:
-    loaded = _resolve(run_dirs, policy)
     con = duckdb.connect()
-    required = _table_names(include_optional=False)
-    optional = sorted(set(_table_names(include_optional=True)) - set(required))
     try:
-        parts = [_table_sql(con, t, loaded, required=True) for t in required]
-        parts += [_table_sql(con, t, loaded, required=False) for t in optional]
-        _execute(con, "\n".join(parts), "cannot read the event tables")
-        _execute(con, _generated_sql(), "generated views")
-        for q in _queries() if views is None else _needed(views):
-            _execute(con, q.sql, f"query file {q.path.name}")
+        loaded = _point(con, run_dirs, policy)
+        _create(con, _queries() if infos is None else infos)
     except BaseException:
         con.close()
         raise
     return con, loaded
+
+
+class Session:
+    """One DuckDB connection with library views, read over one run directory after another.
+
+    Binding the views is most of the time of a query over a small run; a session binds them
+    once and then only points the event tables at the next run directories (and fills again
+    the helper tables of the library, e.g. ``_policies``). Not for several threads at once.
+    """
+
+    def __init__(self, views: Iterable[str] | None = None) -> None:
+        self._infos = tuple(_queries() if views is None else _needed(views))
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def read(
+        self,
+        run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        policy: str | None = None,
+    ) -> duckdb.DuckDBPyConnection:
+        """The connection, its views over ``run_dirs`` (as ``connect`` takes them)."""
+        if self._con is None:
+            self._con, _ = _open(run_dirs, policy, self._infos)
+            return self._con
+        _point(self._con, run_dirs, policy)
+        for q in self._infos:
+            if q.fills:
+                _execute(self._con, q.sql, f"query file {q.path.name}")
+        return self._con
 
 
 def connect(
@@ -454,7 +500,7 @@ def connect(
     ``views`` limits the library views to those named and what they read: binding a view
     costs time, and a caller that reads a few opens faster.
     """
-    con, _ = _open(run_dirs, policy, views)
+    con, _ = _open(run_dirs, policy, None if views is None else _needed(views))
     return con
 
 
