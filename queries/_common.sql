@@ -5,11 +5,14 @@
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
 -- one. An empty group sums to 0.
-CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
+CREATE OR REPLACE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
 
 -- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
--- without flushes or stalls still gets its row, with zeros rather than no row.
-CREATE VIEW _policies AS
+-- without flushes or stalls still gets its row, with zeros rather than no row. A table, filled
+-- when the views are loaded (and again by tracereplay.query.Session for the next run): as a
+-- view, a query would bind its five scans again for every view that starts from it, which cost
+-- more than the rest of a query over one run.
+CREATE OR REPLACE TABLE _policies AS
 SELECT DISTINCT run, trace, policy
 FROM (
     SELECT run, trace, policy FROM flushes

@@ -2,7 +2,7 @@
 -- do not edit. Set the variable run to a glob of policy directories first:
 --   duckdb -cmd "SET VARIABLE run = 'out/policy=*'" -cmd ".read queries/_load.sql" -c "FROM policy_compare"
 
-CREATE VIEW flushes AS
+CREATE OR REPLACE VIEW flushes AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -27,7 +27,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW migrations AS
+CREATE OR REPLACE VIEW migrations AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -53,7 +53,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW batches AS
+CREATE OR REPLACE VIEW batches AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -81,7 +81,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW stalls AS
+CREATE OR REPLACE VIEW stalls AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -99,7 +99,7 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/stalls.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
-CREATE VIEW cpu_stats AS
+CREATE OR REPLACE VIEW cpu_stats AS
 SELECT
     run::VARCHAR AS run,
     trace::VARCHAR AS trace,
@@ -127,6 +127,30 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
+-- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
+--
+-- Source: Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; Linux 6.3, commit 7e12beb8ca2a.
+-- One row per figure: the value of a metric of policy_compare for one policy, or the
+-- relative change of the metric from baseline_policy to that policy.
+--
+-- Columns:
+--   figure           VARCHAR       the figure's key (tracereplay.seed)
+--   label            VARCHAR       what it measures, in words
+--   metric           VARCHAR       the metric of policy_compare it gives
+--   policy           VARCHAR       the policy it was measured for
+--   baseline_policy  VARCHAR       the policy the seed's changes are measured from
+--   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change
+--   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value
+
+CREATE VIEW _seed_figures AS
+SELECT * FROM (VALUES
+    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE),
+    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE),
+    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE),
+    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE),
+    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE)
+) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);
+
 -- _common: Helpers the query views share; not a query of its own
 --
 -- Reads: flushes, migrations, batches, stalls, cpu_stats.
@@ -134,11 +158,14 @@ FROM (
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
 -- one. An empty group sums to 0.
-CREATE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
+CREATE OR REPLACE MACRO _sum_known(x) AS CASE WHEN count(x) = count(*) THEN coalesce(sum(x), 0) END;
 
 -- Every (run, trace, policy) with rows in any event table. Views start from it so that a policy
--- without flushes or stalls still gets its row, with zeros rather than no row.
-CREATE VIEW _policies AS
+-- without flushes or stalls still gets its row, with zeros rather than no row. A table, filled
+-- when the views are loaded (and again by tracereplay.query.Session for the next run): as a
+-- view, a query would bind its five scans again for every view that starts from it, which cost
+-- more than the rest of a query over one run.
+CREATE OR REPLACE TABLE _policies AS
 SELECT DISTINCT run, trace, policy
 FROM (
     SELECT run, trace, policy FROM flushes
@@ -153,9 +180,10 @@ FROM (
 -- Migration time is the sum of batch durations (end_ns - start_ns; the batches of one CPU never
 -- overlap, and calls on several CPUs each count their own time, as cycle profiles of
 -- migrate_pages() do). Each phase share is that phase's time over migration time, in percent:
--- the seed measured 83.3% in TLB flushing when pages moved one at a time, and 43.7% in copying
--- (8.3% in unmap + flush) once they moved in batches. A phase is NULL when a batch of the group
--- does not record it (measured runs), rather than a share of what happens to be known.
+-- the seed measured most of it in TLB flushing when pages moved one at a time, and in copying
+-- once they moved in batches (its figures: policy_compare's seed_value). A phase is NULL when a
+-- batch of the group does not record it (measured runs), rather than a share of what happens to
+-- be known.
 --
 -- Reads: batches, _policies, _sum_known.
 --
@@ -364,10 +392,47 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   stall_ns           BIGINT   (ns)       their total wait
 --   max_stall_ns       BIGINT   (ns)       the longest of them; NULL without stalls
 
-CREATE VIEW page_stall AS
-WITH attempts AS (
-    -- Numbers the rows so that two identical rows stay two pages after the grouping below.
-    SELECT row_number() OVER () AS attempt, * FROM migrations
+-- Every column of page_stall, in no particular order: page_stall_summary and
+-- page_stall_by_position read this, since sorting every migrated page costs more than they do.
+CREATE VIEW _page_stall_rows AS
+WITH by_call AS (
+    -- A stall that names its call belongs to the page's rows of that call.
+    SELECT
+        run, trace, policy, pid, vpn, req_id,
+        count(stall_ns) AS stalls,
+        sum(stall_ns) AS stall_ns,
+        max(stall_ns) AS max_stall_ns
+    FROM stalls
+    WHERE req_id IS NOT NULL
+    GROUP BY run, trace, policy, pid, vpn, req_id
+),
+windows AS (
+    -- Any other stall belongs to the rows whose window contains it: the windows of rows without
+    -- a req_id (any stall of the page may be theirs) and of pages with stalls without one.
+    -- Rows alike in these columns get the same stalls, so each window is counted once.
+    SELECT DISTINCT
+        m.run, m.trace, m.policy, m.pid, m.vpn, m.unmap_ns, m.remap_ns,
+        m.req_id IS NULL AS any_stall
+    FROM migrations AS m
+    WHERE m.req_id IS NULL OR EXISTS (
+        SELECT 1 FROM stalls AS s
+        WHERE s.req_id IS NULL AND s.run = m.run AND s.trace IS NOT DISTINCT FROM m.trace
+            AND s.policy = m.policy AND s.pid = m.pid AND s.vpn = m.vpn
+    )
+),
+in_window AS (
+    SELECT
+        w.run, w.trace, w.policy, w.pid, w.vpn, w.unmap_ns, w.remap_ns, w.any_stall,
+        count(s.stall_ns) AS stalls,
+        sum(s.stall_ns) AS stall_ns,
+        max(s.stall_ns) AS max_stall_ns
+    FROM windows AS w
+    JOIN stalls AS s
+        ON s.run = w.run AND s.trace IS NOT DISTINCT FROM w.trace AND s.policy = w.policy
+        AND s.pid = w.pid AND s.vpn = w.vpn
+        AND (s.req_id IS NULL OR w.any_stall)
+        AND s.ts_ns BETWEEN w.unmap_ns AND w.remap_ns
+    GROUP BY w.run, w.trace, w.policy, w.pid, w.vpn, w.unmap_ns, w.remap_ns, w.any_stall
 )
 SELECT
     m.run::VARCHAR AS run,
@@ -384,19 +449,21 @@ SELECT
     m.remap_ns::BIGINT AS remap_ns,
     (m.remap_ns - m.unmap_ns)::BIGINT AS window_ns,
     (m.flush_ns - m.unmap_ns)::BIGINT AS unmap_to_flush_ns,
-    count(s.stall_ns)::BIGINT AS stalls,
-    coalesce(sum(s.stall_ns), 0)::BIGINT AS stall_ns,
-    max(s.stall_ns)::BIGINT AS max_stall_ns
-FROM attempts AS m
-LEFT JOIN stalls AS s
-    ON s.run = m.run AND s.trace IS NOT DISTINCT FROM m.trace AND s.policy = m.policy
-    AND s.pid = m.pid AND s.vpn = m.vpn
-    AND CASE
-        WHEN s.req_id IS NOT NULL AND m.req_id IS NOT NULL THEN s.req_id = m.req_id
-        ELSE s.ts_ns BETWEEN m.unmap_ns AND m.remap_ns
-    END
-GROUP BY m.attempt, m.run, m.trace, m.policy, m.req_id, m.batch_id, m.cpu, m.pid, m.vpn,
-    m.pos_in_batch, m.status, m.unmap_ns, m.remap_ns, m.flush_ns
+    (coalesce(c.stalls, 0) + coalesce(w.stalls, 0))::BIGINT AS stalls,
+    (coalesce(c.stall_ns, 0) + coalesce(w.stall_ns, 0))::BIGINT AS stall_ns,
+    greatest(c.max_stall_ns, w.max_stall_ns)::BIGINT AS max_stall_ns
+FROM migrations AS m
+LEFT JOIN by_call AS c
+    ON c.run = m.run AND c.trace IS NOT DISTINCT FROM m.trace AND c.policy = m.policy
+    AND c.pid = m.pid AND c.vpn = m.vpn AND c.req_id = m.req_id
+LEFT JOIN in_window AS w
+    ON w.run = m.run AND w.trace IS NOT DISTINCT FROM m.trace AND w.policy = m.policy
+    AND w.pid = m.pid AND w.vpn = m.vpn AND w.unmap_ns = m.unmap_ns AND w.remap_ns = m.remap_ns
+    AND w.any_stall = (m.req_id IS NULL);
+
+CREATE VIEW page_stall AS
+SELECT *
+FROM _page_stall_rows
 ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
     pos_in_batch NULLS LAST, unmap_ns NULLS LAST, pid, vpn;
 
@@ -408,7 +475,7 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 -- whole migration call, whose pages each wait only for their own move: there the window does not
 -- grow with the position. Only migrated pages count.
 --
--- Reads: page_stall.
+-- Reads: _page_stall_rows.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -438,7 +505,7 @@ SELECT
     sum(stall_ns)::BIGINT AS stall_ns,
     (sum(stall_ns) / nullif(sum(stalls), 0))::DOUBLE AS stall_mean_ns,
     max(max_stall_ns)::BIGINT AS stall_max_ns
-FROM page_stall
+FROM _page_stall_rows
 WHERE status = 'migrated'
 GROUP BY run, trace, policy, pos_in_batch
 ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
@@ -451,7 +518,7 @@ ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Reads: page_stall, stalls, _policies.
+-- Reads: _page_stall_rows, stalls, _policies.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -474,12 +541,11 @@ CREATE VIEW _page_stall_summary_windows AS
 SELECT
     run, trace, policy,
     count(*) FILTER (WHERE status = 'migrated') AS pages,
-    quantile_disc(window_ns, 0.5) FILTER (WHERE status = 'migrated') AS window_p50_ns,
-    quantile_disc(window_ns, 0.9) FILTER (WHERE status = 'migrated') AS window_p90_ns,
-    quantile_disc(window_ns, 0.99) FILTER (WHERE status = 'migrated') AS window_p99_ns,
+    -- one list of quantiles sorts the windows once
+    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
     max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
     count(*) FILTER (WHERE stalls > 0) AS stalled_pages
-FROM page_stall
+FROM _page_stall_rows
 GROUP BY run, trace, policy;
 
 CREATE VIEW _page_stall_summary_stalls AS
@@ -487,9 +553,7 @@ SELECT
     run, trace, policy,
     count(*) AS stalls,
     sum(stall_ns) AS stall_ns,
-    quantile_disc(stall_ns, 0.5) AS stall_p50_ns,
-    quantile_disc(stall_ns, 0.9) AS stall_p90_ns,
-    quantile_disc(stall_ns, 0.99) AS stall_p99_ns,
+    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
     max(stall_ns) AS stall_max_ns
 FROM stalls
 GROUP BY run, trace, policy;
@@ -500,16 +564,16 @@ SELECT
     p.trace::VARCHAR AS trace,
     p.policy::VARCHAR AS policy,
     coalesce(w.pages, 0)::BIGINT AS pages,
-    w.window_p50_ns::BIGINT AS window_p50_ns,
-    w.window_p90_ns::BIGINT AS window_p90_ns,
-    w.window_p99_ns::BIGINT AS window_p99_ns,
+    w.window_q[1]::BIGINT AS window_p50_ns,
+    w.window_q[2]::BIGINT AS window_p90_ns,
+    w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
     coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
     coalesce(s.stalls, 0)::BIGINT AS stalls,
     coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
-    s.stall_p50_ns::BIGINT AS stall_p50_ns,
-    s.stall_p90_ns::BIGINT AS stall_p90_ns,
-    s.stall_p99_ns::BIGINT AS stall_p99_ns,
+    s.stall_q[1]::BIGINT AS stall_p50_ns,
+    s.stall_q[2]::BIGINT AS stall_p90_ns,
+    s.stall_q[3]::BIGINT AS stall_p99_ns,
     s.stall_max_ns::BIGINT AS stall_max_ns
 FROM _policies AS p
 LEFT JOIN _page_stall_summary_windows AS w
@@ -522,7 +586,8 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --
 -- Migration time is the sum of batch durations (the time CPUs spent in migrate_pages()); with
 -- calls on several CPUs it exceeds the elapsed time from the first batch's start to the last
--- one's end, which is given too. The seed reports +291.7% pages per second for batching.
+-- one's end, which is given too. The seed's change in pages per second from batching is in
+-- policy_compare (seed_change_pct).
 -- throughput_per_call has the same per migration call.
 --
 -- Reads: batches, migrations, _policies, _sum_known.
@@ -589,39 +654,44 @@ SELECT
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 
--- policy_compare: Each headline metric per policy beside the serial policy's, with the relative change and the seed's figure
+-- policy_compare: Each headline metric per policy beside a baseline policy's, with the relative change and the seed's figure
 --
--- One row per run, trace, metric and policy: the policy's value, the value of policy 'serial' in
--- the same run and trace, and the relative change from serial to this policy. The metrics are the
--- seed's (Huang Ying, "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs (-99.1%
--- with batching), pages migrated per second (+291.7%), the share of migration time in TLB
--- flushing (83.3% serial), copying (43.7% batched) and unmap + flush (8.3% batched); and the cost
--- batching pays in stalls. seed_value and seed_change_pct hold the seed's figure on the row of the
--- policy it was measured for (serial or batched), NULL elsewhere. The metric names are columns of
--- flush_counts, throughput, copy_share and page_stall_summary, which define them.
+-- One row per run, trace, metric and policy: the policy's value, the value of the baseline
+-- policy of the same run and trace, and the relative change from the baseline to this policy.
+-- The baseline is the policy the seed's changes are measured from (baseline_policy of
+-- _seed_figures, generated from tracereplay/seed.py) when the run and trace have it, and
+-- otherwise their first policy in name order. The metrics are the seed's (Huang Ying,
+-- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
+-- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
+-- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
+-- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- the baseline is the seed's, since it is a change from that policy. The metric names are
+-- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
 --   trace            VARCHAR       trace id in a corpus (trace=<id>/), NULL outside corpora
 --   metric           VARCHAR       metric: a column name of the view that defines it
---   unit             VARCHAR       unit of value and serial
---   policy           VARCHAR       migration policy (policy=<name>/); serial first, then batched, then the others
+--   unit             VARCHAR       unit of value and baseline
+--   policy           VARCHAR       migration policy (policy=<name>/); the baseline first, then the others by name
 --   value            DOUBLE        the metric for this policy, in unit
---   serial           DOUBLE        the metric for policy 'serial' in the same run and trace, in unit; NULL without one
---   change_pct       DOUBLE  (%)   (value - serial) / serial; NULL on the serial row or where serial is 0 or NULL
+--   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
+--   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
+--   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
 --   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from serial to this policy
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
 
-CREATE VIEW _policy_compare_seed AS
-SELECT * FROM (VALUES
-    ('ipis_sent', 'batched', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s', 'batched', NULL, 291.7),
-    ('flush_pct', 'serial', 83.3, NULL),
-    ('copy_pct', 'batched', 43.7, NULL),
-    ('unmap_flush_pct', 'batched', 8.3, NULL)
-) AS seed(metric, policy, seed_value, seed_change_pct);
+CREATE VIEW _policy_compare_baseline AS
+SELECT
+    run, trace,
+    coalesce(
+        min(policy) FILTER (WHERE policy IN (SELECT baseline_policy FROM _seed_figures)),
+        min(policy)
+    ) AS baseline_policy
+FROM _policies
+GROUP BY run, trace;
 
 CREATE VIEW _policy_compare_values AS
 SELECT
@@ -658,8 +728,10 @@ JOIN page_stall_summary AS s
 
 CREATE VIEW policy_compare AS
 WITH v AS MATERIALIZED (
-    -- computed once: the serial values below come from the same rows
-    FROM _policy_compare_values
+    -- computed once: the baseline's values below come from the same rows
+    SELECT v.*, p.baseline_policy
+    FROM _policy_compare_values AS v
+    JOIN _policy_compare_baseline AS p ON p.run = v.run AND p.trace IS NOT DISTINCT FROM v.trace
 )
 SELECT
     v.run::VARCHAR AS run,
@@ -668,18 +740,20 @@ SELECT
     v.unit::VARCHAR AS unit,
     v.policy::VARCHAR AS policy,
     v.value::DOUBLE AS value,
-    b.value::DOUBLE AS serial,
-    (CASE WHEN v.policy <> 'serial' THEN 100.0 * (v.value - b.value) / nullif(abs(b.value), 0) END)::DOUBLE
+    v.baseline_policy::VARCHAR AS baseline_policy,
+    b.value::DOUBLE AS baseline,
+    (CASE WHEN v.policy <> v.baseline_policy THEN 100.0 * (v.value - b.value) / nullif(abs(b.value), 0) END)::DOUBLE
         AS change_pct,
     seed.seed_value::DOUBLE AS seed_value,
-    seed.seed_change_pct::DOUBLE AS seed_change_pct
+    (CASE WHEN seed.baseline_policy = v.baseline_policy THEN seed.seed_change_pct END)::DOUBLE
+        AS seed_change_pct
 FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
-    AND b.policy = 'serial'
-LEFT JOIN _policy_compare_seed AS seed
+    AND b.policy = v.baseline_policy
+LEFT JOIN _seed_figures AS seed
     ON seed.metric = v.metric AND seed.policy = v.policy
-ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> 'serial', v.policy <> 'batched', v.policy;
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;
 
 -- throughput_per_call: Pages migrated per second of migration time, per migration call
 --
@@ -741,3 +815,72 @@ LEFT JOIN _throughput_per_call_pages AS m
     ON m.run = b.run AND m.trace IS NOT DISTINCT FROM b.trace AND m.policy = b.policy
     AND m.req_id IS NOT DISTINCT FROM b.req_id
 ORDER BY run, trace NULLS FIRST, policy, start_ns, req_id NULLS LAST;
+
+-- tlb_hits: Where accesses found their translation (L1 dTLB, STLB, page walk), stale hits and remote accesses, per run and policy
+--
+-- The per-CPU counters of cpu_stats summed over the CPUs: how many accesses found their
+-- translation in the L1 dTLB, how many in the STLB, how many walked the page table; how many used
+-- the translation of a page already unmapped for migration because the flush had not reached
+-- their CPU yet (a stale hit, harmless: the copy starts after the flush); and how many went to
+-- memory on another node. Each share is over all accesses. A run without CPU counters (measured
+-- runs) counts 0 accesses and has NULL shares.
+--
+-- Reads: cpu_stats, _policies.
+--
+-- Columns:
+--   run              VARCHAR             run directory, as given to the loader
+--   trace            VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy           VARCHAR             migration policy (policy=<name>/)
+--   accesses         BIGINT   (accesses) accesses issued
+--   l1_hits          BIGINT   (accesses) translations found in the L1 dTLB (stale hits included)
+--   l2_hits          BIGINT   (accesses) translations found in the STLB (stale hits included)
+--   walks            BIGINT   (accesses) page walks (TLB misses), stalled ones included
+--   stale_hits       BIGINT   (accesses) TLB hits on a page between its unmap and the flush reaching the CPU
+--   remote_accesses  BIGINT   (accesses) accesses to a page on another node
+--   l1_hit_pct       DOUBLE   (%)        l1_hits / accesses
+--   l2_hit_pct       DOUBLE   (%)        l2_hits / accesses
+--   walk_pct         DOUBLE   (%)        walks / accesses
+--   remote_pct       DOUBLE   (%)        remote_accesses / accesses
+
+CREATE VIEW _tlb_hits_sums AS
+SELECT
+    run, trace, policy,
+    sum(accesses) AS accesses,
+    sum(l1_hits) AS l1_hits,
+    sum(l2_hits) AS l2_hits,
+    sum(walks) AS walks,
+    sum(stale_hits) AS stale_hits,
+    sum(remote_accesses) AS remote_accesses
+FROM cpu_stats
+GROUP BY run, trace, policy;
+
+CREATE VIEW tlb_hits AS
+WITH joined AS (
+    SELECT
+        p.run, p.trace, p.policy,
+        coalesce(s.accesses, 0) AS accesses,
+        coalesce(s.l1_hits, 0) AS l1_hits,
+        coalesce(s.l2_hits, 0) AS l2_hits,
+        coalesce(s.walks, 0) AS walks,
+        coalesce(s.stale_hits, 0) AS stale_hits,
+        coalesce(s.remote_accesses, 0) AS remote_accesses
+    FROM _policies AS p
+    LEFT JOIN _tlb_hits_sums AS s
+        ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    accesses::BIGINT AS accesses,
+    l1_hits::BIGINT AS l1_hits,
+    l2_hits::BIGINT AS l2_hits,
+    walks::BIGINT AS walks,
+    stale_hits::BIGINT AS stale_hits,
+    remote_accesses::BIGINT AS remote_accesses,
+    (100.0 * l1_hits / nullif(accesses, 0))::DOUBLE AS l1_hit_pct,
+    (100.0 * l2_hits / nullif(accesses, 0))::DOUBLE AS l2_hit_pct,
+    (100.0 * walks / nullif(accesses, 0))::DOUBLE AS walk_pct,
+    (100.0 * remote_accesses / nullif(accesses, 0))::DOUBLE AS remote_pct
+FROM joined
+ORDER BY run, trace NULLS FIRST, policy;

@@ -3,9 +3,10 @@
 -- Migration time is the sum of batch durations (end_ns - start_ns; the batches of one CPU never
 -- overlap, and calls on several CPUs each count their own time, as cycle profiles of
 -- migrate_pages() do). Each phase share is that phase's time over migration time, in percent:
--- the seed measured 83.3% in TLB flushing when pages moved one at a time, and 43.7% in copying
--- (8.3% in unmap + flush) once they moved in batches. A phase is NULL when a batch of the group
--- does not record it (measured runs), rather than a share of what happens to be known.
+-- the seed measured most of it in TLB flushing when pages moved one at a time, and in copying
+-- once they moved in batches (its figures: policy_compare's seed_value). A phase is NULL when a
+-- batch of the group does not record it (measured runs), rather than a share of what happens to
+-- be known.
 --
 -- Reads: batches, _policies, _sum_known.
 --

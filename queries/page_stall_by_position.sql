@@ -6,7 +6,7 @@
 -- whole migration call, whose pages each wait only for their own move: there the window does not
 -- grow with the position. Only migrated pages count.
 --
--- Reads: page_stall.
+-- Reads: _page_stall_rows.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -36,7 +36,7 @@ SELECT
     sum(stall_ns)::BIGINT AS stall_ns,
     (sum(stall_ns) / nullif(sum(stalls), 0))::DOUBLE AS stall_mean_ns,
     max(max_stall_ns)::BIGINT AS stall_max_ns
-FROM page_stall
+FROM _page_stall_rows
 WHERE status = 'migrated'
 GROUP BY run, trace, policy, pos_in_batch
 ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;

@@ -6,7 +6,7 @@
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Reads: page_stall, stalls, _policies.
+-- Reads: _page_stall_rows, stalls, _policies.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -29,12 +29,11 @@ CREATE VIEW _page_stall_summary_windows AS
 SELECT
     run, trace, policy,
     count(*) FILTER (WHERE status = 'migrated') AS pages,
-    quantile_disc(window_ns, 0.5) FILTER (WHERE status = 'migrated') AS window_p50_ns,
-    quantile_disc(window_ns, 0.9) FILTER (WHERE status = 'migrated') AS window_p90_ns,
-    quantile_disc(window_ns, 0.99) FILTER (WHERE status = 'migrated') AS window_p99_ns,
+    -- one list of quantiles sorts the windows once
+    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
     max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
     count(*) FILTER (WHERE stalls > 0) AS stalled_pages
-FROM page_stall
+FROM _page_stall_rows
 GROUP BY run, trace, policy;
 
 CREATE VIEW _page_stall_summary_stalls AS
@@ -42,9 +41,7 @@ SELECT
     run, trace, policy,
     count(*) AS stalls,
     sum(stall_ns) AS stall_ns,
-    quantile_disc(stall_ns, 0.5) AS stall_p50_ns,
-    quantile_disc(stall_ns, 0.9) AS stall_p90_ns,
-    quantile_disc(stall_ns, 0.99) AS stall_p99_ns,
+    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
     max(stall_ns) AS stall_max_ns
 FROM stalls
 GROUP BY run, trace, policy;
@@ -55,16 +52,16 @@ SELECT
     p.trace::VARCHAR AS trace,
     p.policy::VARCHAR AS policy,
     coalesce(w.pages, 0)::BIGINT AS pages,
-    w.window_p50_ns::BIGINT AS window_p50_ns,
-    w.window_p90_ns::BIGINT AS window_p90_ns,
-    w.window_p99_ns::BIGINT AS window_p99_ns,
+    w.window_q[1]::BIGINT AS window_p50_ns,
+    w.window_q[2]::BIGINT AS window_p90_ns,
+    w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
     coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
     coalesce(s.stalls, 0)::BIGINT AS stalls,
     coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
-    s.stall_p50_ns::BIGINT AS stall_p50_ns,
-    s.stall_p90_ns::BIGINT AS stall_p90_ns,
-    s.stall_p99_ns::BIGINT AS stall_p99_ns,
+    s.stall_q[1]::BIGINT AS stall_p50_ns,
+    s.stall_q[2]::BIGINT AS stall_p90_ns,
+    s.stall_q[3]::BIGINT AS stall_p99_ns,
     s.stall_max_ns::BIGINT AS stall_max_ns
 FROM _policies AS p
 LEFT JOIN _page_stall_summary_windows AS w

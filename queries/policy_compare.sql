@@ -1,36 +1,41 @@
--- policy_compare: Each headline metric per policy beside the serial policy's, with the relative change and the seed's figure
+-- policy_compare: Each headline metric per policy beside a baseline policy's, with the relative change and the seed's figure
 --
--- One row per run, trace, metric and policy: the policy's value, the value of policy 'serial' in
--- the same run and trace, and the relative change from serial to this policy. The metrics are the
--- seed's (Huang Ying, "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs (-99.1%
--- with batching), pages migrated per second (+291.7%), the share of migration time in TLB
--- flushing (83.3% serial), copying (43.7% batched) and unmap + flush (8.3% batched); and the cost
--- batching pays in stalls. seed_value and seed_change_pct hold the seed's figure on the row of the
--- policy it was measured for (serial or batched), NULL elsewhere. The metric names are columns of
--- flush_counts, throughput, copy_share and page_stall_summary, which define them.
+-- One row per run, trace, metric and policy: the policy's value, the value of the baseline
+-- policy of the same run and trace, and the relative change from the baseline to this policy.
+-- The baseline is the policy the seed's changes are measured from (baseline_policy of
+-- _seed_figures, generated from tracereplay/seed.py) when the run and trace have it, and
+-- otherwise their first policy in name order. The metrics are the seed's (Huang Ying,
+-- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
+-- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
+-- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
+-- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- the baseline is the seed's, since it is a change from that policy. The metric names are
+-- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
 --   trace            VARCHAR       trace id in a corpus (trace=<id>/), NULL outside corpora
 --   metric           VARCHAR       metric: a column name of the view that defines it
---   unit             VARCHAR       unit of value and serial
---   policy           VARCHAR       migration policy (policy=<name>/); serial first, then batched, then the others
+--   unit             VARCHAR       unit of value and baseline
+--   policy           VARCHAR       migration policy (policy=<name>/); the baseline first, then the others by name
 --   value            DOUBLE        the metric for this policy, in unit
---   serial           DOUBLE        the metric for policy 'serial' in the same run and trace, in unit; NULL without one
---   change_pct       DOUBLE  (%)   (value - serial) / serial; NULL on the serial row or where serial is 0 or NULL
+--   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
+--   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
+--   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
 --   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from serial to this policy
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
 
-CREATE VIEW _policy_compare_seed AS
-SELECT * FROM (VALUES
-    ('ipis_sent', 'batched', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s', 'batched', NULL, 291.7),
-    ('flush_pct', 'serial', 83.3, NULL),
-    ('copy_pct', 'batched', 43.7, NULL),
-    ('unmap_flush_pct', 'batched', 8.3, NULL)
-) AS seed(metric, policy, seed_value, seed_change_pct);
+CREATE VIEW _policy_compare_baseline AS
+SELECT
+    run, trace,
+    coalesce(
+        min(policy) FILTER (WHERE policy IN (SELECT baseline_policy FROM _seed_figures)),
+        min(policy)
+    ) AS baseline_policy
+FROM _policies
+GROUP BY run, trace;
 
 CREATE VIEW _policy_compare_values AS
 SELECT
@@ -67,8 +72,10 @@ JOIN page_stall_summary AS s
 
 CREATE VIEW policy_compare AS
 WITH v AS MATERIALIZED (
-    -- computed once: the serial values below come from the same rows
-    FROM _policy_compare_values
+    -- computed once: the baseline's values below come from the same rows
+    SELECT v.*, p.baseline_policy
+    FROM _policy_compare_values AS v
+    JOIN _policy_compare_baseline AS p ON p.run = v.run AND p.trace IS NOT DISTINCT FROM v.trace
 )
 SELECT
     v.run::VARCHAR AS run,
@@ -77,15 +84,17 @@ SELECT
     v.unit::VARCHAR AS unit,
     v.policy::VARCHAR AS policy,
     v.value::DOUBLE AS value,
-    b.value::DOUBLE AS serial,
-    (CASE WHEN v.policy <> 'serial' THEN 100.0 * (v.value - b.value) / nullif(abs(b.value), 0) END)::DOUBLE
+    v.baseline_policy::VARCHAR AS baseline_policy,
+    b.value::DOUBLE AS baseline,
+    (CASE WHEN v.policy <> v.baseline_policy THEN 100.0 * (v.value - b.value) / nullif(abs(b.value), 0) END)::DOUBLE
         AS change_pct,
     seed.seed_value::DOUBLE AS seed_value,
-    seed.seed_change_pct::DOUBLE AS seed_change_pct
+    (CASE WHEN seed.baseline_policy = v.baseline_policy THEN seed.seed_change_pct END)::DOUBLE
+        AS seed_change_pct
 FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
-    AND b.policy = 'serial'
-LEFT JOIN _policy_compare_seed AS seed
+    AND b.policy = v.baseline_policy
+LEFT JOIN _seed_figures AS seed
     ON seed.metric = v.metric AND seed.policy = v.policy
-ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> 'serial', v.policy <> 'batched', v.policy;
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;

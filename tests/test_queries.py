@@ -43,8 +43,10 @@ from tracereplay.replay import run as replay
 # throughput: serial 4 pages / 4000 ns = 1e6 pages/s; batched 4 / 1630 ns = 2453987.73 pages/s.
 # page_stall_summary (nearest rank): batched windows 1150 1230 1310 1390 -> p50 = 2nd = 1230,
 #   p90 = p99 = 4th = 1390; stalls 600 840 1300 -> p50 = 2nd = 840, p90 = p99 = 1300.
-# policy_compare: IPIs 8 -> 2 = -75%; pages/s +145.398773% (4000/1630 - 1); stall p99 900 -> 1300
-#   = +44.44444444%; window p99 930 -> 1390 = +49.46236559%.
+# policy_compare (baseline serial, the seed's): IPIs 8 -> 2 = -75%; pages/s +145.398773%
+#   (4000/1630 - 1); stall p99 900 -> 1300 = +44.44444444%; window p99 930 -> 1390 = +49.46236559%.
+# tlb_hits (cpu_stats, both policies): 10 + 10 accesses, 6 + 6 L1 hits (60%), 2 + 2 STLB hits
+#   (20%), 2 + 2 walks (20%), 1 + 9 remote (50%).
 #
 # --- retry: batched, one call (req 0) of 4 pages; vpn 11 and 13 busy in the async batch --------
 #
@@ -69,7 +71,8 @@ from tracereplay.replay import run as replay
 # one full (pages -1), one single-page local flush. The full one is a remote IPI send (reason 4),
 # so it is an IPI round (ipi_rounds 1) although its targets are unknown. Its migration time is 5000 + 3000 = 8000 ns
 # for 2 pages (the unpaired unmap is neither migrated nor failed): 250000 pages/s.
-# policy_compare over trace b has no serial policy: serial and change_pct are NULL.
+# policy_compare: each trace is its own baseline group; trace b has one policy, measured, which is
+#   its baseline (baseline_policy measured, baseline = value, change_pct NULL).
 #
 # --- replay_two_pages: a trace replayed by the model (intel-2s profile) --------------------------
 #

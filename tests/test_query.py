@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from golden.build import build_runs, to_csv
 
+from tracereplay import seed
 from tracereplay._resources import resource_dir
 from tracereplay.cli import main
 from tracereplay.errors import QueryError
@@ -382,3 +383,38 @@ def test_the_readme_names_the_leading_columns_of_every_view(seed_small: Path) ->
     assert "leaves out `run` when one run directory is given and `trace` when none" in text
     columns = run_query("policy_compare", seed_small).column_names
     assert columns[:3] == ["metric", "unit", "policy"]
+
+
+# --- policy_compare's baseline ----------------------------------------------------------------
+
+
+def test_without_the_seeds_baseline_policies_are_compared_with_the_first_by_name(
+    seed_small: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(seed_small / "policy=batched", run / "policy=batched")
+    shutil.copytree(seed_small / "policy=serial", run / "policy=zeta")  # serial's rows, renamed
+    rows = run_query("policy_compare", run).to_pylist()
+    ipis = [r for r in rows if r["metric"] == "ipis_sent"]
+    assert [(r["policy"], r["baseline_policy"], r["value"], r["baseline"], r["change_pct"])
+            for r in ipis] == [("batched", "batched", 2, 2, None), ("zeta", "batched", 8, 2, 300)]
+    # the seed's change in IPIs is from serial: not shown beside a change from another policy
+    assert ipis[0]["seed_change_pct"] is None
+    copy = next(r for r in rows if r["metric"] == "copy_pct" and r["policy"] == "batched")
+    assert copy["seed_value"] == _seed_figure("copy_pct", "batched").value_pct
+
+
+def test_the_seeds_baseline_comes_first_whatever_the_names(seed_small: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for policy in ("serial", "batched"):
+        shutil.copytree(seed_small / f"policy={policy}", run / f"policy={policy}")
+    shutil.copytree(seed_small / "policy=batched", run / "policy=aaa")
+    ipis = [r for r in run_query("policy_compare", run).to_pylist() if r["metric"] == "ipis_sent"]
+    published = _seed_figure("ipis_sent", "batched").value_pct
+    assert [(r["policy"], r["baseline_policy"], r["change_pct"], r["seed_change_pct"])
+            for r in ipis] == [("serial", "serial", None, None), ("aaa", "serial", -75, None),
+                               ("batched", "serial", -75, published)]
+
+
+def _seed_figure(metric: str, policy: str) -> seed.SeedFigure:
+    return next(f for f in seed.FIGURES if (f.metric, f.policy) == (metric, policy))

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tracereplay import events
+from tracereplay import events, seed
 from tracereplay.cli import app, main
 from tracereplay.errors import OutputExistsError
 from tracereplay.replay import run
@@ -105,6 +105,19 @@ def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_pa
     body = json.loads(result.stdout)
     assert set(body["policies"]) == {"serial", "batched"}
     assert body["seed_comparison"]["ipis_change"]["seed"] == -0.991
+
+
+def test_cli_replay_compares_with_the_first_policy_when_the_seeds_baseline_is_absent(
+    tiny_trace: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"),
+                                      "-p", "batched", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["baseline_policy"] == "batched"
+    # the seed's changes are from another policy; its values for batched remain
+    assert set(body["seed_comparison"]) == {
+        f.name for f in seed.FIGURES if f.policy == "batched" and not f.change}
 
 
 @pytest.mark.parametrize(("args", "message"), [

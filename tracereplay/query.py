@@ -12,6 +12,9 @@ A query file documents itself in its leading comment: ``-- name: one-line descri
 ``Reads:`` line naming the tables and views it reads (which orders the files), and a
 ``Columns:`` block with each output column, its type and its unit. ``load_sql`` turns the same
 files into one script that a DuckDB CLI user runs without tracereplay (``queries/_load.sql``).
+
+Views that are data rather than queries are generated here, ahead of the files:
+``_seed_figures``, the seed's published figures, from ``tracereplay.seed``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from tracereplay import seed
 from tracereplay._resources import load_schema, resource_dir
 from tracereplay.errors import QueryError
 
@@ -34,6 +38,7 @@ __all__ = [
     "KEY_COLUMNS",
     "ColumnDoc",
     "QueryInfo",
+    "Session",
     "connect",
     "list_queries",
     "load_sql",
@@ -65,10 +70,50 @@ _COLUMN_LINE = re.compile(
     r"(?:\s+\((?P<unit>[^)]*)\))?\s+(?P<doc>\S.*?)\s*$"
 )
 _DEFINES = re.compile(
-    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:VIEW|MACRO)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?P<kind>VIEW|MACRO|TABLE)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _seed_figures_sql() -> str:
+    """``_seed_figures``: the figures of ``tracereplay.seed``, one row each."""
+    rows = []
+    for f in seed.FIGURES:
+        value = "NULL" if f.change else repr(f.value_pct)
+        change = repr(f.value_pct) if f.change else "NULL"
+        cells = [_literal(v) for v in (f.name, f.label, f.metric, f.policy, seed.BASELINE_POLICY)]
+        rows.append(f"({', '.join(cells)}, {value}::DOUBLE, {change}::DOUBLE)")
+    values = ",\n    ".join(rows)
+    return (
+        "-- _seed_figures: The seed's published figures; generated from tracereplay/seed.py\n"
+        "--\n"
+        f"-- Source: {seed.SOURCE}.\n"
+        "-- One row per figure: the value of a metric of policy_compare for one policy, or the\n"
+        "-- relative change of the metric from baseline_policy to that policy.\n"
+        "--\n"
+        "-- Columns:\n"
+        "--   figure           VARCHAR       the figure's key (tracereplay.seed)\n"
+        "--   label            VARCHAR       what it measures, in words\n"
+        "--   metric           VARCHAR       the metric of policy_compare it gives\n"
+        "--   policy           VARCHAR       the policy it was measured for\n"
+        "--   baseline_policy  VARCHAR       the policy the seed's changes are measured from\n"
+        "--   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change\n"
+        "--   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value\n"
+        "\n"
+        "CREATE VIEW _seed_figures AS\n"
+        "SELECT * FROM (VALUES\n"
+        f"    {values}\n"
+        ") AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);\n"
+    )
+
+
+_GENERATED = {"_seed_figures": _seed_figures_sql}
+"""Views generated from data of the package, by name, created before the query files."""
+
+
+def _generated_sql() -> str:
+    return "\n".join(make() for make in _GENERATED.values())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +137,7 @@ class QueryInfo:
     defines: tuple[str, ...]
     columns: tuple[ColumnDoc, ...]
     sql: str
+    fills: bool = False  # creates a table: holds rows of the run directories it was loaded over
 
     @property
     def public(self) -> bool:
@@ -130,6 +176,7 @@ def _parse(path: Path) -> QueryInfo:
         path=path,
         reads=reads,
         defines=tuple(m["name"] for m in _DEFINES.finditer(sql)),
+        fills=any(m["kind"].upper() == "TABLE" for m in _DEFINES.finditer(sql)),
         columns=tuple(columns),
         sql=sql,
     )
@@ -140,7 +187,7 @@ def _catalog(directory: Path) -> tuple[QueryInfo, ...]:
     """The files of ``directory``, each after the files defining what it reads."""
     infos = {p.stem: _parse(p) for p in sorted(directory.glob("*.sql")) if p.name != LOAD_SQL_NAME}
     defined_in = {name: info.name for info in infos.values() for name in info.defines}
-    tables = set(_table_names(include_optional=True))
+    tables = set(_table_names(include_optional=True)) | set(_GENERATED)
     ordered: list[QueryInfo] = []
     state: dict[str, str] = {}
 
@@ -231,7 +278,7 @@ def _policy_from_manifest(policy_dir: Path) -> str:
     return policy
 
 
-def _sources(run_dir: Path, label: str) -> tuple[list[_Source], bool]:
+def _sources(run_dir: Path, label: str, policy: str | None) -> tuple[list[_Source], bool]:
     if not run_dir.is_dir():
         what = "is not a directory" if run_dir.exists() else "does not exist"
         raise QueryError(f"run directory {label} {what}")
@@ -239,8 +286,10 @@ def _sources(run_dir: Path, label: str) -> tuple[list[_Source], bool]:
     if (run_dir / "run.json").is_file() or any(
         (run_dir / f"{t}.parquet").is_file() for t in tables
     ):
-        named = run_dir.resolve().name.startswith("policy=")
-        policy = None if named else _policy_from_manifest(run_dir)
+        if run_dir.resolve().name.startswith("policy="):
+            policy = None
+        elif policy is None:
+            policy = _policy_from_manifest(run_dir)
         return [_Source(label, (run_dir,), policy)], False
     runs = tuple(sorted(p for p in run_dir.glob("policy=*") if p.is_dir()))
     corpus = tuple(sorted(p for p in run_dir.glob("trace=*/policy=*") if p.is_dir()))
@@ -253,7 +302,9 @@ def _sources(run_dir: Path, label: str) -> tuple[list[_Source], bool]:
     return found, bool(corpus)
 
 
-def _resolve(run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> _Loaded:
+def _resolve(
+    run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], policy: str | None
+) -> _Loaded:
     if isinstance(run_dirs, str | os.PathLike):
         run_dirs = [run_dirs]
     labels = [os.path.normpath(os.fspath(d)) for d in run_dirs]
@@ -266,7 +317,7 @@ def _resolve(run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
         if label in seen:
             raise QueryError(f"run directory {label} is given twice")
         seen.add(label)
-        found, is_corpus = _sources(Path(label), label)
+        found, is_corpus = _sources(Path(label), label, policy)
         sources.extend(found)
         corpus = corpus or is_corpus
     return _Loaded(tuple(sources), len(labels), corpus)
@@ -279,21 +330,35 @@ def _read_parquet(paths_sql: str) -> str:
     )
 
 
+def _columns(table: str) -> list[tuple[str, str]]:
+    """The key columns, then the schema's columns of ``table``, with their DuckDB types."""
+    return [("run", "VARCHAR"), ("trace", "VARCHAR"), ("policy", "VARCHAR"), *_table_columns(table)]
+
+
 def _table_view(table: str, selects: Sequence[str]) -> str:
-    """``CREATE VIEW table``: the key columns, then the schema's columns with their types.
+    """``CREATE VIEW table`` over files not known yet: the key columns, then the schema's
+    columns with their types.
 
     The typed empty first branch of the union gives every column (a NULL where a file lacks
     it, e.g. ``trace`` outside corpora) and the schema's types, whatever the files hold.
     """
-    columns = [("run", "VARCHAR"), ("trace", "VARCHAR"), ("policy", "VARCHAR")]
-    columns += _table_columns(table)
+    columns = _columns(table)
     empty = "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in columns) + " WHERE false"
     union = "\n    UNION ALL BY NAME\n    ".join([empty, *selects])
     projection = ",\n    ".join(f"{c}::{t} AS {c}" for c, t in columns)
-    return f"CREATE VIEW {table} AS\nSELECT\n    {projection}\nFROM (\n    {union}\n);\n"
+    return f"CREATE OR REPLACE VIEW {table} AS\nSELECT\n    {projection}\nFROM (\n    {union}\n);\n"
 
 
-def _table_sql(table: str, loaded: _Loaded, *, required: bool) -> str:
+def _table_sql(
+    con: duckdb.DuckDBPyConnection, table: str, loaded: _Loaded, *, required: bool
+) -> str:
+    """``CREATE VIEW table`` over the files of ``loaded``, with the columns of ``_table_view``.
+
+    The files are known, so each source is one projection of its scan that casts the columns
+    the files have and gives NULL for those they lack: a view that costs a query no more to
+    bind than the scan (every library view reads several of them, each more than once).
+    """
+    columns = _columns(table)
     selects = []
     for source in loaded.sources:
         files = []
@@ -306,15 +371,26 @@ def _table_sql(table: str, loaded: _Loaded, *, required: bool) -> str:
         if not files:
             continue
         paths = "[" + ", ".join(_literal(str(f.resolve())) for f in files) + "]"
-        keys = [f"{_literal(source.run)} AS run"]
+        scan = _read_parquet(paths)
+        try:
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+        except duckdb.Error as e:
+            raise QueryError(f"cannot read the event tables: {e}") from None
+        given = {"run": _literal(source.run)}
         if source.policy is not None:
-            keys.append(f"{_literal(source.policy)} AS policy")
-        selects.append(f"SELECT {', '.join(keys)}, * FROM {_read_parquet(paths)}")
-    return _table_view(table, selects)
+            given["policy"] = _literal(source.policy)
+        cells = []
+        for name, sql_type in columns:
+            value = given.get(name) or (f'"{name}"' if name in present else "NULL")
+            cells.append(f"{value}::{sql_type} AS {name}")
+        selects.append(f"SELECT\n    {', '.join(cells)}\nFROM {scan}")
+    if not selects:
+        return _table_view(table, [])
+    return f"CREATE OR REPLACE VIEW {table} AS\n" + "\nUNION ALL\n".join(selects) + ";\n"
 
 
 def _library_sql() -> str:
-    return "\n".join(q.sql for q in _queries())
+    return "\n".join([_generated_sql(), *(q.sql for q in _queries())])
 
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> None:
@@ -324,30 +400,107 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> None:
         raise QueryError(f"{what}: {e}") from None
 
 
+def _needed(views: Iterable[str]) -> list[QueryInfo]:
+    """The query files that define ``views`` and what they read, in catalog order."""
+    catalog = _queries()
+    defined_in = {name: q for q in catalog for name in q.defines}
+    needed: set[str] = set()
+    todo = list(views)
+    while todo:
+        name = todo.pop()
+        if name not in defined_in:
+            if name in _GENERATED or name in _table_names(include_optional=True):
+                continue
+            raise QueryError(f"no query file defines a view named '{name}'")
+        q = defined_in[name]
+        if q.name not in needed:
+            needed.add(q.name)
+            todo.extend(q.reads)
+    return [q for q in catalog if q.name in needed]
+
+
+def _point(
+    con: duckdb.DuckDBPyConnection,
+    run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    policy: str | None,
+) -> _Loaded:
+    """(Re)create the event-table views of ``con`` over ``run_dirs``."""
+    loaded = _resolve(run_dirs, policy)
+    required = _table_names(include_optional=False)
+    optional = sorted(set(_table_names(include_optional=True)) - set(required))
+    parts = [_table_sql(con, t, loaded, required=True) for t in required]
+    parts += [_table_sql(con, t, loaded, required=False) for t in optional]
+    _execute(con, "\n".join(parts), "cannot read the event tables")
+    return loaded
+
+
+def _create(con: duckdb.DuckDBPyConnection, infos: Iterable[QueryInfo]) -> None:
+    _execute(con, _generated_sql(), "generated views")
+    for q in infos:
+        _execute(con, q.sql, f"query file {q.path.name}")
+
+
 def _open(
     run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    policy: str | None = None,
+    infos: Iterable[QueryInfo] | None = None,
 ) -> tuple[duckdb.DuckDBPyConnection, _Loaded]:
-    loaded = _resolve(run_dirs)
-    parts = [_table_sql(t, loaded, required=True) for t in _table_names(include_optional=False)]
-    optional = set(_table_names(include_optional=True)) - set(_table_names(include_optional=False))
-    parts += [_table_sql(t, loaded, required=False) for t in sorted(optional)]
     con = duckdb.connect()
-    _execute(con, "\n".join(parts), "cannot read the event tables")
-    for q in _queries():
-        _execute(con, q.sql, f"query file {q.path.name}")
+    try:
+        loaded = _point(con, run_dirs, policy)
+        _create(con, _queries() if infos is None else infos)
+    except BaseException:
+        con.close()
+        raise
     return con, loaded
+
+
+class Session:
+    """One DuckDB connection with library views, read over one run directory after another.
+
+    Binding the views is most of the time of a query over a small run; a session binds them
+    once and then only points the event tables at the next run directories (and fills again
+    the helper tables of the library, e.g. ``_policies``). Not for several threads at once.
+    """
+
+    def __init__(self, views: Iterable[str] | None = None) -> None:
+        self._infos = tuple(_queries() if views is None else _needed(views))
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def read(
+        self,
+        run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        policy: str | None = None,
+    ) -> duckdb.DuckDBPyConnection:
+        """The connection, its views over ``run_dirs`` (as ``connect`` takes them)."""
+        if self._con is None:
+            self._con, _ = _open(run_dirs, policy, self._infos)
+            return self._con
+        _point(self._con, run_dirs, policy)
+        for q in self._infos:
+            if q.fills:
+                _execute(self._con, q.sql, f"query file {q.path.name}")
+        return self._con
 
 
 def connect(
     run_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    policy: str | None = None,
+    views: Iterable[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the event tables of ``run_dirs`` and the library.
 
     Each of ``run_dirs`` may be a policy directory (``policy=<name>/``), a run directory holding
     ``policy=*/`` directories, or a corpus holding ``trace=*/policy=*/``. A missing directory or
-    a policy directory without one of the event tables raises ``QueryError``.
+    a policy directory without one of the event tables raises ``QueryError``. ``policy`` names
+    the policy of a policy directory whose name and ``run.json`` do not (one being written);
+    otherwise a directory not named ``policy=<name>`` takes it from its ``run.json``.
+    ``views`` limits the library views to those named and what they read: binding a view
+    costs time, and a caller that reads a few opens faster.
     """
-    con, _ = _open(run_dirs)
+    con, _ = _open(run_dirs, policy, None if views is None else _needed(views))
     return con
 
 

@@ -19,18 +19,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tracereplay import seed
 from tracereplay.cli._app import app, err, out
 from tracereplay.config import DEFAULT_PROFILE, Profile, load_profile, profile_names
+from tracereplay.metrics import SUMMARY
+from tracereplay.query import connect
 from tracereplay.replay import DEFAULT_POLICIES, PolicyResult, run
-
-# The seed: Huang Ying, "migrate_pages(): batch TLB flushing" (Linux 6.3 merge, commit 7e12beb8ca2a).
-SEED_FIGURES = {
-    "ipis_change": -0.991,
-    "pages_per_s_change": 2.917,
-    "serial_flush_share": 0.833,
-    "batched_copy_share": 0.437,
-    "batched_unmap_flush_share": 0.083,
-}
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -115,57 +109,63 @@ _ROWS = (
 )
 
 
-def _change(a: Any, b: Any) -> float | None:
-    if a is None or b is None or a == 0:
-        return None
-    return float(b) / float(a) - 1.0
+def _compared(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of ``policy_compare`` over ``run_dir``: each metric per policy beside the
+    baseline policy's, and the seed's figures."""
+    con = connect(run_dir, views=["policy_compare"])
+    try:
+        cur = con.execute("FROM policy_compare")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
 
 
-def comparison(results: list[PolicyResult]) -> dict[str, Any]:
-    """The seed's five figures from the model, beside the published ones."""
-    by = {r.policy: r.metrics for r in results}
-    s, b = by.get("serial"), by.get("batched")
-    if s is None or b is None:
-        return {}
-    model = {
-        "ipis_change": _change(s["ipis_sent"], b["ipis_sent"]),
-        "pages_per_s_change": _change(s["pages_per_s"], b["pages_per_s"]),
-        "serial_flush_share": s["flush_share"],
-        "batched_copy_share": b["copy_share"],
-        "batched_unmap_flush_share": (b["unmap_share"] + b["flush_share"])
-        if b["unmap_share"] is not None else None,
-    }
-    return {k: {"model": model[k], "seed": v} for k, v in SEED_FIGURES.items()}
+def comparison(rows: list[dict[str, Any]], policies: list[str]) -> dict[str, Any]:
+    """The seed's figures for ``policies`` beside the model's, from rows of ``policy_compare``
+    (as fractions: -0.991 for -99.1%); a change only where the baseline is the seed's."""
+    by = {(r["metric"], r["policy"]): r for r in rows}
+    figures: dict[str, Any] = {}
+    for fig in seed.FIGURES:
+        row = by.get((fig.metric, fig.policy))
+        if fig.policy not in policies or row is None:
+            continue
+        if fig.change and row["baseline_policy"] != seed.BASELINE_POLICY:
+            continue
+        model = row["change_pct"] if fig.change else row["value"]
+        figures[fig.name] = {"model": None if model is None else model / 100,
+                             # published with one decimal in percent: -99.1% is -0.991
+                             "seed": round(fig.value_pct / 100, 6)}
+    return figures
 
 
-def _print_results(results: list[PolicyResult]) -> None:
+def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> None:
     names = [r.policy for r in results]
-    has_delta = "serial" in names and "batched" in names
-    table = Table("metric", *names, *(["batched vs serial"] if has_delta else []),
+    baseline = rows[0]["baseline_policy"] if rows else None
+    others = [n for n in names if n != baseline]
+    table = Table("metric", *names, *(f"{n} vs {baseline}" for n in others),
                   title="tracereplay: model results per policy")
     by = {r.policy: r.metrics for r in results}
+    change = {(r["metric"], r["policy"]): r["change_pct"] for r in rows}
+    column = {f.key: f.column for f in SUMMARY}  # policy_compare names a metric by its column
     for label, key, kind in _ROWS:
         cells = [_fmt(by[n].get(key), kind) for n in names]
-        if has_delta:
-            ch = _change(by["serial"].get(key), by["batched"].get(key))
-            cells.append("–" if ch is None or kind == "pct" else f"{ch:+.1%}")
+        for n in others:
+            ch = change.get((column.get(key), n))
+            cells.append("–" if ch is None or kind == "pct" else f"{ch:+.1f}%")
         table.add_row(label, *cells)
     err.print(table)
-    cmp = comparison(results)
-    if cmp:
-        t2 = Table("figure", "model", "seed (Linux 6.3 commit message)",
-                   title="the seed experiment: migrate_pages() batch TLB flushing")
-        labels = {
-            "ipis_change": "TLB-flush IPIs, batched vs serial",
-            "pages_per_s_change": "pages migrated per second, batched vs serial",
-            "serial_flush_share": "serial: share of migration time flushing",
-            "batched_copy_share": "batched: share of migration time copying",
-            "batched_unmap_flush_share": "batched: share unmapping + flushing",
-        }
-        for k, v in cmp.items():
-            sign = "+" if k.endswith("change") else ""
-            t2.add_row(labels[k], "–" if v["model"] is None else f"{v['model']:{sign}.1%}",
-                       f"{v['seed']:{sign}.1%}")
+    figures = comparison(rows, names)
+    if figures:
+        t2 = Table("figure", "model", "seed", title="the seed experiment", caption=seed.SOURCE)
+        for fig in seed.FIGURES:
+            if fig.name not in figures:
+                continue
+            model, published = figures[fig.name]["model"], figures[fig.name]["seed"]
+            label = (f"{fig.label}, {fig.policy} vs {seed.BASELINE_POLICY}" if fig.change
+                     else f"{fig.policy}: {fig.label}")
+            sign = "+" if fig.change else ""
+            t2.add_row(label, "–" if model is None else f"{model:{sign}.1%}", f"{published:{sign}.1%}")
         err.print(t2)
     for r in results:
         err.print(f"[dim]{r.policy}: {r.path}[/]")
@@ -174,9 +174,11 @@ def _print_results(results: list[PolicyResult]) -> None:
 @app.command()
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
-    policy: list[str] | None = typer.Option(None, "-p", "--policy",
-                                            help="Migration policy (repeatable). Default: serial and batched."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
+    policy: list[str] | None = typer.Option(
+        None, "-p", "--policy",
+        help=f"Migration policy (repeatable). Default: {', '.join(DEFAULT_POLICIES)}."),
+    batch_size: int | None = typer.Option(None, "--batch-size",
+                                          help="Pages per batch (migrate.batch_size)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,
@@ -211,10 +213,12 @@ def replay(
     finally:
         if tasks:
             bar.stop()
+    rows = _compared(target)
     if as_json:
         body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
                                                  for r in results},
-                "seed_comparison": comparison(results)}
+                "baseline_policy": rows[0]["baseline_policy"] if rows else None,
+                "seed_comparison": comparison(rows, [r.policy for r in results])}
         out.print_json(json.dumps(body))
     else:
-        _print_results(results)
+        _print_results(results, rows)

@@ -22,16 +22,16 @@ from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError
+from tracereplay.metrics import summarise
 from tracereplay.prepass import PrePass
 from tracereplay.replay import tables
-from tracereplay.replay._summary import summarise
 from tracereplay.replay.outdir import check_out_dir, check_siblings
 
 DEFAULT_POLICIES = ("serial", "batched")
 
 Progress = Callable[[int, int], None]
 
-__all__ = ["DEFAULT_POLICIES", "PolicyResult", "run", "summarise"]
+__all__ = ["DEFAULT_POLICIES", "PolicyResult", "run"]
 
 
 @dataclass
