@@ -17,6 +17,7 @@ from tracereplay.trace.pages import PageTable
 from tracereplay.trace.read import _check_columns
 from tracereplay.trace.schema import (
     _COLUMN_ENCODING,
+    _COMPRESSION,
     _DICTIONARY_COLUMNS,
     _MACHINE_KEY,
     _ROW_GROUP_ROWS,
@@ -58,7 +59,7 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
     validator = _Validator(str(path), machine, summarise=False)
     pages = PageTable(machine, path=str(path)) if machine is not None else None
     with replacing(path, "trace") as tmp, pq.ParquetWriter(
-        tmp, schema, compression="zstd", compression_level=3,
+        tmp, schema, compression=_COMPRESSION,
         use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_COLUMN_ENCODING,
         sorting_columns=[pq.SortingColumn(0)], write_statistics=True,
     ) as writer:
