@@ -176,7 +176,7 @@ def test_written_file_has_canonical_metadata_and_settings(tiny_trace: Path) -> N
     assert Machine.from_dict(json.loads(meta[b"tracereplay.machine"])) == Machine.spread(4, 2)
     group = pf.metadata.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
-    assert {c.compression for c in columns.values()} == {"ZSTD"}
+    assert {c.compression for c in columns.values()} == {"LZ4"}
     assert not columns["ts_ns"].has_dictionary_page
     assert not columns["vaddr"].has_dictionary_page
     assert columns["kind"].has_dictionary_page

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -16,7 +16,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def ahead(items: Iterable[T], *, depth: int, name: str) -> Iterator[T]:
+def ahead(items: Iterable[T], *, depth: int, name: str) -> Generator[T, None, None]:
     """Yield what ``items`` yields, in order, iterating it on a thread named ``name`` that
     stays at most ``depth`` items ahead. An exception raised by ``items`` is raised here, where
     its item would have been; closing this generator (or an exception in the consumer) stops

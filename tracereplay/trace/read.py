@@ -25,13 +25,14 @@ Canonical batches:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
 import hashlib
+import io
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -176,7 +177,7 @@ def _read_groups(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
 
 
 def _read_batches(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
-                  *, hashing: _Hashing | None = None) -> Iterator[pa.RecordBatch]:
+                  *, hashing: _Hashing | None = None) -> Generator[pa.RecordBatch, None, None]:
     """Row groups of ``pf``, decoded two ahead on a reader thread
     (Parquet decoding releases the GIL, so it overlaps the caller's work on the previous group)."""
     return ahead(_read_groups(pf, path, columns, hashing=hashing), depth=2,
@@ -184,22 +185,39 @@ def _read_batches(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
 
 
 class _Hashing:
-    """SHA-256 of a memory-mapped file, advanced in file order as the read gets past each row
-    group: the bytes are hashed while the decoding has them in memory (hashing releases the
-    GIL, so it costs the reader thread, not the caller)."""
+    """SHA-256 of a file, advanced in file order as the read gets past each row group: the
+    bytes are hashed just after the decoding brought them into the page cache (reading them
+    again is a copy, not I/O; hashing releases the GIL, so it costs the reader thread, not the
+    caller). A plain read, not a memory map: mapped pages would count in the process's RSS."""
 
-    def __init__(self, source: pa.MemoryMappedFile) -> None:
-        self.source = source
-        self.size = source.size()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
         self.done = 0
         self.h = hashlib.sha256()
+        self._buffer = bytearray(4 << 20)
+        self._file: io.FileIO | None = None
 
     def upto(self, end: int) -> None:
         end = min(end, self.size)
+        if self.done >= end:
+            return
+        if self._file is None:
+            self._file = self.path.open("rb", buffering=0)
+        view = memoryview(self._buffer)
         while self.done < end:
-            n = min(end - self.done, 16 << 20)
-            self.h.update(memoryview(self.source.read_at(n, self.done)))
+            n = self._file.readinto(view[: min(end - self.done, len(view))])
+            if not n:
+                raise OSError(f"{self.path}: the file ended at byte {self.done} while it was read")
+            self.h.update(view[:n])
             self.done += n
+        if self.done >= self.size:
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def hexdigest(self) -> str:
         self.upto(self.size)
@@ -234,14 +252,10 @@ class TraceReader:
         self.columns = tuple(n for n in _columns() if schema.get_field_index(n) >= 0)
         st = self.path.stat()
         self._stat = (st.st_size, st.st_mtime_ns)
-        self._hashing = _Hashing(self._source) if hash_file else None
+        self._hashing = _Hashing(self.path) if hash_file else None
         self._validator = _Validator(str(self.path), self.machine, summarise=summarise)
         self.pages = PageTable(self.machine, path=str(self.path))
         self._read = False
-
-    @functools.cached_property
-    def _source(self) -> pa.MemoryMappedFile:
-        return pa.memory_map(str(self.path))
 
     def groups(self) -> Iterator[RowGroup]:
         """Each row group, validated, as numpy columns with its pages numbered in :attr:`pages`
@@ -249,10 +263,18 @@ class TraceReader:
         if self._read:
             raise RuntimeError(f"{self.path}: a TraceReader reads its file once")
         self._read = True
+        batches = _read_batches(self.pf, self.path, list(self.columns), hashing=self._hashing)
+        try:
+            with contextlib.closing(batches):  # stops the reader thread before the hashing ends
+                yield from self._validated(batches)
+        finally:
+            if self._hashing is not None:
+                self._hashing.close()
+
+    def _validated(self, batches: Iterator[pa.RecordBatch]) -> Iterator[RowGroup]:
         validator = self._validator
         names = list(_columns())
-        pf = pq.ParquetFile(self._source, metadata=self.pf.metadata) if self._hashing else self.pf
-        for batch in _read_batches(pf, self.path, list(self.columns), hashing=self._hashing):
+        for batch in batches:
             row0 = validator.rows
             group = validator.check_group(batch)
             if group is None:  # columns of other types than the canonical ones
