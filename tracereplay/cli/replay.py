@@ -175,7 +175,8 @@ def _print_results(results: list[PolicyResult]) -> None:
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
     policy: list[str] | None = typer.Option(None, "-p", "--policy",
-                                            help="Migration policy (repeatable). Default: serial and batched."),
+                                            help="Migration policy (repeatable). Default: "
+                                                 f"{' and '.join(DEFAULT_POLICIES)}."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,

@@ -22,12 +22,11 @@ from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError
+from tracereplay.migrate import DEFAULT_POLICIES
 from tracereplay.prepass import PrePass
 from tracereplay.replay import tables
 from tracereplay.replay._summary import summarise
 from tracereplay.replay.outdir import check_out_dir, check_siblings
-
-DEFAULT_POLICIES = ("serial", "batched")
 
 Progress = Callable[[int, int], None]
 
