@@ -97,15 +97,16 @@ class Draws:
         self._rng = np.random.default_rng(seed)
         self._at = 0  # attempts consumed
         self._drawn = 0  # draws made (at least _at)
-        self._busy = np.zeros(0, np.int64)  # which of the draws made from _at on are busy
+        self._busy = np.zeros(0, np.int64)  # which draws are busy, from the first not consumed
+        self._next = 0  # the first of _busy at or after _at
 
     def _draw_to(self, end: int) -> None:
         short = end - self._drawn
         if short > 0:
             n = max(short, 4096, self._drawn - self._at)
             new = np.flatnonzero(self._rng.random(n) < self.probability) + self._drawn
-            keep = self._busy[np.searchsorted(self._busy, self._at):]
-            self._busy = np.concatenate([keep, new])
+            self._busy = np.concatenate([self._busy[self._next:], new])
+            self._next = 0
             self._drawn += n
 
     def first_busy(self, n: int) -> int | None:
@@ -114,9 +115,8 @@ class Draws:
         if self.probability <= 0.0 or not n:
             return None
         self._draw_to(self._at + n)
-        i = np.searchsorted(self._busy, self._at)
-        if i < len(self._busy) and self._busy[i] < self._at + n:
-            return int(self._busy[i]) - self._at
+        if self._next < len(self._busy) and self._busy[self._next] < self._at + n:
+            return int(self._busy[self._next]) - self._at
         return None
 
     def take(self, n: int) -> np.ndarray:
@@ -125,9 +125,10 @@ class Draws:
         if self.probability <= 0.0:
             return busy
         self._draw_to(self._at + n)
-        lo, hi = np.searchsorted(self._busy, [self._at, self._at + n])
-        busy[self._busy[lo:hi] - self._at] = True
+        end = int(np.searchsorted(self._busy, self._at + n))
+        busy[self._busy[self._next:end] - self._at] = True
         self._at += n
+        self._next = end
         return busy
 
 

@@ -102,34 +102,28 @@ def one_by_one(
             break
         ok = ~eng.draws.take(n)
         sizes = group_sizes(n, sample_pages)
-        k_seg = np.add.reduceat(ok, np.cumsum(sizes) - sizes).tolist()
-        cost, targets, full, mask_id = [], [], [], []
+        k_seg = np.add.reduceat(ok, np.arange(0, n, sample_pages)).tolist()
+        segments = []  # per segment: its round's cost, targets, full, mask id
         t_pass = t
         for n_seg, k in zip(sizes.tolist(), k_seg, strict=True):
             mask = masks.at(t)
-            one_cost, one_full = eng.flush_cost(mask.local, mask.targets, 1)
-            cost.append(one_cost)
-            targets.append(mask.targets)
-            full.append(one_full)
-            mask_id.append(masks.id(mask) if k else -1)
-            t += n_seg * c.other_ns + k * (c.unmap_ns + one_cost + c.copy_ns + c.remap_ns)
-        seg_cost = np.repeat(np.asarray(cost, np.int64), sizes)
+            cost, full = eng.flush_cost(mask.local, mask.targets, 1)
+            segments.append((cost, mask.targets, full, masks.id(mask) if k else -1))
+            t += n_seg * c.other_ns + k * (c.unmap_ns + cost + c.copy_ns + c.remap_ns)
+        per_attempt = np.repeat(np.array(segments, np.int64).T, sizes, axis=1)
         # Each attempt takes `other`, and a page that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + seg_cost + c.copy_ns + c.remap_ns, 0)
+        dur = c.other_ns + np.where(ok, c.unmap_ns + per_attempt[0] + c.copy_ns + c.remap_ns, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
             unmap = start[ok] + (c.other_ns + c.unmap_ns)
-            round_cost = seg_cost[ok]
+            round_cost, targets, full, mask_id = per_attempt[:, ok]
             flush = unmap + round_cost
             first = eng.add_rounds(RoundRows(
-                ts_ns=unmap.copy(), cost_ns=round_cost,
-                targets=np.repeat(np.asarray(targets, np.int32), sizes)[ok],
-                full=np.repeat(np.asarray(full, bool), sizes)[ok],
-                mask_id=np.repeat(np.asarray(mask_id, np.int32), sizes)[ok],
-                batch_id=np.full(k, batch_id, np.int64), n_pages=np.ones(k, np.int64),
-                page_list=page.copy(),
+                ts_ns=unmap.copy(), cost_ns=round_cost, targets=targets, full=full.astype(bool),
+                mask_id=mask_id, batch_id=np.full(k, batch_id, np.int64),
+                n_pages=np.ones(k, np.int64), page_list=page.copy(),
             ))
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
