@@ -62,6 +62,14 @@ def group_sizes(n: int, size: int) -> np.ndarray:
     return counts
 
 
+def per_row(groups: list[dict[str, int]], counts: np.ndarray) -> dict[str, np.ndarray]:
+    """int64 arrays by name: each group's values (one dict a group, same names) repeated for
+    each of its ``counts`` rows."""
+    names = list(groups[0])
+    table = np.array([[g[name] for name in names] for g in groups], np.int64)
+    return dict(zip(names, np.repeat(table.T, counts, axis=1), strict=True))
+
+
 def within(counts: np.ndarray) -> np.ndarray:
     """int64: the index of each row within its group, the groups of ``counts`` rows one after
     another."""
@@ -103,26 +111,28 @@ def one_by_one(
         ok = ~eng.draws.take(n)
         sizes = group_sizes(n, sample_pages)
         k_seg = np.add.reduceat(ok, np.arange(0, n, sample_pages)).tolist()
-        segments = []  # per segment: its round's cost, targets, full, mask id
+        segments = []  # each run of sample_pages attempts reads the mask once
         t_pass = t
         for n_seg, k in zip(sizes.tolist(), k_seg, strict=True):
             mask = masks.at(t)
             cost, full = eng.flush_cost(mask.local, mask.targets, 1)
-            segments.append((cost, mask.targets, full, masks.id(mask) if k else -1))
+            segments.append({"cost": cost, "targets": mask.targets, "full": full,
+                             "mask_id": masks.id(mask) if k else -1})
             t += n_seg * c.other_ns + k * (c.unmap_ns + cost + c.copy_ns + c.remap_ns)
-        per_attempt = np.repeat(np.array(segments, np.int64).T, sizes, axis=1)
+        seg = per_row(segments, sizes)
         # Each attempt takes `other`, and a page that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + per_attempt[0] + c.copy_ns + c.remap_ns, 0)
+        dur = c.other_ns + np.where(ok, c.unmap_ns + seg["cost"] + c.copy_ns + c.remap_ns, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
             unmap = start[ok] + (c.other_ns + c.unmap_ns)
-            round_cost, targets, full, mask_id = per_attempt[:, ok]
+            round_cost = seg["cost"][ok]
             flush = unmap + round_cost
             first = eng.add_rounds(RoundRows(
-                ts_ns=unmap.copy(), cost_ns=round_cost, targets=targets, full=full.astype(bool),
-                mask_id=mask_id, batch_id=np.full(k, batch_id, np.int64),
+                ts_ns=unmap.copy(), cost_ns=round_cost, targets=seg["targets"][ok],
+                full=seg["full"][ok].astype(bool), mask_id=seg["mask_id"][ok],
+                batch_id=np.full(k, batch_id, np.int64),
                 n_pages=np.ones(k, np.int64), page_list=page.copy(),
             ))
             eng.add_pages(PageRows(

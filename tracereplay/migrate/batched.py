@@ -25,7 +25,14 @@ import numpy as np
 
 from tracereplay.config import setting
 from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows
-from tracereplay.migrate._steps import MaskReader, Phases, group_sizes, one_by_one, within
+from tracereplay.migrate._steps import (
+    MaskReader,
+    Phases,
+    group_sizes,
+    one_by_one,
+    per_row,
+    within,
+)
 from tracereplay.migrate.registry import register
 
 
@@ -114,7 +121,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     rows; returns the end time and the last chunk's batch id."""
     c = eng.costs
     step = c.copy_ns + c.remap_ns
-    chunks = []
+    chunks: list[dict[str, int]] = []
     for size, attempts, moved in zip(st.sizes.tolist(), st.attempts.tolist(), st.k.tolist(),
                                      strict=True):
         bid = eng.new_batch_id()
@@ -137,30 +144,30 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
                       end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
                       copy_ns=moved * c.copy_ns, remap_ns=moved * c.remap_ns,
                       other_ns=attempts * c.other_ns)
-        chunks.append((t, each_unmap, unmapped, moves, round_cost, mask.targets, full,
-                       masks.id(mask) if moved else -1, bid, mask.targets > 0, moved))
+        chunks.append({"start": t, "each_unmap": each_unmap, "unmapped": unmapped,
+                       "moves": moves, "cost": round_cost, "targets": mask.targets, "full": full,
+                       "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
+                       "one_round": mask.targets > 0, "k": moved})
         t = end
-    # The chunks' values, one row per page unmapped.
-    (r_start, r_each_unmap, r_unmapped, r_moves, r_cost, r_targets, r_full, r_mask_id, r_bid,
-     r_deferred, r_k) = np.repeat(np.array(chunks, np.int64).T, st.k, axis=1)
-    one_round = r_deferred.astype(bool)
+    ch = per_row(chunks, st.k)  # the chunks' values, one row per page unmapped
+    one_round = ch["one_round"].astype(bool)
     o = within(st.k)  # position among its chunk's moves
-    unmap = r_start + (st.attempt + 1) * c.other_ns + o * r_each_unmap + c.unmap_ns
+    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + o * ch["each_unmap"] + c.unmap_ns
     starts = ~one_round | (o == 0)  # the rows that start a round
     first = eng.add_rounds(RoundRows(
-        ts_ns=np.where(one_round, r_unmapped, unmap)[starts], cost_ns=r_cost[starts],
-        targets=r_targets[starts], full=r_full[starts].astype(bool), mask_id=r_mask_id[starts],
-        batch_id=r_bid[starts], n_pages=np.where(one_round, r_k, 1)[starts],
-        page_list=pages[st.order],
+        ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts], cost_ns=ch["cost"][starts],
+        targets=ch["targets"][starts], full=ch["full"][starts].astype(bool),
+        mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
+        n_pages=np.where(one_round, ch["k"], 1)[starts], page_list=pages[st.order],
     ))
-    copy_start = r_moves + o * step
+    copy_start = ch["moves"] + o * step
     eng.add_pages(PageRows(
-        page=pages[st.order], batch_id=r_bid.copy(), pos=o, unmap_ns=unmap,
-        flush_ns=np.where(one_round, r_moves, unmap + r_cost), copy_start_ns=copy_start,
+        page=pages[st.order], batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
+        flush_ns=np.where(one_round, ch["moves"], unmap + ch["cost"]), copy_start_ns=copy_start,
         remap_ns=copy_start + step, round=first + np.cumsum(starts) - 1,
         status=np.zeros(len(o), np.int8), attempts=st.tries,
     ), call)
-    return t, chunks[-1][8]
+    return t, chunks[-1]["batch_id"]
 
 
 @register(
