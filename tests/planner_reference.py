@@ -1,218 +1,347 @@
-"""The planning policies as they were before the whole-call fast path, kept as the oracle
-that ``test_planner.py`` compares :class:`tracereplay.migrate.Planner` against.
+"""A slow, obvious model of the migration planner, written from KERNEL.md and docs/model.md, for
+``test_planner.py`` to compare :class:`tracereplay.migrate.Planner` against.
 
-The per-chunk logic of ``_steps.py``, ``serial.py`` and ``batched.py`` verbatim, driven through
-the package's :class:`~tracereplay.migrate._engine.Engine` verbs. Do not "fix" or optimise this
-file: its only job is to stay what the planner must reproduce.
+It shares nothing with ``tracereplay/migrate/`` but the shape of what it produces (the plan's
+columns and their dtypes, the batch records): it takes the pre-pass's facts about the trace
+(pages, when each appeared and where, the calls, mm_cpumask) and the profile, and walks every
+call, page and attempt one at a time, in time order, with plain Python numbers.
+
+The rules, as the documents state them:
+
+- Calls run on their CPU one after another: a call starts at max(its time, the end of the
+  CPU's previous call); of the calls waiting, the one that can start first goes first.
+- A whole-node call (migrate_pages(2)) takes the pid's pages on ``src_node`` in address order
+  when it starts; an explicit call (move_pages(2)) its listed pages, each once. Pages that do
+  not exist yet are skipped (``absent_pages``), explicit pages already on the destination too
+  (``skipped_on_dst``), and so are pages another call is still migrating (``skipped_busy``).
+- Each attempt at a page costs ``other_ns`` and finds the page busy with ``fail_probability``
+  (one draw of ``default_rng(seed)`` per attempt, in the order attempts are made).
+- A flush round of n pages from CPU c with mm_cpumask m: the initiator flushes locally if it is
+  in m (``invlpg_ns`` a page, or ``full_flush_ns`` for more than ``ceiling_pages`` pages, which
+  makes the round a full flush), every other CPU in m gets an IPI, and the initiator waits
+  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them.
+- serial (Linux <= 6.2): up to ``passes`` passes over the list; per page other, unmap, a round
+  for that page at once, copy, remap. mm_cpumask is read before every
+  ``mm_cpumask_sample_pages``-th attempt of a pass.
+- batched (Linux >= 6.3): chunks of ``batch_pages``; mm_cpumask read when a chunk starts. Unmap
+  every page (busy ones retried in later passes: ``passes`` for an async call, ``async_passes``
+  for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
+  each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
+  still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tracereplay.config import Profile
-from tracereplay.migrate import Planner
-from tracereplay.migrate._engine import Call, Engine
 from tracereplay.prepass import PrePass
 
+MIGRATED, FAILED = 0, 1
 
-class Phases:
-    """Running sums of a batch's phase durations, ns."""
-
-    __slots__ = ("copy", "flush", "other", "remap", "unmap")
-
-    def __init__(self) -> None:
-        self.unmap = self.flush = self.copy = self.remap = self.other = 0
-
-    def as_kwargs(self) -> dict[str, int]:
-        return {"unmap_ns": self.unmap, "flush_ns": self.flush, "copy_ns": self.copy,
-                "remap_ns": self.remap, "other_ns": self.other}
-
-
-def one_by_one(
-    eng: Engine, call: Call, batch_id: int, pages: np.ndarray, attempts_before: np.ndarray,
-    t: int, pos0: int, ph: Phases,
-) -> tuple[int, np.ndarray]:
-    """Pages migrated one at a time: per page other → unmap → flush → copy → remap.
-
-    This is Linux ≤ 6.2's ``unmap_and_move()`` and the sync one-by-one fallback of ≥ 6.3: the
-    flush follows each PTE clear at once. Returns the end time and which pages were busy.
-    """
-    c = eng.costs
-    n = len(pages)
-    mask = eng.mask(call.pid_index, t)
-    cost, targets, full = eng.round_cost(mask, call.cpu, 1)
-    busy = eng.draw_busy(n)
-    ok = ~busy
-    step = c.unmap_ns + cost + c.copy_ns + c.remap_ns
-    dur = c.other_ns + np.where(ok, step, 0).astype(np.int64)
-    end = t + np.cumsum(dur)
-    unmap = end - dur + c.other_ns + c.unmap_ns
-    k = int(ok.sum())
-    if k:
-        done = pages[ok]
-        rounds = eng.add_rounds(
-            start_ns=unmap[ok], cost_ns=cost, targets=targets, full=full, mask=mask, call=call,
-            batch_id=batch_id, page_ptr=np.arange(k + 1, dtype=np.int64), pages=done,
-        )
-        flush = unmap[ok] + cost
-        eng.add_pages(
-            pages=done, call=call, batch_id=batch_id, pos=pos0 + np.arange(k),
-            unmap_ns=unmap[ok], flush_ns=flush, copy_start_ns=flush,
-            remap_ns=flush + c.copy_ns + c.remap_ns, round_index=rounds,
-            attempts=attempts_before[ok] + 1,
-        )
-    ph.other += n * c.other_ns
-    ph.unmap += k * c.unmap_ns
-    ph.flush += k * cost
-    ph.copy += k * c.copy_ns
-    ph.remap += k * c.remap_ns
-    return int(end[-1]) if n else t, busy
+ROUND_DTYPES = {
+    "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
+    "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
+    "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": np.bool_,
+    "mask_id": np.int32, "page_list": np.int64,
+}
+PAGE_DTYPES = {
+    "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
+    "src_node": np.int32, "dst_node": np.int32, "unmap_ns": np.int64, "flush_ns": np.int64,
+    "copy_start_ns": np.int64, "copy_end_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
+    "status": np.int8, "attempts": np.int32,
+}
 
 
-# -- serial ------------------------------------------------------------------------------
+class Plan:
+    """One call's plan: its rounds and pages as columns, and its batches."""
+
+    def __init__(self, start_ns: int, end_ns: int, rounds: list[dict[str, Any]],
+                 pages: list[dict[str, Any]], batches: list[dict[str, Any]]) -> None:
+        self.start_ns, self.end_ns, self.batches = start_ns, end_ns, batches
+        page_list = [p for r in rounds for p in r.pop("page_list")]
+        self.rounds = _columns(rounds, ROUND_DTYPES, page_list=page_list)
+        self.pages = _columns(pages, PAGE_DTYPES)
 
 
-def serial_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
-    """Schedule one call; returns its end time."""
-    c = eng.costs
-    batch_id = eng.new_batch_id()
-    ph = Phases()
-    t = start_ns
-    remaining = pages
-    attempts = np.zeros(len(pages), np.int64)
-    done = 0
-    for _ in range(c.serial_passes):
-        if not len(remaining):
-            break
-        busy_all = np.zeros(len(remaining), bool)
-        # mm_cpumask is read once per segment of mm_cpumask_sample_pages pages.
-        step = eng.flush.mm_cpumask_sample_pages
-        for s in range(0, len(remaining), step):
-            seg = slice(s, s + step)
-            t, busy = one_by_one(eng, call, batch_id, remaining[seg], attempts[seg], t, done, ph)
-            busy_all[seg] = busy
-            done += int((~busy).sum())
-        attempts = attempts[busy_all] + 1
-        remaining = remaining[busy_all]
-    eng.add_failed(pages=remaining, call=call, batch_id=batch_id, attempts=c.serial_passes)
-    eng.add_batch(call=call, kind="serial", pages=len(pages), nr_succeeded=done,
-                  start_ns=start_ns, end_ns=t, **ph.as_kwargs())
-    return t
+def _columns(rows: list[dict[str, Any]], dtypes: dict[str, Any], **lists: list[int]) -> dict[str, np.ndarray]:
+    out = {}
+    for k, dtype in dtypes.items():
+        values = lists[k] if k in lists else [r[k] for r in rows]
+        out[k] = np.array(values, dtype=dtype)
+    return out
 
 
-# -- batched -----------------------------------------------------------------------------
+class ReferencePlanner:
+    """Plans every call of a pre-pass that has seen the whole trace."""
 
+    def __init__(self, pre: PrePass, profile: Profile, policy: str) -> None:
+        self.pre, self.profile, self.policy = pre, profile, policy
+        self.cfg = profile.policy[policy]
+        self.m, self.f = profile.migrate, profile.flush
+        self.rng = np.random.default_rng(profile.migrate.seed)
+        n = pre.n_pages
+        self.node = [int(x) for x in pre.page_node]
+        self.busy_until = [0] * n  # remap of the page's last migration
+        self.page_of = {(int(pre.page_pid[p]), int(pre.page_vpn[p])): p for p in range(n)}
+        self.mask_ids: dict[tuple[bool, ...], int] = {}
+        self.n_rounds = self.n_batches = 0
+        self.calls = self.skipped_busy = self.skipped_on_dst = self.absent_pages = 0
 
-def _batch(eng: Engine, call: Call, chunk: np.ndarray, t: int) -> tuple[int, np.ndarray]:
-    """One async batch; returns its end time and the pages still busy after its passes."""
-    c, f = eng.costs, eng.flush
-    batch_id = eng.new_batch_id()
-    start = t
-    ph = Phases()
-    passes = c.serial_passes if call.is_async else c.async_passes
-    mask = eng.mask(call.pid_index, t)
-    deferred = int(mask.sum()) - int(mask[call.cpu]) > 0
-    local_cost = f.invlpg_ns if mask[call.cpu] else 0
+    # -- calls -------------------------------------------------------------------------
 
-    remaining = chunk
-    unmapped, unmap_ts, tries = [], [], []
-    attempts = np.zeros(len(chunk), np.int64)
-    per_page = c.unmap_ns + (0 if deferred else local_cost)
-    for _ in range(passes):
-        if not len(remaining):
-            break
-        busy = eng.draw_busy(len(remaining))
-        ok = ~busy
-        dur = c.other_ns + np.where(ok, per_page, 0).astype(np.int64)
-        end = t + np.cumsum(dur)
-        unmapped.append(remaining[ok])
-        unmap_ts.append((end - dur + c.other_ns + c.unmap_ns)[ok])
-        tries.append(attempts[ok] + 1)
-        ph.other += len(remaining) * c.other_ns
-        ph.unmap += int(ok.sum()) * c.unmap_ns
-        t = int(end[-1])
-        remaining = remaining[busy]
-        attempts = attempts[busy] + 1
+    def plans(self) -> list[Plan]:
+        calls = self.pre.calls
+        waiting: dict[int, list[int]] = {}
+        for i in range(len(calls)):
+            waiting.setdefault(calls.cpu[i], []).append(i)
+        free: dict[int, int] = {}
+        out = []
+        while any(waiting.values()):
+            start, _, i = min((max(calls.ts_ns[q[0]], free.get(cpu, 0)), calls.ts_ns[q[0]], q[0])
+                              for cpu, q in waiting.items() if q)
+            waiting[calls.cpu[i]].pop(0)
+            pages = self.call_pages(i, start)
+            if not pages:
+                continue
+            self.call = {"req_id": calls.req_id[i], "cpu": calls.cpu[i],
+                         "pid_index": calls.pid_index[i], "dst": calls.dst_node[i],
+                         "is_async": calls.is_async[i]}
+            self.rounds: list[dict[str, Any]] = []
+            self.rows: list[dict[str, Any]] = []
+            self.batches: list[dict[str, Any]] = []
+            if self.policy == "serial":
+                end = self.serial(pages, start)
+            else:
+                end = self.batched(pages, start)
+            free[calls.cpu[i]] = end
+            self.calls += 1
+            out.append(Plan(start, end, self.rounds, self.rows, self.batches))
+        return out
 
-    pages = np.concatenate(unmapped) if unmapped else np.zeros(0, np.int64)
-    unmap = np.concatenate(unmap_ts) if unmap_ts else np.zeros(0, np.int64)
-    k = len(pages)
-    if k:
-        if deferred:
-            cost, targets, full = eng.round_cost(mask, call.cpu, k)
-            rounds = eng.add_rounds(
-                start_ns=np.array([t]), cost_ns=cost, targets=targets, full=full, mask=mask,
-                call=call, batch_id=batch_id, page_ptr=np.array([0, k]), pages=pages,
-            )
-            round_index = np.repeat(rounds, k)
-            flush = np.full(k, t + cost, np.int64)
-            t += cost
-            ph.flush += cost
-        else:
-            # Nobody else can hold the translation: a local invlpg at each unmap, no IPIs.
-            round_index = eng.add_rounds(
-                start_ns=unmap, cost_ns=local_cost, targets=0, full=False, mask=mask, call=call,
-                batch_id=batch_id, page_ptr=np.arange(k + 1), pages=pages,
-            )
-            flush = unmap + local_cost
-            ph.flush += k * local_cost
-        step = c.copy_ns + c.remap_ns
-        copy_start = t + np.arange(k, dtype=np.int64) * step
-        eng.add_pages(
-            pages=pages, call=call, batch_id=batch_id, pos=np.arange(k), unmap_ns=unmap,
-            flush_ns=flush, copy_start_ns=copy_start, remap_ns=copy_start + step,
-            round_index=round_index, attempts=np.concatenate(tries),
-        )
-        t += k * step
-        ph.copy += k * c.copy_ns
-        ph.remap += k * c.remap_ns
-    eng.add_batch(call=call, kind="batch", pages=len(chunk), nr_succeeded=k, start_ns=start,
-                  end_ns=t, **ph.as_kwargs())
-    if call.is_async:
-        eng.add_failed(pages=remaining, call=call, batch_id=batch_id, attempts=passes)
-        remaining = remaining[:0]
-    return t, remaining
+    def call_pages(self, i: int, start: int) -> list[int]:
+        pre, calls = self.pre, self.pre.calls
+        pid_index, src, dst = calls.pid_index[i], calls.src_node[i], calls.dst_node[i]
 
+        def exists(page: int) -> bool:
+            return int(pre.page_first_ns[page]) <= start
 
-def _sync_retry(eng: Engine, call: Call, page: np.ndarray, t: int) -> int:
-    """Retry one page alone in sync mode: immediate flush, up to sync_passes attempts."""
-    c = eng.costs
-    batch_id = eng.new_batch_id()
-    start = t
-    ph = Phases()
-    attempts = np.array([c.async_passes], np.int64)
-    done = 0
-    for _ in range(c.sync_passes):
-        t, busy = one_by_one(eng, call, batch_id, page, attempts, t, 0, ph)
-        if not busy[0]:
-            done = 1
-            break
-        attempts += 1
-    if not done:
-        eng.add_failed(pages=page, call=call, batch_id=batch_id,
-                       attempts=c.async_passes + c.sync_passes)
-    eng.add_batch(call=call, kind="sync_retry", pages=1, nr_succeeded=done, start_ns=start,
-                  end_ns=t, **ph.as_kwargs())
-    return t
+        if src >= 0:
+            if src == dst:
+                return []
+            mine = [p for p in range(pre.n_pages) if int(pre.page_pid[p]) == pid_index
+                    and exists(p) and self.node[p] == src]
+            mine.sort(key=lambda p: int(pre.page_vpn[p]))  # the address space, walked in order
+            pages = []
+            for p in mine:
+                if self.busy_until[p] > start:
+                    self.skipped_busy += 1
+                else:
+                    pages.append(p)
+            return pages
+        pages, seen = [], set()
+        for vpn in calls.pages_vpn(i).tolist():
+            if vpn in seen:
+                continue  # a page listed twice moves once
+            seen.add(vpn)
+            p = self.page_of.get((pid_index, vpn))
+            if p is None or not exists(p):
+                self.absent_pages += 1
+            elif self.node[p] == dst:
+                self.skipped_on_dst += 1
+            elif self.busy_until[p] > start:
+                self.skipped_busy += 1
+            else:
+                pages.append(p)
+        return pages
 
+    # -- steps -------------------------------------------------------------------------
 
-def batched_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
-    """Schedule one call; returns its end time."""
-    t = start_ns
-    size = eng.costs.batch_size
-    for s in range(0, len(pages), size):
-        t, still_busy = _batch(eng, call, pages[s:s + size], t)
-        for i in range(len(still_busy)):
-            t = _sync_retry(eng, call, still_busy[i:i + 1], t)
-    return t
+    def attempt(self, page: int, attempts: dict[int, int], phases: dict[str, int]) -> bool:
+        """One attempt at ``page`` (``other_ns``, counted by the caller's clock): True if it
+        finds the page busy."""
+        attempts[page] += 1
+        phases["other"] += self.m.other_ns
+        p = self.m.fail_probability
+        return p > 0 and self.rng.random() < p
 
+    def mask(self, t: int) -> tuple[bool, ...]:
+        m = self.pre.mask(self.call["pid_index"], t, self.f.mm_cpumask, self.f.mm_cpumask_window_ns)
+        return tuple(bool(x) for x in m)
 
-CALLS = {"serial": serial_call, "batched": batched_call}
+    def flush_round(self, mask: tuple[bool, ...], ts: int, pages: list[int], batch_id: int) -> tuple[int, int]:
+        """Record a flush round of ``pages`` starting at ``ts``; returns (its gid, its cost)."""
+        f = self.f
+        n = len(pages)
+        local = mask[self.call["cpu"]]
+        targets = sum(mask) - int(local)
+        full = n > f.ceiling_pages
+        cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
+        if targets:
+            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
+        if mask not in self.mask_ids:
+            self.mask_ids[mask] = len(self.mask_ids)
+        gid = self.n_rounds
+        self.n_rounds += 1
+        self.rounds.append({
+            "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost, "cpu": self.call["cpu"],
+            "pid_index": self.call["pid_index"], "req_id": self.call["req_id"],
+            "batch_id": batch_id, "pages": -1 if full else n, "n_pages": n, "gid": gid,
+            "targets": targets, "full": full, "mask_id": self.mask_ids[mask],
+            "page_list": list(pages),
+        })
+        return gid, cost
 
+    def moved(self, page: int, batch_id: int, pos: int, unmap: int, flush: int, copy_start: int,
+              round_gid: int, attempts: int) -> int:
+        """Record a page copied from ``copy_start`` and remapped; returns its remap time."""
+        copy_end = copy_start + self.m.copy_ns
+        remap = copy_end + self.m.remap_ns
+        self.rows.append({
+            "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
+            "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
+            "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": flush,
+            "copy_start_ns": copy_start, "copy_end_ns": copy_end, "remap_ns": remap,
+            "round": round_gid, "status": MIGRATED, "attempts": attempts,
+        })
+        self.node[page] = self.call["dst"]
+        self.busy_until[page] = remap
+        return remap
 
-def reference_planner(pre: PrePass, profile: Profile, policy: str) -> Planner:
-    """A :class:`Planner` (same queueing and page lists) whose calls the reference code plans."""
-    planner = Planner(pre, profile, policy)
-    planner._migrate_call = CALLS[policy]
-    return planner
+    def given_up(self, page: int, batch_id: int, attempts: int) -> None:
+        self.rows.append({
+            "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
+            "cpu": self.call["cpu"], "pos": -1, "src_node": self.node[page],
+            "dst_node": self.call["dst"], "unmap_ns": -1, "flush_ns": -1, "copy_start_ns": -1,
+            "copy_end_ns": -1, "remap_ns": -1, "round": -1, "status": FAILED,
+            "attempts": attempts,
+        })
+
+    def batch(self, batch_id: int, kind: str, pages: int, nr_succeeded: int, start: int,
+              end: int, phases: dict[str, int]) -> None:
+        assert sum(phases.values()) == end - start
+        self.batches.append({
+            "batch_id": batch_id, "req_id": self.call["req_id"], "cpu": self.call["cpu"],
+            "pid_index": self.call["pid_index"], "kind": kind,
+            "mode": "async" if self.call["is_async"] else "sync", "pages": pages,
+            "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded, "start_ns": start,
+            "end_ns": end, "unmap_ns": phases["unmap"], "flush_ns": phases["flush"],
+            "copy_ns": phases["copy"], "remap_ns": phases["remap"], "other_ns": phases["other"],
+        })
+
+    def new_batch(self) -> int:
+        self.n_batches += 1
+        return self.n_batches - 1
+
+    def one_by_one(self, pages: list[int], batch_id: int, passes: int, sample: int,
+                   tried: int, t: int, phases: dict[str, int]) -> tuple[int, list[int], int]:
+        """unmap_and_move() of each page, pass after pass: other, unmap, a round for that page
+        at once, copy, remap. Returns the end time, the pages still busy and how many moved."""
+        m = self.m
+        attempts = dict.fromkeys(pages, tried)
+        moved = 0
+        for _ in range(passes):
+            if not pages:
+                break
+            still = []
+            for j, page in enumerate(pages):
+                if j % sample == 0:
+                    mask = self.mask(t)
+                t += m.other_ns
+                if self.attempt(page, attempts, phases):
+                    still.append(page)
+                    continue
+                unmap = t + m.unmap_ns
+                gid, cost = self.flush_round(mask, unmap, [page], batch_id)
+                flush = unmap + cost
+                t = self.moved(page, batch_id, moved, unmap, flush, flush, gid, attempts[page])
+                moved += 1
+                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost), ("copy", m.copy_ns),
+                                  ("remap", m.remap_ns)):
+                    phases[phase] += ns
+            pages = still
+        return t, pages, moved
+
+    # -- policies ----------------------------------------------------------------------
+
+    def serial(self, pages: list[int], start: int) -> int:
+        batch_id = self.new_batch()
+        phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+        end, left, moved = self.one_by_one(pages, batch_id, self.cfg.passes,
+                                           self.cfg.mm_cpumask_sample_pages, 0, start, phases)
+        for page in left:
+            self.given_up(page, batch_id, self.cfg.passes)
+        self.batch(batch_id, "serial", len(pages), moved, start, end, phases)
+        return end
+
+    def batched(self, pages: list[int], start: int) -> int:
+        cfg, m = self.cfg, self.m
+        t = start
+        for lo in range(0, len(pages), cfg.batch_pages):
+            chunk = pages[lo:lo + cfg.batch_pages]
+            batch_id = self.new_batch()
+            chunk_start = t
+            phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+            mask = self.mask(t)
+            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0
+            passes = cfg.passes if self.call["is_async"] else cfg.async_passes
+            attempts = dict.fromkeys(chunk, 0)
+            unmapped: list[tuple[int, int, int, int]] = []  # page, unmap, flush, round
+            remaining = chunk
+            for _ in range(passes):
+                if not remaining:
+                    break
+                still = []
+                for page in remaining:
+                    t += m.other_ns
+                    if self.attempt(page, attempts, phases):
+                        still.append(page)
+                        continue
+                    t += m.unmap_ns
+                    phases["unmap"] += m.unmap_ns
+                    if deferred:
+                        unmapped.append((page, t, -1, -1))
+                    else:
+                        # Nobody else can hold the translation: the PTE is flushed at once.
+                        gid, cost = self.flush_round(mask, t, [page], batch_id)
+                        unmapped.append((page, t, t + cost, gid))
+                        t += cost
+                        phases["flush"] += cost
+                remaining = still
+            if deferred and unmapped:
+                # try_to_unmap_flush(): one round for every page the chunk unmapped.
+                gid, cost = self.flush_round(mask, t, [u[0] for u in unmapped], batch_id)
+                t += cost
+                phases["flush"] += cost
+                unmapped = [(page, unmap, t, gid) for page, unmap, _, _ in unmapped]
+            for pos, (page, unmap, flush, gid) in enumerate(unmapped):
+                t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
+                phases["copy"] += m.copy_ns
+                phases["remap"] += m.remap_ns
+            self.batch(batch_id, "batch", len(chunk), len(unmapped), chunk_start, t, phases)
+            if self.call["is_async"]:
+                for page in remaining:
+                    self.given_up(page, batch_id, passes)
+                continue
+            for page in remaining:
+                # The sync fallback: the page alone, flushed at once, like serial.
+                retry_id = self.new_batch()
+                retry_start = t
+                phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+                t, left, moved = self.one_by_one([page], retry_id, cfg.sync_passes, 1,
+                                                 cfg.async_passes, t, phases)
+                if left:
+                    self.given_up(page, retry_id, cfg.async_passes + cfg.sync_passes)
+                self.batch(retry_id, "sync_retry", 1, moved, retry_start, t, phases)
+        return t
+
+    # -- what the planner also reports ------------------------------------------------------
+
+    def masks(self) -> np.ndarray:
+        """The mm_cpumasks the rounds used, in order of first use (uint8 [masks, cpus]); one
+        empty mask when there were none."""
+        if not self.mask_ids:
+            return np.zeros((1, self.pre.machine.cpus), np.uint8)
+        return np.array(list(self.mask_ids), np.uint8)

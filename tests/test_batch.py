@@ -186,7 +186,7 @@ def test_results_of_another_configuration_are_refused_unless_forced(tmp_path: Pa
     run_batch(corpus, results, policies=["batched"], jobs=1)
     smaller = load_profile(overrides=["batch_size=64"])
     with pytest.raises(BadInputError, match=r"2 result\(s\) were made with another configuration "
-                       r"\(e\.g\. .*: migrate\.batch_size is 512 there, 64 now\)"):
+                       r"\(e\.g\. .*: policy\.batched\.batch_pages is 512 there, 64 now\)"):
         run_batch(corpus, results, policies=["batched"], profile=smaller, jobs=1)
     # --force cannot help when the results of another policy would stay behind.
     with pytest.raises(BadInputError, match="does not run, so --force would not replace them"):

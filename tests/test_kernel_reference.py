@@ -54,7 +54,7 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
         f"tlb.l1_entries={draw(st.sampled_from([2, 4]))}", "tlb.l1_ways=2",
         f"tlb.l2_entries={draw(st.sampled_from([4, 6, 8]))}", "tlb.l2_ways=2",
         f"flush.ceiling_pages={draw(st.integers(0, 4))}",
-        f"migrate.batch_size={draw(st.integers(1, 8))}",
+        f"policy.batched.batch_pages={draw(st.integers(1, 8))}",
         f"migrate.fail_probability={draw(st.sampled_from([0.0, 0.3]))}",
         f"migrate.seed={draw(st.integers(0, 5))}",
         f"flush.mm_cpumask={draw(st.sampled_from(['sticky', 'window']))}",
@@ -86,12 +86,12 @@ def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]]
 @given(workloads())
 def test_counters_add_up_and_batched_never_sends_more_ipis(w: tuple[Machine, list[dict], list[str]]) -> None:
     machine, rows, overrides = w
-    # Both policies read mm_cpumask at the same resolution (serial every batch_size pages, as
+    # Both policies read mm_cpumask at the same resolution (serial every batch_pages pages, as
     # batched does once per batch): the property is about batching, not about when a CPU that
     # starts running the process mid-call is noticed.
-    batch = next(o.split("=")[1] for o in overrides if o.startswith("migrate.batch_size="))
+    batch = next(o.split("=")[1] for o in overrides if o.startswith("policy.batched.batch_pages="))
     profile = load_profile(overrides=[*overrides, "migrate.fail_probability=0.0",
-                                      f"flush.mm_cpumask_sample_pages={batch}"])
+                                      f"policy.serial.mm_cpumask_sample_pages={batch}"])
     ipis = {}
     with tempfile.TemporaryDirectory() as d:
         path = write_trace(Path(d) / "t.parquet", rows, machine)
@@ -115,7 +115,7 @@ def test_no_translation_of_a_migrated_page_survives_its_completed_flush(tmp_path
     rows.append(migrate_node(2500, 3, 0, 1, req=2))
     path = write_trace(tmp_path / "t.parquet", rows, machine)
     for policy in ("serial", "batched"):
-        profile = load_profile(overrides=["flush.ceiling_pages=4", "migrate.batch_size=8"])
+        profile = load_profile(overrides=["flush.ceiling_pages=4", "policy.batched.batch_pages=8"])
         pre, _, acc = kernel_setup(path, profile, policy)
         buffer, masks = all_ops(pre, profile, policy)
         model = reference.replay(pre, profile, buffer, masks, *acc)

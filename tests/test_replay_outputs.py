@@ -38,7 +38,7 @@ def test_every_table_matches_the_event_schema(tiny_trace: Path, tmp_path: Path) 
     manifest = json.loads((tmp_path / "r" / "policy=batched" / "run.json").read_text())
     assert manifest["policy"] == "batched"
     assert len(manifest["trace"]["sha256"]) == 64
-    assert manifest["config"]["migrate"]["batch_size"] == 512
+    assert manifest["config"]["policy"]["batched"]["batch_pages"] == 512
     assert set(manifest["tables"]) >= set(TABLES)
 
 
@@ -122,7 +122,8 @@ def test_cli_replay_compares_with_the_first_policy_when_the_seeds_baseline_is_ab
 
 @pytest.mark.parametrize(("args", "message"), [
     (["-p", "lazy"], "unknown policy 'lazy'"),
-    (["--set", "batch_size=0"], "'migrate.batch_size' must be at least 1"),
+    (["--set", "batch_size=0"], "'policy.batched.batch_pages' must be at least 1"),
+    (["--batch-size", "0"], "'policy.batched.batch_pages' must be at least 1"),
     (["--set", "nonsense=1"], "unknown key 'nonsense'"),
 ])
 def test_cli_replay_bad_options_exit_2_without_traceback(
@@ -152,7 +153,7 @@ def test_a_run_directory_holds_one_trace_and_one_configuration(tiny_trace: Path,
 
     run(tiny_trace, tmp_path / "r2", policies=["serial"])
     with pytest.raises(OutputExistsError, match=r"policy=serial holds results of another configuration "
-                                                r"\(migrate.batch_size is 512 there, 1 now\)"):
+                                                r"\(policy.batched.batch_pages is 512 there, 1 now\)"):
         run(tiny_trace, tmp_path / "r2", policies=["batched"],
             profile=load_profile(overrides=["batch_size=1"]))
     # --force replaces the whole run: the serial result of the old configuration goes.

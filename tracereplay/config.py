@@ -4,7 +4,13 @@ A profile is TOML data (``tracereplay/profiles/<name>.toml``), not code. It is l
 frozen dataclasses, one per component; every field has a unit in its name and a description
 (field metadata ``doc``); each profile says where each of its numbers comes from (``[sources]``).
 Users override a profile with ``--config FILE.toml`` (a partial profile) and ``--set key=value``
-(``batch_size=64`` or ``migrate.batch_size=64``).
+(``policy.batched.batch_pages=64``, or a bare key that names one field: ``batch_pages=64``).
+
+The sections ``machine``, ``tlb``, ``memory``, ``flush`` and ``migrate`` are defined here;
+``[policy.<name>]`` holds one migration policy's own knobs, with the config class the policy
+declares in its registration (``tracereplay.migrate.registry``). Keys that moved into a policy's
+section keep working under their old names (``migrate.batch_size``, ``batch_size`` …): each
+policy declares the old names of its fields, and ``config show`` lists them.
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ from tracereplay.machine import Machine
 DEFAULT_PROFILE = "intel-2s"
 
 
-def _f(doc: str, **kw: Any) -> Any:
-    return field(metadata={"doc": doc}, **kw)
+def setting(doc: str, *, at_least: int | None = None, **kw: Any) -> Any:
+    """A config field: its description (shown by ``config show``) and, for a count, its least
+    allowed value. The unit belongs in the field's name."""
+    return field(metadata={"doc": doc, "at_least": at_least}, **kw)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MachineConfig:
-    cpus: int = _f("number of CPUs (used when the trace does not describe its machine)")
-    nodes: int = _f("number of NUMA nodes")
-    page_size: int = _f("base page size, bytes")
-    cpu_node: tuple[int, ...] = _f(
+    cpus: int = setting("number of CPUs (used when the trace does not describe its machine)")
+    nodes: int = setting("number of NUMA nodes")
+    page_size: int = setting("base page size, bytes")
+    cpu_node: tuple[int, ...] = setting(
         "NUMA node of each CPU; empty = CPUs fill the nodes in order", default=()
     )
 
@@ -44,13 +52,13 @@ class MachineConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TlbConfig:
-    l1_entries: int = _f("L1 dTLB entries (4 KiB pages)")
-    l1_ways: int = _f("L1 dTLB associativity")
-    l2_entries: int = _f("STLB entries")
-    l2_ways: int = _f("STLB associativity")
-    l1_hit_ns: int = _f("extra latency of an L1 dTLB hit, ns")
-    l2_hit_ns: int = _f("latency of an STLB hit, ns")
-    walk_ns: int = _f("page walk on an STLB miss, ns")
+    l1_entries: int = setting("L1 dTLB entries (4 KiB pages)")
+    l1_ways: int = setting("L1 dTLB associativity")
+    l2_entries: int = setting("STLB entries")
+    l2_ways: int = setting("STLB associativity")
+    l1_hit_ns: int = setting("extra latency of an L1 dTLB hit, ns")
+    l2_hit_ns: int = setting("latency of an STLB hit, ns")
+    walk_ns: int = setting("page walk on an STLB miss, ns")
 
     @property
     def l1_sets(self) -> int:
@@ -63,37 +71,33 @@ class TlbConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemoryConfig:
-    local_ns: int = _f("DRAM latency to the CPU's own node, ns")
-    remote_ns: int = _f("DRAM latency to another node, ns")
+    local_ns: int = setting("DRAM latency to the CPU's own node, ns")
+    remote_ns: int = setting("DRAM latency to another node, ns")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlushConfig:
-    invlpg_ns: int = _f("invalidate one page in the local TLB (invlpg), ns")
-    full_flush_ns: int = _f("flush the local TLB of one address space, ns")
-    ceiling_pages: int = _f("flushes of more pages than this become full flushes (tlb_single_page_flush_ceiling)")
-    ipi_initiator_ns: int = _f("initiator time of one IPI round to one target, waiting included, ns")
-    ipi_extra_target_ns: int = _f("initiator time added per additional target of a round, ns")
-    ipi_responder_ns: int = _f("time each receiver is interrupted by a flush IPI, flush work excluded, ns")
-    mm_cpumask: str = _f("'sticky': a CPU that ever ran the process stays in mm_cpumask; 'window': only CPUs that accessed it within mm_cpumask_window_ns")
-    mm_cpumask_window_ns: int = _f("activity window of mm_cpumask = 'window', ns")
-    mm_cpumask_sample_pages: int = _f(
-        "serial policy: pages migrated between two readings of mm_cpumask (batched reads it "
-        "once per batch)", default=512)
+    invlpg_ns: int = setting("invalidate one page in the local TLB (invlpg), ns")
+    full_flush_ns: int = setting("flush the local TLB of one address space, ns")
+    ceiling_pages: int = setting("flushes of more pages than this become full flushes (tlb_single_page_flush_ceiling)")
+    ipi_initiator_ns: int = setting("initiator time of one IPI round to one target, waiting included, ns")
+    ipi_extra_target_ns: int = setting("initiator time added per additional target of a round, ns")
+    ipi_responder_ns: int = setting("time each receiver is interrupted by a flush IPI, flush work excluded, ns")
+    mm_cpumask: str = setting("'sticky': a CPU that ever ran the process stays in mm_cpumask; 'window': only CPUs that accessed it within mm_cpumask_window_ns")
+    mm_cpumask_window_ns: int = setting("activity window of mm_cpumask = 'window', ns")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MigrateConfig:
-    batch_size: int = _f("batched policy: pages unmapped before one flush (NR_MAX_BATCHED_MIGRATION)")
-    other_ns: int = _f("per page attempt: allocate the destination, lock, checks, ns")
-    unmap_ns: int = _f("per page: rmap walk and PTE clear (install the migration entry), ns")
-    copy_ns: int = _f("per page: copy 4 KiB to the destination node, ns")
-    remap_ns: int = _f("per page: install the new PTE and wake waiters, ns")
-    fail_probability: float = _f("probability that an attempt finds the page busy (-EAGAIN)")
-    serial_passes: int = _f("serial policy: passes over the page list (NR_MAX_MIGRATE_PAGES_RETRY)")
-    async_passes: int = _f("batched policy: async passes before the sync fallback (NR_MAX_MIGRATE_ASYNC_RETRY)")
-    sync_passes: int = _f("batched policy: passes of the one-by-one sync fallback")
-    seed: int = _f("seed of the failure draws")
+    """Per-page costs and failures, shared by every policy (a policy's own knobs are in its
+    ``[policy.<name>]`` section)."""
+
+    other_ns: int = setting("per page attempt: allocate the destination, lock, checks, ns")
+    unmap_ns: int = setting("per page: rmap walk and PTE clear (install the migration entry), ns")
+    copy_ns: int = setting("per page: copy 4 KiB to the destination node, ns")
+    remap_ns: int = setting("per page: install the new PTE and wake waiters, ns")
+    fail_probability: float = setting("probability that an attempt finds the page busy (-EAGAIN)")
+    seed: int = setting("seed of the failure draws")
 
 
 _SECTIONS: dict[str, type] = {
@@ -103,6 +107,43 @@ _SECTIONS: dict[str, type] = {
     "flush": FlushConfig,
     "migrate": MigrateConfig,
 }
+POLICY = "policy"  # [policy.<name>]: one section per registered policy
+
+
+def _policies() -> dict[str, Any]:
+    """The registered policies, in their order. The registry lives with the policies, which
+    import this module, so it is imported when first needed."""
+    from tracereplay.migrate import POLICIES
+
+    return POLICIES
+
+
+def _sections() -> dict[str, type]:
+    """Every section and its config class: the fixed ones, then ``policy.<name>`` for each
+    registered policy."""
+    return {**_SECTIONS, **{f"{POLICY}.{n}": p.config for n, p in _policies().items()}}
+
+
+def aliases() -> dict[str, tuple[str, ...]]:
+    """Old keys that still work, each with the keys it sets now (as the policies declare
+    them): ``migrate.serial_passes`` sets the pass budget of every policy that had it."""
+    out: dict[str, list[str]] = {}
+    for name, p in _policies().items():
+        for old, fld in p.aliases.items():
+            out.setdefault(old, []).append(f"{POLICY}.{name}.{fld}")
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _split(key: str) -> tuple[str, str]:
+    """(section, field) of a full key: ``policy.batched.batch_pages`` -> (``policy.batched``,
+    ``batch_pages``)."""
+    section, _, name = key.rpartition(".")
+    return section, name
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    values = dataclasses.asdict(obj)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +157,8 @@ class Profile:
     memory: MemoryConfig
     flush: FlushConfig
     migrate: MigrateConfig
+    # Each registered policy's own config ([policy.<name>]), by name, in the registry's order.
+    policy: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Keys set by a --config file or --set rather than by the profile itself.
     overridden: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -123,29 +166,47 @@ class Profile:
     def __post_init__(self) -> None:
         _check(self)
 
+    def section(self, section: str) -> Any:
+        """The config object of ``section`` (``flush``, ``policy.batched`` …)."""
+        if section.startswith(f"{POLICY}."):
+            return self.policy[section.removeprefix(f"{POLICY}.")]
+        return getattr(self, section)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (TOML/JSON-able) of the whole configuration, sources excluded."""
+        """Plain data (TOML/JSON-able) of the whole configuration, sources excluded; the
+        policies' sections under ``policy``, by name."""
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in _SECTIONS:
-            values = dataclasses.asdict(getattr(self, section))
-            d[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+            d[section] = _plain(getattr(self, section))
+        d[POLICY] = {name: _plain(cfg) for name, cfg in self.policy.items()}
         return d
 
     def rows(self) -> list[tuple[str, Any, str, str]]:
-        """(key, value, description, source) for every field, in profile order."""
+        """(key, value, description, source) for every field, in profile order; a key that
+        also has an old name says so in its description."""
+        old_names: dict[str, list[str]] = {}
+        for old, targets in aliases().items():
+            for t in targets:
+                old_names.setdefault(t, []).append(old)
         out = []
-        for section, cls in _SECTIONS.items():
-            obj = getattr(self, section)
+        for section, cls in _sections().items():
+            obj = self.section(section)
             for f in dataclasses.fields(cls):
                 key = f"{section}.{f.name}"
-                out.append((key, getattr(obj, f.name), f.metadata["doc"], self.sources.get(key, "")))
+                doc = f.metadata["doc"]
+                if key in old_names:
+                    doc += f" (alias: {', '.join(old_names[key])})"
+                out.append((key, getattr(obj, f.name), doc, self.sources.get(key, "")))
         return out
 
 
 def _check(p: Profile) -> None:
     def need(cond: bool, key: str, rule: str, value: Any) -> None:
         if not cond:
-            raise ConfigError(f"config '{key}' {rule}: {value!r}")
+            # Name where the value came from when the user wrote it under another name.
+            source = p.sources.get(key, "") if key in p.overridden else ""
+            where = f" (from {source})" if source and key not in source else ""
+            raise ConfigError(f"config '{key}' {rule}{where}: {value!r}")
 
     t, fl, m = p.tlb, p.flush, p.migrate
     for key, ways, entries in (("tlb.l1_ways", t.l1_ways, t.l1_entries),
@@ -153,26 +214,23 @@ def _check(p: Profile) -> None:
         need(ways >= 1, key, "must be at least 1", ways)
         need(entries >= ways and entries % ways == 0, key.replace("ways", "entries"),
              f"must be a positive multiple of the ways ({ways})", entries)
-    for section in ("tlb", "memory", "flush", "migrate"):
-        obj = getattr(p, section)
+    for section in _sections():
+        if section == "machine":
+            continue
+        obj = p.section(section)
         for f in dataclasses.fields(obj):
-            v = getattr(obj, f.name)
+            v, key, least = getattr(obj, f.name), f"{section}.{f.name}", f.metadata.get("at_least")
             if f.name.endswith("_ns"):
-                need(isinstance(v, int) and v >= 0, f"{section}.{f.name}",
-                     "must be a non-negative integer (ns)", v)
+                need(isinstance(v, int) and v >= 0, key, "must be a non-negative integer (ns)", v)
+            if least is not None:
+                need(v >= least, key, f"must be at least {least}", v)
     need(fl.ceiling_pages >= 0, "flush.ceiling_pages", "must be >= 0", fl.ceiling_pages)
     need(fl.mm_cpumask in ("sticky", "window"), "flush.mm_cpumask", "must be 'sticky' or 'window'",
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
-    need(m.batch_size >= 1, "migrate.batch_size", "must be at least 1", m.batch_size)
-    need(fl.mm_cpumask_sample_pages >= 1, "flush.mm_cpumask_sample_pages", "must be at least 1",
-         fl.mm_cpumask_sample_pages)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
-    for key in ("serial_passes", "async_passes", "sync_passes"):
-        v = getattr(m, key)
-        need(v >= 1, f"migrate.{key}", "must be at least 1", v)
     p.machine.machine()  # Machine validates cpus, nodes, cpu_node and page_size
 
 
@@ -190,63 +248,106 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
 
 
 def _profile_data(name: str) -> dict[str, Any]:
+    """The profile's values by section (``policy.<name>`` for the policies' sections)."""
     if name not in profile_names():
         raise ConfigError(f"unknown profile '{name}'; known: {', '.join(profile_names())}")
     text = (resources.files("tracereplay") / "profiles" / f"{name}.toml").read_text("utf-8")
-    return _read_toml(text, f"profile '{name}'")
+    data: dict[str, Any] = {}
+    _merge(data, _read_toml(text, f"profile '{name}'"), f"profile '{name}'", overriding=False)
+    return data
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any], origin: str) -> None:
+def _targets(key: str) -> tuple[str, ...]:
+    """The keys a full key sets: itself, or what its old name became; () if unknown."""
+    section, name = _split(key)
+    cls = _sections().get(section)
+    if cls is not None and name in {f.name for f in dataclasses.fields(cls)}:
+        return (key,)
+    return aliases().get(key, ())
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
+           overriding: bool = True) -> None:
+    """Merge TOML data ``over`` (from ``origin``) into ``base`` (values by section). Old key
+    names set what they became; a value's source is ``over``'s ``[sources]`` entry for it, or
+    ``origin`` when ``overriding``."""
+    sources = base.setdefault("sources", {})
+    given = over.get("sources", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"{origin}: 'sources' must be a table")
+    for key, text in given.items():
+        for target in _targets(key) or (key,):
+            sources[target] = text
+    tables: list[tuple[str, Any]] = []
     for key, value in over.items():
         if key in ("name", "description"):
             base[key] = value
-        elif key == "sources":
-            base.setdefault("sources", {}).update(value)
-        elif key in _SECTIONS:
+        elif key == POLICY:
             if not isinstance(value, dict):
                 raise ConfigError(f"{origin}: '{key}' must be a table")
-            known = {f.name for f in dataclasses.fields(_SECTIONS[key])}
-            for k, v in value.items():
-                if k not in known:
-                    raise ConfigError(f"{origin}: unknown key '{key}.{k}'")
-                base.setdefault(key, {})[k] = v
-                if f"{key}.{k}" not in over.get("sources", {}):
-                    base.setdefault("sources", {})[f"{key}.{k}"] = origin
-                base.setdefault("overridden", []).append(f"{key}.{k}")
-        else:
-            raise ConfigError(f"{origin}: unknown key '{key}' (sections: {', '.join(_SECTIONS)})")
+            tables += [(f"{POLICY}.{name}", table) for name, table in value.items()]
+        elif key in _SECTIONS:
+            tables.append((key, value))
+        elif key != "sources":
+            raise ConfigError(f"{origin}: unknown key '{key}' (sections: "
+                              f"{', '.join([*_SECTIONS, f'{POLICY}.<name>'])})")
+    for section, table in tables:
+        if section.startswith(f"{POLICY}.") and section not in _sections():
+            raise ConfigError(f"{origin}: unknown policy section '[{section}]'; policies: "
+                              f"{', '.join(_policies())}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{origin}: '{section}' must be a table")
+        for k, v in table.items():
+            key = f"{section}.{k}"
+            targets = _targets(key)
+            if not targets:
+                raise ConfigError(f"{origin}: unknown key '{key}'")
+            for target in targets:
+                target_section, name = _split(target)
+                base.setdefault(target_section, {})[name] = v
+                if overriding:
+                    if key not in given and target not in given:
+                        sources[target] = origin
+                    base.setdefault("overridden", []).append(target)
 
 
-def _resolve_key(key: str) -> tuple[str, str]:
+def _resolve_key(key: str) -> tuple[str, ...]:
+    """The keys ``--set key=…`` sets: a full key, an old name, or a bare field name (or old
+    name's last part) that names one of them."""
     if "." in key:
-        section, name = key.split(".", 1)
-        if section in _SECTIONS and name in {f.name for f in dataclasses.fields(_SECTIONS[section])}:
-            return section, name
-        raise ConfigError(f"--set: unknown key '{key}'")
-    hits = [(s, key) for s, cls in _SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+        targets = _targets(key)
+        if not targets:
+            raise ConfigError(f"--set: unknown key '{key}'")
+        return targets
+    named = {f"{section}.{f.name}" for section, cls in _sections().items()
+             for f in dataclasses.fields(cls) if f.name == key}
+    named |= {old for old in aliases() if _split(old)[1] == key}
+    hits: dict[tuple[str, ...], str] = {}
+    for full in sorted(named):
+        hits.setdefault(_targets(full), full)
     if not hits:
         raise ConfigError(f"--set: unknown key '{key}'")
     if len(hits) > 1:
         raise ConfigError(f"--set: key '{key}' is ambiguous; write one of "
-                          + ", ".join(f"{s}.{k}" for s, k in hits))
-    return hits[0]
+                          + ", ".join(sorted(hits.values())))
+    return next(iter(hits))
 
 
-def _parse_set(item: str) -> tuple[str, str, Any]:
+def _parse_set(item: str) -> tuple[tuple[str, ...], Any]:
     if "=" not in item:
         raise ConfigError(f"--set: expected key=value: {item!r}")
     key, raw = (s.strip() for s in item.split("=", 1))
-    section, name = _resolve_key(key)
+    targets = _resolve_key(key)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string such as window
-    return section, name, value
+    return targets, value
 
 
 def _build(data: dict[str, Any], origin: str) -> Profile:
     sections: dict[str, Any] = {}
-    for section, cls in _SECTIONS.items():
+    for section, cls in _sections().items():
         values = dict(data.get(section, {}))
         for f in dataclasses.fields(cls):
             if f.name not in values:
@@ -273,6 +374,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         description=str(data.get("description", "")),
         sources=dict(data.get("sources", {})),
         overridden=frozenset(data.get("overridden", ())),
+        policy={name: sections.pop(f"{POLICY}.{name}") for name in _policies()},
         **sections,
     )
 
@@ -293,19 +395,44 @@ def load_profile(
             raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from e
         _merge(data, _read_toml(text, str(path)), str(path))
     for item in overrides:
-        section, key, value = _parse_set(item)
-        data.setdefault(section, {})[key] = value
-        data.setdefault("sources", {})[f"{section}.{key}"] = f"--set {item}"
-        data.setdefault("overridden", []).append(f"{section}.{key}")
+        targets, value = _parse_set(item)
+        for target in targets:
+            section, key = _split(target)
+            data.setdefault(section, {})[key] = value
+            data.setdefault("sources", {})[target] = f"--set {item}"
+            data.setdefault("overridden", []).append(target)
     return _build(data, f"profile '{name}'")
 
 
 def replace(profile: Profile, **changes: Any) -> Profile:
-    """A copy of ``profile`` with ``section__field=value`` or bare unique field names changed."""
-    data = profile.to_dict()
-    data["sources"] = dict(profile.sources)
-    data["overridden"] = list(profile.overridden)
+    """A copy of ``profile`` with ``section__field=value`` (``policy__batched__batch_pages``),
+    old names (``migrate__batch_size``) or bare unique field names changed."""
+    data: dict[str, Any] = {"name": profile.name, "description": profile.description,
+                            "sources": dict(profile.sources),
+                            "overridden": list(profile.overridden)}
+    for section in _sections():
+        data[section] = _plain(profile.section(section))
     for key, value in changes.items():
-        section, name = _resolve_key(key.replace("__", "."))
-        data[section][name] = value
+        for target in _resolve_key(key.replace("__", ".")):
+            section, name = _split(target)
+            data[section][name] = value
     return _build(data, profile.name)
+
+
+def current_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``run.json`` ``config`` as :meth:`Profile.to_dict` writes it now: values written under
+    an old key name (before the policies had sections of their own) moved to the keys it sets."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    policies = {k: dict(v) for k, v in out.get(POLICY, {}).items()}
+    for old, targets in aliases().items():
+        section, name = _split(old)
+        values = out.get(section)
+        if not isinstance(values, dict) or name not in values:
+            continue
+        value = values.pop(name)
+        for target in targets:
+            target_section, key = _split(target)
+            policies.setdefault(target_section.removeprefix(f"{POLICY}."), {}).setdefault(key, value)
+    if policies:
+        out[POLICY] = policies
+    return out

@@ -51,7 +51,8 @@ def batch(
     results: Annotated[str, typer.Option(
         "-o", "--out", help="Results directory or s3:// URL: trace=<id>/policy=<name>/.")],
     policy: Annotated[list[str] | None, typer.Option(
-        "-p", "--policy", help="Migration policy (repeatable). Default: serial and batched.")
+        "-p", "--policy",
+        help=f"Migration policy (repeatable). Default: {' and '.join(DEFAULT_POLICIES)}.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", help="Pages per batch (batched policy).")] = None,

@@ -174,11 +174,10 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> N
 @app.command()
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
-    policy: list[str] | None = typer.Option(
-        None, "-p", "--policy",
-        help=f"Migration policy (repeatable). Default: {', '.join(DEFAULT_POLICIES)}."),
-    batch_size: int | None = typer.Option(None, "--batch-size",
-                                          help="Pages per batch (migrate.batch_size)."),
+    policy: list[str] | None = typer.Option(None, "-p", "--policy",
+                                            help="Migration policy (repeatable). Default: "
+                                                 f"{' and '.join(DEFAULT_POLICIES)}."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,

@@ -1,22 +1,24 @@
 """Migration policies: turn a trace's migration requests into a schedule.
 
-Each policy is a module with ``NAME``, ``DESCRIPTION`` and
-``migrate_call(engine, call, pages, start_ns) -> end_ns``; :class:`Planner` runs the calls of a
-trace through one policy. Calls on one CPU queue behind each other; a whole-node call collects
-the pid's pages on ``src_node`` in address order when it starts.
+Each policy is a module of this package that registers its
+``migrate_call(engine, call, pages, start_ns) -> end_ns`` with its name, description and config
+(``registry``); every public module here is imported, so the registry knows them all.
+:class:`Planner` runs the calls of a trace through one policy. Calls on one CPU queue behind
+each other; a whole-node call collects the pid's pages on ``src_node`` in address order when it
+starts.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections import deque
-from collections.abc import Callable, Iterator
-from types import ModuleType
+from collections.abc import Iterator
 
 import numpy as np
 
 from tracereplay.config import Profile
 from tracereplay.errors import ConfigError
-from tracereplay.migrate import batched, serial
 from tracereplay.migrate._engine import (
     BATCH_KINDS,
     STATUS_MIGRATED,
@@ -25,19 +27,31 @@ from tracereplay.migrate._engine import (
     CallPlan,
     Engine,
 )
+from tracereplay.migrate.registry import Policy, registered
 from tracereplay.prepass import PrePass
 
-POLICIES: dict[str, ModuleType] = {m.NAME: m for m in (serial, batched)}
 
-__all__ = ["BATCH_KINDS", "POLICIES", "STATUS_MIGRATED", "STATUS_NAMES", "CallPlan", "Planner", "policy"]
+def _import_policies() -> None:
+    """Import every public module of the package: each policy registers itself."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_") and module.name != "registry":
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
-def policy(name: str) -> Callable[[Engine, Call, np.ndarray, int], int]:
-    """The ``migrate_call`` of policy ``name``."""
+_import_policies()
+POLICIES: dict[str, Policy] = registered()
+# The policies replayed when none is named, as they declare themselves.
+DEFAULT_POLICIES: tuple[str, ...] = tuple(name for name, p in POLICIES.items() if p.default)
+
+__all__ = ["BATCH_KINDS", "DEFAULT_POLICIES", "POLICIES", "STATUS_MIGRATED", "STATUS_NAMES",
+           "CallPlan", "Planner", "Policy", "policy"]
+
+
+def policy(name: str) -> Policy:
+    """The registered policy ``name``."""
     if name not in POLICIES:
         raise ConfigError(f"unknown policy '{name}'; known: {', '.join(POLICIES)}")
-    fn: Callable[[Engine, Call, np.ndarray, int], int] = POLICIES[name].migrate_call
-    return fn
+    return POLICIES[name]
 
 
 class Planner:
@@ -52,9 +66,9 @@ class Planner:
 
     def __init__(self, pre: PrePass, profile: Profile, policy_name: str) -> None:
         self.policy = policy_name
-        self._migrate_call = policy(policy_name)
+        self._migrate_call = policy(policy_name).migrate_call
         self.pre = pre
-        self.engine = Engine(pre, profile)
+        self.engine = Engine(pre, profile, profile.policy[policy_name])
         self.calls = 0
         self.absent_pages = 0
         self._queued = 0  # calls of pre.calls put in a CPU's queue
@@ -134,9 +148,11 @@ class Planner:
             order = pre.address_order()
             pages = order[sel[order]]
         else:
-            pages = pre.page_ids(np.full(len(calls.pages_vpn(i)), calls.pid[i]), calls.pages_vpn(i))
-            _, first = np.unique(pages, return_index=True)
-            pages = pages[np.sort(first)]  # a page listed twice moves once
+            vpns = calls.pages_vpn(i)
+            _, first = np.unique(vpns, return_index=True)
+            vpns = vpns[np.sort(first)]  # a page listed twice moves once
+            # (by vpn: pages not seen yet all have id -1, and each is one absent page)
+            pages = pre.page_ids(np.full(len(vpns), calls.pid[i]), vpns)
             present = pages >= 0
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.

@@ -1,19 +1,19 @@
-"""The migration engine shared by the policies: call queueing, page lists, costs, records.
+"""The migration engine shared by the policies: page state, costs, failure draws, records.
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
-windows, flush rounds and batch records by calling the engine's few verbs: ``mask``,
-``draw_busy``, ``round_cost``, ``add_rounds``, ``add_pages``, ``add_batch`` (or, for a whole call
-planned at once, ``mask_id``, ``flush_cost``, ``add_round_rows`` and ``add_page_rows``). It knows
-nothing of the replay kernel, the event tables or the queries.
+windows, flush rounds and batch records through the engine's few verbs: ``mask``, ``draws``,
+``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
+``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
 
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
-``fail_probability``; mm_cpumask is sampled at the start of each segment of at most
-``batch_size`` pages (serial) or each batch (batched); a call is expanded at its start.
+``fail_probability``; a policy reads mm_cpumask at a resolution of its own, not at every
+flush; a call is expanded at its start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -51,24 +51,106 @@ class CallPlan:
     batches: list[dict[str, int | str]]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundRows:
+    """Flush rounds as a policy records them, one value per round, in the order they happen.
+
+    The arrays become the plan's columns as they are when a call records one part: pass
+    fresh ones, none shared with another column."""
+
+    ts_ns: np.ndarray  # when the round starts
+    cost_ns: np.ndarray  # the initiator's time (local flush and IPIs, waiting included)
+    targets: np.ndarray  # CPUs sent an IPI (mm_cpumask but the initiator)
+    full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
+    mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
+    batch_id: np.ndarray
+    n_pages: np.ndarray  # pages the round covers
+    page_list: np.ndarray  # those pages, round after round
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageRows:
+    """Page attempts as a policy records them, one value per page (same rule as RoundRows).
+    A page given up on has status STATUS_FAILED and -1 for what never happened."""
+
+    page: np.ndarray
+    batch_id: np.ndarray
+    pos: np.ndarray  # position in its batch's moves (-1 if failed)
+    unmap_ns: np.ndarray
+    flush_ns: np.ndarray  # when the flush covering its PTE ends
+    copy_start_ns: np.ndarray
+    remap_ns: np.ndarray
+    round: np.ndarray  # gid of the round that flushed it
+    status: np.ndarray
+    attempts: np.ndarray
+
+
+class Draws:
+    """Whether each page attempt finds the page busy (-EAGAIN): one uniform draw of a seeded
+    ``numpy.random.default_rng`` per attempt, in the order the attempts are made, none when
+    ``fail_probability`` is 0. :meth:`first_busy` looks ahead without consuming, so that a
+    policy can lay out at once the attempts up to the next busy one; the draws are the same
+    however they are looked at (successive draws continue one stream)."""
+
+    def __init__(self, probability: float, seed: int) -> None:
+        self.probability = probability
+        self._rng = np.random.default_rng(seed)
+        self._at = 0  # attempts consumed
+        self._drawn = 0  # draws made (at least _at)
+        self._busy = np.zeros(0, np.int64)  # which draws are busy, from the first not consumed
+        self._next = 0  # the first of _busy at or after _at
+
+    def _draw_to(self, end: int) -> None:
+        short = end - self._drawn
+        if short > 0:
+            n = max(short, 4096, self._drawn - self._at)
+            new = np.flatnonzero(self._rng.random(n) < self.probability) + self._drawn
+            self._busy = np.concatenate([self._busy[self._next:], new])
+            self._next = 0
+            self._drawn += n
+
+    def first_busy(self, n: int) -> int | None:
+        """Which of the next ``n`` attempts is the first to find its page busy (None: none
+        of them), without consuming them."""
+        if self.probability <= 0.0 or not n:
+            return None
+        self._draw_to(self._at + n)
+        if self._next < len(self._busy) and self._busy[self._next] < self._at + n:
+            return int(self._busy[self._next]) - self._at
+        return None
+
+    def take(self, n: int) -> np.ndarray:
+        """bool [n]: the outcomes of the next ``n`` attempts (True: busy)."""
+        busy = np.zeros(n, bool)
+        if self.probability <= 0.0:
+            return busy
+        self._draw_to(self._at + n)
+        end = int(np.searchsorted(self._busy, self._at + n))
+        busy[self._busy[self._next:end] - self._at] = True
+        self._at += n
+        self._next = end
+        return busy
+
+
 class Engine:
     """The state of one policy across the calls of a trace; hands out one plan per call."""
 
-    def __init__(self, pre: PrePass, profile: Profile) -> None:
+    def __init__(self, pre: PrePass, profile: Profile, config: Any) -> None:
         self.pre = pre
         self.profile = profile
         self.flush = profile.flush
         self.costs = profile.migrate
-        self.rng = np.random.default_rng(profile.migrate.seed)
+        self.config = config  # the policy's own section, [policy.<name>]
+        self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
         self.grow()
-        self.cpu_node = np.asarray(pre.machine.cpu_node, np.int32)
         self._masks: dict[bytes, int] = {}
         self.mask_table: list[np.ndarray] = []
-        self._rounds: list[tuple[Any, ...]] = []
-        self._pages: list[tuple[Any, ...]] = []
+        self._rounds: list[RoundRows] = []
+        self._pages: list[PageRows] = []
+        self._src: list[np.ndarray] = []  # node of each recorded page before its call
         self._batches: list[dict[str, int | str]] = []
         self.n_rounds = 0
         self.n_batches = 0
@@ -97,26 +179,10 @@ class Engine:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
 
-    def draw_busy(self, n: int) -> np.ndarray:
-        """Which of ``n`` page attempts find the page busy (-EAGAIN)."""
-        p = self.costs.fail_probability
-        if p <= 0.0:
-            return np.zeros(n, bool)
-        return self.rng.random(n) < p
-
-    def round_cost(self, mask: np.ndarray, cpu: int, pages: int) -> tuple[int, int, bool]:
-        """(initiator ns, targets, full) of a flush round of ``pages`` pages from ``cpu``.
-
-        The initiator flushes locally only when it is itself in mm_cpumask (it ran the
-        process); every other CPU in the mask gets an IPI and the initiator waits for all.
-        """
-        targets = int(mask.sum()) - int(mask[cpu])
-        cost, full = self.flush_cost(bool(mask[cpu]), targets, pages)
-        return cost, targets, full
-
     def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
         """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
-        in the mask, ``targets`` other CPUs in it."""
+        in the mask (it ran the process, so it flushes its own TLB), ``targets`` other CPUs in
+        it, each sent an IPI that the initiator waits for."""
         f = self.flush
         full = pages > f.ceiling_pages
         cost = 0
@@ -134,67 +200,32 @@ class Engine:
             self.mask_table.append(mask.astype(np.uint8))
         return self._masks[key]
 
-    def add_rounds(
-        self, *, start_ns: np.ndarray, cost_ns: int, targets: int, full: bool, mask: np.ndarray,
-        call: Call, batch_id: int, page_ptr: np.ndarray, pages: np.ndarray,
-    ) -> np.ndarray:
-        """Record flush rounds sharing one mask and cost; returns their ids (gid)."""
-        n = len(start_ns)
-        # Per-call constants are filled in by take(); per-chunk scalars are repeated there.
-        self._rounds.append((start_ns, cost_ns, targets, full, self.mask_id(mask), batch_id,
-                             np.diff(page_ptr), pages, False))
+    def add_rounds(self, rows: RoundRows) -> int:
+        """Record flush rounds; returns the gid of the first (they are numbered in order)."""
+        self._rounds.append(rows)
         first = self.n_rounds
-        self.n_rounds += n
-        return np.arange(first, first + n, dtype=np.int64)
-
-    def add_round_rows(
-        self, *, start_ns: np.ndarray, cost_ns: np.ndarray, targets: np.ndarray,
-        full: np.ndarray, mask_id: np.ndarray, batch_id: np.ndarray | int, n_pages: np.ndarray,
-        pages: np.ndarray,
-    ) -> int:
-        """Record flush rounds given one value per round (masks already numbered by
-        ``mask_id``); returns the gid of the first. The arrays become the plan's columns as
-        they are: pass fresh ones, none shared with another column."""
-        self._rounds.append((start_ns, cost_ns, targets, full, mask_id, batch_id, n_pages,
-                             pages, True))
-        first = self.n_rounds
-        self.n_rounds += len(start_ns)
+        self.n_rounds += len(rows.ts_ns)
         return first
 
-    def add_pages(
-        self, *, pages: np.ndarray, call: Call, batch_id: int, pos: np.ndarray,
-        unmap_ns: np.ndarray, flush_ns: np.ndarray, copy_start_ns: np.ndarray,
-        remap_ns: np.ndarray, round_index: np.ndarray, attempts: np.ndarray,
-    ) -> None:
-        """Record migrated pages and move them to the call's node at their remap."""
-        self._pages.append((pages, batch_id, pos, self.node_now[pages], unmap_ns, flush_ns,
-                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts,
-                            False))
+    def add_pages(self, rows: PageRows, call: Call) -> None:
+        """Record page attempts; the migrated pages move to the call's node at their remap."""
+        self._pages.append(rows)
+        self._src.append(self.node_now[rows.page])
+        done = rows.status == STATUS_MIGRATED
+        pages, remap = (rows.page, rows.remap_ns) if done.all() else (rows.page[done], rows.remap_ns[done])
         self.node_now[pages] = call.dst_node
-        self.busy_until[pages] = remap_ns
-
-    def add_page_rows(
-        self, *, pages: np.ndarray, call: Call, batch_id: np.ndarray | int, pos: np.ndarray,
-        unmap_ns: np.ndarray, flush_ns: np.ndarray, copy_start_ns: np.ndarray,
-        remap_ns: np.ndarray, round_index: np.ndarray, attempts: np.ndarray | int,
-    ) -> None:
-        """:meth:`add_pages` for a whole call at once: ``batch_id`` and ``attempts`` may be
-        one value per page. The arrays become the plan's columns as they are (pass fresh
-        ones, none shared with another column)."""
-        self._pages.append((pages, batch_id, pos, self.node_now[pages], unmap_ns, flush_ns,
-                            copy_start_ns, remap_ns, round_index, STATUS_MIGRATED, attempts,
-                            True))
-        self.node_now[pages] = call.dst_node
-        self.busy_until[pages] = remap_ns
+        self.busy_until[pages] = remap
 
     def add_failed(self, *, pages: np.ndarray, call: Call, batch_id: int, attempts: int) -> None:
-        """Record pages given up on after the pass budget (they stay where they are)."""
+        """Record pages given up on after their pass budget (they stay where they are)."""
         n = len(pages)
-        if not n:
-            return
-        none = np.full(n, -1, np.int64)
-        self._pages.append((pages, batch_id, none, self.node_now[pages], none, none, none, none,
-                            none, STATUS_FAILED, np.full(n, attempts, np.int32), False))
+        if n:
+            none = np.full(n, -1, np.int64)
+            self.add_pages(PageRows(
+                page=pages, batch_id=np.full(n, batch_id, np.int64), pos=none, unmap_ns=none,
+                flush_ns=none, copy_start_ns=none, remap_ns=none, round=none,
+                status=np.full(n, STATUS_FAILED, np.int8), attempts=np.full(n, attempts, np.int32),
+            ), call)
 
     def new_batch_id(self) -> int:
         self.n_batches += 1
@@ -204,7 +235,8 @@ class Engine:
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
     ) -> None:
-        """Record a batch; its phase durations must add up to its length."""
+        """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
+        add up to its length."""
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
@@ -222,70 +254,52 @@ class Engine:
         """The plan of the call just scheduled (and forget it)."""
         plan = CallPlan(start_ns=start_ns, end_ns=end_ns, rounds=self._round_columns(call),
                         pages=self._page_columns(call), batches=self._batches)
-        self._rounds, self._pages, self._batches = [], [], []
+        self._rounds, self._pages, self._src, self._batches = [], [], [], []
         return plan
 
     def _round_columns(self, call: Call) -> dict[str, np.ndarray]:
-        parts = self._rounds
-        if not parts:
-            return {k: np.zeros(0, t) for k, t in _ROUND_DTYPES.items()}
-        per = np.array([len(p[0]) for p in parts], np.int64)
-        n = int(per.sum())
-
-        def scalar(i: int, dtype: type) -> np.ndarray:
-            return _column(parts, i, per, dtype)
-
-        ts = scalar(0, np.int64)
-        cost = scalar(1, np.int64)
-        counts = scalar(6, np.int64)
+        got = _joined(self._rounds, RoundRows, _ROUND_DTYPES)
+        n = len(got["ts_ns"])
+        ts, cost, counts = got["ts_ns"], got["cost_ns"], got["n_pages"]
         first = self.n_rounds - n
         return {
             "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost,
             "cpu": np.full(n, call.cpu, np.int32),
             "pid_index": np.full(n, call.pid_index, np.int32),
             "req_id": np.full(n, call.req_id, np.int64),
-            "batch_id": scalar(5, np.int64),
+            "batch_id": got["batch_id"],
             "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
-            "targets": scalar(2, np.int32),
-            "full": scalar(3, bool),
-            "mask_id": scalar(4, np.int32),
-            "page_list": _column(parts, 7, np.array([len(p[7]) for p in parts]), np.int64),
+            "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],
+            "page_list": got["page_list"],
         }
 
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
-        parts = self._pages
-        if not parts:
-            return {k: np.zeros(0, t) for k, t in _PAGE_DTYPES.items()}
-        per = np.array([len(p[0]) for p in parts], np.int64)
-        n = int(per.sum())
-
-        def cat(i: int, dtype: type) -> np.ndarray:
-            return _column(parts, i, per, dtype)
-
-        copy_start = cat(6, np.int64)
-        status = cat(9, np.int8)
-        if all(p[9] == STATUS_MIGRATED for p in parts):
+        got = _joined(self._pages, PageRows, _PAGE_DTYPES)
+        n = len(got["page"])
+        copy_start, status = got["copy_start_ns"], got["status"]
+        if not status.any():
             copy_end = copy_start + self.costs.copy_ns
         else:
             copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1)
+        src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
-            "page": cat(0, np.int64),
+            "page": got["page"],
             "req_id": np.full(n, call.req_id, np.int64),
-            "batch_id": cat(1, np.int64),
+            "batch_id": got["batch_id"],
             "cpu": np.full(n, call.cpu, np.int32),
-            "pos": cat(2, np.int32),
-            "src_node": cat(3, np.int32),
+            "pos": got["pos"],
+            "src_node": src,
             "dst_node": np.full(n, call.dst_node, np.int32),
-            "unmap_ns": cat(4, np.int64),
-            "flush_ns": cat(5, np.int64),
+            "unmap_ns": got["unmap_ns"],
+            "flush_ns": got["flush_ns"],
             "copy_start_ns": copy_start,
             "copy_end_ns": copy_end,
-            "remap_ns": cat(7, np.int64),
-            "round": cat(8, np.int64),
+            "remap_ns": got["remap_ns"],
+            "round": got["round"],
             "status": status,
-            "attempts": cat(10, np.int32),
+            "attempts": got["attempts"],
         }
 
     def masks(self) -> np.ndarray:
@@ -294,31 +308,27 @@ class Engine:
         return np.stack(self.mask_table)
 
 
-def _column(parts: list[tuple[Any, ...]], i: int, per: np.ndarray, dtype: type) -> np.ndarray:
-    """Field ``i`` of the recorded parts as one column: each part gives an array (a value per
-    row) or a scalar (one value for its ``per`` rows). The last field of a part says whether
-    its arrays may be handed out without a copy."""
-    vals = [p[i] for p in parts]
-    if len(parts) == 1 and parts[0][-1]:
-        v = vals[0]
-        return np.full(int(per[0]), v, dtype) if np.ndim(v) == 0 else v.astype(dtype, copy=False)
-    if all(np.ndim(v) == 0 for v in vals):
-        return np.repeat(np.array(vals, dtype), per)
-    if all(np.ndim(v) for v in vals):
-        return np.concatenate(vals).astype(dtype, copy=False)
-    return np.concatenate([np.broadcast_to(np.asarray(v, dtype), (int(k),))
-                           for v, k in zip(vals, per, strict=True)])
+def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Each field of the recorded ``parts`` (named records of one type) as one column of its
+    plan dtype; a single part's arrays are handed out without a copy."""
+    out = {}
+    for f in fields(record):
+        dtype = dtypes[f.name]
+        if len(parts) == 1:
+            out[f.name] = getattr(parts[0], f.name).astype(dtype, copy=False)
+        elif parts:
+            out[f.name] = np.concatenate([getattr(p, f.name) for p in parts]).astype(dtype, copy=False)
+        else:
+            out[f.name] = np.zeros(0, dtype)
+    return out
 
 
 _ROUND_DTYPES = {
-    "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
-    "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
-    "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": bool, "mask_id": np.int32,
-    "page_list": np.int64,
+    "ts_ns": np.int64, "cost_ns": np.int64, "targets": np.int32, "full": bool,
+    "mask_id": np.int32, "batch_id": np.int64, "n_pages": np.int64, "page_list": np.int64,
 }
 _PAGE_DTYPES = {
-    "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
-    "src_node": np.int32, "dst_node": np.int32, "unmap_ns": np.int64, "flush_ns": np.int64,
-    "copy_start_ns": np.int64, "copy_end_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
+    "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,
+    "flush_ns": np.int64, "copy_start_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
     "status": np.int8, "attempts": np.int32,
 }

@@ -1,10 +1,12 @@
-"""Time layouts shared by the policies: the per-page step and the batched unmap pass."""
+"""Steps shared by the policies: mm_cpumask readings and pages migrated one at a time."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from tracereplay.migrate._engine import Call, Engine
+from tracereplay.migrate._engine import Call, Engine, PageRows, RoundRows
 
 
 class Phases:
@@ -20,62 +22,36 @@ class Phases:
                 "remap_ns": self.remap, "other_ns": self.other}
 
 
-def one_by_one(
-    eng: Engine, call: Call, batch_id: int, pages: np.ndarray, attempts_before: np.ndarray,
-    t: int, pos0: int, ph: Phases,
-) -> tuple[int, np.ndarray]:
-    """Pages migrated one at a time: per page other → unmap → flush → copy → remap.
+@dataclass(frozen=True, slots=True)
+class Mask:
+    """One reading of mm_cpumask, with what a flush round from the call's CPU needs of it."""
 
-    This is Linux ≤ 6.2's ``unmap_and_move()`` and the sync one-by-one fallback of ≥ 6.3: the
-    flush follows each PTE clear at once. Returns the end time and which pages were busy.
-    """
-    c = eng.costs
-    n = len(pages)
-    mask = eng.mask(call.pid_index, t)
-    cost, targets, full = eng.round_cost(mask, call.cpu, 1)
-    busy = eng.draw_busy(n)
-    ok = ~busy
-    step = c.unmap_ns + cost + c.copy_ns + c.remap_ns
-    dur = c.other_ns + np.where(ok, step, 0).astype(np.int64)
-    end = t + np.cumsum(dur)
-    unmap = end - dur + c.other_ns + c.unmap_ns
-    k = int(ok.sum())
-    if k:
-        done = pages[ok]
-        rounds = eng.add_rounds(
-            start_ns=unmap[ok], cost_ns=cost, targets=targets, full=full, mask=mask, call=call,
-            batch_id=batch_id, page_ptr=np.arange(k + 1, dtype=np.int64), pages=done,
-        )
-        flush = unmap[ok] + cost
-        eng.add_pages(
-            pages=done, call=call, batch_id=batch_id, pos=pos0 + np.arange(k),
-            unmap_ns=unmap[ok], flush_ns=flush, copy_start_ns=flush,
-            remap_ns=flush + c.copy_ns + c.remap_ns, round_index=rounds,
-            attempts=attempts_before[ok] + 1,
-        )
-    ph.other += n * c.other_ns
-    ph.unmap += k * c.unmap_ns
-    ph.flush += k * cost
-    ph.copy += k * c.copy_ns
-    ph.remap += k * c.remap_ns
-    return int(end[-1]) if n else t, busy
+    cpus: np.ndarray  # bool over CPUs
+    targets: int  # CPUs in it but the initiator: each gets an IPI
+    local: bool  # the initiator is in it (it ran the process): it flushes its own TLB
 
 
-def rows(base: list[int], slope: list[int] | int, counts: np.ndarray) -> np.ndarray:
-    """int64 ``base[g] + j * slope[g]`` for the j-th of the ``counts[g]`` rows of group g, the
-    groups one after another (``slope`` may be one value for all groups)."""
-    b = np.asarray(base, np.int64)
-    n = int(counts.sum())
-    size = int(counts[0]) if len(counts) else 0
-    if len(counts) and (counts[:-1] == size).all() and counts[-1] <= size:
-        # Equal groups but a shorter last one: a [groups, size] table cut at n.
-        j = np.arange(size, dtype=np.int64)
-        if isinstance(slope, int):
-            return (b[:, None] + (j * slope)[None, :]).ravel()[:n]
-        return (b[:, None] + np.asarray(slope, np.int64)[:, None] * j).ravel()[:n]
-    j = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    s = slope if isinstance(slope, int) else np.repeat(np.asarray(slope, np.int64), counts)
-    return np.repeat(b, counts) + j * s
+class MaskReader:
+    """mm_cpumask of a call's pid as the call's policy reads it."""
+
+    __slots__ = ("call", "eng", "seen")
+
+    def __init__(self, eng: Engine, call: Call) -> None:
+        self.eng, self.call = eng, call
+        self.seen: dict[bytes, Mask] = {}
+
+    def at(self, t_ns: int) -> Mask:
+        cpus = self.eng.mask(self.call.pid_index, t_ns)
+        key = cpus.tobytes()
+        got = self.seen.get(key)
+        if got is None:
+            local = bool(cpus[self.call.cpu])
+            got = self.seen[key] = Mask(cpus, int(cpus.sum()) - int(local), local)
+        return got
+
+    def id(self, mask: Mask) -> int:
+        """The mask's number in the run's mask table, given when a round first uses it."""
+        return self.eng.mask_id(mask.cpus)
 
 
 def group_sizes(n: int, size: int) -> np.ndarray:
@@ -86,21 +62,92 @@ def group_sizes(n: int, size: int) -> np.ndarray:
     return counts
 
 
-class MaskReader:
-    """mm_cpumask of a call's pid as a call's policy samples it, with what a flush round needs
-    of it: (mask id, targets other than the initiator, initiator in the mask)."""
+def per_row(groups: list[dict[str, int]], counts: np.ndarray) -> dict[str, np.ndarray]:
+    """int64 arrays by name: each group's values (one dict a group, same names) repeated for
+    each of its ``counts`` rows."""
+    names = list(groups[0])
+    table = np.array([[g[name] for name in names] for g in groups], np.int64)
+    return dict(zip(names, np.repeat(table.T, counts, axis=1), strict=True))
 
-    __slots__ = ("call", "eng", "seen")
 
-    def __init__(self, eng: Engine, call: Call) -> None:
-        self.eng, self.call = eng, call
-        self.seen: dict[bytes, tuple[int, int, bool]] = {}
+def within(counts: np.ndarray) -> np.ndarray:
+    """int64: the index of each row within its group, the groups of ``counts`` rows one after
+    another."""
+    n = int(counts.sum())
+    return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
-    def at(self, t: int) -> tuple[int, int, bool]:
-        mask = self.eng.mask(self.call.pid_index, t)
-        key = mask.tobytes()
-        got = self.seen.get(key)
-        if got is None:
-            local = bool(mask[self.call.cpu])
-            got = self.seen[key] = (self.eng.mask_id(mask), int(mask.sum()) - int(local), local)
-        return got
+
+@dataclass(frozen=True, slots=True)
+class OneByOne:
+    """What :func:`one_by_one` did: its end time, the pages still busy after its passes (in
+    list order) and how many it migrated."""
+
+    end_ns: int
+    left: np.ndarray
+    nr_succeeded: int
+
+
+def one_by_one(
+    eng: Engine, call: Call, pages: np.ndarray, *, batch_id: int, passes: int,
+    sample_pages: int, attempts_before: int, t_ns: int, ph: Phases,
+) -> OneByOne:
+    """Migrate ``pages`` one at a time, ``passes`` passes over those still busy, recording
+    their rounds and rows: per page attempt ``other``, and when the page is not busy
+    ``unmap``, a flush of that one PTE at once, ``copy``, ``remap``.
+
+    This is Linux ≤ 6.2's ``unmap_and_move()`` and the sync one-by-one fallback of ≥ 6.3.
+    mm_cpumask is read at the start of each run of ``sample_pages`` attempts of a pass.
+    """
+    c = eng.costs
+    masks = MaskReader(eng, call)
+    remaining = pages
+    attempts = np.full(len(pages), attempts_before, np.int64)
+    t = t_ns
+    done = 0
+    for _ in range(passes):
+        n = len(remaining)
+        if not n:
+            break
+        ok = ~eng.draws.take(n)
+        sizes = group_sizes(n, sample_pages)
+        k_seg = np.add.reduceat(ok, np.arange(0, n, sample_pages)).tolist()
+        segments = []  # each run of sample_pages attempts reads the mask once
+        t_pass = t
+        for n_seg, k in zip(sizes.tolist(), k_seg, strict=True):
+            mask = masks.at(t)
+            cost, full = eng.flush_cost(mask.local, mask.targets, 1)
+            segments.append({"cost": cost, "targets": mask.targets, "full": full,
+                             "mask_id": masks.id(mask) if k else -1})
+            t += n_seg * c.other_ns + k * (c.unmap_ns + cost + c.copy_ns + c.remap_ns)
+        seg = per_row(segments, sizes)
+        # Each attempt takes `other`, and a page that is not busy its whole step besides.
+        dur = c.other_ns + np.where(ok, c.unmap_ns + seg["cost"] + c.copy_ns + c.remap_ns, 0)
+        start = t_pass + np.cumsum(dur) - dur
+        k = int(ok.sum())
+        if k:
+            page = remaining[ok]
+            unmap = start[ok] + (c.other_ns + c.unmap_ns)
+            round_cost = seg["cost"][ok]
+            flush = unmap + round_cost
+            first = eng.add_rounds(RoundRows(
+                ts_ns=unmap.copy(), cost_ns=round_cost, targets=seg["targets"][ok],
+                full=seg["full"][ok].astype(bool), mask_id=seg["mask_id"][ok],
+                batch_id=np.full(k, batch_id, np.int64),
+                n_pages=np.ones(k, np.int64), page_list=page.copy(),
+            ))
+            eng.add_pages(PageRows(
+                page=page, batch_id=np.full(k, batch_id, np.int64),
+                pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
+                copy_start_ns=flush.copy(), remap_ns=flush + (c.copy_ns + c.remap_ns),
+                round=np.arange(first, first + k, dtype=np.int64),
+                status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
+            ), call)
+            ph.flush += int(round_cost.sum())
+        ph.other += n * c.other_ns
+        ph.unmap += k * c.unmap_ns
+        ph.copy += k * c.copy_ns
+        ph.remap += k * c.remap_ns
+        done += k
+        remaining = remaining[~ok]
+        attempts = attempts[~ok] + 1
+    return OneByOne(end_ns=t, left=remaining, nr_succeeded=done)

@@ -23,11 +23,10 @@ from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
 from tracereplay.errors import ConfigError
 from tracereplay.metrics import summarise
+from tracereplay.migrate import DEFAULT_POLICIES
 from tracereplay.prepass import PrePass
 from tracereplay.replay import tables
 from tracereplay.replay.outdir import check_out_dir, check_siblings
-
-DEFAULT_POLICIES = ("serial", "batched")
 
 Progress = Callable[[int, int], None]
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tracereplay.config import current_config
 from tracereplay.errors import OutputExistsError
 
 
@@ -48,7 +49,9 @@ def check_siblings(out: Path, policies: list[str], sha: str | None, config: dict
             manifest = json.loads((other / "run.json").read_text())
         except (OSError, ValueError):
             continue
-        theirs = manifest.get("config", {})
+        # A run written before the policies had config sections of their own compares by
+        # where its values are now.
+        theirs = current_config(manifest.get("config", {}))
         same_trace = sha is None or manifest.get("trace", {}).get("sha256") == sha
         if same_trace and theirs == config:
             continue
