@@ -436,3 +436,15 @@ def current_config(config: dict[str, Any]) -> dict[str, Any]:
     if policies:
         out[POLICY] = policies
     return out
+
+
+def first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first (dotted key, old value, new value), in key order, where two configurations
+    (nested dicts) differ; None when they are equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            d = first_difference(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))
+            if d is not None:
+                return d
+        return None
+    return None if old == new else (key, old, new)

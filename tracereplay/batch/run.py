@@ -18,6 +18,7 @@ from tracereplay.batch.store import Results, empty_dir, locked
 from tracereplay.batch.work import ResultRecord, plan, replay_item
 from tracereplay.config import Profile
 from tracereplay.errors import BadInputError
+from tracereplay.migrate import DEFAULT_POLICIES
 
 __all__ = ["BatchSummary", "run_batch"]
 
@@ -60,7 +61,7 @@ def run_batch(
     corpus: str | os.PathLike[str] | Corpus,
     results: str | os.PathLike[str],
     *,
-    policies: Sequence[str] = ("serial", "batched"),
+    policies: Sequence[str] = DEFAULT_POLICIES,
     profile: Profile | None = None,
     jobs: int | None = None,
     force: bool = False,

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracereplay.batch._urls import filesystem, is_url, strip_file_url
+from tracereplay.config import current_config, first_difference
 from tracereplay.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -248,8 +249,8 @@ def check_config(results: Results, pairs: Sequence[Pair], config: dict[str, Any]
     for pair in pairs:
         got = manifests.get(pair, {}).get("config")
         if isinstance(got, dict):
-            got = {k: v for k, v in got.items() if k != "sources"}
-            d = _first_difference(got, want)
+            got = {k: v for k, v in current_config(got).items() if k != "sources"}
+            d = first_difference(got, want)
             if d is not None:
                 differ.append((pair, d))
     if differ:
@@ -261,14 +262,3 @@ def check_config(results: Results, pairs: Sequence[Pair], config: dict[str, Any]
         raise BadInputError(
             f"{results.url}: {len(differ)} result(s) were made with another configuration "
             f"(e.g. {_result_rel(trace, policy)}: {key} is {old!r} there, {new!r} now); {hint}")
-
-
-def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
-    """The first (dotted key, old value, new value) where two nested dicts differ."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for k in sorted(set(old) | set(new)):
-            d = _first_difference(old.get(k), new.get(k), f"{key}.{k}" if key else str(k))
-            if d is not None:
-                return d
-        return None
-    return None if old == new else (key, old, new)

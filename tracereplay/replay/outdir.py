@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tracereplay.config import current_config
+from tracereplay.config import current_config, first_difference
 from tracereplay.errors import OutputExistsError
 
 
@@ -55,21 +55,13 @@ def check_siblings(out: Path, policies: list[str], sha: str | None, config: dict
         same_trace = sha is None or manifest.get("trace", {}).get("sha256") == sha
         if same_trace and theirs == config:
             continue
-        what = "another trace" if not same_trace else \
-            "another configuration (" + _first_difference(theirs, config) + ")"
+        if same_trace:
+            key, there, now = first_difference(theirs, config) or ("", None, None)
+            what = f"another configuration ({key} is {there!r} there, {now!r} now)"
+        else:
+            what = "another trace"
         if not force:
             raise OutputExistsError(
                 f"{other} holds results of {what}; write to another directory, or use --force "
                 "to replace the whole run")
         shutil.rmtree(other)
-
-
-def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str:
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            if x != y:
-                return _first_difference(x, y, f"{prefix}{key}.")
-        elif x != y:
-            return f"{prefix}{key} is {x!r} there, {y!r} now"
-    return "no difference"
