@@ -40,7 +40,9 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
-_ROW_GROUP_ROWS = 1 << 20
+# Rows per row group of an event table: what a table holds in memory before it is written, per
+# policy (256 K migration rows are about 30 MB), and still few enough groups to read fast.
+_ROW_GROUP_ROWS = 1 << 18
 
 
 def _writer_options(schema: pa.Schema) -> dict[str, Any]:
@@ -115,7 +117,7 @@ class _Background:
     encoding and compression release the GIL, so the replay goes on meanwhile). At most
     ``ahead`` row groups wait; an error is raised by the next call, or by ``wait``."""
 
-    def __init__(self, ahead: int = 2) -> None:
+    def __init__(self, ahead: int = 1) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracereplay-writer")
         self._queued: deque[Future[None]] = deque()
         self._ahead = ahead
@@ -142,7 +144,7 @@ class _Background:
 
 class TableWriter:
     """Incremental writer of one event table: rows are gathered into row groups of about a
-    million rows, so many small appends still make a file that reads fast. With
+    quarter of a million rows, so many small appends still make a file that reads fast. With
     ``background``, row groups are written on its thread."""
 
     def __init__(self, path: Path, name: str, background: _Background | None = None) -> None:
