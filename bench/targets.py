@@ -43,8 +43,7 @@ Floors, what the command cannot go below on these two cores:
 
 (a) decoding alone: ``pyarrow.parquet.ParquetFile.iter_batches`` over the whole file, row group by
     row group, of the columns ``TraceReader.groups()`` decodes (every trace v1 column in the file
-    but those a row group's statistics say are all null), memory-mapped, threads on, as the
-    reader does; wall time (and CPU time: the decoder uses both cores);
+    but those a row group's statistics say are all null), threads on, as the reader does; wall time (and CPU time: the decoder uses both cores);
 (b) the kernel alone on the accesses held in memory (as ``bench/kernel.py``: ``KernelState.step``
     over every access, then the operations left; ``kernel_s``, time inside ``replay_chunk``; the
     first run warms up and is not counted), per policy;
@@ -278,15 +277,14 @@ def write_c_input(path: Path, pre: Any, profile: Any, cpu: Any, page: Any) -> No
 
 def decode_child(trace: str) -> dict[str, Any]:
     """Floor (a): decode what TraceReader.groups() decodes, and nothing else."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from tracereplay import trace as tr
-    from tracereplay.trace import _all_null  # the reader's own rule for chunks it skips
+    from tracereplay.trace.read import _all_null  # the reader's own rule for chunks it skips
 
     columns = list(tr.TraceReader(trace, hash_file=False).columns)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    pf = pq.ParquetFile(pa.memory_map(trace))
+    pf = pq.ParquetFile(trace)  # as the reader opens it
     rows = 0
     for g in range(pf.num_row_groups):
         read = [c for c in columns if c not in _all_null(pf, g, columns)]
