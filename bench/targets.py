@@ -282,7 +282,12 @@ def decode_child(trace: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from tracereplay import trace as tr
-    from tracereplay.trace import _all_null  # the reader's own rule for chunks it skips
+
+    # The reader's own rule for the chunks it skips (in trace/read.py once trace is a package).
+    try:
+        from tracereplay.trace.read import _all_null  # type: ignore[import-not-found]
+    except ImportError:
+        from tracereplay.trace import _all_null  # type: ignore[attr-defined,no-redef]
 
     columns = list(tr.TraceReader(trace, hash_file=False).columns)
     wall0, cpu0 = time.perf_counter(), time.process_time()
