@@ -181,7 +181,7 @@ def replay(
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,
-    out_dir: Path | None = typer.Option(None, "-o", "--out", help="Run directory (default: runs/<trace stem>). A trace of more than 64 M accesses also needs room there for a scratch file of 4 bytes per access while it replays."),
+    out_dir: Path | None = typer.Option(None, "-o", "--out", help="Run directory (default: runs/<trace stem>)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     emit_accesses: bool = typer.Option(False, "--emit-accesses", help="Also write one row per access."),
     force: bool = typer.Option(False, "--force", help="Replace existing results."),
