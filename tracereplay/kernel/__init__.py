@@ -108,12 +108,6 @@ class KernelState:
         """int64 [cpus, len(STAT_NAMES)]: the per-CPU counters so far."""
         return self.tlbs.stats
 
-    @property
-    def page_node(self) -> np.ndarray:
-        """Each page's node as the replay has got (a page's pending node once it is remapped
-        and accessed)."""
-        return self._page.row[: self.n_pages, PG_NODE]
-
     def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, page_node: np.ndarray) -> None:
         """Take the pages numbered from :attr:`n_pages` up to ``len(page_pid)``: the arrays
         describe every page so far in page-id order (only the new ones are read). The pages

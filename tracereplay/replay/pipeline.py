@@ -40,7 +40,6 @@ class Chunk:
     cpu: np.ndarray
     page: np.ndarray
     write: np.ndarray
-    rows: int  # file rows up to the chunk's end (for progress)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -48,8 +47,8 @@ class Chunk:
     def split(self, t_ns: int) -> tuple[Chunk, Chunk]:
         """The accesses at or before ``t_ns``, and the rest."""
         k = int(np.searchsorted(self.ts, t_ns, side="right"))
-        head = Chunk(self.ts[:k], self.cpu[:k], self.page[:k], self.write[:k], self.rows)
-        tail = Chunk(self.ts[k:], self.cpu[k:], self.page[k:], self.write[k:], self.rows)
+        head = Chunk(self.ts[:k], self.cpu[:k], self.page[:k], self.write[:k])
+        tail = Chunk(self.ts[k:], self.cpu[k:], self.page[k:], self.write[k:])
         return head, tail
 
     def then(self, other: Chunk) -> Chunk:
@@ -57,11 +56,11 @@ class Chunk:
             return other
         return Chunk(np.concatenate([self.ts, other.ts]), np.concatenate([self.cpu, other.cpu]),
                      np.concatenate([self.page, other.page]),
-                     np.concatenate([self.write, other.write]), other.rows)
+                     np.concatenate([self.write, other.write]))
 
 
 _EMPTY = Chunk(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-               np.zeros(0, np.bool_), 0)
+               np.zeros(0, np.bool_))
 
 
 class Lane:
@@ -148,10 +147,10 @@ def replay_groups(reader: tr.TraceReader, pre: PrePass, lanes: Sequence[Lane],
         page = group.page
         assert page is not None  # the read numbers the pages
         if len(page) == group.num_rows:
-            acc = Chunk(group.ts_ns, group.cpu, page, group.write, pre.rows)
+            acc = Chunk(group.ts_ns, group.cpu, page, group.write)
         else:
             sel = group.kind == KIND_ACCESS
-            acc = Chunk(group.ts_ns[sel], group.cpu[sel], page, group.write[sel], pre.rows)
+            acc = Chunk(group.ts_ns[sel], group.cpu[sel], page, group.write[sel])
         # Rows at the group's last timestamp wait: the next group may hold more of that time.
         if len(held) and held.ts[-1] <= pre.known_ns:
             dispatch(held)  # a chunk of its own: no copy of the group to put them in front

@@ -17,10 +17,8 @@ from tracereplay.trace.read import (
     Trace,
     TraceReader,
     default_machine,
-    file_machine,
     file_sha256,
     load,
-    machine_of,
 )
 from tracereplay.trace.schema import (
     KIND_CODES,
@@ -43,10 +41,8 @@ __all__ = [
     "TraceSummary",
     "arrow_schema",
     "default_machine",
-    "file_machine",
     "file_sha256",
     "load",
-    "machine_of",
     "rule_text",
     "write",
 ]

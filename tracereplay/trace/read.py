@@ -376,17 +376,6 @@ def load(path: str | os.PathLike[str], *, machine: Machine | None = None,
     return reader.trace()
 
 
-def file_machine(path: str | os.PathLike[str]) -> Machine | None:
-    """The machine ``path`` describes in its metadata, or None (reads only the footer)."""
-    path = Path(path)
-    return _machine(path, _metadata(path, _open(path).schema_arrow))
-
-
-def machine_of(path: str | os.PathLike[str], default: Machine | None = None) -> Machine:
-    """The machine :func:`load` would use for ``path`` (reads only the file's footer)."""
-    return file_machine(path) or default or default_machine()
-
-
 def default_machine() -> Machine:
     """The machine assumed when neither the file nor the caller names one: the ``intel-2s``
     profile's 2 sockets x 16 CPUs, 4 KiB pages."""
