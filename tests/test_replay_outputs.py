@@ -162,13 +162,13 @@ def test_a_run_directory_holds_one_trace_and_one_configuration(tiny_trace: Path,
     assert sorted(p.name for p in (tmp_path / "r2").iterdir()) == ["policy=batched"]
 
 
-def test_machine_settings_are_refused_for_a_trace_that_describes_its_machine(
+def test_machine_settings_that_contradict_a_trace_that_records_its_machine_are_refused(
     tiny_trace: Path, tmp_path: Path
 ) -> None:
     from tracereplay.config import load_profile
     from tracereplay.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"describes its own machine, so machine.cpus would be ignored"):
+    with pytest.raises(ConfigError, match=r"the trace records its machine, with machine.cpus = 4"):
         run(tiny_trace, tmp_path / "r", profile=load_profile(overrides=["machine.cpus=2"]))
 
 

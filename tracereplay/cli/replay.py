@@ -29,7 +29,10 @@ from tracereplay.replay import DEFAULT_POLICIES, PolicyResult, run
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile", help="Cost and machine profile.")
+ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile",
+                          help="Cost and machine profile: a shipped one (tracereplay profiles) or "
+                               "the path of a TOML file of one's own (keys it leaves out: "
+                               f"{DEFAULT_PROFILE}).")
 ConfigOpt = typer.Option(None, "--config", help="TOML file of overrides (a partial profile).")
 SetOpt = typer.Option(None, "--set", help="One override, key=value (repeatable): --set batch_size=64.")
 
