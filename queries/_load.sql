@@ -127,6 +127,9 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
+CREATE OR REPLACE VIEW _run_traces AS
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
 -- Source: Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; Linux 6.3, commit 7e12beb8ca2a.
@@ -141,15 +144,16 @@ FROM (
 --   baseline_policy  VARCHAR       the policy the seed's changes are measured from
 --   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change
 --   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value
+--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)
 
 CREATE VIEW _seed_figures AS
 SELECT * FROM (VALUES
-    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE),
-    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE),
-    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE),
-    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE)
-) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);
+    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450')
+) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, trace_sha256);
 
 -- _common: Helpers the query views share; not a query of its own
 --
@@ -664,11 +668,13 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
 -- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
 -- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
--- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- row of the metric and policy it was measured for, in a run of the seed experiment's trace (its
+-- sha256 in run.json, _run_traces), NULL elsewhere: beside another trace the seed's figures
+-- would read as a validation of a workload they were not measured on. seed_change_pct only where
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -680,8 +686,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT
@@ -751,8 +757,13 @@ FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = v.baseline_policy
+LEFT JOIN (
+    SELECT DISTINCT r.run, r.trace
+    FROM _run_traces AS r
+    WHERE r.trace_sha256 IN (SELECT trace_sha256 FROM _seed_figures)
+) AS seed_run ON seed_run.run = v.run AND seed_run.trace IS NOT DISTINCT FROM v.trace
 LEFT JOIN _seed_figures AS seed
-    ON seed.metric = v.metric AND seed.policy = v.policy
+    ON seed.metric = v.metric AND seed.policy = v.policy AND seed_run.run IS NOT NULL
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;
 
 -- throughput_per_call: Pages migrated per second of migration time, per migration call

@@ -99,11 +99,15 @@ def test_a_trace_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_path: Path) -> None:
+def test_cli_replay_prints_json_and_the_seed_comparison_on_request(tiny_trace: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert set(body["policies"]) == {"serial", "batched"}
+    assert body["seed_comparison"] is None  # not the seed's trace
+    result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "--json",
+                                      "--force", "--compare-seed"])
+    body = json.loads(result.stdout)
     assert body["seed_comparison"]["ipis_change"]["seed"] == -0.991
 
 
@@ -111,7 +115,7 @@ def test_cli_replay_compares_with_the_first_policy_when_the_seeds_baseline_is_ab
     tiny_trace: Path, tmp_path: Path
 ) -> None:
     result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"),
-                                      "-p", "batched", "--json"])
+                                      "-p", "batched", "--json", "--compare-seed"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["baseline_policy"] == "batched"
