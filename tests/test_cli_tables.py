@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from golden.build import build_runs
 
@@ -95,6 +96,20 @@ def test_an_empty_answer_says_what_the_runs_hold(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "page_stall: no rows. The runs hold migrations 0, flushes 0, batches 0, stalls 0 rows" \
         in " ".join(r.stdout.split())
+
+
+def test_a_call_that_finds_nothing_to_move_is_said(tmp_path: Path) -> None:
+    # 4 nodes, pages on nodes 0 and 1 moved 2 -> 3: the calls find nothing.
+    trace = tmp_path / "t.parquet"
+    write_pmbench(trace, PmbenchParams(threads=2, cpus=8, nodes=4, cpus_list=(0, 2), map_mib=1,
+                                       set_mib=1, migrate_every_ms=1, duration_ms=3.5,
+                                       src_node=2, dst_node=3))
+    kinds = pq.read_table(trace, columns=["kind"])["kind"].cast(pa.string()).to_pylist()
+    assert kinds.count("migrate") == 3  # at 1, 2 and 3 ms
+    r = _cli("replay", trace, "-o", tmp_path / "r", "-p", "serial")
+    assert r.returncode == 0, r.stderr
+    assert "3 migrate calls found nothing to move" in " ".join(r.stderr.split())
+    assert "No page was migrated" not in r.stderr
 
 
 def test_a_column_of_numbers_has_one_rule_for_decimals() -> None:
