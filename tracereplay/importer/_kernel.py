@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 import tracereplay
+from tracereplay._compile import compile_time, timing
 from tracereplay._output import check_dir, check_file, output_error, remove_created
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
@@ -162,7 +163,8 @@ def import_kernel_trace(
     t0 = time.perf_counter()
     final = None
     try:
-        with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+        with compile_time() as compiled, open_source(src_path) as src, \
+                _Pipeline(src.blocks()) as pipeline:
             S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
             first = pipeline.first()
             detected = detect_format(first)
@@ -199,7 +201,7 @@ def import_kernel_trace(
                     )
                 wall = time.perf_counter() - t0
                 manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
-                                     wall)  # fmt: skip
+                                     wall, compiled.seconds)  # fmt: skip
                 final = w.commit(manifest)
         if trace_path is not None:
             manifest["as_trace"] = str(trace_path)
@@ -218,7 +220,8 @@ def import_kernel_trace(
 
 
 def _manifest(
-    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float
+    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float,
+    compile_s: float,
 ) -> dict[str, Any]:
     return {
         "tool": "tracereplay",
@@ -235,8 +238,7 @@ def _manifest(
         "malformed_lines": b.malformed_lines,
         "migrations": {"paired": b.paired, "unpaired": b.unpaired_sets},
         "receivers_joined": b.receivers_joined,
-        "wall_s": round(wall, 3),
-        "lines_per_s": round(b.lines / wall) if wall > 0 else None,
+        **timing(b.lines, wall, compile_s),
         "notes": (
             "times are ns since the first event of the file; migrations.pid is null because "
             "the tracepoint's task is the migrating task, not the page's owner"
