@@ -29,7 +29,7 @@ def _import_engines() -> None:
 _import_engines()
 ENGINES: dict[str, CopyEngine] = registered()
 
-__all__ = ["ENGINES", "Copied", "CopyEngine", "Copier", "Setup"]
+__all__ = ["ENGINES", "Copied", "Copier", "CopyEngine", "Setup"]
 
 
 class Copier:
