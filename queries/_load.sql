@@ -180,6 +180,13 @@ FROM (
     UNION ALL SELECT run, trace, policy FROM cpu_stats
 );
 
+-- Every (run, trace, policy) whose accesses were replayed: a replay writes a cpu_stats row per
+-- CPU. A measured run (tracereplay import) has none: its capture holds no access stream and no
+-- per-CPU counters, so what only a replay observes (stalls, IPIs received, interrupt time) is
+-- unknown there and the views give NULL for it, not 0.
+CREATE OR REPLACE VIEW _replayed AS
+SELECT DISTINCT run, trace, policy FROM cpu_stats;
+
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
 -- Migration time is the sum of batch durations (end_ns - start_ns; the batches of one CPU never
@@ -272,7 +279,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -288,8 +295,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
 --   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
---   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
---   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
 --   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
@@ -332,14 +339,17 @@ WITH joined AS (
         coalesce(r.range_flushes, 0) AS range_flushes,
         coalesce(r.full_flushes, 0) AS full_flushes,
         CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
-        coalesce(c.ipis_received, 0) AS ipis_received,
-        coalesce(c.irq_ns, 0) AS irq_ns,
+        -- counted by the replay's CPUs only: unknown (NULL) in a measured run (_replayed)
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.ipis_received, 0) END AS ipis_received,
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.irq_ns, 0) END AS irq_ns,
         coalesce(m.pages_migrated, 0) AS pages_migrated
     FROM _policies AS p
     LEFT JOIN _flush_counts_rounds AS r
         ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
     LEFT JOIN _flush_counts_cpus AS c
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _replayed AS x
+        ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
     LEFT JOIN _flush_counts_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )
@@ -523,7 +533,10 @@ ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Reads: _page_stall_rows, stalls, _policies.
+-- Stalls are observed by a replay of the accesses only: a measured run (no access stream, see
+-- _replayed) has NULL stalled_pages, stalls and stall_ns, not 0.
+--
+-- Reads: _page_stall_rows, stalls, _policies, _replayed.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -534,9 +547,9 @@ ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 --   window_p90_ns   BIGINT   (ns)       90th percentile window
 --   window_p99_ns   BIGINT   (ns)       99th percentile window
 --   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry
---   stall_ns        BIGINT   (ns)       their total wait
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured)
 --   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
 --   stall_p90_ns    BIGINT   (ns)       90th percentile wait
 --   stall_p99_ns    BIGINT   (ns)       99th percentile wait
@@ -573,14 +586,16 @@ SELECT
     w.window_q[2]::BIGINT AS window_p90_ns,
     w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
-    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
-    coalesce(s.stalls, 0)::BIGINT AS stalls,
-    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
     s.stall_q[1]::BIGINT AS stall_p50_ns,
     s.stall_q[2]::BIGINT AS stall_p90_ns,
     s.stall_q[3]::BIGINT AS stall_p99_ns,
     s.stall_max_ns::BIGINT AS stall_max_ns
 FROM _policies AS p
+LEFT JOIN _replayed AS x
+    ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
 LEFT JOIN _page_stall_summary_windows AS w
     ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
 LEFT JOIN _page_stall_summary_stalls AS s
