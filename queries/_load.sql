@@ -74,9 +74,10 @@ SELECT
     flush_ns::BIGINT AS flush_ns,
     copy_ns::BIGINT AS copy_ns,
     remap_ns::BIGINT AS remap_ns,
-    other_ns::BIGINT AS other_ns
+    other_ns::BIGINT AS other_ns,
+    first_remap_ns::BIGINT AS first_remap_ns
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -127,6 +128,9 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
+CREATE OR REPLACE VIEW _run_traces AS
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
 -- Source: Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; Linux 6.3, commit 7e12beb8ca2a.
@@ -141,15 +145,16 @@ FROM (
 --   baseline_policy  VARCHAR       the policy the seed's changes are measured from
 --   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change
 --   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value
+--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)
 
 CREATE VIEW _seed_figures AS
 SELECT * FROM (VALUES
-    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE),
-    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE),
-    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE),
-    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE)
-) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);
+    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450')
+) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, trace_sha256);
 
 -- _common: Helpers the query views share; not a query of its own
 --
@@ -588,22 +593,30 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 -- calls on several CPUs it exceeds the elapsed time from the first batch's start to the last
 -- one's end, which is given too. The seed's change in pages per second from batching is in
 -- policy_compare (seed_change_pct).
+-- First-folio latency is what a batch costs the page that waits least: the time from the
+-- batch's start until its first page is usable again (first_remap_ns - start_ns of batches).
+-- Bigger batches raise pages/s and delay every batch's first remap; Huang Ying asked for the
+-- two side by side to choose a batch size (linux-mm, thread of Shivank Garg's "Accelerate page
+-- migration with batch copying and hardware offload", 30 Apr / 8 May 2026). Batches that
+-- migrated nothing have no first remap and are left out of it.
 -- throughput_per_call has the same per migration call.
 --
 -- Reads: batches, migrations, _policies, _sum_known.
 --
 -- Columns:
---   run             VARCHAR               run directory, as given to the loader
---   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR               migration policy (policy=<name>/)
---   calls           BIGINT   (calls)      migration calls (distinct req_id of the batches)
---   batches         BIGINT   (batches)    batches
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
---   migration_ns    BIGINT   (ns)         sum of batch durations
---   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
---   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
---   ns_per_page     DOUBLE   (ns/page)    migration_ns / pages_migrated
+--   run                 VARCHAR               run directory, as given to the loader
+--   trace               VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR               migration policy (policy=<name>/)
+--   calls               BIGINT   (calls)      migration calls (distinct req_id of the batches)
+--   batches             BIGINT   (batches)    batches
+--   pages_migrated      BIGINT   (pages)      pages migrated
+--   pages_failed        BIGINT   (pages)      pages given up on
+--   migration_ns        BIGINT   (ns)         sum of batch durations
+--   elapsed_ns          BIGINT   (ns)         from the first batch's start to the last batch's end
+--   pages_per_s         DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   ns_per_page         DOUBLE   (ns/page)    migration_ns / pages_migrated
+--   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the batches; NULL without remaps
+--   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -611,7 +624,8 @@ SELECT
     count(DISTINCT req_id) AS calls,
     count(*) AS batches,
     _sum_known(end_ns - start_ns) AS migration_ns,
-    max(end_ns) - min(start_ns) AS elapsed_ns
+    max(end_ns) - min(start_ns) AS elapsed_ns,
+    quantile_disc(first_remap_ns - start_ns, [0.5, 0.99]) AS first_folio_q
 FROM batches
 GROUP BY run, trace, policy;
 
@@ -632,7 +646,8 @@ WITH joined AS (
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
-        coalesce(b.elapsed_ns, 0) AS elapsed_ns
+        coalesce(b.elapsed_ns, 0) AS elapsed_ns,
+        b.first_folio_q
     FROM _policies AS p
     LEFT JOIN _throughput_batches AS b
         ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace AND b.policy = p.policy
@@ -650,7 +665,9 @@ SELECT
     migration_ns::BIGINT AS migration_ns,
     elapsed_ns::BIGINT AS elapsed_ns,
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
-    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page
+    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
+    first_folio_q[1]::BIGINT AS first_folio_p50_ns,
+    first_folio_q[2]::BIGINT AS first_folio_p99_ns
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 
@@ -664,11 +681,13 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
 -- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
 -- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
--- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- row of the metric and policy it was measured for, in a run of the seed experiment's trace (its
+-- sha256 in run.json, _run_traces), NULL elsewhere: beside another trace the seed's figures
+-- would read as a validation of a workload they were not measured on. seed_change_pct only where
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -680,8 +699,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT
@@ -751,31 +770,39 @@ FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = v.baseline_policy
+LEFT JOIN (
+    SELECT DISTINCT r.run, r.trace
+    FROM _run_traces AS r
+    WHERE r.trace_sha256 IN (SELECT trace_sha256 FROM _seed_figures)
+) AS seed_run ON seed_run.run = v.run AND seed_run.trace IS NOT DISTINCT FROM v.trace
 LEFT JOIN _seed_figures AS seed
-    ON seed.metric = v.metric AND seed.policy = v.policy
+    ON seed.metric = v.metric AND seed.policy = v.policy AND seed_run.run IS NOT NULL
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;
 
 -- throughput_per_call: Pages migrated per second of migration time, per migration call
 --
 -- One row per migration call (req_id: a migrate_pages(2) or move_pages(2) call, or one
 -- mm_migrate_pages event of a measured run) with its batches, its pages and its time. Calls of a
--- measured run whose req_id is unknown share one row with a NULL req_id.
+-- measured run whose req_id is unknown share one row with a NULL req_id. First-folio latency
+-- is as in throughput: first_remap_ns - start_ns of the call's batches.
 --
 -- Reads: batches, migrations, _sum_known.
 --
 -- Columns:
---   run             VARCHAR               run directory, as given to the loader
---   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR               migration policy (policy=<name>/)
---   req_id          BIGINT                migration call
---   cpu             INTEGER               CPU running the call (the lowest, should batches disagree)
---   start_ns        BIGINT   (ns)         start of the call's first batch
---   end_ns          BIGINT   (ns)         end of its last batch
---   batches         BIGINT   (batches)    batches of the call
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
---   migration_ns    BIGINT   (ns)         sum of the call's batch durations
---   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   run                 VARCHAR               run directory, as given to the loader
+--   trace               VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR               migration policy (policy=<name>/)
+--   req_id              BIGINT                migration call
+--   cpu                 INTEGER               CPU running the call (the lowest, should batches disagree)
+--   start_ns            BIGINT   (ns)         start of the call's first batch
+--   end_ns              BIGINT   (ns)         end of its last batch
+--   batches             BIGINT   (batches)    batches of the call
+--   pages_migrated      BIGINT   (pages)      pages migrated
+--   pages_failed        BIGINT   (pages)      pages given up on
+--   migration_ns        BIGINT   (ns)         sum of the call's batch durations
+--   pages_per_s         DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the call's batches; NULL without remaps
+--   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
 
 CREATE VIEW _throughput_per_call_batches AS
 SELECT
@@ -784,7 +811,8 @@ SELECT
     min(start_ns) AS start_ns,
     max(end_ns) AS end_ns,
     count(*) AS batches,
-    _sum_known(end_ns - start_ns) AS migration_ns
+    _sum_known(end_ns - start_ns) AS migration_ns,
+    quantile_disc(first_remap_ns - start_ns, [0.5, 0.99]) AS first_folio_q
 FROM batches
 GROUP BY run, trace, policy, req_id;
 
@@ -809,7 +837,9 @@ SELECT
     coalesce(m.pages_migrated, 0)::BIGINT AS pages_migrated,
     coalesce(m.pages_failed, 0)::BIGINT AS pages_failed,
     b.migration_ns::BIGINT AS migration_ns,
-    (1e9 * coalesce(m.pages_migrated, 0) / nullif(b.migration_ns, 0))::DOUBLE AS pages_per_s
+    (1e9 * coalesce(m.pages_migrated, 0) / nullif(b.migration_ns, 0))::DOUBLE AS pages_per_s,
+    b.first_folio_q[1]::BIGINT AS first_folio_p50_ns,
+    b.first_folio_q[2]::BIGINT AS first_folio_p99_ns
 FROM _throughput_per_call_batches AS b
 LEFT JOIN _throughput_per_call_pages AS m
     ON m.run = b.run AND m.trace IS NOT DISTINCT FROM b.trace AND m.policy = b.policy

@@ -77,6 +77,10 @@ class Plan:
     def __init__(self, start_ns: int, end_ns: int, rounds: list[dict[str, Any]],
                  pages: list[dict[str, Any]], batches: list[dict[str, Any]]) -> None:
         self.start_ns, self.end_ns, self.batches = start_ns, end_ns, batches
+        for b in batches:  # a batch's first page usable again: its earliest remap
+            remaps = [p["remap_ns"] for p in pages
+                      if p["batch_id"] == b["batch_id"] and p["status"] == MIGRATED]
+            b["first_remap_ns"] = min(remaps) if remaps else None
         page_list = [p for r in rounds for p in r.pop("page_list")]
         self.rounds = _columns(rounds, ROUND_DTYPES, page_list=page_list)
         self.pages = _columns(pages, PAGE_DTYPES)

@@ -41,6 +41,8 @@ from tracereplay.replay import run as replay
 #   + other 80 (2%); batched 1630 = 200 + 870 + 400 + 120 + 40: copy 400/1630 = 24.5398773%,
 #   flush 870/1630 = 53.37423313%, unmap+flush 1070/1630 = 65.64417178%.
 # throughput: serial 4 pages / 4000 ns = 1e6 pages/s; batched 4 / 1630 ns = 2453987.73 pages/s.
+#   First-folio latency (first_remap_ns - start_ns): serial's one batch is the call, vpn 100
+#   remapped at 1000; batched's first remap is vpn 100's at 1210.
 # page_stall_summary (nearest rank): batched windows 1150 1230 1310 1390 -> p50 = 2nd = 1230,
 #   p90 = p99 = 4th = 1390; stalls 600 840 1300 -> p50 = 2nd = 840, p90 = p99 = 1300.
 # policy_compare (baseline serial, the seed's): IPIs 8 -> 2 = -75%; pages/s +145.398773%
@@ -63,6 +65,9 @@ from tracereplay.replay import run as replay
 # throughput: 3 pages in 1000 + 1120 + 300 = 2420 ns -> 1239669.421 pages/s, 806.67 ns/page.
 # flush_counts: 2 rounds (one 4-page range, one single page), 4 IPIs, 1 useful (25%).
 # page_stall_by_position: position 0 holds vpn 10 and 11 (mean window (650+1020)/2 = 835).
+# first-folio latency: batch 0 remaps vpn 10 at 750 (750 after its start), batch 1 vpn 11 at
+#   2120 (1120 after 1000), batch 2 nothing (no first remap, left out): p50 = 750 (nearest rank,
+#   first of two), p99 = 1120.
 #
 # --- corpus_measured: a corpus; trace a replayed serially, trace b measured ----------------------
 #
@@ -70,7 +75,9 @@ from tracereplay.replay import run as replay
 # no phases (every share NULL), and the task-switch flush (reason 0) is not a round: 2 rounds,
 # one full (pages -1), one single-page local flush. The full one is a remote IPI send (reason 4),
 # so it is an IPI round (ipi_rounds 1) although its targets are unknown. Its migration time is 5000 + 3000 = 8000 ns
-# for 2 pages (the unpaired unmap is neither migrated nor failed): 250000 pages/s.
+# for 2 pages (the unpaired unmap is neither migrated nor failed): 250000 pages/s. Its batches
+# have no first_remap_ns (the importer does not fill it), so its first-folio latency is NULL;
+# trace a's one page is remapped at 1000, its batch's start is 0.
 # policy_compare: each trace is its own baseline group; trace b has one policy, measured, which is
 #   its baseline (baseline_policy measured, baseline = value, change_pct NULL).
 #
@@ -93,6 +100,8 @@ from tracereplay.replay import run as replay
 # copy_share: serial 3640 = 400 + 1940 + 700 + 300 + 300 (flush 53.2967033%); batched 2770 =
 #   400 + 1070 + 700 + 300 + 300 (flush 38.62815884%, copy 25.27075812%).
 # throughput: 2 pages / 3640 ns = 549450.5495 pages/s; 2 / 2770 ns = 722021.6606 pages/s.
+#   First-folio latency: serial's batch (the call) remaps P at 2820 = 1820 after 1000; batched
+#   remaps P at 3270 = 2270 after 1000: the batch holds P unmapped while Q is unmapped and flushed.
 # flush_counts irq_ns: serial 4 IPIs x 1100 = 4400; batched 2 x (1000 + 2 x 100) = 2400.
 
 _QUERIES = [name for name, _ in list_queries()]

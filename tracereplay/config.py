@@ -190,8 +190,11 @@ class Profile:
     # Each registered copy engine's costs ([copy.<name>]), by name, in the registry's order.
     copy_engines: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
-    # Keys set by a --config file or --set rather than by the profile itself.
+    # Keys set by a file of one's own (--profile PATH, --config) or --set rather than by a
+    # shipped profile.
     overridden: frozenset[str] = field(default_factory=frozenset, compare=False)
+    # Where each overridden key was set: the file's path, or the --set item.
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -282,10 +285,24 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
         raise ConfigError(f"{origin}: not valid TOML: {e}") from e
 
 
+def is_profile_path(name: str) -> bool:
+    """Whether ``--profile`` names a file of one's own rather than a shipped profile."""
+    return "/" in name or name.endswith(".toml")
+
+
+def _read_file(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e.strerror}") from e
+    return _read_toml(text, str(path))
+
+
 def _profile_data(name: str) -> dict[str, Any]:
     """The profile's values by section (``policy.<name>`` for the policies' sections)."""
     if name not in profile_names():
-        raise ConfigError(f"unknown profile '{name}'; known: {', '.join(profile_names())}")
+        raise ConfigError(f"unknown profile '{name}'; known: {', '.join(profile_names())}, or "
+                          "the path of a profile file (a copy of one, e.g. my-machine.toml)")
     text = (resources.files("tracereplay") / "profiles" / f"{name}.toml").read_text("utf-8")
     data: dict[str, Any] = {}
     _merge(data, _read_toml(text, f"profile '{name}'"), f"profile '{name}'", overriding=False)
@@ -307,6 +324,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
     names set what they became; a value's source is ``over``'s ``[sources]`` entry for it, or
     ``origin`` when ``overriding``."""
     sources = base.setdefault("sources", {})
+    shipped_sources = dict(sources)
+    shipped_values = {f"{sec}.{k}": v for sec, table in base.items()
+                      if sec in _sections() and isinstance(table, dict) for k, v in table.items()}
     given = over.get("sources", {})
     if not isinstance(given, dict):
         raise ConfigError(f"{origin}: 'sources' must be a table")
@@ -348,9 +368,15 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
                 target_section, name = _split(target)
                 base.setdefault(target_section, {})[name] = v
                 if overriding:
-                    if key not in given and target not in given:
+                    shipped = shipped_sources.get(target)
+                    stale = shipped is not None and shipped_values.get(target, v) != v
+                    if (key not in given and target not in given) or (
+                            stale and sources.get(target) == shipped):
+                        # a value without a source of its own, or an edited value that kept
+                        # the source of the shipped number it replaced
                         sources[target] = origin
                     base.setdefault("overridden", []).append(target)
+                    base.setdefault("origins", {})[target] = origin
 
 
 def _resolve_key(key: str) -> tuple[str, ...]:
@@ -416,6 +442,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         description=str(data.get("description", "")),
         sources=dict(data.get("sources", {})),
         overridden=frozenset(data.get("overridden", ())),
+        origins=dict(data.get("origins", {})),
         policy={name: sections.pop(f"{POLICY}.{name}") for name, p in _policies().items()
                 if p.section == name},
         copy_engines={name: sections.pop(f"{COPY}.{name}") for name in _engines()},
@@ -429,15 +456,24 @@ def load_profile(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Profile:
-    """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``."""
-    data = _profile_data(name)
+    """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``.
+
+    ``name`` is a shipped profile or the path of a profile file of one's own (a name with a
+    ``/`` or ending in ``.toml``): the keys such a file does not set come from the shipped
+    default profile, as with ``config_file``."""
+    if is_profile_path(name):
+        path = Path(name)
+        data = _profile_data(DEFAULT_PROFILE)
+        given = _read_file(path, "profile file")
+        _merge(data, given, str(path))
+        described = given.get("description")
+        data.update(name=path.stem, description=f"{path}: {described}" if described
+                    else f"{path} over '{DEFAULT_PROFILE}'")
+    else:
+        data = _profile_data(name)
     if config_file is not None:
         path = Path(config_file)
-        try:
-            text = path.read_text("utf-8")
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from e
-        _merge(data, _read_toml(text, str(path)), str(path))
+        _merge(data, _read_file(path, "config file"), str(path))
     for item in overrides:
         targets, value = _parse_set(item)
         for target in targets:
@@ -445,6 +481,7 @@ def load_profile(
             data.setdefault(section, {})[key] = value
             data.setdefault("sources", {})[target] = f"--set {item}"
             data.setdefault("overridden", []).append(target)
+            data.setdefault("origins", {})[target] = f"--set {item}"
     return _build(data, f"profile '{name}'")
 
 
@@ -453,7 +490,8 @@ def replace(profile: Profile, **changes: Any) -> Profile:
     old names (``migrate__batch_size``) or bare unique field names changed."""
     data: dict[str, Any] = {"name": profile.name, "description": profile.description,
                             "sources": dict(profile.sources),
-                            "overridden": list(profile.overridden)}
+                            "overridden": list(profile.overridden),
+                            "origins": dict(profile.origins)}
     for section in _sections():
         data[section] = _plain(profile.section(section))
     for key, value in changes.items():

@@ -7,11 +7,13 @@ one-line message on stderr and an exit code: 2 for bad input or usage, 1 for oth
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 from rich.markup import escape
 
 from tracereplay.cli._app import app, err, state
-from tracereplay.errors import TraceReplayError
+from tracereplay.errors import ConfigNote, TraceReplayError
 
 # Each module registers its commands on ``app``.
 from tracereplay.cli import validate as _validate  # noqa: F401  isort: skip
@@ -28,7 +30,19 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the ``tracereplay`` console script."""
     try:
-        app()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ConfigNote)
+            shown = warnings.showwarning
+
+            def note(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+                if issubclass(category, ConfigNote):
+                    err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False,
+                              soft_wrap=True)
+                else:
+                    shown(message, category, *args, **kw)
+
+            warnings.showwarning = note
+            app()
     except TraceReplayError as e:
         if state.debug:
             raise

@@ -29,7 +29,10 @@ from tracereplay.replay import DEFAULT_POLICIES, PolicyResult, run
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile", help="Cost and machine profile.")
+ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile",
+                          help="Cost and machine profile: a shipped one (tracereplay profiles) or "
+                               "the path of a TOML file of one's own (keys it leaves out: "
+                               f"{DEFAULT_PROFILE}).")
 ConfigOpt = typer.Option(None, "--config", help="TOML file of overrides (a partial profile).")
 SetOpt = typer.Option(None, "--set", help="One override, key=value (repeatable): --set batch_size=64.")
 
@@ -93,6 +96,8 @@ _ROWS = (
     ("IPIs that found a translation", "ipis_holding", "int"),
     ("IPIs per 1000 pages", "ipis_per_1000_pages", "float"),
     ("pages/s of migration time", "pages_per_s", "float"),
+    ("first-folio latency p50", "first_folio_p50_ns", "ns"),
+    ("first-folio latency p99", "first_folio_p99_ns", "ns"),
     ("share: unmap", "unmap_share", "pct"),
     ("share: flush", "flush_share", "pct"),
     ("share: copy", "copy_share", "pct"),
@@ -139,7 +144,14 @@ def comparison(rows: list[dict[str, Any]], policies: list[str]) -> dict[str, Any
     return figures
 
 
-def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> None:
+def is_seed_run(rows: list[dict[str, Any]]) -> bool:
+    """Whether the rows of ``policy_compare`` are of the seed experiment's trace: the view
+    gives the seed's figures on those only."""
+    return any(r["seed_value"] is not None or r["seed_change_pct"] is not None for r in rows)
+
+
+def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
+                   compare_seed: bool) -> None:
     names = [r.policy for r in results]
     baseline = rows[0]["baseline_policy"] if rows else None
     others = [n for n in names if n != baseline]
@@ -155,7 +167,10 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> N
             cells.append("–" if ch is None or kind == "pct" else f"{ch:+.1f}%")
         table.add_row(label, *cells)
     err.print(table)
-    figures = comparison(rows, names)
+    figures = comparison(rows, names) if compare_seed else {}
+    if not compare_seed:
+        err.print("[dim]The seed experiment's figures are shown beside its own trace "
+                  "(sample_traces/seed.parquet), or with --compare-seed.[/]")
     if figures:
         t2 = Table("figure", "model", "seed", title="the seed experiment", caption=seed.SOURCE)
         for fig in seed.FIGURES:
@@ -185,6 +200,10 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     emit_accesses: bool = typer.Option(False, "--emit-accesses", help="Also write one row per access."),
     force: bool = typer.Option(False, "--force", help="Replace existing results."),
+    compare_seed: bool = typer.Option(
+        False, "--compare-seed",
+        help="Print the seed experiment's figures beside the model's for any trace (by "
+             "default only for the seed's own trace, sample_traces/seed.parquet)."),
 ) -> None:
     """Replay TRACE under migration policies; write event tables and print the comparison."""
     p = _profile(profile, config, set_, batch_size)
@@ -217,7 +236,8 @@ def replay(
         body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
                                                  for r in results},
                 "baseline_policy": rows[0]["baseline_policy"] if rows else None,
-                "seed_comparison": comparison(rows, [r.policy for r in results])}
+                "seed_comparison": (comparison(rows, [r.policy for r in results])
+                                    if compare_seed or is_seed_run(rows) else None)}
         out.print_json(json.dumps(body))
     else:
-        _print_results(results, rows)
+        _print_results(results, rows, compare_seed or is_seed_run(rows))

@@ -49,7 +49,7 @@ class CallPlan:
     end_ns: int
     rounds: dict[str, np.ndarray]  # one entry per flush round; "gid" numbers them in the run
     pages: dict[str, np.ndarray]  # one entry per page that migrated or was given up on
-    batches: list[dict[str, int | str]]
+    batches: list[dict[str, int | str | None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,8 +259,9 @@ class Engine:
 
     def take(self, call: Call, start_ns: int, end_ns: int) -> CallPlan:
         """The plan of the call just scheduled (and forget it)."""
+        pages = self._page_columns(call)
         plan = CallPlan(start_ns=start_ns, end_ns=end_ns, rounds=self._round_columns(call),
-                        pages=self._page_columns(call), batches=self._batches)
+                        pages=pages, batches=_with_first_remap(self._batches, pages))
         self._rounds, self._pages, self._src, self._batches = [], [], [], []
         return plan
 
@@ -308,6 +309,22 @@ class Engine:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The batch records, each given ``first_remap_ns``: the earliest remap of its migrated
+    pages (None when none was migrated). Taken from the page windows whatever the policy, so
+    it is right for any order of the steps a policy chooses."""
+    done = pages["status"] == STATUS_MIGRATED
+    ids, remap = pages["batch_id"][done], pages["remap_ns"][done]
+    order = np.lexsort((remap, ids))
+    ids, remap = ids[order], remap[order]
+    first = np.ones(len(ids), bool)
+    first[1:] = ids[1:] != ids[:-1]
+    earliest = dict(zip(ids[first].tolist(), remap[first].tolist(), strict=True))
+    for b in batches:
+        b["first_remap_ns"] = earliest.get(b["batch_id"])
+    return batches
 
 
 def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
