@@ -252,3 +252,10 @@ def test_the_copy_gbps_command_prints_the_table() -> None:
     got = CliRunner().invoke(app, ["config", "copy-gbps", "--profile", "amd-2s", "--json"])
     assert got.exit_code == 0, got.output
     assert '"vanilla, cpu engine"' in got.output and '"mt, 16 threads"' in got.output
+
+
+def test_amd_2s_documents_every_value_and_says_where_it_comes_from() -> None:
+    p = load_profile("amd-2s")
+    assert (p.machine.cpus, p.machine.nodes) == (64, 2)
+    missing = [key for key, _, doc, source in p.rows() if not doc or not source]
+    assert missing == []
