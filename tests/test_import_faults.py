@@ -175,3 +175,43 @@ def test_cpus_zero_and_a_cpu_beyond_cpus_exit_2_naming_them(tmp_path: Path) -> N
     # line 13 is the first event of CPU 1 (lines 1-12 are the header)
     assert "perf-F-faults.txt:13: CPU 1 is beyond the 1 CPUs --cpus gives" in r.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compares(
+    tmp_path: Path,
+) -> None:
+    from tracereplay import run_query
+    from tracereplay.replay import run as replay
+
+    run, t = tmp_path / "run", tmp_path / "t.parquet"
+    import_kernel_trace(FAULTS, run, as_trace=t)
+    replay(t, run, policies=["batched"])
+    q = run_query("measured_vs_model", [run])
+    rows = {r["metric"]: r for r in q.to_pylist()}
+    assert {r["policy"] for r in q.to_pylist()} == {"batched"}
+    # measured side, by hand from the fixture: 18 calls moved 865 pages (sum of nr_succeeded),
+    # 6 faults fell inside windows (see the stalls test), the longest waited 95 us
+    assert rows["pages_migrated"]["measured"] == 865
+    assert rows["stalls"]["measured"] == 6
+    assert rows["stall_max_ns"]["measured"] == 95_000
+    mig = read(run, "migrations").filter(pl.col("status") == "migrated")
+    windows = sorted((mig["remap_ns"] - mig["unmap_ns"]).to_list())
+    assert rows["window_p50_ns"]["measured"] == windows[(len(windows) + 1) // 2 - 1]
+    for r in rows.values():
+        if r["measured"] and r["model"] is not None:
+            assert r["ratio"] == pytest.approx(r["model"] / r["measured"])
+        else:  # no measured value, or a quantile of no model stall
+            assert r["ratio"] is None
+    # the model replays every page the calls moved, those without a PTE included
+    assert rows["pages_migrated"]["model"] == 865
+
+
+def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:
+    from tracereplay.replay import run as replay
+    from tracereplay.errors import OutputExistsError
+
+    run = tmp_path / "run"
+    import_kernel_trace(FAULTS, run, as_trace=tmp_path / "t.parquet")
+    with pytest.raises(OutputExistsError, match="another trace"):
+        replay(Path(__file__).parent.parent / "sample_traces" / "tiny.parquet", run,
+               policies=["batched"])  # fmt: skip
