@@ -207,8 +207,8 @@ def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compa
 
 
 def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:
-    from tracereplay.replay import run as replay
     from tracereplay.errors import OutputExistsError
+    from tracereplay.replay import run as replay
 
     run = tmp_path / "run"
     import_kernel_trace(FAULTS, run, as_trace=tmp_path / "t.parquet")

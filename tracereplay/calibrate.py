@@ -209,8 +209,9 @@ TARGETS = {
 }
 
 
-def check_targets(fit: Fit, profile_path: str | os.PathLike[str], *,
-                  policy: str = "batched") -> list[dict[str, Any]]:
+def check_targets(
+    fit: Fit, profile_path: str | os.PathLike[str], *, policy: str = "batched"
+) -> list[dict[str, Any]]:
     """Replay the capture's ``--as-trace`` trace under ``policy`` with the fitted profile as
     ``--config`` and compare with the measured run (``measured_vs_model``): one row per metric
     with ``target`` and ``met`` where a target applies."""

@@ -26,8 +26,8 @@ from tracereplay.importer._as_trace import write_as_trace
 from tracereplay.importer._machine import captured_machine, check_cpus, trace_machine
 from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
 from tracereplay.importer._source import open_source
-from tracereplay.trace import file_sha256
 from tracereplay.importer._stalls import measured_stalls
+from tracereplay.trace import file_sha256
 
 FORMATS = ("auto", "perf-script", "ftrace", "lackey")
 _LACKEY_LINE = re.compile(rb"^(?:==\d+==|I  [0-9a-fA-F]+,\d+$| [LSM] [0-9a-fA-F]+,\d+$)", re.M)
