@@ -27,6 +27,7 @@ from tracereplay.importer._machine import captured_machine, check_cpus, trace_ma
 from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
 from tracereplay.importer._source import open_source
 from tracereplay.importer._stalls import measured_stalls
+from tracereplay.trace import file_sha256
 
 FORMATS = ("auto", "perf-script", "ftrace", "lackey")
 _LACKEY_LINE = re.compile(rb"^(?:==\d+==|I  [0-9a-fA-F]+,\d+$| [LSM] [0-9a-fA-F]+,\d+$)", re.M)
@@ -169,6 +170,7 @@ def import_kernel_trace(
 
     t0 = time.perf_counter()
     final = None
+    trace_written = False
     try:
         with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
             S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
@@ -215,14 +217,21 @@ def import_kernel_trace(
                     manifest["stalls"] = stalls
                 if machine is not None:
                     manifest["machine"] = {**machine.to_dict(), "from": origin}
+                if trace_path is not None:
+                    # Written before the run is committed, so that run.json names the trace
+                    # (its sha256): replaying that trace into this run directory is allowed.
+                    w.close_tables()
+                    manifest["as_trace"] = str(trace_path)
+                    manifest["as_trace_rows"] = write_as_trace(
+                        w.tmp, trace_path, src_node=src_node, dst_node=dst_node,
+                        source=src_path, machine=trace_machine(machine, src_node, dst_node),
+                    )
+                    trace_written = True
+                    manifest["as_trace_sha256"] = file_sha256(trace_path)
                 final = w.commit(manifest)
-        if trace_path is not None:
-            manifest["as_trace"] = str(trace_path)
-            manifest["as_trace_rows"] = write_as_trace(
-                final, trace_path, src_node=src_node, dst_node=dst_node, source=src_path,
-                machine=trace_machine(machine, src_node, dst_node),
-            )
     except BaseException as e:
+        if trace_written and trace_path is not None:
+            trace_path.unlink(missing_ok=True)
         if scratch is None and final is not None:
             shutil.rmtree(final, ignore_errors=True)
         remove_created(run_root, created)
