@@ -95,10 +95,19 @@ class MigrateConfig:
 
     other_ns: int = setting("per page attempt: allocate the destination, lock, checks, ns")
     unmap_ns: int = setting("per page: rmap walk and PTE clear (install the migration entry), ns")
-    copy_ns: int = setting("per page: copy 4 KiB to the destination node, ns")
     remap_ns: int = setting("per page: install the new PTE and wake waiters, ns")
     fail_probability: float = setting("probability that an attempt finds the page busy (-EAGAIN)")
     seed: int = setting("seed of the failure draws")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyConfig:
+    """The copy engine and its counts; each engine's costs are in its ``[copy.<name>]``
+    section (``tracereplay.copy``)."""
+
+    engine: str = setting("copy engine of the folios' contents: 'cpu', 'mt' or 'dma' (tracereplay.copy)")
+    threads: int = setting("kernel threads of the 'mt' engine", at_least=1)
+    channels: int = setting("DMA channels of the 'dma' engine", at_least=1)
 
 
 _SECTIONS: dict[str, type] = {
@@ -107,8 +116,10 @@ _SECTIONS: dict[str, type] = {
     "memory": MemoryConfig,
     "flush": FlushConfig,
     "migrate": MigrateConfig,
+    "copy": CopyConfig,
 }
 POLICY = "policy"  # [policy.<name>]: one section per registered policy
+COPY = "copy"  # [copy.<name>]: one section per registered copy engine
 
 
 def _policies() -> dict[str, Any]:
@@ -119,16 +130,31 @@ def _policies() -> dict[str, Any]:
     return POLICIES
 
 
+def _engines() -> dict[str, Any]:
+    """The registered copy engines, in their order (imported when first needed, as the
+    policies are)."""
+    from tracereplay.copy import ENGINES
+
+    return ENGINES
+
+
 def _sections() -> dict[str, type]:
-    """Every section and its config class: the fixed ones, then ``policy.<name>`` for each
-    registered policy."""
-    return {**_SECTIONS, **{f"{POLICY}.{n}": p.config for n, p in _policies().items()}}
+    """Every section and its config class: the fixed ones, ``copy.<name>`` for each registered
+    copy engine, then ``policy.<name>`` for each registered policy."""
+    return {**_SECTIONS, **{f"{COPY}.{n}": e.config for n, e in _engines().items()},
+            **{f"{POLICY}.{n}": p.config for n, p in _policies().items() if p.section == n}}
+
+
+# Old keys of the fixed sections that moved, with the key each sets now.
+_MOVED: dict[str, str] = {
+    "migrate.copy_ns": f"{COPY}.cpu.page_ns",  # the per-page copy became the cpu engine's
+}
 
 
 def aliases() -> dict[str, tuple[str, ...]]:
     """Old keys that still work, each with the keys it sets now (as the policies declare
     them): ``migrate.serial_passes`` sets the pass budget of every policy that had it."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[str]] = {old: [new] for old, new in _MOVED.items()}
     for name, p in _policies().items():
         for old, fld in p.aliases.items():
             out.setdefault(old, []).append(f"{POLICY}.{name}.{fld}")
@@ -158,8 +184,12 @@ class Profile:
     memory: MemoryConfig
     flush: FlushConfig
     migrate: MigrateConfig
-    # Each registered policy's own config ([policy.<name>]), by name, in the registry's order.
+    # Each registered policy's own config ([policy.<name>]), by name, in the registry's order
+    # (a policy that reads another's section has none).
     policy: dict[str, Any]
+    copy: CopyConfig
+    # Each registered copy engine's costs ([copy.<name>]), by name, in the registry's order.
+    copy_engines: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Keys set by a file of one's own (--profile PATH, --config) or --set rather than by a
     # shipped profile.
@@ -174,6 +204,8 @@ class Profile:
         """The config object of ``section`` (``flush``, ``policy.batched`` …)."""
         if section.startswith(f"{POLICY}."):
             return self.policy[section.removeprefix(f"{POLICY}.")]
+        if section.startswith(f"{COPY}."):
+            return self.copy_engines[section.removeprefix(f"{COPY}.")]
         return getattr(self, section)
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,6 +214,7 @@ class Profile:
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in _SECTIONS:
             d[section] = _plain(getattr(self, section))
+        d[COPY].update({name: _plain(cfg) for name, cfg in self.copy_engines.items()})
         d[POLICY] = {name: _plain(cfg) for name, cfg in self.policy.items()}
         return d
 
@@ -233,6 +266,8 @@ def _check(p: Profile) -> None:
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
+    need(p.copy.engine in _engines(), "copy.engine",
+         f"must be one of {', '.join(map(repr, _engines()))}", p.copy.engine)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
     p.machine.machine()  # Machine validates cpus, nodes, cpu_node and page_size
@@ -307,6 +342,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
             if not isinstance(value, dict):
                 raise ConfigError(f"{origin}: '{key}' must be a table")
             tables += [(f"{POLICY}.{name}", table) for name, table in value.items()]
+        elif key == COPY and isinstance(value, dict):
+            # [copy] holds the engine and its counts; [copy.<name>] an engine's costs.
+            tables.append((key, {k: v for k, v in value.items() if not isinstance(v, dict)}))
+            tables += [(f"{COPY}.{k}", v) for k, v in value.items() if isinstance(v, dict)]
         elif key in _SECTIONS:
             tables.append((key, value))
         elif key != "sources":
@@ -316,6 +355,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
         if section.startswith(f"{POLICY}.") and section not in _sections():
             raise ConfigError(f"{origin}: unknown policy section '[{section}]'; policies: "
                               f"{', '.join(_policies())}")
+        if section.startswith(f"{COPY}.") and section not in _sections():
+            raise ConfigError(f"{origin}: unknown copy engine section '[{section}]'; engines: "
+                              f"{', '.join(_engines())}")
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: '{section}' must be a table")
         for k, v in table.items():
@@ -416,7 +458,9 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         sources=dict(data.get("sources", {})),
         overridden=frozenset(data.get("overridden", ())),
         origins=dict(data.get("origins", {})),
-        policy={name: sections.pop(f"{POLICY}.{name}") for name in _policies()},
+        policy={name: sections.pop(f"{POLICY}.{name}") for name, p in _policies().items()
+                if p.section == name},
+        copy_engines={name: sections.pop(f"{COPY}.{name}") for name in _engines()},
         **sections,
     )
 
@@ -485,7 +529,11 @@ def current_config(config: dict[str, Any]) -> dict[str, Any]:
         value = values.pop(name)
         for target in targets:
             target_section, key = _split(target)
-            policies.setdefault(target_section.removeprefix(f"{POLICY}."), {}).setdefault(key, value)
+            if target_section.startswith(f"{POLICY}."):
+                policies.setdefault(target_section.removeprefix(f"{POLICY}."), {}).setdefault(key, value)
+            else:  # a fixed section's key that moved: copy.cpu.page_ns
+                table = out.setdefault(COPY, {})
+                table.setdefault(target_section.removeprefix(f"{COPY}."), {}).setdefault(key, value)
     if policies:
         out[POLICY] = policies
     return out

@@ -110,6 +110,8 @@ _ROWS = (
     ("IPIs that found a translation", "ipis_holding", "int"),
     ("IPIs per 1000 pages", "ipis_per_1000_pages", "float"),
     ("pages/s of migration time", "pages_per_s", "float"),
+    ("first-folio latency p50", "first_folio_p50_ns", "ns"),
+    ("first-folio latency p99", "first_folio_p99_ns", "ns"),
     ("share: unmap", "unmap_share", "pct"),
     ("share: flush", "flush_share", "pct"),
     ("share: copy", "copy_share", "pct"),

@@ -68,7 +68,7 @@ class Planner:
         self.policy = policy_name
         self._migrate_call = policy(policy_name).migrate_call
         self.pre = pre
-        self.engine = Engine(pre, profile, profile.policy[policy_name])
+        self.engine = Engine(pre, profile, profile.policy[policy(policy_name).section])
         self.calls = 0
         self.absent_pages = 0
         self.empty_calls = 0  # calls that found no page to move
