@@ -129,7 +129,7 @@ FROM (
 );
 
 CREATE OR REPLACE VIEW _run_traces AS
-SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
 
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
@@ -158,7 +158,7 @@ SELECT * FROM (VALUES
 
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, _run_traces.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -188,11 +188,12 @@ CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
 
 -- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
--- captured the page faults (its faults table: stalls are the faults inside a migration window).
+-- captured the page faults (run.json's stalls, _run_traces: stalls are the faults inside a
+-- migration window).
 CREATE OR REPLACE VIEW _stalls_observed AS
 SELECT run, trace, policy FROM _replayed
 UNION
-SELECT DISTINCT run, trace, policy FROM faults;
+SELECT DISTINCT run, trace, policy FROM _run_traces WHERE faults_captured;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
