@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -468,7 +469,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
 def load_profile(
     name: str = DEFAULT_PROFILE,
     *,
-    config_file: str | Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Profile:
     """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``.

@@ -171,6 +171,8 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
     others = [n for n in names if n != baseline]
     table = Table("metric", *names, *(f"{n} vs {baseline}" for n in others),
                   title="tracereplay: model results per policy")
+    for numbers in table.columns[1:]:
+        numbers.justify = "right"  # numbers line up by their last digit
     by = {r.policy: r.metrics for r in results}
     change = {(r["metric"], r["policy"]): r["change_pct"] for r in rows}
     column = {f.key: f.column for f in SUMMARY}  # policy_compare names a metric by its column
