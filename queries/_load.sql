@@ -20,9 +20,12 @@ SELECT
     target_full_flush::BOOLEAN AS target_full_flush,
     cost_ns::BIGINT AS cost_ns,
     reason::TINYINT AS reason,
-    reason_name::VARCHAR AS reason_name
+    reason_name::VARCHAR AS reason_name,
+    mechanism::VARCHAR AS mechanism,
+    cpus_reached::INTEGER AS cpus_reached,
+    reached_holding::INTEGER AS reached_holding
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name, NULL::VARCHAR AS mechanism, NULL::INTEGER AS cpus_reached, NULL::INTEGER AS reached_holding WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -274,7 +277,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
 --   policy                 VARCHAR           migration policy (policy=<name>/)
 --   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
---   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0, measured reason 4
+--   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0 (a broadcast round, INVLPGB or TLBI, sends none), measured reason 4
 --   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets; measured: a lower bound); NULL when a round lacks it
 --   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
 --   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful

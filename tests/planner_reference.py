@@ -19,13 +19,18 @@ The rules, as the documents state them:
 - A flush round of n pages from CPU c with mm_cpumask m: the initiator flushes locally if it is
   in m (``invlpg_ns`` a page, or ``full_flush_ns`` for more than ``ceiling_pages`` pages, which
   makes the round a full flush), every other CPU in m gets an IPI, and the initiator waits
-  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them.
+  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them. That is the ``ipi``
+  mechanism. Under ``invlpgb``, a process whose mask holds at least ``min_cpus`` CPUs (the
+  initiator counted if in it) is flushed by a broadcast instead: ``page_ns`` a page plus one
+  ``tlbsync_ns``, no IPI, never a full flush; a smaller one as under ``ipi``. Under ``tlbi``
+  every round is such a broadcast (``page_ns`` a page plus one ``dsb_ns``).
 - serial (Linux <= 6.2): up to ``passes`` passes over the list; per page other, unmap, a round
   for that page at once, copy, remap. mm_cpumask is read before every
   ``mm_cpumask_sample_pages``-th attempt of a pass.
 - batched (Linux >= 6.3): chunks of ``batch_pages``; mm_cpumask read when a chunk starts. Unmap
   every page (busy ones retried in later passes: ``passes`` for an async call, ``async_passes``
-  for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
+  for a sync one); if another CPU is in the mask (always under ``tlbi``: arm64 always defers),
+  one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
 """
@@ -45,7 +50,7 @@ ROUND_DTYPES = {
     "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
     "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
     "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": np.bool_,
-    "mask_id": np.int32, "page_list": np.int64,
+    "mask_id": np.int32, "page_list": np.int64, "broadcast": np.bool_,
 }
 PAGE_DTYPES = {
     "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
@@ -177,10 +182,18 @@ class ReferencePlanner:
         n = len(pages)
         local = mask[self.call["cpu"]]
         targets = sum(mask) - int(local)
-        full = n > f.ceiling_pages
-        cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
+        own = self.profile.mechanisms[f.mechanism]
+        broadcast = f.mechanism == "tlbi" or (f.mechanism == "invlpgb" and sum(mask) >= own.min_cpus)
+        if broadcast:
+            full = False
+            wait = own.dsb_ns if f.mechanism == "tlbi" else own.tlbsync_ns
+            cost = own.page_ns * n + wait
+            targets = 0
+        else:
+            full = n > f.ceiling_pages
+            cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
+            if targets:
+                cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
         if mask not in self.mask_ids:
             self.mask_ids[mask] = len(self.mask_ids)
         gid = self.n_rounds
@@ -190,7 +203,7 @@ class ReferencePlanner:
             "pid_index": self.call["pid_index"], "req_id": self.call["req_id"],
             "batch_id": batch_id, "pages": -1 if full else n, "n_pages": n, "gid": gid,
             "targets": targets, "full": full, "mask_id": self.mask_ids[mask],
-            "page_list": list(pages),
+            "page_list": list(pages), "broadcast": broadcast,
         })
         return gid, cost
 
@@ -285,7 +298,7 @@ class ReferencePlanner:
             chunk_start = t
             phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
             mask = self.mask(t)
-            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0
+            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0 or self.f.mechanism == "tlbi"
             passes = cfg.passes if self.call["is_async"] else cfg.async_passes
             attempts = dict.fromkeys(chunk, 0)
             unmapped: list[tuple[int, int, int, int]] = []  # page, unmap, flush, round

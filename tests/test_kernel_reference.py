@@ -61,6 +61,10 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
         "flush.mm_cpumask_window_ns=3000",
         f"migrate.copy_ns={draw(st.sampled_from([50, 350, 2000]))}",
     ]
+    mechanism = draw(st.sampled_from(["ipi", "invlpgb", "tlbi"]))
+    overrides += [f"flush.mechanism={mechanism}", f"flush.invlpgb.min_cpus={draw(st.integers(1, 4))}"]
+    if mechanism == "tlbi":
+        overrides.append("machine.arch=arm64")
     return machine, rows, overrides
 
 

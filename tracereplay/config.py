@@ -42,6 +42,8 @@ class MachineConfig:
     cpu_node: tuple[int, ...] = setting(
         "NUMA node of each CPU; empty = CPUs fill the nodes in order", default=()
     )
+    arch: str = setting("instruction set: 'x86_64' or 'arm64' (which flush mechanisms exist)",
+                        default="x86_64")
 
     def machine(self) -> Machine:
         if self.cpu_node:
@@ -85,6 +87,9 @@ class FlushConfig:
     ipi_responder_ns: int = setting("time each receiver is interrupted by a flush IPI, flush work excluded, ns")
     mm_cpumask: str = setting("'sticky': a CPU that ever ran the process stays in mm_cpumask; 'window': only CPUs that accessed it within mm_cpumask_window_ns")
     mm_cpumask_window_ns: int = setting("activity window of mm_cpumask = 'window', ns")
+    mechanism: str = setting(
+        "how a flush round reaches the CPUs: 'ipi', 'invlpgb' (x86_64), 'tlbi' (arm64); its "
+        "own costs are [flush.<mechanism>]", default="ipi")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +113,8 @@ _SECTIONS: dict[str, type] = {
     "migrate": MigrateConfig,
 }
 POLICY = "policy"  # [policy.<name>]: one section per registered policy
+MECHANISM = "flush"  # [flush.<name>]: one section per registered flush mechanism
+ARCHES = ("x86_64", "arm64")
 
 
 def _policies() -> dict[str, Any]:
@@ -118,10 +125,19 @@ def _policies() -> dict[str, Any]:
     return POLICIES
 
 
+def _mechanisms() -> dict[str, Any]:
+    """The registered flush mechanisms, in their order (imported when first needed, as the
+    policies are)."""
+    from tracereplay.flush import MECHANISMS
+
+    return MECHANISMS
+
+
 def _sections() -> dict[str, type]:
-    """Every section and its config class: the fixed ones, then ``policy.<name>`` for each
-    registered policy."""
-    return {**_SECTIONS, **{f"{POLICY}.{n}": p.config for n, p in _policies().items()}}
+    """Every section and its config class: the fixed ones, ``flush.<name>`` for each registered
+    flush mechanism, then ``policy.<name>`` for each registered policy."""
+    return {**_SECTIONS, **{f"{MECHANISM}.{n}": m.config for n, m in _mechanisms().items()},
+            **{f"{POLICY}.{n}": p.config for n, p in _policies().items()}}
 
 
 def aliases() -> dict[str, tuple[str, ...]]:
@@ -159,6 +175,8 @@ class Profile:
     migrate: MigrateConfig
     # Each registered policy's own config ([policy.<name>]), by name, in the registry's order.
     policy: dict[str, Any]
+    # Each registered flush mechanism's own config ([flush.<name>]), by name.
+    mechanisms: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Keys set by a --config file or --set rather than by the profile itself.
     overridden: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -170,6 +188,8 @@ class Profile:
         """The config object of ``section`` (``flush``, ``policy.batched`` …)."""
         if section.startswith(f"{POLICY}."):
             return self.policy[section.removeprefix(f"{POLICY}.")]
+        if section.startswith(f"{MECHANISM}."):
+            return self.mechanisms[section.removeprefix(f"{MECHANISM}.")]
         return getattr(self, section)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +198,7 @@ class Profile:
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in _SECTIONS:
             d[section] = _plain(getattr(self, section))
+        d[MECHANISM].update({name: _plain(cfg) for name, cfg in self.mechanisms.items() if _plain(cfg)})
         d[POLICY] = {name: _plain(cfg) for name, cfg in self.policy.items()}
         return d
 
@@ -229,6 +250,15 @@ def _check(p: Profile) -> None:
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
+    need(p.machine.arch in ARCHES, "machine.arch", f"must be one of {', '.join(ARCHES)}",
+         p.machine.arch)
+    mechanisms = _mechanisms()
+    need(fl.mechanism in mechanisms, "flush.mechanism",
+         f"must be one of {', '.join(mechanisms)}", fl.mechanism)
+    arches = mechanisms[fl.mechanism].arches
+    need(p.machine.arch in arches, "flush.mechanism",
+         f"does not exist on machine.arch '{p.machine.arch}' (only on {', '.join(arches)})",
+         fl.mechanism)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
     p.machine.machine()  # Machine validates cpus, nodes, cpu_node and page_size
@@ -286,6 +316,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
             if not isinstance(value, dict):
                 raise ConfigError(f"{origin}: '{key}' must be a table")
             tables += [(f"{POLICY}.{name}", table) for name, table in value.items()]
+        elif key == MECHANISM and isinstance(value, dict):
+            # [flush] holds its own keys and the mechanisms' sections ([flush.<name>]).
+            own = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            tables.append((key, own))
+            tables += [(f"{key}.{k}", v) for k, v in value.items() if isinstance(v, dict)]
         elif key in _SECTIONS:
             tables.append((key, value))
         elif key != "sources":
@@ -295,6 +330,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
         if section.startswith(f"{POLICY}.") and section not in _sections():
             raise ConfigError(f"{origin}: unknown policy section '[{section}]'; policies: "
                               f"{', '.join(_policies())}")
+        if section.startswith(f"{MECHANISM}.") and section not in _sections():
+            raise ConfigError(f"{origin}: unknown flush mechanism section '[{section}]'; "
+                              f"mechanisms: {', '.join(_mechanisms())}")
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: '{section}' must be a table")
         for k, v in table.items():
@@ -375,6 +413,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         sources=dict(data.get("sources", {})),
         overridden=frozenset(data.get("overridden", ())),
         policy={name: sections.pop(f"{POLICY}.{name}") for name in _policies()},
+        mechanisms={name: sections.pop(f"{MECHANISM}.{name}") for name in _mechanisms()},
         **sections,
     )
 

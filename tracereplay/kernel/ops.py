@@ -12,7 +12,7 @@ from tracereplay.kernel._core import OP_ROUND, OP_UNMAP, Ops
 _OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
             "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64}
 _ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
-               "pages", "n_pages", "targets", "full", "mask_id")
+               "pages", "n_pages", "targets", "full", "mask_id", "broadcast")
 
 
 class OpBuffer:

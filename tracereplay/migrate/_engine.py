@@ -2,7 +2,7 @@
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
 windows, flush rounds and batch records through the engine's few verbs: ``mask``, ``draws``,
-``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
+``defers``, ``flush_round``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
 ``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
 
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tracereplay import flush as fl
 from tracereplay.config import Profile
 from tracereplay.prepass import PrePass
 
@@ -60,12 +61,13 @@ class RoundRows:
 
     ts_ns: np.ndarray  # when the round starts
     cost_ns: np.ndarray  # the initiator's time (local flush and IPIs, waiting included)
-    targets: np.ndarray  # CPUs sent an IPI (mm_cpumask but the initiator)
+    targets: np.ndarray  # IPIs sent (CPUs of mm_cpumask but the initiator; 0 if broadcast)
     full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
     mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
     batch_id: np.ndarray
     n_pages: np.ndarray  # pages the round covers
     page_list: np.ndarray  # those pages, round after round
+    broadcast: np.ndarray  # the hardware invalidated every CPU (no IPI, nobody interrupted)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +141,8 @@ class Engine:
         self.pre = pre
         self.profile = profile
         self.flush = profile.flush
+        self.mechanism = fl.mechanism(profile.flush.mechanism)
+        self._mechanism_config = profile.mechanisms[self.mechanism.name]
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
@@ -179,18 +183,20 @@ class Engine:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
 
-    def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
-        """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
-        in the mask (it ran the process, so it flushes its own TLB), ``targets`` other CPUs in
-        it, each sent an IPI that the initiator waits for."""
-        f = self.flush
-        full = pages > f.ceiling_pages
-        cost = 0
-        if local:
-            cost += f.full_flush_ns if full else f.invlpg_ns * pages
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
-        return cost, full
+    def _scope(self, local: bool, targets: int, pages: int) -> fl.Scope:
+        return fl.Scope(local=local, targets=targets, pages=pages, cpus=self.pre.machine.cpus)
+
+    def flush_round(self, local: bool, targets: int, pages: int) -> fl.Round:
+        """A flush round of ``pages`` pages as the profile's mechanism does it: ``local`` when
+        the initiator is in the mask (it ran the process), ``targets`` other CPUs in it."""
+        return self.mechanism.round(self.flush, self._mechanism_config,
+                                    self._scope(local, targets, pages))
+
+    def defers(self, local: bool, targets: int) -> bool:
+        """Whether a batched unmap defers its flush to one round (else each PTE is flushed
+        at once)."""
+        return self.mechanism.defers(self.flush, self._mechanism_config,
+                                     self._scope(local, targets, 1))
 
     def mask_id(self, mask: np.ndarray) -> int:
         """The number of ``mask`` in the run's mask table (added on first use)."""
@@ -268,11 +274,11 @@ class Engine:
             "pid_index": np.full(n, call.pid_index, np.int32),
             "req_id": np.full(n, call.req_id, np.int64),
             "batch_id": got["batch_id"],
-            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
+            "pages": np.where(got["full"], -1, counts).astype(np.int32),
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
             "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],
-            "page_list": got["page_list"],
+            "page_list": got["page_list"], "broadcast": got["broadcast"],
         }
 
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
@@ -326,6 +332,7 @@ def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[s
 _ROUND_DTYPES = {
     "ts_ns": np.int64, "cost_ns": np.int64, "targets": np.int32, "full": bool,
     "mask_id": np.int32, "batch_id": np.int64, "n_pages": np.int64, "page_list": np.int64,
+    "broadcast": bool,
 }
 _PAGE_DTYPES = {
     "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,

@@ -27,7 +27,7 @@ class Mask:
     """One reading of mm_cpumask, with what a flush round from the call's CPU needs of it."""
 
     cpus: np.ndarray  # bool over CPUs
-    targets: int  # CPUs in it but the initiator: each gets an IPI
+    targets: int  # CPUs in it but the initiator (each gets an IPI under the ipi mechanism)
     local: bool  # the initiator is in it (it ran the process): it flushes its own TLB
 
 
@@ -115,9 +115,11 @@ def one_by_one(
         t_pass = t
         for n_seg, k in zip(sizes.tolist(), k_seg, strict=True):
             mask = masks.at(t)
-            cost, full = eng.flush_cost(mask.local, mask.targets, 1)
-            segments.append({"cost": cost, "targets": mask.targets, "full": full,
-                             "mask_id": masks.id(mask) if k else -1})
+            rnd = eng.flush_round(mask.local, mask.targets, 1)
+            cost = rnd.cost_ns
+            segments.append({"cost": cost, "targets": rnd.ipis, "full": rnd.full,
+                             "mask_id": masks.id(mask) if k else -1,
+                             "broadcast": rnd.broadcast})
             t += n_seg * c.other_ns + k * (c.unmap_ns + cost + c.copy_ns + c.remap_ns)
         seg = per_row(segments, sizes)
         # Each attempt takes `other`, and a page that is not busy its whole step besides.
@@ -134,6 +136,7 @@ def one_by_one(
                 full=seg["full"][ok].astype(bool), mask_id=seg["mask_id"][ok],
                 batch_id=np.full(k, batch_id, np.int64),
                 n_pages=np.ones(k, np.int64), page_list=page.copy(),
+                broadcast=seg["broadcast"][ok].astype(bool),
             ))
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),

@@ -2,14 +2,15 @@
 
 The page list is cut into chunks of ``batch_pages`` (512 = HPAGE_PMD_NR) pages. For each chunk:
 unmap every page (busy pages are retried within the unmap stage, up to the pass budget), then
-**one** flush (an IPI round to the other CPUs in mm_cpumask; more than ``ceiling_pages`` pages
-make the targets flush the whole address space), then per page copy and remap.
+**one** flush (a round of the profile's flush mechanism: under ``ipi`` an IPI round to the other
+CPUs in mm_cpumask, more than ``ceiling_pages`` pages making the targets flush the whole address
+space), then per page copy and remap.
 
 Sync callers (migratepages, move_pages) run each chunk as an async batch with
 ``async_passes`` (3) passes and retry each page still busy alone in sync mode for
 ``sync_passes`` (7) passes, with an immediate per-page flush (kind ``sync_retry``). Async callers
-get ``passes`` (10) passes and no fallback. When no other CPU is in mm_cpumask the flush is not
-deferred: each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
+get ``passes`` (10) passes and no fallback. When the mechanism does not defer (x86: no other CPU
+in mm_cpumask) each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
 
 A call is laid out a stretch of chunks at a time: the draws say which attempts find a page
 busy before any time is computed, so the chunks up to the first that leaves a page busy are
@@ -126,28 +127,31 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
                                      strict=True):
         bid = eng.new_batch_id()
         mask = masks.at(t)
-        if mask.targets:
+        deferred = eng.defers(mask.local, mask.targets)
+        if deferred:
             # try_to_unmap_flush(): one round for the chunk once every page is unmapped.
-            round_cost, full = eng.flush_cost(mask.local, mask.targets, moved)
+            rnd = eng.flush_round(mask.local, mask.targets, moved)
+            round_cost = rnd.cost_ns
             each_unmap = c.unmap_ns
             flush_ns = round_cost if moved else 0
         else:
             # Nobody else can hold the translation: each PTE is flushed at once (a local
             # flush of that one page, as serial does), no IPIs.
-            round_cost, full = eng.flush_cost(mask.local, 0, 1)
+            rnd = eng.flush_round(mask.local, 0, 1)
+            round_cost = rnd.cost_ns
             each_unmap = c.unmap_ns + round_cost
             flush_ns = moved * round_cost
         unmapped = t + attempts * c.other_ns + moved * each_unmap
-        moves = unmapped + (round_cost if mask.targets and moved else 0)
+        moves = unmapped + (round_cost if deferred and moved else 0)
         end = moves + moved * step
         eng.add_batch(call=call, kind="batch", pages=size, nr_succeeded=moved, start_ns=t,
                       end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
                       copy_ns=moved * c.copy_ns, remap_ns=moved * c.remap_ns,
                       other_ns=attempts * c.other_ns)
         chunks.append({"start": t, "each_unmap": each_unmap, "unmapped": unmapped,
-                       "moves": moves, "cost": round_cost, "targets": mask.targets, "full": full,
+                       "moves": moves, "cost": round_cost, "targets": rnd.ipis, "full": rnd.full,
                        "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
-                       "one_round": mask.targets > 0, "k": moved})
+                       "one_round": deferred, "k": moved, "broadcast": rnd.broadcast})
         t = end
     ch = per_row(chunks, st.k)  # the chunks' values, one row per page unmapped
     one_round = ch["one_round"].astype(bool)
@@ -159,6 +163,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         targets=ch["targets"][starts], full=ch["full"][starts].astype(bool),
         mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
         n_pages=np.where(one_round, ch["k"], 1)[starts], page_list=pages[st.order],
+        broadcast=ch["broadcast"][starts].astype(bool),
     ))
     copy_start = ch["moves"] + o * step
     eng.add_pages(PageRows(

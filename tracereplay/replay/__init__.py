@@ -81,7 +81,10 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     from tracereplay.replay.pipeline import Lane, replay_groups
 
     reader = tr.TraceReader(trace_path, machine=profile.machine.machine(), summarise=False)
-    machine_keys = sorted(k for k in profile.overridden if k.startswith("machine."))
+    # A trace describes CPUs, nodes and pages, not the instruction set: machine.arch stays the
+    # profile's.
+    machine_keys = sorted(k for k in profile.overridden
+                          if k.startswith("machine.") and k != "machine.arch")
     if machine_keys and reader.file_machine is not None:
         raise ConfigError(
             f"{trace_path}: the trace describes its own machine, so {', '.join(machine_keys)} "

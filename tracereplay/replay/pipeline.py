@@ -72,7 +72,7 @@ class Lane:
         self.pre = pre
         self.planner = mig.Planner(pre, profile, policy)
         self.state = KernelState(pre.machine, profile)
-        self.sink = tables.Sinks(pre, writer)
+        self.sink = tables.Sinks(pre, writer, profile.flush.mechanism)
         self.emit = emit
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"tracereplay-{policy}")
         self.running: list[Future[None]] = []
