@@ -607,6 +607,9 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
 --   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
 --   ns_per_page     DOUBLE   (ns/page)    migration_ns / pages_migrated
+--   attempts_aborted BIGINT  (attempts)   attempts undone after their copy because the page was written (transactional)
+--   aborted_ns      BIGINT   (ns)         time of the aborted attempts, copy start to restore (part of migration_ns)
+--   aborted_pct     DOUBLE   (%)          aborted_ns / migration_ns
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -622,7 +625,9 @@ CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
     count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    count(*) FILTER (WHERE status = 'failed') AS pages_failed,
+    count(*) FILTER (WHERE status = 'aborted') AS attempts_aborted,
+    coalesce(sum(remap_ns - copy_start_ns) FILTER (WHERE status = 'aborted'), 0) AS aborted_ns
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -634,6 +639,8 @@ WITH joined AS (
         coalesce(b.batches, 0) AS batches,
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
+        coalesce(m.attempts_aborted, 0) AS attempts_aborted,
+        coalesce(m.aborted_ns, 0) AS aborted_ns,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
         coalesce(b.elapsed_ns, 0) AS elapsed_ns
     FROM _policies AS p
@@ -653,7 +660,10 @@ SELECT
     migration_ns::BIGINT AS migration_ns,
     elapsed_ns::BIGINT AS elapsed_ns,
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
-    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page
+    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
+    attempts_aborted::BIGINT AS attempts_aborted,
+    aborted_ns::BIGINT AS aborted_ns,
+    (100.0 * aborted_ns / nullif(migration_ns, 0))::DOUBLE AS aborted_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 

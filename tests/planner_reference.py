@@ -33,10 +33,17 @@ The rules, as the documents state them:
   one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
+- transactional (Nomad): per page, up to ``retries`` + 1 attempts, no busy draws; an attempt is
+  other, copy (the page still mapped), unmap, a round for that page at once (mask read at the
+  unmap), then remap. If the page was stored to at or after the copy began and before the
+  unmap, the attempt is aborted (the remap restores the old PTE; the page stays where it is and
+  is busy until then) and the page is tried again; after the last aborted attempt it is left.
+  Every attempt is a row (aborted ones with status 2), numbered in the call's order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +51,7 @@ import numpy as np
 from tracereplay.config import Profile
 from tracereplay.prepass import PrePass
 
-MIGRATED, FAILED = 0, 1
+MIGRATED, FAILED, ABORTED = 0, 1, 2
 
 ROUND_DTYPES = {
     "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
@@ -82,8 +89,10 @@ def _columns(rows: list[dict[str, Any]], dtypes: dict[str, Any], **lists: list[i
 class ReferencePlanner:
     """Plans every call of a pre-pass that has seen the whole trace."""
 
-    def __init__(self, pre: PrePass, profile: Profile, policy: str) -> None:
+    def __init__(self, pre: PrePass, profile: Profile, policy: str,
+                 stores: Sequence[tuple[int, int]] = ()) -> None:
         self.pre, self.profile, self.policy = pre, profile, policy
+        self.stores = sorted(stores)  # (ts_ns, page) of every store of the trace
         self.cfg = profile.policy[policy]
         self.m, self.f = profile.migrate, profile.flush
         self.rng = np.random.default_rng(profile.migrate.seed)
@@ -119,6 +128,8 @@ class ReferencePlanner:
             self.batches: list[dict[str, Any]] = []
             if self.policy == "serial":
                 end = self.serial(pages, start)
+            elif self.policy == "transactional":
+                end = self.transactional(pages, start)
             else:
                 end = self.batched(pages, start)
             free[calls.cpu[i]] = end
@@ -278,6 +289,39 @@ class ReferencePlanner:
         return t, pages, moved
 
     # -- policies ----------------------------------------------------------------------
+
+    def transactional(self, pages: list[int], start: int) -> int:
+        m = self.m
+        batch_id = self.new_batch()
+        phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+        t, pos, moved = start, 0, 0
+        for page in pages:
+            for attempt in range(1, self.cfg.retries + 2):
+                copy_start = t + m.other_ns
+                unmap = copy_start + m.copy_ns + m.unmap_ns
+                gid, cost = self.flush_round(self.mask(unmap), unmap, [page], batch_id)
+                remap = unmap + cost + m.remap_ns
+                dirty = any(p == page and copy_start <= ts < unmap for ts, p in self.stores)
+                self.rows.append({
+                    "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
+                    "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
+                    "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": unmap + cost,
+                    "copy_start_ns": copy_start, "copy_end_ns": copy_start + m.copy_ns,
+                    "remap_ns": remap, "round": gid, "status": ABORTED if dirty else MIGRATED,
+                    "attempts": attempt,
+                })
+                pos += 1
+                t = remap
+                for phase, ns in (("other", m.other_ns), ("copy", m.copy_ns),
+                                  ("unmap", m.unmap_ns), ("flush", cost), ("remap", m.remap_ns)):
+                    phases[phase] += ns
+                self.busy_until[page] = max(self.busy_until[page], remap)
+                if not dirty:
+                    self.node[page] = self.call["dst"]
+                    moved += 1
+                    break
+        self.batch(batch_id, "transactional", len(pages), moved, start, t, phases)
+        return t
 
     def serial(self, pages: list[int], start: int) -> int:
         batch_id = self.new_batch()

@@ -69,7 +69,7 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
+@given(workloads(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 64))
 def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
     machine, rows, overrides = w
     profile = load_profile(overrides=overrides)

@@ -42,7 +42,13 @@ class OpBuffer:
         offset = n0
         for plan in plans:
             pg, rd = plan.pages, plan.rounds
-            ok = pg["status"] == mig.STATUS_MIGRATED
+            # Every attempt that unmapped its page: migrated ones move it, aborted ones
+            # (transactional) restore it where it was.
+            ok = pg["status"] != mig.STATUS_FAILED
+            dst = pg["dst_node"]
+            undone = pg["status"] == mig.STATUS_ABORTED
+            if undone.any():
+                dst = np.where(undone, pg["src_node"], dst)
             n_u, n_r = int(ok.sum()), len(rd["gid"])
             none = np.full(n_r, -1, np.int64)
             parts.append({
@@ -51,7 +57,7 @@ class OpBuffer:
                 "arg": np.concatenate([pg["page"][ok], np.arange(offset, offset + n_r, dtype=np.int64)]),
                 "round": np.concatenate([pg["round"][ok], none]),
                 "until": np.concatenate([pg["remap_ns"][ok], none]),
-                "dst": np.concatenate([pg["dst_node"][ok], none.astype(np.int32)]),
+                "dst": np.concatenate([dst[ok], none.astype(np.int32)]),
                 "batch": np.concatenate([pg["batch_id"][ok], none]),
                 "req": np.concatenate([pg["req_id"][ok], none]),
             })

@@ -24,9 +24,10 @@ from tracereplay.prepass import PrePass
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
-STATUS_NAMES = ("migrated", "failed")
+STATUS_ABORTED = 2  # an attempt undone after its copy (transactional): the page stays
+STATUS_NAMES = ("migrated", "failed", "aborted")
 
-BATCH_KINDS = ("serial", "batch", "sync_retry")
+BATCH_KINDS = ("serial", "batch", "sync_retry", "transactional")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,9 @@ class RoundRows:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PageRows:
     """Page attempts as a policy records them, one value per page (same rule as RoundRows).
-    A page given up on has status STATUS_FAILED and -1 for what never happened."""
+    A page given up on has status STATUS_FAILED and -1 for what never happened; an attempt
+    undone after its copy has STATUS_ABORTED and the times of what it did (its remap restores
+    the old PTE)."""
 
     page: np.ndarray
     batch_id: np.ndarray
@@ -221,6 +224,10 @@ class Engine:
         pages, remap = (rows.page, rows.remap_ns) if done.all() else (rows.page[done], rows.remap_ns[done])
         self.node_now[pages] = call.dst_node
         self.busy_until[pages] = remap
+        undone = rows.status == STATUS_ABORTED
+        if undone.any():
+            # An aborted attempt keeps its page busy until its old PTE is restored.
+            np.maximum.at(self.busy_until, rows.page[undone], rows.remap_ns[undone])
 
     def add_failed(self, *, pages: np.ndarray, call: Call, batch_id: int, attempts: int) -> None:
         """Record pages given up on after their pass budget (they stay where they are)."""
@@ -288,7 +295,7 @@ class Engine:
         if not status.any():
             copy_end = copy_start + self.costs.copy_ns
         else:
-            copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1)
+            copy_end = np.where(status == STATUS_FAILED, -1, copy_start + self.costs.copy_ns)
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],

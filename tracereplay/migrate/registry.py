@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 # migrate_call(engine, call, pages, start_ns) -> end_ns: plan one call through the engine's verbs.
 MigrateCall = Callable[["Engine", "Call", np.ndarray, int], int]
+# horizon(engine, n_pages) -> ns: how far past its start a call of n_pages may read the trace's
+# stores (PrePass.writes); the planner waits until the pre-pass has got that far.
+Horizon = Callable[["Engine", int], int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +38,7 @@ class Policy:
     order: int  # where it is listed (POLICIES, DEFAULT_POLICIES): the older kernel first
     # Old config keys (from before the policies had sections) -> the field of ``config`` each sets.
     aliases: Mapping[str, str] = field(default_factory=dict)
+    horizon: Horizon | None = None  # set by a policy that reads the stores during its calls
 
 
 _registered: dict[str, Policy] = {}
@@ -42,7 +46,7 @@ _registered: dict[str, Policy] = {}
 
 def register(
     *, name: str, description: str, config: type, order: int, default: bool = False,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None, horizon: Horizon | None = None,
 ) -> Callable[[MigrateCall], MigrateCall]:
     """Register the decorated ``migrate_call`` as policy ``name``."""
     params = getattr(config, "__dataclass_params__", None)
@@ -58,7 +62,7 @@ def register(
             raise TypeError(f"policy '{name}' is registered twice")
         _registered[name] = Policy(name=name, description=description, config=config,
                                    migrate_call=fn, default=default, order=order,
-                                   aliases=dict(aliases or {}))
+                                   aliases=dict(aliases or {}), horizon=horizon)
         return fn
 
     return add

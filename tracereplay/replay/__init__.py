@@ -91,7 +91,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             "would be ignored; machine settings apply to traces without one (to replay on "
             "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
     window = profile.flush.mm_cpumask == "window"
-    pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
+                  writes=any(mig.policy(name).horizon is not None for name in policies))
     check_siblings(out, policies, None, profile.to_dict(), force)
     # A policy's directory appears only at its commit; an error removes every uncommitted one.
     with contextlib.ExitStack() as stack:
