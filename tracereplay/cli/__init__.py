@@ -22,6 +22,7 @@ from tracereplay.cli import batch as _batch  # noqa: F401  isort: skip
 from tracereplay.cli import import_ as _import  # noqa: F401  isort: skip
 from tracereplay.cli import sweep as _sweep  # noqa: F401  isort: skip
 from tracereplay.cli import report as _report  # noqa: F401  isort: skip
+from tracereplay.cli import export as _export  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 
