@@ -128,6 +128,9 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
+CREATE OR REPLACE VIEW _run_traces AS
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
 -- Source: Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; Linux 6.3, commit 7e12beb8ca2a.
@@ -142,15 +145,16 @@ FROM (
 --   baseline_policy  VARCHAR       the policy the seed's changes are measured from
 --   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change
 --   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value
+--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)
 
 CREATE VIEW _seed_figures AS
 SELECT * FROM (VALUES
-    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE),
-    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE),
-    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE),
-    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE)
-) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);
+    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450')
+) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, trace_sha256);
 
 -- _common: Helpers the query views share; not a query of its own
 --
@@ -175,6 +179,13 @@ FROM (
     UNION ALL SELECT run, trace, policy FROM stalls
     UNION ALL SELECT run, trace, policy FROM cpu_stats
 );
+
+-- Every (run, trace, policy) whose accesses were replayed: a replay writes a cpu_stats row per
+-- CPU. A measured run (tracereplay import) has none: its capture holds no access stream and no
+-- per-CPU counters, so what only a replay observes (stalls, IPIs received, interrupt time) is
+-- unknown there and the views give NULL for it, not 0.
+CREATE OR REPLACE VIEW _replayed AS
+SELECT DISTINCT run, trace, policy FROM cpu_stats;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -268,7 +279,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -284,8 +295,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
 --   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
---   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
---   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
 --   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
@@ -328,14 +339,17 @@ WITH joined AS (
         coalesce(r.range_flushes, 0) AS range_flushes,
         coalesce(r.full_flushes, 0) AS full_flushes,
         CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
-        coalesce(c.ipis_received, 0) AS ipis_received,
-        coalesce(c.irq_ns, 0) AS irq_ns,
+        -- counted by the replay's CPUs only: unknown (NULL) in a measured run (_replayed)
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.ipis_received, 0) END AS ipis_received,
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.irq_ns, 0) END AS irq_ns,
         coalesce(m.pages_migrated, 0) AS pages_migrated
     FROM _policies AS p
     LEFT JOIN _flush_counts_rounds AS r
         ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
     LEFT JOIN _flush_counts_cpus AS c
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _replayed AS x
+        ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
     LEFT JOIN _flush_counts_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )
@@ -468,6 +482,212 @@ FROM _page_stall_rows
 ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
     pos_in_batch NULLS LAST, unmap_ns NULLS LAST, pid, vpn;
 
+-- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
+--
+-- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
+-- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
+-- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
+-- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
+-- the values at or below it, so every percentile is an observed value.
+--
+-- Stalls are observed by a replay of the accesses only: a measured run (no access stream, see
+-- _replayed) has NULL stalled_pages, stalls and stall_ns, not 0.
+--
+-- Reads: _page_stall_rows, stalls, _policies, _replayed.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pages           BIGINT   (pages)    pages migrated
+--   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
+--   window_p90_ns   BIGINT   (ns)       90th percentile window
+--   window_p99_ns   BIGINT   (ns)       99th percentile window
+--   window_max_ns   BIGINT   (ns)       longest window
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured)
+--   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
+--   stall_p90_ns    BIGINT   (ns)       90th percentile wait
+--   stall_p99_ns    BIGINT   (ns)       99th percentile wait
+--   stall_max_ns    BIGINT   (ns)       longest wait
+
+CREATE VIEW _page_stall_summary_windows AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages,
+    -- one list of quantiles sorts the windows once
+    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
+    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+FROM _page_stall_rows
+GROUP BY run, trace, policy;
+
+CREATE VIEW _page_stall_summary_stalls AS
+SELECT
+    run, trace, policy,
+    count(*) AS stalls,
+    sum(stall_ns) AS stall_ns,
+    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
+    max(stall_ns) AS stall_max_ns
+FROM stalls
+GROUP BY run, trace, policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    p.run::VARCHAR AS run,
+    p.trace::VARCHAR AS trace,
+    p.policy::VARCHAR AS policy,
+    coalesce(w.pages, 0)::BIGINT AS pages,
+    w.window_q[1]::BIGINT AS window_p50_ns,
+    w.window_q[2]::BIGINT AS window_p90_ns,
+    w.window_q[3]::BIGINT AS window_p99_ns,
+    w.window_max_ns::BIGINT AS window_max_ns,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
+    s.stall_q[1]::BIGINT AS stall_p50_ns,
+    s.stall_q[2]::BIGINT AS stall_p90_ns,
+    s.stall_q[3]::BIGINT AS stall_p99_ns,
+    s.stall_max_ns::BIGINT AS stall_max_ns
+FROM _policies AS p
+LEFT JOIN _replayed AS x
+    ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
+LEFT JOIN _page_stall_summary_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+LEFT JOIN _page_stall_summary_stalls AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+ORDER BY p.run, p.trace NULLS FIRST, p.policy;
+
+-- measured_vs_model: A capture's measured metrics beside each model policy's replay of the same capture, with their ratio
+--
+-- For a run directory that holds an import (policy=measured, `tracereplay import CAPTURE -o RUN
+-- --as-trace T`) and replays of its trace (`tracereplay replay T -o RUN`): one row per metric
+-- and model policy, with the measured value, the policy's value and model / measured. The
+-- metrics are defined once in flush_counts and page_stall_summary where both sides mean the
+-- same; where a measured table holds more than the replay models, the measured side is
+-- narrowed here, as each metric says:
+--
+--   flush_rounds    measured: tlb_flush rows inside a migration call with reason 2 (local
+--                   shootdown, the batched flush), 3 (local mm shootdown) or 4 (remote IPI
+--                   send). A round that sends IPIs and also flushes locally can trace 4 and 2,
+--                   so this is an upper bound of the rounds. Model: flush_counts.flush_rounds.
+--   ipi_rounds      measured: reason 4 rows inside a call; model: rounds with targets.
+--   ipis_sent       measured: receivers that traced a flush (reason 1), a lower bound.
+--   pages_migrated  measured: sum of nr_succeeded of the calls (pages without a PTE included,
+--                   as the trace of --as-trace carries them); model: pages migrated.
+--   window_p50_ns, window_p99_ns  unmapped windows of the pages the capture unmapped: the
+--                   measured set..remove_migration_pte windows; in the model the same pages
+--                   (below _measured_vs_model_unmapped_vpn, where --as-trace puts the pages it
+--                   moved without a PTE, which have no measured window). Nearest-rank.
+--   stalls, stall_p50_ns, stall_p99_ns, stall_max_ns  from page_stall_summary; measured stalls
+--                   are user faults inside a window and their stall_ns a lower bound.
+--
+-- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
+-- access only after the wait. The replay's run.json says which mode the model ran in.
+--
+-- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
+--
+-- Columns:
+--   run       VARCHAR        run directory, as given to the loader
+--   trace     VARCHAR        trace id in a corpus (trace=<id>/), NULL outside corpora
+--   metric    VARCHAR        metric name (see above)
+--   unit      VARCHAR        unit of measured and model
+--   policy    VARCHAR        model policy (policy=<name>/) compared with policy=measured
+--   measured  DOUBLE         the capture's value, in unit; NULL where the capture does not record it
+--   model     DOUBLE         the policy's value on the capture's trace, in unit
+--   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
+
+CREATE VIEW _measured_vs_model_unmapped_vpn AS
+-- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
+SELECT (1::BIGINT << 44) AS vpn;
+
+CREATE VIEW _measured_vs_model_windows AS
+SELECT
+    run, trace, policy,
+    quantile_disc(remap_ns - unmap_ns, [0.5, 0.99]) AS q
+FROM migrations
+WHERE status = 'migrated' AND vpn < (SELECT vpn FROM _measured_vs_model_unmapped_vpn)
+GROUP BY run, trace, policy;
+
+CREATE VIEW _measured_vs_model_values AS
+SELECT
+    p.run, p.trace, p.policy,
+    unnest([
+        {'ord': 1, 'metric': 'flush_rounds', 'unit': 'rounds', 'value': f.flush_rounds::DOUBLE},
+        {'ord': 2, 'metric': 'ipi_rounds', 'unit': 'rounds', 'value': f.ipi_rounds::DOUBLE},
+        {'ord': 3, 'metric': 'ipis_sent', 'unit': 'IPIs', 'value': f.ipis_sent::DOUBLE},
+        {'ord': 4, 'metric': 'pages_migrated', 'unit': 'pages', 'value': f.pages_migrated::DOUBLE},
+        {'ord': 5, 'metric': 'window_p50_ns', 'unit': 'ns', 'value': w.q[1]::DOUBLE},
+        {'ord': 6, 'metric': 'window_p99_ns', 'unit': 'ns', 'value': w.q[2]::DOUBLE},
+        {'ord': 7, 'metric': 'stalls', 'unit': 'accesses', 'value': s.stalls::DOUBLE},
+        {'ord': 8, 'metric': 'stall_p50_ns', 'unit': 'ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'ord': 9, 'metric': 'stall_p99_ns', 'unit': 'ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'ord': 10, 'metric': 'stall_max_ns', 'unit': 'ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN flush_counts AS f
+    ON f.run = p.run AND f.trace IS NOT DISTINCT FROM p.trace AND f.policy = p.policy
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy <> 'measured';
+
+CREATE VIEW _measured_vs_model_measured AS
+WITH r AS (
+    SELECT
+        run, trace,
+        count(*) FILTER (WHERE reason IN (2, 3, 4)) AS flush_rounds,
+        count(*) FILTER (WHERE reason = 4) AS ipi_rounds,
+        sum(targets) FILTER (WHERE reason = 4) AS ipis_sent
+    FROM flushes
+    WHERE policy = 'measured' AND req_id IS NOT NULL
+    GROUP BY run, trace
+), b AS (
+    SELECT run, trace, sum(nr_succeeded) AS pages
+    FROM batches
+    WHERE policy = 'measured'
+    GROUP BY run, trace
+)
+SELECT
+    p.run, p.trace,
+    unnest([
+        {'metric': 'flush_rounds', 'value': coalesce(r.flush_rounds, 0)::DOUBLE},
+        {'metric': 'ipi_rounds', 'value': coalesce(r.ipi_rounds, 0)::DOUBLE},
+        {'metric': 'ipis_sent', 'value': coalesce(r.ipis_sent, 0)::DOUBLE},
+        {'metric': 'pages_migrated', 'value': b.pages::DOUBLE},
+        {'metric': 'window_p50_ns', 'value': w.q[1]::DOUBLE},
+        {'metric': 'window_p99_ns', 'value': w.q[2]::DOUBLE},
+        {'metric': 'stalls', 'value': s.stalls::DOUBLE},
+        {'metric': 'stall_p50_ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'metric': 'stall_p99_ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'metric': 'stall_max_ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN r ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN b ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy = 'measured';
+
+CREATE VIEW measured_vs_model AS
+SELECT
+    v.run::VARCHAR AS run,
+    v.trace::VARCHAR AS trace,
+    v.metric::VARCHAR AS metric,
+    v.unit::VARCHAR AS unit,
+    v.policy::VARCHAR AS policy,
+    m.value::DOUBLE AS measured,
+    v.value::DOUBLE AS model,
+    (v.value / nullif(m.value, 0))::DOUBLE AS ratio
+FROM _measured_vs_model_values AS v
+JOIN _measured_vs_model_measured AS m
+    ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy;
+
 -- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch
 --
 -- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
@@ -510,78 +730,6 @@ FROM _page_stall_rows
 WHERE status = 'migrated'
 GROUP BY run, trace, policy, pos_in_batch
 ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
-
--- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
---
--- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
--- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
--- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
--- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
--- the values at or below it, so every percentile is an observed value.
---
--- Reads: _page_stall_rows, stalls, _policies.
---
--- Columns:
---   run             VARCHAR             run directory, as given to the loader
---   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR             migration policy (policy=<name>/)
---   pages           BIGINT   (pages)    pages migrated
---   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
---   window_p90_ns   BIGINT   (ns)       90th percentile window
---   window_p99_ns   BIGINT   (ns)       99th percentile window
---   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry
---   stall_ns        BIGINT   (ns)       their total wait
---   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
---   stall_p90_ns    BIGINT   (ns)       90th percentile wait
---   stall_p99_ns    BIGINT   (ns)       99th percentile wait
---   stall_max_ns    BIGINT   (ns)       longest wait
-
-CREATE VIEW _page_stall_summary_windows AS
-SELECT
-    run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages,
-    -- one list of quantiles sorts the windows once
-    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
-    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
-    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
-FROM _page_stall_rows
-GROUP BY run, trace, policy;
-
-CREATE VIEW _page_stall_summary_stalls AS
-SELECT
-    run, trace, policy,
-    count(*) AS stalls,
-    sum(stall_ns) AS stall_ns,
-    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
-    max(stall_ns) AS stall_max_ns
-FROM stalls
-GROUP BY run, trace, policy;
-
-CREATE VIEW page_stall_summary AS
-SELECT
-    p.run::VARCHAR AS run,
-    p.trace::VARCHAR AS trace,
-    p.policy::VARCHAR AS policy,
-    coalesce(w.pages, 0)::BIGINT AS pages,
-    w.window_q[1]::BIGINT AS window_p50_ns,
-    w.window_q[2]::BIGINT AS window_p90_ns,
-    w.window_q[3]::BIGINT AS window_p99_ns,
-    w.window_max_ns::BIGINT AS window_max_ns,
-    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
-    coalesce(s.stalls, 0)::BIGINT AS stalls,
-    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
-    s.stall_q[1]::BIGINT AS stall_p50_ns,
-    s.stall_q[2]::BIGINT AS stall_p90_ns,
-    s.stall_q[3]::BIGINT AS stall_p99_ns,
-    s.stall_max_ns::BIGINT AS stall_max_ns
-FROM _policies AS p
-LEFT JOIN _page_stall_summary_windows AS w
-    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
-LEFT JOIN _page_stall_summary_stalls AS s
-    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
-ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 
 -- throughput: Pages migrated per second of migration time, per run and policy
 --
@@ -677,11 +825,13 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
 -- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
 -- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
--- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- row of the metric and policy it was measured for, in a run of the seed experiment's trace (its
+-- sha256 in run.json, _run_traces), NULL elsewhere: beside another trace the seed's figures
+-- would read as a validation of a workload they were not measured on. seed_change_pct only where
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -693,8 +843,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT
@@ -764,8 +914,13 @@ FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = v.baseline_policy
+LEFT JOIN (
+    SELECT DISTINCT r.run, r.trace
+    FROM _run_traces AS r
+    WHERE r.trace_sha256 IN (SELECT trace_sha256 FROM _seed_figures)
+) AS seed_run ON seed_run.run = v.run AND seed_run.trace IS NOT DISTINCT FROM v.trace
 LEFT JOIN _seed_figures AS seed
-    ON seed.metric = v.metric AND seed.policy = v.policy
+    ON seed.metric = v.metric AND seed.policy = v.policy AND seed_run.run IS NOT NULL
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;
 
 -- throughput_per_call: Pages migrated per second of migration time, per migration call

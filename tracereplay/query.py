@@ -84,7 +84,8 @@ def _seed_figures_sql() -> str:
         value = "NULL" if f.change else repr(f.value_pct)
         change = repr(f.value_pct) if f.change else "NULL"
         cells = [_literal(v) for v in (f.name, f.label, f.metric, f.policy, seed.BASELINE_POLICY)]
-        rows.append(f"({', '.join(cells)}, {value}::DOUBLE, {change}::DOUBLE)")
+        rows.append(f"({', '.join(cells)}, {value}::DOUBLE, {change}::DOUBLE, "
+                    f"{_literal(seed.TRACE_SHA256)})")
     values = ",\n    ".join(rows)
     return (
         "-- _seed_figures: The seed's published figures; generated from tracereplay/seed.py\n"
@@ -101,15 +102,37 @@ def _seed_figures_sql() -> str:
         "--   baseline_policy  VARCHAR       the policy the seed's changes are measured from\n"
         "--   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change\n"
         "--   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value\n"
+        "--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)\n"
         "\n"
         "CREATE VIEW _seed_figures AS\n"
         "SELECT * FROM (VALUES\n"
         f"    {values}\n"
-        ") AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);\n"
+        ") AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, "
+        "trace_sha256);\n"
     )
 
 
 _GENERATED = {"_seed_figures": _seed_figures_sql}
+
+RUN_TRACES = "_run_traces"
+"""The view of each policy directory's trace, from its ``run.json``: run, trace, policy,
+trace_sha256 (NULL where the manifest gives none)."""
+
+
+def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
+    """Rows of ``_run_traces`` from the ``run.json`` files ``paths_sql``: the corpus's trace id
+    from the ``trace=<id>/`` of the path, the sha256 of the replayed trace from the manifest."""
+    return (
+        f"SELECT {run_sql}::VARCHAR AS run, "
+        "nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, "
+        f"{policy_sql}::VARCHAR AS policy, "
+        "(json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 "
+        f"FROM read_json_objects({paths_sql}, filename = true)"
+    )
+
+
+_RUN_TRACES_EMPTY = ("SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, "
+                     "NULL::VARCHAR AS trace_sha256 WHERE false")
 """Views generated from data of the package, by name, created before the query files."""
 
 
@@ -188,7 +211,7 @@ def _catalog(directory: Path) -> tuple[QueryInfo, ...]:
     """The files of ``directory``, each after the files defining what it reads."""
     infos = {p.stem: _parse(p) for p in sorted(directory.glob("*.sql")) if p.name != LOAD_SQL_NAME}
     defined_in = {name: info.name for info in infos.values() for name in info.defines}
-    tables = set(_table_names(include_optional=True)) | set(_GENERATED)
+    tables = set(_table_names(include_optional=True)) | set(_GENERATED) | {RUN_TRACES}
     ordered: list[QueryInfo] = []
     state: dict[str, str] = {}
 
@@ -430,7 +453,7 @@ def _needed(views: Iterable[str]) -> list[QueryInfo]:
     while todo:
         name = todo.pop()
         if name not in defined_in:
-            if name in _GENERATED or name in _table_names(include_optional=True):
+            if name in _GENERATED or name == RUN_TRACES or name in _table_names(include_optional=True):
                 continue
             raise QueryError(f"no query file defines a view named '{name}'")
         q = defined_in[name]
@@ -451,6 +474,16 @@ def _point(
     optional = sorted(set(_table_names(include_optional=True)) - set(required))
     parts = [_table_sql(con, t, loaded, required=True) for t in required]
     parts += [_table_sql(con, t, loaded, required=False) for t in optional]
+    selects = []
+    for source in loaded.sources:
+        files = [d / "run.json" for d in source.dirs if (d / "run.json").is_file()]
+        if files:
+            paths = "[" + ", ".join(_literal(str(f.resolve())) for f in files) + "]"
+            policy_sql = (_literal(source.policy) if source.policy is not None
+                          else "coalesce(nullif(regexp_extract(filename, 'policy=([^/]+)/run.json', 1), ''), json ->> '$.policy')")
+            selects.append(_run_traces_select(paths, _literal(source.run), policy_sql))
+    parts.append(f"CREATE OR REPLACE VIEW {RUN_TRACES} AS\n"
+                 + "\nUNION ALL\n".join(selects or [_RUN_TRACES_EMPTY]) + ";\n")
     _execute(con, "\n".join(parts), "cannot read the event tables")
     return loaded
 
@@ -644,5 +677,8 @@ def load_sql() -> str:
         paths = f"getvariable('run') || '/{table}.parquet'"
         select = f"SELECT getvariable('run') AS run, * FROM {_read_parquet(paths)}"
         parts.append(_table_view(table, [select]))
+    select = _run_traces_select("getvariable('run') || '/run.json'", "getvariable('run')",
+                                "json ->> '$.policy'")
+    parts.append(f"CREATE OR REPLACE VIEW {RUN_TRACES} AS\n{select};\n")
     parts.append(_library_sql())
     return "\n".join(parts)

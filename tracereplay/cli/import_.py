@@ -59,6 +59,20 @@ def import_(
             help="--as-trace of a kernel trace: node the pages move to (the tracepoints do not record it).",
         ),
     ] = 1,
+    cpus: Annotated[
+        int | None,
+        typer.Option(
+            "--cpus",
+            help="CPUs of the captured machine (default: the capture's header, if it says).",
+        ),
+    ] = None,
+    nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--nodes",
+            help="NUMA nodes of the captured machine (default: the header, else 1).",
+        ),
+    ] = None,
     pid: Annotated[
         int | None, typer.Option("--pid", help="lackey: process id to give the accesses.")
     ] = None,
@@ -99,7 +113,8 @@ def import_(
     else:
         with err.status(f"importing {file}"):
             kres = import_kernel_trace(file, out_dir, fmt=fmt, strict=strict, force=force,
-                                       as_trace=as_trace, src_node=src_node, dst_node=dst_node)  # fmt: skip
+                                       as_trace=as_trace, src_node=src_node, dst_node=dst_node,
+                                       cpus=cpus, nodes=nodes)  # fmt: skip
         manifest = {**kres.manifest, "run_dir": str(kres.run_dir) if kres.run_dir else None}
     if as_json:
         out.print_json(json.dumps(manifest))
