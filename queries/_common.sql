@@ -21,3 +21,10 @@ FROM (
     UNION ALL SELECT run, trace, policy FROM stalls
     UNION ALL SELECT run, trace, policy FROM cpu_stats
 );
+
+-- Every (run, trace, policy) whose accesses were replayed: a replay writes a cpu_stats row per
+-- CPU. A measured run (tracereplay import) has none: its capture holds no access stream and no
+-- per-CPU counters, so what only a replay observes (stalls, IPIs received, interrupt time) is
+-- unknown there and the views give NULL for it, not 0.
+CREATE OR REPLACE VIEW _replayed AS
+SELECT DISTINCT run, trace, policy FROM cpu_stats;
