@@ -20,6 +20,7 @@ import numpy as np
 
 from tracereplay import flush as fl
 from tracereplay.config import Profile
+from tracereplay.copy import Copier
 from tracereplay.prepass import PrePass
 
 STATUS_MIGRATED = 0
@@ -50,7 +51,7 @@ class CallPlan:
     end_ns: int
     rounds: dict[str, np.ndarray]  # one entry per flush round; "gid" numbers them in the run
     pages: dict[str, np.ndarray]  # one entry per page that migrated or was given up on
-    batches: list[dict[str, int | str]]
+    batches: list[dict[str, int | str | None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +89,7 @@ class PageRows:
     round: np.ndarray  # gid of the round that flushed it
     status: np.ndarray
     attempts: np.ndarray
+    copy_end_ns: np.ndarray  # when the migrating CPU knows the copy is done (the copy engine's)
 
 
 class Draws:
@@ -149,6 +151,10 @@ class Engine:
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
+        # The copy engine, and what it takes to copy one base page by itself.
+        self.copier = Copier(profile, pre.machine.page_size)
+        self.page_bytes = pre.machine.page_size
+        self.copy_ns = self.copier.alone(self.page_bytes)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
@@ -238,6 +244,7 @@ class Engine:
                 page=pages, batch_id=np.full(n, batch_id, np.int64), pos=none, unmap_ns=none,
                 flush_ns=none, copy_start_ns=none, remap_ns=none, round=none,
                 status=np.full(n, STATUS_FAILED, np.int8), attempts=np.full(n, attempts, np.int32),
+                copy_end_ns=none,
             ), call)
 
     def new_batch_id(self) -> int:
@@ -265,8 +272,9 @@ class Engine:
 
     def take(self, call: Call, start_ns: int, end_ns: int) -> CallPlan:
         """The plan of the call just scheduled (and forget it)."""
+        pages = self._page_columns(call)
         plan = CallPlan(start_ns=start_ns, end_ns=end_ns, rounds=self._round_columns(call),
-                        pages=self._page_columns(call), batches=self._batches)
+                        pages=pages, batches=_with_first_remap(self._batches, pages))
         self._rounds, self._pages, self._src, self._batches = [], [], [], []
         return plan
 
@@ -291,11 +299,6 @@ class Engine:
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
         got = _joined(self._pages, PageRows, _PAGE_DTYPES)
         n = len(got["page"])
-        copy_start, status = got["copy_start_ns"], got["status"]
-        if not status.any():
-            copy_end = copy_start + self.costs.copy_ns
-        else:
-            copy_end = np.where(status == STATUS_FAILED, -1, copy_start + self.costs.copy_ns)
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],
@@ -307,11 +310,11 @@ class Engine:
             "dst_node": np.full(n, call.dst_node, np.int32),
             "unmap_ns": got["unmap_ns"],
             "flush_ns": got["flush_ns"],
-            "copy_start_ns": copy_start,
-            "copy_end_ns": copy_end,
+            "copy_start_ns": got["copy_start_ns"],
+            "copy_end_ns": got["copy_end_ns"],
             "remap_ns": got["remap_ns"],
             "round": got["round"],
-            "status": status,
+            "status": got["status"],
             "attempts": got["attempts"],
         }
 
@@ -319,6 +322,22 @@ class Engine:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The batch records, each given ``first_remap_ns``: the earliest remap of its migrated
+    pages (None when none was migrated). Taken from the page windows whatever the policy, so
+    it is right for any order of the steps a policy chooses."""
+    done = pages["status"] == STATUS_MIGRATED
+    ids, remap = pages["batch_id"][done], pages["remap_ns"][done]
+    order = np.lexsort((remap, ids))
+    ids, remap = ids[order], remap[order]
+    first = np.ones(len(ids), bool)
+    first[1:] = ids[1:] != ids[:-1]
+    earliest = dict(zip(ids[first].tolist(), remap[first].tolist(), strict=True))
+    for b in batches:
+        b["first_remap_ns"] = earliest.get(b["batch_id"])
+    return batches
 
 
 def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -344,5 +363,5 @@ _ROUND_DTYPES = {
 _PAGE_DTYPES = {
     "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,
     "flush_ns": np.int64, "copy_start_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
-    "status": np.int8, "attempts": np.int32,
+    "status": np.int8, "attempts": np.int32, "copy_end_ns": np.int64,
 }

@@ -99,6 +99,7 @@ def one_by_one(
     mm_cpumask is read at the start of each run of ``sample_pages`` attempts of a pass.
     """
     c = eng.costs
+    copy_ns = eng.copy_ns  # each page copied by itself
     masks = MaskReader(eng, call)
     remaining = pages
     attempts = np.full(len(pages), attempts_before, np.int64)
@@ -120,10 +121,10 @@ def one_by_one(
             segments.append({"cost": cost, "targets": rnd.ipis, "full": rnd.full,
                              "mask_id": masks.id(mask) if k else -1,
                              "broadcast": rnd.broadcast})
-            t += n_seg * c.other_ns + k * (c.unmap_ns + cost + c.copy_ns + c.remap_ns)
+            t += n_seg * c.other_ns + k * (c.unmap_ns + cost + copy_ns + c.remap_ns)
         seg = per_row(segments, sizes)
         # Each attempt takes `other`, and a page that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + seg["cost"] + c.copy_ns + c.remap_ns, 0)
+        dur = c.other_ns + np.where(ok, c.unmap_ns + seg["cost"] + copy_ns + c.remap_ns, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
@@ -141,14 +142,15 @@ def one_by_one(
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
                 pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
-                copy_start_ns=flush.copy(), remap_ns=flush + (c.copy_ns + c.remap_ns),
+                copy_start_ns=flush.copy(), remap_ns=flush + (copy_ns + c.remap_ns),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
+                copy_end_ns=flush + copy_ns,
             ), call)
             ph.flush += int(round_cost.sum())
         ph.other += n * c.other_ns
         ph.unmap += k * c.unmap_ns
-        ph.copy += k * c.copy_ns
+        ph.copy += k * copy_ns
         ph.remap += k * c.remap_ns
         done += k
         remaining = remaining[~ok]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracereplay.config import setting
+from tracereplay.copy import Copied
 from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows
 from tracereplay.migrate._steps import (
     MaskReader,
@@ -117,12 +118,15 @@ def _stretch(draws: Draws, bounds: np.ndarray, c: int, passes: int) -> _Stretch:
 
 
 def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: MaskReader,
-             t: int) -> tuple[int, int]:
+             t: int, batch_copy: bool) -> tuple[int, int]:
     """Time the stretch's chunks one after another and record their batches, rounds and page
-    rows; returns the end time and the last chunk's batch id."""
+    rows; returns the end time and the last chunk's batch id. After a chunk's flush its pages
+    are copied and remapped one after another, or, with ``batch_copy``, copied together by the
+    copy engine and then remapped one after another."""
     c = eng.costs
-    step = c.copy_ns + c.remap_ns
+    step = eng.copy_ns + c.remap_ns
     chunks: list[dict[str, int]] = []
+    copied: list[Copied] = []  # with batch_copy: each chunk's copy
     for size, attempts, moved in zip(st.sizes.tolist(), st.attempts.tolist(), st.k.tolist(),
                                      strict=True):
         bid = eng.new_batch_id()
@@ -143,10 +147,16 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             flush_ns = moved * round_cost
         unmapped = t + attempts * c.other_ns + moved * each_unmap
         moves = unmapped + (round_cost if deferred and moved else 0)
-        end = moves + moved * step
+        if batch_copy:
+            # The series' flow: every folio of the chunk copied at once, then each remapped.
+            copied.append(eng.copier.batch(np.full(moved, eng.page_bytes, np.int64)))
+            copy_ns = copied[-1].total_ns
+        else:
+            copy_ns = moved * eng.copy_ns
+        end = moves + copy_ns + moved * c.remap_ns
         eng.add_batch(call=call, kind="batch", pages=size, nr_succeeded=moved, start_ns=t,
                       end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
-                      copy_ns=moved * c.copy_ns, remap_ns=moved * c.remap_ns,
+                      copy_ns=copy_ns, remap_ns=moved * c.remap_ns,
                       other_ns=attempts * c.other_ns)
         chunks.append({"start": t, "each_unmap": each_unmap, "unmapped": unmapped,
                        "moves": moves, "cost": round_cost, "targets": rnd.ipis, "full": rnd.full,
@@ -165,25 +175,33 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         n_pages=np.where(one_round, ch["k"], 1)[starts], page_list=pages[st.order],
         broadcast=ch["broadcast"][starts].astype(bool),
     ))
-    copy_start = ch["moves"] + o * step
+    if batch_copy:
+        # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.
+        copy_start = ch["moves"] + _joined_offsets([cp.start_ns for cp in copied])
+        copy_end = ch["moves"] + _joined_offsets([cp.end_ns for cp in copied])
+        total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
+        remap = ch["moves"] + total + (o + 1) * c.remap_ns
+    else:
+        copy_start = ch["moves"] + o * step
+        copy_end = copy_start + eng.copy_ns
+        remap = copy_start + step
     eng.add_pages(PageRows(
         page=pages[st.order], batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
         flush_ns=np.where(one_round, ch["moves"], unmap + ch["cost"]), copy_start_ns=copy_start,
-        remap_ns=copy_start + step, round=first + np.cumsum(starts) - 1,
-        status=np.zeros(len(o), np.int8), attempts=st.tries,
+        remap_ns=remap, round=first + np.cumsum(starts) - 1,
+        status=np.zeros(len(o), np.int8), attempts=st.tries, copy_end_ns=copy_end,
     ), call)
     return t, chunks[-1]["batch_id"]
 
 
-@register(
-    name="batched",
-    description="Linux >= 6.3: unmap up to batch_pages pages, one flush, then copy and remap each",
-    config=BatchedConfig, default=True, order=1,
-    aliases={"migrate.batch_size": "batch_pages", "migrate.serial_passes": "passes",
-             "migrate.async_passes": "async_passes", "migrate.sync_passes": "sync_passes"},
-)
-def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
-    """Schedule one call; returns its end time."""
+def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
+              batch_copy: bool) -> int:
+    """Schedule one call in chunks of ``batch_pages`` (see :func:`_lay_out` for
+    ``batch_copy``); returns its end time."""
     cfg: BatchedConfig = eng.config
     passes = cfg.passes if call.is_async else cfg.async_passes
     bounds = np.concatenate([[0], np.cumsum(group_sizes(len(pages), cfg.batch_pages))])
@@ -193,7 +211,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     while c < len(bounds) - 1:
         st = _stretch(eng.draws, bounds, c, passes)
         c += len(st.sizes)
-        t, batch_id = _lay_out(eng, call, pages, st, masks, t)
+        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy)
         if call.is_async:
             eng.add_failed(pages=pages[st.left], call=call, batch_id=batch_id, attempts=passes)
             continue
@@ -210,3 +228,15 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
                           start_ns=t, end_ns=moved.end_ns, **ph.as_kwargs())
             t = moved.end_ns
     return t
+
+
+@register(
+    name="batched",
+    description="Linux >= 6.3: unmap up to batch_pages pages, one flush, then copy and remap each",
+    config=BatchedConfig, default=True, order=1,
+    aliases={"migrate.batch_size": "batch_pages", "migrate.serial_passes": "passes",
+             "migrate.async_passes": "async_passes", "migrate.sync_passes": "sync_passes"},
+)
+def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
+    """Schedule one call; returns its end time."""
+    return plan_call(eng, call, pages, start_ns, batch_copy=False)

@@ -38,6 +38,9 @@ class Policy:
     order: int  # where it is listed (POLICIES, DEFAULT_POLICIES): the older kernel first
     # Old config keys (from before the policies had sections) -> the field of ``config`` each sets.
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # The policy whose [policy.<name>] section this one reads: itself, or one whose kernel
+    # constants it shares (batched-copy reads batched's).
+    section: str = ""
     horizon: Horizon | None = None  # set by a policy that reads the stores during its calls
 
 
@@ -46,7 +49,8 @@ _registered: dict[str, Policy] = {}
 
 def register(
     *, name: str, description: str, config: type, order: int, default: bool = False,
-    aliases: Mapping[str, str] | None = None, horizon: Horizon | None = None,
+    aliases: Mapping[str, str] | None = None, section: str | None = None,
+    horizon: Horizon | None = None,
 ) -> Callable[[MigrateCall], MigrateCall]:
     """Register the decorated ``migrate_call`` as policy ``name``."""
     params = getattr(config, "__dataclass_params__", None)
@@ -62,7 +66,8 @@ def register(
             raise TypeError(f"policy '{name}' is registered twice")
         _registered[name] = Policy(name=name, description=description, config=config,
                                    migrate_call=fn, default=default, order=order,
-                                   aliases=dict(aliases or {}), horizon=horizon)
+                                   aliases=dict(aliases or {}), section=section or name,
+                                   horizon=horizon)
         return fn
 
     return add

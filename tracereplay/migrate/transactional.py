@@ -1,7 +1,7 @@
 """``transactional``: Nomad's transactional page migration (Xiang et al., "Nomad: Non-Exclusive
 Memory Tiering via Transactional Page Migration", OSDI 2024).
 
-Per page: copy it while it stays mapped (reads and writes go on to the old frame), then unmap
+Per page: copy it (alone, with the profile's copy engine) while it stays mapped (reads and writes go on to the old frame), then unmap
 it, flush its PTE at once (a round of the profile's flush mechanism), and check whether it was
 written since its copy began (the PTE's dirty bit). If it was not, the copy is current: remap to
 it. If it was, the copy is stale: the attempt *aborts*, the old PTE is restored and the page is
@@ -48,7 +48,7 @@ def horizon(eng: Engine, n_pages: int) -> int:
     every page at the dearest flush round."""
     c, cpus = eng.costs, eng.pre.machine.cpus
     flush = max(eng.flush_round(local, k, 1).cost_ns for local in (False, True) for k in range(cpus))
-    step = c.other_ns + c.copy_ns + c.unmap_ns + flush + c.remap_ns
+    step = c.other_ns + eng.copy_ns + c.unmap_ns + flush + c.remap_ns
     return n_pages * (eng.config.retries + 1) * step + 1
 
 
@@ -62,7 +62,7 @@ def _written(stores: np.ndarray | None, lo_ns: int, hi_ns: int) -> bool:
 @register(
     name="transactional",
     description="Nomad (OSDI 2024): copy while mapped, then unmap, flush, remap unless written",
-    config=TransactionalConfig, order=2, horizon=horizon,
+    config=TransactionalConfig, order=3, horizon=horizon,
 )
 def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
     """Schedule one call; returns its end time."""
@@ -82,7 +82,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
         written = stores.get(page)
         for attempt in range(1, cfg.retries + 2):
             copy_start = t + c.other_ns
-            unmap = copy_start + c.copy_ns + c.unmap_ns
+            unmap = copy_start + eng.copy_ns + c.unmap_ns
             mask = masks.at(unmap)
             rnd = eng.flush_round(mask.local, mask.targets, 1)
             # The dirty bit: a store between the start of the copy and the PTE clear.
@@ -95,7 +95,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
                          ("attempts", attempt)):
                 cols[k].append(int(v))
             ph.other += c.other_ns
-            ph.copy += c.copy_ns
+            ph.copy += eng.copy_ns
             ph.unmap += c.unmap_ns
             ph.flush += rnd.cost_ns
             ph.remap += c.remap_ns
@@ -114,7 +114,8 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
         page=a["page"], batch_id=ids.copy(), pos=np.arange(n, dtype=np.int32),
         unmap_ns=a["unmap"], flush_ns=flush, copy_start_ns=a["copy_start"],
         remap_ns=flush + c.remap_ns, round=np.arange(first, first + n, dtype=np.int64),
-        status=a["status"].astype(np.int8), attempts=a["attempts"].astype(np.int32)), call)
+        status=a["status"].astype(np.int8), attempts=a["attempts"].astype(np.int32),
+        copy_end_ns=a["copy_start"] + eng.copy_ns), call)
     eng.add_batch(call=call, kind="transactional", pages=len(pages), nr_succeeded=moved,
                   start_ns=start_ns, end_ns=t, **ph.as_kwargs())
     return t
