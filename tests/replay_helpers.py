@@ -92,7 +92,7 @@ def all_ops(pre: PrePass, profile: Profile, policy: str) -> tuple[OpBuffer, np.n
 def new_state(pre: PrePass, profile: Profile) -> KernelState:
     """A kernel state holding every page of a finished pre-pass."""
     state = KernelState(pre.machine, profile)
-    state.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+    state.grow(pre.page_pid, pre.page_vpn, pre.page_node, pre.page_order)
     return state
 
 

@@ -5,6 +5,12 @@ windows, flush rounds and batch records through the engine's few verbs: ``mask``
 ``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
 ``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
 
+The unit of migration is the folio: a policy's list holds folio heads (a base page is a folio
+of one page), each with its base pages (:meth:`Engine.folio_pages`), the TLB entries a flush
+of it covers (:meth:`Engine.flush_entries`: one for a PMD-mapped folio) and its copy time
+(:meth:`Engine.copy_times`, from its size in bytes). A folio's migration state (node now,
+busy until) is kept on its head.
+
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
 ``fail_probability``; a policy reads mm_cpumask at a resolution of its own, not at every
 flush; a call is expanded at its start.
@@ -20,6 +26,7 @@ import numpy as np
 
 from tracereplay.config import Profile
 from tracereplay.prepass import PrePass
+from tracereplay.trace.schema import pmd_order
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
@@ -142,6 +149,8 @@ class Engine:
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
+        self.page_size = pre.machine.page_size
+        self.pmd_order = pmd_order(pre.machine.page_shift)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
@@ -173,11 +182,48 @@ class Engine:
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         self._n = n
 
+    # -- folios ------------------------------------------------------------------------
+
+    def folio_pages(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the base pages of each folio (heads), 2^order."""
+        return np.left_shift(1, self.pre.page_order[folios].astype(np.int64))
+
+    def flush_entries(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the TLB entries a flush of each folio covers: one for a PMD-mapped folio
+        (one 2 MiB translation), one per base page for a PTE-mapped one."""
+        pages = self.folio_pages(folios)
+        return np.where(pages == 1 << self.pmd_order, 1, pages)
+
+    def translations(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the translations of the folios, folio after folio, as the replay kernel names
+        them: a PMD-mapped folio's head, every page of a PTE-mapped one."""
+        n = self.flush_entries(folios)
+        if len(n) and n.max() == 1:
+            return folios.astype(np.int64, copy=True)
+        return np.repeat(folios.astype(np.int64), n) + within(n)
+
+    def copy_times(self, folios: np.ndarray) -> np.ndarray:
+        """int64 ns: the time to copy each folio, from its size in bytes (the copy mechanism's
+        interface: a list of folio sizes in, a time each out); the CPU copies ``copy_ns`` per
+        base page."""
+        size_bytes = self.folio_pages(folios) * self.page_size
+        return size_bytes // self.page_size * self.costs.copy_ns
+
     # -- verbs for policies -------------------------------------------------------------
 
     def mask(self, pid_index: int, t_ns: int) -> np.ndarray:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
+
+    def flush_costs(self, local: bool, targets: int, entries: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(initiator ns, full) of rounds of ``entries`` TLB entries each, by
+        :meth:`flush_cost`."""
+        values, at = np.unique(entries, return_inverse=True)
+        got = [self.flush_cost(local, targets, int(v)) for v in values]
+        cost = np.array([g[0] for g in got], np.int64)[at]
+        full = np.array([g[1] for g in got], bool)[at]
+        return cost, full
 
     def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
         """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
@@ -234,9 +280,12 @@ class Engine:
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
+        folios: int | None = None,
     ) -> None:
         """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
-        add up to its length."""
+        add up to its length. ``pages`` and ``nr_succeeded`` count base pages, as the
+        kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None: as many as
+        pages)."""
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
@@ -246,6 +295,7 @@ class Engine:
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
             "start_ns": start_ns, "end_ns": end_ns, "unmap_ns": unmap_ns, "flush_ns": flush_ns,
             "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns,
+            "folios": pages if folios is None else folios,
         })
 
     # -- results ----------------------------------------------------------------------------
@@ -279,10 +329,11 @@ class Engine:
         got = _joined(self._pages, PageRows, _PAGE_DTYPES)
         n = len(got["page"])
         copy_start, status = got["copy_start_ns"], got["status"]
+        folio = got["page"]
         if not status.any():
-            copy_end = copy_start + self.costs.copy_ns
+            copy_end = copy_start + self.copy_times(folio)
         else:
-            copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.costs.copy_ns, -1)
+            copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.copy_times(folio), -1)
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],
@@ -300,12 +351,21 @@ class Engine:
             "round": got["round"],
             "status": status,
             "attempts": got["attempts"],
+            "pages": self.folio_pages(folio),  # base pages of the folio
+            "span": self.flush_entries(folio),  # translations its unmap covers in the kernel
         }
 
     def masks(self) -> np.ndarray:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def within(counts: np.ndarray) -> np.ndarray:
+    """int64: the index of each row within its group, the groups of ``counts`` rows one after
+    another."""
+    n = int(counts.sum())
+    return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
