@@ -28,6 +28,12 @@ The rules, as the documents state them:
   for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
+- Folios: the unit of everything above is the folio (a base page is a folio of one page). A
+  call moves a folio whole, once, if any of its pages is named (whole-node: each folio of the
+  pid on the node, by its first page). A chunk takes folios until it holds ``batch_pages``
+  base pages or more. A copy takes ``copy_ns`` per base page. A flush of a folio covers its
+  translations: one for a PMD-mapped folio (order page_shift - 3), one per page otherwise;
+  rounds count translations against ``ceiling_pages``. Batches count base pages.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ PAGE_DTYPES = {
     "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
     "src_node": np.int32, "dst_node": np.int32, "unmap_ns": np.int64, "flush_ns": np.int64,
     "copy_start_ns": np.int64, "copy_end_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
-    "status": np.int8, "attempts": np.int32,
+    "status": np.int8, "attempts": np.int32, "pages": np.int64, "span": np.int64,
 }
 
 
@@ -86,6 +92,8 @@ class ReferencePlanner:
         self.node = [int(x) for x in pre.page_node]
         self.busy_until = [0] * n  # remap of the page's last migration
         self.page_of = {(int(pre.page_pid[p]), int(pre.page_vpn[p])): p for p in range(n)}
+        self.order = [int(x) for x in pre.page_order]
+        self.pmd = pre.machine.page_shift - 3
         self.mask_ids: dict[tuple[bool, ...], int] = {}
         self.n_rounds = self.n_batches = 0
         self.calls = self.skipped_busy = self.skipped_on_dst = self.absent_pages = 0
@@ -121,6 +129,20 @@ class ReferencePlanner:
             out.append(Plan(start, end, self.rounds, self.rows, self.batches))
         return out
 
+    # -- folios ------------------------------------------------------------------------
+
+    def size(self, folio: int) -> int:
+        """Base pages of the folio whose first page is ``folio``."""
+        return 1 << self.order[folio]
+
+    def head(self, page: int) -> int:
+        return page - int(self.pre.page_vpn[page]) % self.size(page)
+
+    def translations(self, folio: int) -> list[int]:
+        if self.order[folio] == self.pmd:
+            return [folio]
+        return list(range(folio, folio + self.size(folio)))
+
     def call_pages(self, i: int, start: int) -> list[int]:
         pre, calls = self.pre, self.pre.calls
         pid_index, src, dst = calls.pid_index[i], calls.src_node[i], calls.dst_node[i]
@@ -132,7 +154,7 @@ class ReferencePlanner:
             if src == dst:
                 return []
             mine = [p for p in range(pre.n_pages) if int(pre.page_pid[p]) == pid_index
-                    and exists(p) and self.node[p] == src]
+                    and exists(p) and self.node[p] == src and self.head(p) == p]
             mine.sort(key=lambda p: int(pre.page_vpn[p]))  # the address space, walked in order
             pages = []
             for p in mine:
@@ -141,7 +163,7 @@ class ReferencePlanner:
                 else:
                     pages.append(p)
             return pages
-        pages, seen = [], set()
+        pages, seen, heads = [], set(), set()
         for vpn in calls.pages_vpn(i).tolist():
             if vpn in seen:
                 continue  # a page listed twice moves once
@@ -149,7 +171,12 @@ class ReferencePlanner:
             p = self.page_of.get((pid_index, vpn))
             if p is None or not exists(p):
                 self.absent_pages += 1
-            elif self.node[p] == dst:
+                continue
+            p = self.head(p)
+            if p in heads:
+                continue  # so does a folio named by two of its pages
+            heads.add(p)
+            if self.node[p] == dst:
                 self.skipped_on_dst += 1
             elif self.busy_until[p] > start:
                 self.skipped_busy += 1
@@ -197,7 +224,7 @@ class ReferencePlanner:
     def moved(self, page: int, batch_id: int, pos: int, unmap: int, flush: int, copy_start: int,
               round_gid: int, attempts: int) -> int:
         """Record a page copied from ``copy_start`` and remapped; returns its remap time."""
-        copy_end = copy_start + self.m.copy_ns
+        copy_end = copy_start + self.m.copy_ns * self.size(page)
         remap = copy_end + self.m.remap_ns
         self.rows.append({
             "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
@@ -205,6 +232,7 @@ class ReferencePlanner:
             "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": flush,
             "copy_start_ns": copy_start, "copy_end_ns": copy_end, "remap_ns": remap,
             "round": round_gid, "status": MIGRATED, "attempts": attempts,
+            "pages": self.size(page), "span": len(self.translations(page)),
         })
         self.node[page] = self.call["dst"]
         self.busy_until[page] = remap
@@ -216,12 +244,15 @@ class ReferencePlanner:
             "cpu": self.call["cpu"], "pos": -1, "src_node": self.node[page],
             "dst_node": self.call["dst"], "unmap_ns": -1, "flush_ns": -1, "copy_start_ns": -1,
             "copy_end_ns": -1, "remap_ns": -1, "round": -1, "status": FAILED,
-            "attempts": attempts,
+            "attempts": attempts, "pages": self.size(page),
+            "span": len(self.translations(page)),
         })
 
-    def batch(self, batch_id: int, kind: str, pages: int, nr_succeeded: int, start: int,
+    def batch(self, batch_id: int, kind: str, folios: list[int], moved: list[int], start: int,
               end: int, phases: dict[str, int]) -> None:
         assert sum(phases.values()) == end - start
+        pages = sum(self.size(f) for f in folios)
+        nr_succeeded = sum(self.size(f) for f in moved)
         self.batches.append({
             "batch_id": batch_id, "req_id": self.call["req_id"], "cpu": self.call["cpu"],
             "pid_index": self.call["pid_index"], "kind": kind,
@@ -229,6 +260,7 @@ class ReferencePlanner:
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded, "start_ns": start,
             "end_ns": end, "unmap_ns": phases["unmap"], "flush_ns": phases["flush"],
             "copy_ns": phases["copy"], "remap_ns": phases["remap"], "other_ns": phases["other"],
+            "folios": len(folios),
         })
 
     def new_batch(self) -> int:
@@ -236,12 +268,13 @@ class ReferencePlanner:
         return self.n_batches - 1
 
     def one_by_one(self, pages: list[int], batch_id: int, passes: int, sample: int,
-                   tried: int, t: int, phases: dict[str, int]) -> tuple[int, list[int], int]:
-        """unmap_and_move() of each page, pass after pass: other, unmap, a round for that page
-        at once, copy, remap. Returns the end time, the pages still busy and how many moved."""
+                   tried: int, t: int, phases: dict[str, int]) -> tuple[int, list[int], list[int]]:
+        """unmap_and_move() of each folio, pass after pass: other, unmap, a round for its
+        translations at once, copy, remap. Returns the end time, the folios still busy and
+        those moved."""
         m = self.m
         attempts = dict.fromkeys(pages, tried)
-        moved = 0
+        moved: list[int] = []
         for _ in range(passes):
             if not pages:
                 break
@@ -254,12 +287,13 @@ class ReferencePlanner:
                     still.append(page)
                     continue
                 unmap = t + m.unmap_ns
-                gid, cost = self.flush_round(mask, unmap, [page], batch_id)
+                gid, cost = self.flush_round(mask, unmap, self.translations(page), batch_id)
                 flush = unmap + cost
-                t = self.moved(page, batch_id, moved, unmap, flush, flush, gid, attempts[page])
-                moved += 1
-                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost), ("copy", m.copy_ns),
-                                  ("remap", m.remap_ns)):
+                t = self.moved(page, batch_id, len(moved), unmap, flush, flush, gid,
+                               attempts[page])
+                moved.append(page)
+                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost),
+                                  ("copy", m.copy_ns * self.size(page)), ("remap", m.remap_ns)):
                     phases[phase] += ns
             pages = still
         return t, pages, moved
@@ -273,14 +307,20 @@ class ReferencePlanner:
                                            self.cfg.mm_cpumask_sample_pages, 0, start, phases)
         for page in left:
             self.given_up(page, batch_id, self.cfg.passes)
-        self.batch(batch_id, "serial", len(pages), moved, start, end, phases)
+        self.batch(batch_id, "serial", pages, moved, start, end, phases)
         return end
 
     def batched(self, pages: list[int], start: int) -> int:
         cfg, m = self.cfg, self.m
         t = start
-        for lo in range(0, len(pages), cfg.batch_pages):
-            chunk = pages[lo:lo + cfg.batch_pages]
+        lo = 0
+        while lo < len(pages):
+            # migrate_pages(): folios join the chunk until it holds batch_pages pages or more.
+            chunk, held = [], 0
+            while lo < len(pages) and held < cfg.batch_pages:
+                chunk.append(pages[lo])
+                held += self.size(pages[lo])
+                lo += 1
             batch_id = self.new_batch()
             chunk_start = t
             phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
@@ -305,22 +345,24 @@ class ReferencePlanner:
                         unmapped.append((page, t, -1, -1))
                     else:
                         # Nobody else can hold the translation: the PTE is flushed at once.
-                        gid, cost = self.flush_round(mask, t, [page], batch_id)
+                        gid, cost = self.flush_round(mask, t, self.translations(page), batch_id)
                         unmapped.append((page, t, t + cost, gid))
                         t += cost
                         phases["flush"] += cost
                 remaining = still
             if deferred and unmapped:
                 # try_to_unmap_flush(): one round for every page the chunk unmapped.
-                gid, cost = self.flush_round(mask, t, [u[0] for u in unmapped], batch_id)
+                gid, cost = self.flush_round(
+                    mask, t, [q for u in unmapped for q in self.translations(u[0])], batch_id)
                 t += cost
                 phases["flush"] += cost
                 unmapped = [(page, unmap, t, gid) for page, unmap, _, _ in unmapped]
             for pos, (page, unmap, flush, gid) in enumerate(unmapped):
                 t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
-                phases["copy"] += m.copy_ns
+                phases["copy"] += m.copy_ns * self.size(page)
                 phases["remap"] += m.remap_ns
-            self.batch(batch_id, "batch", len(chunk), len(unmapped), chunk_start, t, phases)
+            self.batch(batch_id, "batch", chunk, [u[0] for u in unmapped], chunk_start, t,
+                       phases)
             if self.call["is_async"]:
                 for page in remaining:
                     self.given_up(page, batch_id, passes)
@@ -334,7 +376,7 @@ class ReferencePlanner:
                                                  cfg.async_passes, t, phases)
                 if left:
                     self.given_up(page, retry_id, cfg.async_passes + cfg.sync_passes)
-                self.batch(retry_id, "sync_retry", 1, moved, retry_start, t, phases)
+                self.batch(retry_id, "sync_retry", [page], moved, retry_start, t, phases)
         return t
 
     # -- what the planner also reports ------------------------------------------------------
