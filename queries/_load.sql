@@ -46,9 +46,10 @@ SELECT
     copy_end_ns::BIGINT AS copy_end_ns,
     remap_ns::BIGINT AS remap_ns,
     status::VARCHAR AS status,
-    attempts::INTEGER AS attempts
+    attempts::INTEGER AS attempts,
+    pages::INTEGER AS pages
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -74,9 +75,10 @@ SELECT
     flush_ns::BIGINT AS flush_ns,
     copy_ns::BIGINT AS copy_ns,
     remap_ns::BIGINT AS remap_ns,
-    other_ns::BIGINT AS other_ns
+    other_ns::BIGINT AS other_ns,
+    folios::INTEGER AS folios
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::INTEGER AS folios WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -285,7 +287,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
 --   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
 --   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
---   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -310,7 +312,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -598,8 +600,8 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --   policy          VARCHAR               migration policy (policy=<name>/)
 --   calls           BIGINT   (calls)      migration calls (distinct req_id of the batches)
 --   batches         BIGINT   (batches)    batches
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
+--   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
+--   pages_failed    BIGINT   (pages)      base pages given up on
 --   migration_ns    BIGINT   (ns)         sum of batch durations
 --   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
 --   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
@@ -618,8 +620,8 @@ GROUP BY run, trace, policy;
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -772,8 +774,8 @@ ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.pol
 --   start_ns        BIGINT   (ns)         start of the call's first batch
 --   end_ns          BIGINT   (ns)         end of its last batch
 --   batches         BIGINT   (batches)    batches of the call
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
+--   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
+--   pages_failed    BIGINT   (pages)      base pages given up on
 --   migration_ns    BIGINT   (ns)         sum of the call's batch durations
 --   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
 
@@ -791,8 +793,8 @@ GROUP BY run, trace, policy, req_id;
 CREATE VIEW _throughput_per_call_pages AS
 SELECT
     run, trace, policy, req_id,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy, req_id;
 

@@ -14,8 +14,8 @@
 --   policy          VARCHAR               migration policy (policy=<name>/)
 --   calls           BIGINT   (calls)      migration calls (distinct req_id of the batches)
 --   batches         BIGINT   (batches)    batches
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
+--   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
+--   pages_failed    BIGINT   (pages)      base pages given up on
 --   migration_ns    BIGINT   (ns)         sum of batch durations
 --   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
 --   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
@@ -34,8 +34,8 @@ GROUP BY run, trace, policy;
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy;
 

@@ -15,8 +15,8 @@
 --   start_ns        BIGINT   (ns)         start of the call's first batch
 --   end_ns          BIGINT   (ns)         end of its last batch
 --   batches         BIGINT   (batches)    batches of the call
---   pages_migrated  BIGINT   (pages)      pages migrated
---   pages_failed    BIGINT   (pages)      pages given up on
+--   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
+--   pages_failed    BIGINT   (pages)      base pages given up on
 --   migration_ns    BIGINT   (ns)         sum of the call's batch durations
 --   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
 
@@ -34,8 +34,8 @@ GROUP BY run, trace, policy, req_id;
 CREATE VIEW _throughput_per_call_pages AS
 SELECT
     run, trace, policy, req_id,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy, req_id;
 

@@ -16,6 +16,7 @@ from replay_helpers import access, hand_profile, map_folio, migrate_node, migrat
 
 from tracereplay.kernel import OUT_L1, OUT_WALK
 from tracereplay.machine import Machine
+from tracereplay.query import run_query
 from tracereplay.replay import run
 
 TWO_NODES = Machine.spread(8, 2)  # CPUs 0-3 on node 0, 4-7 on node 1
@@ -128,6 +129,9 @@ def test_batches_count_base_pages_and_a_crossing_folio_stays(
     assert [(m["vpn"], m["pages"]) for m in migrations] == [(8, 2), (10, 2), (12, 4), (16, 1)]
     for m in migrations:
         assert m["copy_end_ns"] - m["copy_start_ns"] == 1_000 * m["pages"]
+    # The queries count base pages, not rows.
+    [row] = run_query("throughput", [out / "policy=batched"]).to_pylist()
+    assert (row["pages_migrated"], row["pages_failed"]) == (9, 0)
 
 
 def test_two_pages_of_one_folio_in_a_call_move_it_once(tmp_path: Path) -> None:
