@@ -31,9 +31,10 @@ The rules, as the documents state them:
 - Folios: the unit of everything above is the folio (a base page is a folio of one page). A
   call moves a folio whole, once, if any of its pages is named (whole-node: each folio of the
   pid on the node, by its first page). A chunk takes folios until it holds ``batch_pages``
-  base pages or more. A copy takes ``copy_ns`` per base page. A flush of a folio covers its
+  base pages or more. A copy takes ``copy_ns`` per base page. A flush of a folio drops its
   translations: one for a PMD-mapped folio (order page_shift - 3), one per page otherwise;
-  rounds count translations against ``ceiling_pages``. Batches count base pages.
+  but x86 flushes a folio's range in 4 KiB strides, so it counts (against ``ceiling_pages``
+  and for ``invlpg_ns``) its base pages. Batches count base pages.
 """
 
 from __future__ import annotations
@@ -198,10 +199,12 @@ class ReferencePlanner:
         m = self.pre.mask(self.call["pid_index"], t, self.f.mm_cpumask, self.f.mm_cpumask_window_ns)
         return tuple(bool(x) for x in m)
 
-    def flush_round(self, mask: tuple[bool, ...], ts: int, pages: list[int], batch_id: int) -> tuple[int, int]:
-        """Record a flush round of ``pages`` starting at ``ts``; returns (its gid, its cost)."""
+    def flush_round(self, mask: tuple[bool, ...], ts: int, folios: list[int], batch_id: int) -> tuple[int, int]:
+        """Record a flush round of the ``folios`` starting at ``ts``; returns (its gid, its
+        cost)."""
         f = self.f
-        n = len(pages)
+        pages = [q for folio in folios for q in self.translations(folio)]
+        n = sum(self.size(folio) for folio in folios)
         local = mask[self.call["cpu"]]
         targets = sum(mask) - int(local)
         full = n > f.ceiling_pages
@@ -215,7 +218,8 @@ class ReferencePlanner:
         self.rounds.append({
             "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost, "cpu": self.call["cpu"],
             "pid_index": self.call["pid_index"], "req_id": self.call["req_id"],
-            "batch_id": batch_id, "pages": -1 if full else n, "n_pages": n, "gid": gid,
+            "batch_id": batch_id, "pages": -1 if full else len(pages), "n_pages": len(pages),
+            "gid": gid,
             "targets": targets, "full": full, "mask_id": self.mask_ids[mask],
             "page_list": list(pages),
         })
@@ -287,7 +291,7 @@ class ReferencePlanner:
                     still.append(page)
                     continue
                 unmap = t + m.unmap_ns
-                gid, cost = self.flush_round(mask, unmap, self.translations(page), batch_id)
+                gid, cost = self.flush_round(mask, unmap, [page], batch_id)
                 flush = unmap + cost
                 t = self.moved(page, batch_id, len(moved), unmap, flush, flush, gid,
                                attempts[page])
@@ -345,15 +349,14 @@ class ReferencePlanner:
                         unmapped.append((page, t, -1, -1))
                     else:
                         # Nobody else can hold the translation: the PTE is flushed at once.
-                        gid, cost = self.flush_round(mask, t, self.translations(page), batch_id)
+                        gid, cost = self.flush_round(mask, t, [page], batch_id)
                         unmapped.append((page, t, t + cost, gid))
                         t += cost
                         phases["flush"] += cost
                 remaining = still
             if deferred and unmapped:
                 # try_to_unmap_flush(): one round for every page the chunk unmapped.
-                gid, cost = self.flush_round(
-                    mask, t, [q for u in unmapped for q in self.translations(u[0])], batch_id)
+                gid, cost = self.flush_round(mask, t, [u[0] for u in unmapped], batch_id)
                 t += cost
                 phases["flush"] += cost
                 unmapped = [(page, unmap, t, gid) for page, unmap, _, _ in unmapped]

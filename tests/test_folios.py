@@ -58,29 +58,36 @@ def test_shared_2m_entries_use_the_4k_sets_and_still_one_translation(tmp_path: P
 
 
 @pytest.mark.parametrize("policy", ["serial", "batched"])
-def test_migrating_a_pmd_folio_flushes_one_entry_and_copies_2_mib(tmp_path: Path, policy: str) -> None:
-    """CPU 1 holds the 2 MiB translation (L1 and STLB); CPU 0, which never ran the process,
-    moves the folio to node 1 by naming one of its pages (vpn 700).
+@pytest.mark.parametrize(("ceiling", "full"), [(33, True), (512, False)])
+def test_migrating_a_pmd_folio_flushes_its_one_entry_or_all_and_copies_2_mib(
+        tmp_path: Path, policy: str, ceiling: int, full: bool) -> None:
+    """CPU 1 holds the 2 MiB translation (L1 and STLB) and that of the base page 5; CPU 0,
+    which never ran the process, moves the folio to node 1 by naming one of its pages (700).
 
         t: 1000 call, 1100 unmapped, one round to CPU 1 (500: no local flush) -> 1600,
            copy 512 pages x 1000 -> 513600, remap -> 513700.
-    CPU 1's access to vpn 600 at 2000 walks into the migration entry and waits to 513700.
+    x86 flushes the folio's 2 MiB in 4 KiB strides: 512 pages, above a ceiling of 33, so CPU 1
+    does a full flush (300 + 35) and loses page 5's entries too; with a ceiling of 512 it
+    drops the one 2 MiB entry (300 + one invlpg of 10). CPU 1's access to vpn 600 at 2000
+    walks into the migration entry and waits to 513700.
     """
-    rows = [map_folio(0, 512, 9, 0), access(10, 1, 512), access(2_000, 1, 600),
-            *migrate_pages(1_000, 0, [700], 1, req=7)]
+    rows = [map_folio(0, 512, 9, 0), access(10, 1, 512), access(11, 1, 5),
+            access(2_000, 1, 600), *migrate_pages(1_000, 0, [700], 1, req=7)]
     trace = write_trace(tmp_path / "t.parquet", rows, TWO_NODES)
     out = tmp_path / "run"
-    run(trace, out, policies=[policy], profile=hand_profile())
+    run(trace, out, policies=[policy],
+        profile=hand_profile("flush.full_flush_ns=35", f"flush.ceiling_pages={ceiling}"))
     [m] = _table(out, policy, "migrations")
     assert (m["vpn"], m["pages"], m["src_node"], m["dst_node"]) == (512, 512, 0, 1)
     assert (m["unmap_ns"], m["flush_ns"], m["copy_start_ns"], m["copy_end_ns"], m["remap_ns"]) == (
         1_100, 1_600, 1_600, 513_600, 513_700)
     [f] = _table(out, policy, "flushes")
     assert (f["pages"], f["targets"], f["targets_holding"], f["cost_ns"], f["target_full_flush"]) == (
-        1, 1, 1, 500, False)
+        -1 if full else 1, 1, 1, 500, full)
     s = _stats(out, policy)[1]
     # One IPI that found the folio's entry in the L1 dTLB's 2 MiB array and in the STLB.
-    assert (s["ipis_received"], s["ipis_useful"], s["entries_flushed"], s["irq_ns"]) == (1, 1, 2, 310)
+    assert (s["ipis_received"], s["ipis_useful"], s["full_flushes"]) == (1, 1, int(full))
+    assert (s["entries_flushed"], s["irq_ns"]) == ((4, 335) if full else (2, 310))
     [st] = _table(out, policy, "stalls")
     assert (st["ts_ns"], st["vpn"], st["stall_ns"]) == (2_000, 600, 513_700 - 2_000)
     [b] = _table(out, policy, "batches")

@@ -227,7 +227,7 @@ def _check(p: Profile) -> None:
     for key, ways, entries in (("tlb.l1_2m_ways", t.l1_2m_ways, t.l1_2m_entries),
                                ("tlb.l2_2m_ways", t.l2_2m_ways, t.l2_2m_entries)):
         # 0 entries: 2 MiB translations share the 4 KiB array (and the ways must be 0 too).
-        need(ways >= (1 if entries else 0) and (entries or not ways), key,
+        need(ways >= (1 if entries else 0) and (entries > 0 or ways == 0), key,
              "must be at least 1 with a 2 MiB array of its own, 0 without one", ways)
         need(entries >= 0 and (not entries or entries % ways == 0),
              key.replace("ways", "entries"),

@@ -71,8 +71,8 @@ class RoundRows:
     full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
     mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
     batch_id: np.ndarray
-    n_pages: np.ndarray  # pages the round covers
-    page_list: np.ndarray  # those pages, round after round
+    n_pages: np.ndarray  # translations the round drops (a PMD-mapped folio's is one)
+    page_list: np.ndarray  # those translations (page ids), round after round
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,10 +189,18 @@ class Engine:
         return np.left_shift(1, self.pre.page_order[folios].astype(np.int64))
 
     def flush_entries(self, folios: np.ndarray) -> np.ndarray:
-        """int64: the TLB entries a flush of each folio covers: one for a PMD-mapped folio
+        """int64: the TLB entries a flush of each folio drops: one for a PMD-mapped folio
         (one 2 MiB translation), one per base page for a PTE-mapped one."""
         pages = self.folio_pages(folios)
         return np.where(pages == 1 << self.pmd_order, 1, pages)
+
+    def flush_span(self, folios: np.ndarray) -> np.ndarray:
+        """int64: what a flush of each folio counts against ``ceiling_pages`` and pays
+        ``invlpg_ns`` for: its base pages. x86 has no flush_pmd_tlb_range() of its own: the
+        generic one is flush_tlb_range() over the folio's 2 MiB in 4 KiB strides (stride
+        PMD_SHIFT is for hugetlb VMAs only), 512 pages, above the ceiling: a full flush, as
+        include/linux/pgtable.h says it "will likely be" for a single huge page."""
+        return self.folio_pages(folios)
 
     def translations(self, folios: np.ndarray) -> np.ndarray:
         """int64: the translations of the folios, folio after folio, as the replay kernel names
@@ -318,7 +326,7 @@ class Engine:
             "pid_index": np.full(n, call.pid_index, np.int32),
             "req_id": np.full(n, call.req_id, np.int64),
             "batch_id": got["batch_id"],
-            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
+            "pages": np.where(got["full"], -1, counts).astype(np.int32),
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
             "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracereplay.migrate._engine import Call, Engine, PageRows, RoundRows, within
+from tracereplay.migrate._engine import Call, Engine, PageRows, RoundRows
+from tracereplay.migrate._engine import within as within  # where policies found it before
 
 
 class Phases:
@@ -98,6 +99,7 @@ def one_by_one(
     remaining = pages
     copy = eng.copy_times(pages)
     entries = eng.flush_entries(pages)
+    span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
     t = t_ns
     done = moved = 0
@@ -114,7 +116,7 @@ def one_by_one(
         for s0, n_seg in zip(range(0, n, sample_pages), sizes.tolist(), strict=True):
             seg = slice(s0, s0 + n_seg)
             mask = masks.at(t)
-            cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, entries[seg])
+            cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
             k = int(ok[seg].sum())
             segments.append({"targets": mask.targets, "mask_id": masks.id(mask) if k else -1})
             t += n_seg * c.other_ns + k * (c.unmap_ns + c.remap_ns) + int(
@@ -149,6 +151,6 @@ def one_by_one(
         ph.unmap += k * c.unmap_ns
         ph.remap += k * c.remap_ns
         done += k
-        remaining, copy, entries = remaining[~ok], copy[~ok], entries[~ok]
+        remaining, copy, entries, span = remaining[~ok], copy[~ok], entries[~ok], span[~ok]
         attempts = attempts[~ok] + 1
     return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)

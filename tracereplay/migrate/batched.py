@@ -126,10 +126,12 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     folios = pages[st.order]  # the folios unmapped, chunk after chunk
     copy = eng.copy_times(folios)
     entries = eng.flush_entries(folios)
+    span = eng.flush_span(folios)
     n_pages = eng.folio_pages(pages)
     ends = np.cumsum(st.k)
     firsts = ends - st.k
-    cum = np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)])
+    cum = (np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)]),
+           np.concatenate([[0], np.cumsum(span)]))
     list_pages = np.concatenate([[0], np.cumsum(n_pages)])
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
@@ -137,16 +139,17 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
         a, b = int(firsts[j]), int(ends[j])
         copy_sum, entry_sum = int(cum[0][b] - cum[0][a]), int(cum[1][b] - cum[1][a])
+        span_sum = int(cum[2][b] - cum[2][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
         if mask.targets:
             # try_to_unmap_flush(): one round for the chunk once every folio is unmapped.
-            round_cost, full = eng.flush_cost(mask.local, mask.targets, entry_sum)
+            round_cost, full = eng.flush_cost(mask.local, mask.targets, span_sum)
             flush_ns = round_cost if moved else 0
         else:
             # Nobody else can hold the translations: each folio's are flushed at once (a local
             # flush of its range, as serial does), no IPIs.
-            cost, _ = eng.flush_costs(mask.local, 0, entries[a:b])
+            cost, _ = eng.flush_costs(mask.local, 0, span[a:b])
             local[a:b] = cost
             round_cost, full = 0, False
             flush_ns = int(cost.sum())
@@ -173,7 +176,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         if len(local) else local
     unmap = ch["start"] + (st.attempt + 1) * c.other_ns + (o + 1) * c.unmap_ns + local_before
     starts = ~one_round | (o == 0)  # the rows that start a round
-    _, fulls = eng.flush_costs(False, 0, entries)
+    _, fulls = eng.flush_costs(False, 0, span)
     first = eng.add_rounds(RoundRows(
         ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts],
         cost_ns=np.where(one_round, ch["cost"], local)[starts],
