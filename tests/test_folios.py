@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from replay_helpers import access, hand_profile, map_folio, migrate_node, migrate_pages, write_trace
 
+from tracereplay.errors import ConfigError
 from tracereplay.kernel import OUT_L1, OUT_WALK
 from tracereplay.machine import Machine
 from tracereplay.query import run_query
@@ -148,3 +149,13 @@ def test_two_pages_of_one_folio_in_a_call_move_it_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run(trace, out, policies=["serial"], profile=hand_profile())
     assert [(m["vpn"], m["pages"]) for m in _table(out, "serial", "migrations")] == [(12, 4)]
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    (["tlb.l1_2m_entries=6", "tlb.l1_2m_ways=4"], "tlb.l1_2m_entries"),
+    (["tlb.l1_2m_entries=0", "tlb.l1_2m_ways=4"], "tlb.l1_2m_ways"),
+    (["tlb.l2_2m_entries=8", "tlb.l2_2m_ways=0"], "tlb.l2_2m_ways"),
+])
+def test_a_2m_array_needs_whole_sets(overrides: list[str], key: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        hand_profile(*overrides)
