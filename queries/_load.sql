@@ -46,10 +46,9 @@ SELECT
     copy_end_ns::BIGINT AS copy_end_ns,
     remap_ns::BIGINT AS remap_ns,
     status::VARCHAR AS status,
-    attempts::INTEGER AS attempts,
-    pages::INTEGER AS pages
+    attempts::INTEGER AS attempts
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -76,9 +75,9 @@ SELECT
     copy_ns::BIGINT AS copy_ns,
     remap_ns::BIGINT AS remap_ns,
     other_ns::BIGINT AS other_ns,
-    folios::INTEGER AS folios
+    first_remap_ns::BIGINT AS first_remap_ns
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::INTEGER AS folios WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -129,6 +128,9 @@ FROM (
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/cpu_stats.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
 
+CREATE OR REPLACE VIEW _run_traces AS
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
 -- Source: Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; Linux 6.3, commit 7e12beb8ca2a.
@@ -143,19 +145,20 @@ FROM (
 --   baseline_policy  VARCHAR       the policy the seed's changes are measured from
 --   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change
 --   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value
+--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)
 
 CREATE VIEW _seed_figures AS
 SELECT * FROM (VALUES
-    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE),
-    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE),
-    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE),
-    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE),
-    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE)
-) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);
+    ('ipis_change', 'TLB-flush IPIs', 'ipis_sent', 'batched', 'serial', NULL::DOUBLE, -99.1::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('pages_per_s_change', 'pages migrated per second', 'pages_per_s', 'batched', 'serial', NULL::DOUBLE, 291.7::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('serial_flush_share', 'share of migration time flushing', 'flush_pct', 'serial', 'serial', 83.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_copy_share', 'share of migration time copying', 'copy_pct', 'batched', 'serial', 43.7::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450'),
+    ('batched_unmap_flush_share', 'share unmapping + flushing', 'unmap_flush_pct', 'batched', 'serial', 8.3::DOUBLE, NULL::DOUBLE, 'ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450')
+) AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, trace_sha256);
 
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -176,6 +179,20 @@ FROM (
     UNION ALL SELECT run, trace, policy FROM stalls
     UNION ALL SELECT run, trace, policy FROM cpu_stats
 );
+
+-- Every (run, trace, policy) whose accesses were replayed: a replay writes a cpu_stats row per
+-- CPU. A measured run (tracereplay import) has none: its capture holds no access stream and no
+-- per-CPU counters, so what only a replay observes (stalls, IPIs received, interrupt time) is
+-- unknown there and the views give NULL for it, not 0.
+CREATE OR REPLACE VIEW _replayed AS
+SELECT DISTINCT run, trace, policy FROM cpu_stats;
+
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (its faults table: stalls are the faults inside a migration window).
+CREATE OR REPLACE VIEW _stalls_observed AS
+SELECT run, trace, policy FROM _replayed
+UNION
+SELECT DISTINCT run, trace, policy FROM faults;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -269,7 +286,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -285,9 +302,9 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
 --   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
---   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
---   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
---   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
+--   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -312,7 +329,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
+SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -329,14 +346,17 @@ WITH joined AS (
         coalesce(r.range_flushes, 0) AS range_flushes,
         coalesce(r.full_flushes, 0) AS full_flushes,
         CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
-        coalesce(c.ipis_received, 0) AS ipis_received,
-        coalesce(c.irq_ns, 0) AS irq_ns,
+        -- counted by the replay's CPUs only: unknown (NULL) in a measured run (_replayed)
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.ipis_received, 0) END AS ipis_received,
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.irq_ns, 0) END AS irq_ns,
         coalesce(m.pages_migrated, 0) AS pages_migrated
     FROM _policies AS p
     LEFT JOIN _flush_counts_rounds AS r
         ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
     LEFT JOIN _flush_counts_cpus AS c
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _replayed AS x
+        ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
     LEFT JOIN _flush_counts_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )
@@ -469,6 +489,213 @@ FROM _page_stall_rows
 ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
     pos_in_batch NULLS LAST, unmap_ns NULLS LAST, pid, vpn;
 
+-- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
+--
+-- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
+-- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
+-- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
+-- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
+-- the values at or below it, so every percentile is an observed value.
+--
+-- Stalls are observed by a replay of the accesses, or in a capture of the page faults: a
+-- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
+-- not 0.
+--
+-- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pages           BIGINT   (pages)    pages migrated
+--   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
+--   window_p90_ns   BIGINT   (ns)       90th percentile window
+--   window_p99_ns   BIGINT   (ns)       99th percentile window
+--   window_max_ns   BIGINT   (ns)       longest window
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured without faults)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured without faults)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured without faults)
+--   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
+--   stall_p90_ns    BIGINT   (ns)       90th percentile wait
+--   stall_p99_ns    BIGINT   (ns)       99th percentile wait
+--   stall_max_ns    BIGINT   (ns)       longest wait
+
+CREATE VIEW _page_stall_summary_windows AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages,
+    -- one list of quantiles sorts the windows once
+    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
+    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+FROM _page_stall_rows
+GROUP BY run, trace, policy;
+
+CREATE VIEW _page_stall_summary_stalls AS
+SELECT
+    run, trace, policy,
+    count(*) AS stalls,
+    sum(stall_ns) AS stall_ns,
+    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
+    max(stall_ns) AS stall_max_ns
+FROM stalls
+GROUP BY run, trace, policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    p.run::VARCHAR AS run,
+    p.trace::VARCHAR AS trace,
+    p.policy::VARCHAR AS policy,
+    coalesce(w.pages, 0)::BIGINT AS pages,
+    w.window_q[1]::BIGINT AS window_p50_ns,
+    w.window_q[2]::BIGINT AS window_p90_ns,
+    w.window_q[3]::BIGINT AS window_p99_ns,
+    w.window_max_ns::BIGINT AS window_max_ns,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
+    s.stall_q[1]::BIGINT AS stall_p50_ns,
+    s.stall_q[2]::BIGINT AS stall_p90_ns,
+    s.stall_q[3]::BIGINT AS stall_p99_ns,
+    s.stall_max_ns::BIGINT AS stall_max_ns
+FROM _policies AS p
+LEFT JOIN _stalls_observed AS x
+    ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
+LEFT JOIN _page_stall_summary_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+LEFT JOIN _page_stall_summary_stalls AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+ORDER BY p.run, p.trace NULLS FIRST, p.policy;
+
+-- measured_vs_model: A capture's measured metrics beside each model policy's replay of the same capture, with their ratio
+--
+-- For a run directory that holds an import (policy=measured, `tracereplay import CAPTURE -o RUN
+-- --as-trace T`) and replays of its trace (`tracereplay replay T -o RUN`): one row per metric
+-- and model policy, with the measured value, the policy's value and model / measured. The
+-- metrics are defined once in flush_counts and page_stall_summary where both sides mean the
+-- same; where a measured table holds more than the replay models, the measured side is
+-- narrowed here, as each metric says:
+--
+--   flush_rounds    measured: tlb_flush rows inside a migration call with reason 2 (local
+--                   shootdown, the batched flush), 3 (local mm shootdown) or 4 (remote IPI
+--                   send). A round that sends IPIs and also flushes locally can trace 4 and 2,
+--                   so this is an upper bound of the rounds. Model: flush_counts.flush_rounds.
+--   ipi_rounds      measured: reason 4 rows inside a call; model: rounds with targets.
+--   ipis_sent       measured: receivers that traced a flush (reason 1), a lower bound.
+--   pages_migrated  measured: sum of nr_succeeded of the calls (pages without a PTE included,
+--                   as the trace of --as-trace carries them); model: pages migrated.
+--   window_p50_ns, window_p99_ns  unmapped windows of the pages the capture unmapped: the
+--                   measured set..remove_migration_pte windows; in the model the same pages
+--                   (below _measured_vs_model_unmapped_vpn, where --as-trace puts the pages it
+--                   moved without a PTE, which have no measured window). Nearest-rank.
+--   stalls, stall_p50_ns, stall_p99_ns, stall_max_ns  from page_stall_summary; measured stalls
+--                   are user faults inside a window and their stall_ns a lower bound.
+--
+-- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
+-- access only after the wait. The replay's run.json says which mode the model ran in.
+--
+-- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
+--
+-- Columns:
+--   run       VARCHAR        run directory, as given to the loader
+--   trace     VARCHAR        trace id in a corpus (trace=<id>/), NULL outside corpora
+--   metric    VARCHAR        metric name (see above)
+--   unit      VARCHAR        unit of measured and model
+--   policy    VARCHAR        model policy (policy=<name>/) compared with policy=measured
+--   measured  DOUBLE         the capture's value, in unit; NULL where the capture does not record it
+--   model     DOUBLE         the policy's value on the capture's trace, in unit
+--   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
+
+CREATE VIEW _measured_vs_model_unmapped_vpn AS
+-- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
+SELECT (1::BIGINT << 44) AS vpn;
+
+CREATE VIEW _measured_vs_model_windows AS
+SELECT
+    run, trace, policy,
+    quantile_disc(remap_ns - unmap_ns, [0.5, 0.99]) AS q
+FROM migrations
+WHERE status = 'migrated' AND vpn < (SELECT vpn FROM _measured_vs_model_unmapped_vpn)
+GROUP BY run, trace, policy;
+
+CREATE VIEW _measured_vs_model_values AS
+SELECT
+    p.run, p.trace, p.policy,
+    unnest([
+        {'ord': 1, 'metric': 'flush_rounds', 'unit': 'rounds', 'value': f.flush_rounds::DOUBLE},
+        {'ord': 2, 'metric': 'ipi_rounds', 'unit': 'rounds', 'value': f.ipi_rounds::DOUBLE},
+        {'ord': 3, 'metric': 'ipis_sent', 'unit': 'IPIs', 'value': f.ipis_sent::DOUBLE},
+        {'ord': 4, 'metric': 'pages_migrated', 'unit': 'pages', 'value': f.pages_migrated::DOUBLE},
+        {'ord': 5, 'metric': 'window_p50_ns', 'unit': 'ns', 'value': w.q[1]::DOUBLE},
+        {'ord': 6, 'metric': 'window_p99_ns', 'unit': 'ns', 'value': w.q[2]::DOUBLE},
+        {'ord': 7, 'metric': 'stalls', 'unit': 'accesses', 'value': s.stalls::DOUBLE},
+        {'ord': 8, 'metric': 'stall_p50_ns', 'unit': 'ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'ord': 9, 'metric': 'stall_p99_ns', 'unit': 'ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'ord': 10, 'metric': 'stall_max_ns', 'unit': 'ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN flush_counts AS f
+    ON f.run = p.run AND f.trace IS NOT DISTINCT FROM p.trace AND f.policy = p.policy
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy <> 'measured';
+
+CREATE VIEW _measured_vs_model_measured AS
+WITH r AS (
+    SELECT
+        run, trace,
+        count(*) FILTER (WHERE reason IN (2, 3, 4)) AS flush_rounds,
+        count(*) FILTER (WHERE reason = 4) AS ipi_rounds,
+        sum(targets) FILTER (WHERE reason = 4) AS ipis_sent
+    FROM flushes
+    WHERE policy = 'measured' AND req_id IS NOT NULL
+    GROUP BY run, trace
+), b AS (
+    SELECT run, trace, sum(nr_succeeded) AS pages
+    FROM batches
+    WHERE policy = 'measured'
+    GROUP BY run, trace
+)
+SELECT
+    p.run, p.trace,
+    unnest([
+        {'metric': 'flush_rounds', 'value': coalesce(r.flush_rounds, 0)::DOUBLE},
+        {'metric': 'ipi_rounds', 'value': coalesce(r.ipi_rounds, 0)::DOUBLE},
+        {'metric': 'ipis_sent', 'value': coalesce(r.ipis_sent, 0)::DOUBLE},
+        {'metric': 'pages_migrated', 'value': b.pages::DOUBLE},
+        {'metric': 'window_p50_ns', 'value': w.q[1]::DOUBLE},
+        {'metric': 'window_p99_ns', 'value': w.q[2]::DOUBLE},
+        {'metric': 'stalls', 'value': s.stalls::DOUBLE},
+        {'metric': 'stall_p50_ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'metric': 'stall_p99_ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'metric': 'stall_max_ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN r ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN b ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy = 'measured';
+
+CREATE VIEW measured_vs_model AS
+SELECT
+    v.run::VARCHAR AS run,
+    v.trace::VARCHAR AS trace,
+    v.metric::VARCHAR AS metric,
+    v.unit::VARCHAR AS unit,
+    v.policy::VARCHAR AS policy,
+    m.value::DOUBLE AS measured,
+    v.value::DOUBLE AS model,
+    (v.value / nullif(m.value, 0))::DOUBLE AS ratio
+FROM _measured_vs_model_values AS v
+JOIN _measured_vs_model_measured AS m
+    ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy;
+
 -- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch
 --
 -- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
@@ -512,100 +739,36 @@ WHERE status = 'migrated'
 GROUP BY run, trace, policy, pos_in_batch
 ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 
--- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
---
--- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
--- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
--- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
--- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
--- the values at or below it, so every percentile is an observed value.
---
--- Reads: _page_stall_rows, stalls, _policies.
---
--- Columns:
---   run             VARCHAR             run directory, as given to the loader
---   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR             migration policy (policy=<name>/)
---   pages           BIGINT   (pages)    pages migrated
---   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
---   window_p90_ns   BIGINT   (ns)       90th percentile window
---   window_p99_ns   BIGINT   (ns)       99th percentile window
---   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry
---   stall_ns        BIGINT   (ns)       their total wait
---   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
---   stall_p90_ns    BIGINT   (ns)       90th percentile wait
---   stall_p99_ns    BIGINT   (ns)       99th percentile wait
---   stall_max_ns    BIGINT   (ns)       longest wait
-
-CREATE VIEW _page_stall_summary_windows AS
-SELECT
-    run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages,
-    -- one list of quantiles sorts the windows once
-    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
-    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
-    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
-FROM _page_stall_rows
-GROUP BY run, trace, policy;
-
-CREATE VIEW _page_stall_summary_stalls AS
-SELECT
-    run, trace, policy,
-    count(*) AS stalls,
-    sum(stall_ns) AS stall_ns,
-    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
-    max(stall_ns) AS stall_max_ns
-FROM stalls
-GROUP BY run, trace, policy;
-
-CREATE VIEW page_stall_summary AS
-SELECT
-    p.run::VARCHAR AS run,
-    p.trace::VARCHAR AS trace,
-    p.policy::VARCHAR AS policy,
-    coalesce(w.pages, 0)::BIGINT AS pages,
-    w.window_q[1]::BIGINT AS window_p50_ns,
-    w.window_q[2]::BIGINT AS window_p90_ns,
-    w.window_q[3]::BIGINT AS window_p99_ns,
-    w.window_max_ns::BIGINT AS window_max_ns,
-    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
-    coalesce(s.stalls, 0)::BIGINT AS stalls,
-    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
-    s.stall_q[1]::BIGINT AS stall_p50_ns,
-    s.stall_q[2]::BIGINT AS stall_p90_ns,
-    s.stall_q[3]::BIGINT AS stall_p99_ns,
-    s.stall_max_ns::BIGINT AS stall_max_ns
-FROM _policies AS p
-LEFT JOIN _page_stall_summary_windows AS w
-    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
-LEFT JOIN _page_stall_summary_stalls AS s
-    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
-ORDER BY p.run, p.trace NULLS FIRST, p.policy;
-
 -- throughput: Pages migrated per second of migration time, per run and policy
 --
 -- Migration time is the sum of batch durations (the time CPUs spent in migrate_pages()); with
 -- calls on several CPUs it exceeds the elapsed time from the first batch's start to the last
 -- one's end, which is given too. The seed's change in pages per second from batching is in
 -- policy_compare (seed_change_pct).
+-- First-folio latency is what a batch costs the page that waits least: the time from the
+-- batch's start until its first page is usable again (first_remap_ns - start_ns of batches).
+-- Bigger batches raise pages/s and delay every batch's first remap; Huang Ying asked for the
+-- two side by side to choose a batch size (linux-mm, thread of Shivank Garg's "Accelerate page
+-- migration with batch copying and hardware offload", 30 Apr / 8 May 2026). Batches that
+-- migrated nothing have no first remap and are left out of it.
 -- throughput_per_call has the same per migration call.
 --
 -- Reads: batches, migrations, _policies, _sum_known.
 --
 -- Columns:
---   run             VARCHAR               run directory, as given to the loader
---   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR               migration policy (policy=<name>/)
---   calls           BIGINT   (calls)      migration calls (distinct req_id of the batches)
---   batches         BIGINT   (batches)    batches
---   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
---   pages_failed    BIGINT   (pages)      base pages given up on
---   migration_ns    BIGINT   (ns)         sum of batch durations
---   elapsed_ns      BIGINT   (ns)         from the first batch's start to the last batch's end
---   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
---   ns_per_page     DOUBLE   (ns/page)    migration_ns / pages_migrated
+--   run                 VARCHAR               run directory, as given to the loader
+--   trace               VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR               migration policy (policy=<name>/)
+--   calls               BIGINT   (calls)      migration calls (distinct req_id of the batches)
+--   batches             BIGINT   (batches)    batches
+--   pages_migrated      BIGINT   (pages)      pages migrated
+--   pages_failed        BIGINT   (pages)      pages given up on
+--   migration_ns        BIGINT   (ns)         sum of batch durations
+--   elapsed_ns          BIGINT   (ns)         from the first batch's start to the last batch's end
+--   pages_per_s         DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   ns_per_page         DOUBLE   (ns/page)    migration_ns / pages_migrated
+--   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the batches; NULL without remaps
+--   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -613,15 +776,16 @@ SELECT
     count(DISTINCT req_id) AS calls,
     count(*) AS batches,
     _sum_known(end_ns - start_ns) AS migration_ns,
-    max(end_ns) - min(start_ns) AS elapsed_ns
+    max(end_ns) - min(start_ns) AS elapsed_ns,
+    quantile_disc(first_remap_ns - start_ns, [0.5, 0.99]) AS first_folio_q
 FROM batches
 GROUP BY run, trace, policy;
 
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
+    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
+    count(*) FILTER (WHERE status = 'failed') AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -634,7 +798,8 @@ WITH joined AS (
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
-        coalesce(b.elapsed_ns, 0) AS elapsed_ns
+        coalesce(b.elapsed_ns, 0) AS elapsed_ns,
+        b.first_folio_q
     FROM _policies AS p
     LEFT JOIN _throughput_batches AS b
         ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace AND b.policy = p.policy
@@ -652,7 +817,9 @@ SELECT
     migration_ns::BIGINT AS migration_ns,
     elapsed_ns::BIGINT AS elapsed_ns,
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
-    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page
+    (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
+    first_folio_q[1]::BIGINT AS first_folio_p50_ns,
+    first_folio_q[2]::BIGINT AS first_folio_p99_ns
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 
@@ -666,11 +833,13 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
 -- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
 -- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
--- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- row of the metric and policy it was measured for, in a run of the seed experiment's trace (its
+-- sha256 in run.json, _run_traces), NULL elsewhere: beside another trace the seed's figures
+-- would read as a validation of a workload they were not measured on. seed_change_pct only where
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -682,8 +851,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT
@@ -753,31 +922,39 @@ FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = v.baseline_policy
+LEFT JOIN (
+    SELECT DISTINCT r.run, r.trace
+    FROM _run_traces AS r
+    WHERE r.trace_sha256 IN (SELECT trace_sha256 FROM _seed_figures)
+) AS seed_run ON seed_run.run = v.run AND seed_run.trace IS NOT DISTINCT FROM v.trace
 LEFT JOIN _seed_figures AS seed
-    ON seed.metric = v.metric AND seed.policy = v.policy
+    ON seed.metric = v.metric AND seed.policy = v.policy AND seed_run.run IS NOT NULL
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;
 
 -- throughput_per_call: Pages migrated per second of migration time, per migration call
 --
 -- One row per migration call (req_id: a migrate_pages(2) or move_pages(2) call, or one
 -- mm_migrate_pages event of a measured run) with its batches, its pages and its time. Calls of a
--- measured run whose req_id is unknown share one row with a NULL req_id.
+-- measured run whose req_id is unknown share one row with a NULL req_id. First-folio latency
+-- is as in throughput: first_remap_ns - start_ns of the call's batches.
 --
 -- Reads: batches, migrations, _sum_known.
 --
 -- Columns:
---   run             VARCHAR               run directory, as given to the loader
---   trace           VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR               migration policy (policy=<name>/)
---   req_id          BIGINT                migration call
---   cpu             INTEGER               CPU running the call (the lowest, should batches disagree)
---   start_ns        BIGINT   (ns)         start of the call's first batch
---   end_ns          BIGINT   (ns)         end of its last batch
---   batches         BIGINT   (batches)    batches of the call
---   pages_migrated  BIGINT   (pages)      base pages migrated (a folio counts its pages)
---   pages_failed    BIGINT   (pages)      base pages given up on
---   migration_ns    BIGINT   (ns)         sum of the call's batch durations
---   pages_per_s     DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   run                 VARCHAR               run directory, as given to the loader
+--   trace               VARCHAR               trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR               migration policy (policy=<name>/)
+--   req_id              BIGINT                migration call
+--   cpu                 INTEGER               CPU running the call (the lowest, should batches disagree)
+--   start_ns            BIGINT   (ns)         start of the call's first batch
+--   end_ns              BIGINT   (ns)         end of its last batch
+--   batches             BIGINT   (batches)    batches of the call
+--   pages_migrated      BIGINT   (pages)      pages migrated
+--   pages_failed        BIGINT   (pages)      pages given up on
+--   migration_ns        BIGINT   (ns)         sum of the call's batch durations
+--   pages_per_s         DOUBLE   (pages/s)    pages_migrated / migration_ns
+--   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the call's batches; NULL without remaps
+--   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
 
 CREATE VIEW _throughput_per_call_batches AS
 SELECT
@@ -786,15 +963,16 @@ SELECT
     min(start_ns) AS start_ns,
     max(end_ns) AS end_ns,
     count(*) AS batches,
-    _sum_known(end_ns - start_ns) AS migration_ns
+    _sum_known(end_ns - start_ns) AS migration_ns,
+    quantile_disc(first_remap_ns - start_ns, [0.5, 0.99]) AS first_folio_q
 FROM batches
 GROUP BY run, trace, policy, req_id;
 
 CREATE VIEW _throughput_per_call_pages AS
 SELECT
     run, trace, policy, req_id,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
+    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
+    count(*) FILTER (WHERE status = 'failed') AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy, req_id;
 
@@ -811,7 +989,9 @@ SELECT
     coalesce(m.pages_migrated, 0)::BIGINT AS pages_migrated,
     coalesce(m.pages_failed, 0)::BIGINT AS pages_failed,
     b.migration_ns::BIGINT AS migration_ns,
-    (1e9 * coalesce(m.pages_migrated, 0) / nullif(b.migration_ns, 0))::DOUBLE AS pages_per_s
+    (1e9 * coalesce(m.pages_migrated, 0) / nullif(b.migration_ns, 0))::DOUBLE AS pages_per_s,
+    b.first_folio_q[1]::BIGINT AS first_folio_p50_ns,
+    b.first_folio_q[2]::BIGINT AS first_folio_p99_ns
 FROM _throughput_per_call_batches AS b
 LEFT JOIN _throughput_per_call_pages AS m
     ON m.run = b.run AND m.trace IS NOT DISTINCT FROM b.trace AND m.policy = b.policy
@@ -886,3 +1066,109 @@ SELECT
     (100.0 * remote_accesses / nullif(accesses, 0))::DOUBLE AS remote_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
+
+-- tradeoff: Pages per second against first-folio latency per sweep point, with the point a stated rule picks
+--
+-- The trade-off a batch size (or any varied key) is chosen by: the benefit, pages migrated per
+-- second of migration time, beside the downside, how long a batch holds its first page unmapped
+-- (first-folio latency, throughput) and what the accesses paid (stalls), and the IPIs. Huang Ying
+-- asked for exactly this to choose the batch number of the batch-copy series (linux-mm, thread
+-- of Shivank Garg's "Accelerate page migration with batch copying and hardware offload", 30 Apr /
+-- 8 May 2026).
+--
+-- One row per point, trace and policy. Over a sweep (tracereplay sweep), each point is a run
+-- whose directory ends in its partitions, <column>=<value>/...: point is that path and params its
+-- values by column (tracereplay query gives one column per varied key in place of params). Over
+-- other runs, point is '' and params NULL, and each run is its own group.
+--
+-- The rule: among the points of one sweep, trace and policy whose pages/s is within 5% of the
+-- best of them, the one with the lowest first-folio p99 latency (then the higher pages/s, then
+-- the point's path) is chosen. With the batch size as the varied key that is the smallest batch
+-- within 5% of the best pages/s.
+--
+-- Reads: throughput, page_stall_summary, flush_counts.
+--
+-- Columns:
+--   run                 VARCHAR                 run directory: a sweep's point directory
+--   trace               VARCHAR                 trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR                 migration policy (policy=<name>/)
+--   point               VARCHAR                 the point's partition path (migrate_batch_size=8); '' outside sweeps
+--   params              MAP(VARCHAR, VARCHAR)   the point's value of each varied key, by partition column
+--   pages_migrated      BIGINT   (pages)        pages migrated
+--   migration_ns        BIGINT   (ns)           total migration time: sum of batch durations
+--   pages_per_s         DOUBLE   (pages/s)      pages_migrated / migration_ns
+--   pct_of_best         DOUBLE   (%)            pages_per_s / the best pages_per_s of the group
+--   first_folio_p50_ns  BIGINT   (ns)           median first-folio latency of the batches (throughput)
+--   first_folio_p99_ns  BIGINT   (ns)           99th percentile first-folio latency
+--   stall_p99_ns        BIGINT   (ns)           99th percentile wait of a stalled access
+--   stalled_accesses    BIGINT   (accesses)     accesses that waited for a page's remap
+--   ipis_sent           BIGINT   (IPIs)         TLB-flush IPIs sent
+--   ipis_useful         BIGINT   (IPIs)         IPIs that found a translation to remove
+--   chosen              BOOLEAN                 the point the rule picks for its sweep, trace and policy
+
+CREATE VIEW _tradeoff_points AS
+WITH split AS (
+    SELECT run, string_split(run, '/') AS seg FROM (SELECT DISTINCT run FROM throughput)
+), counted AS (
+    -- the trailing segments that are partitions of a sweep (key=value, not trace= or policy=)
+    SELECT run, seg, coalesce(list_position(list_transform(list_reverse(seg), lambda x:
+        NOT (x LIKE '%=%' AND x NOT LIKE 'trace=%' AND x NOT LIKE 'policy=%')), true) - 1,
+        len(seg)) AS k
+    FROM split
+)
+SELECT
+    run,
+    array_to_string(seg[1:len(seg) - k], '/') AS root,
+    array_to_string(seg[len(seg) - k + 1:], '/') AS point,
+    CASE WHEN k > 0 THEN map_from_entries(list_transform(seg[len(seg) - k + 1:], lambda x:
+        {'key': split_part(x, '=', 1), 'value': x[strpos(x, '=') + 1:]})) END AS params
+FROM counted;
+
+CREATE VIEW _tradeoff_rows AS
+SELECT
+    t.run, t.trace, t.policy, p.root, p.point, p.params,
+    t.pages_migrated, t.migration_ns, t.pages_per_s,
+    t.first_folio_p50_ns, t.first_folio_p99_ns,
+    s.stall_p99_ns, s.stalls AS stalled_accesses,
+    f.ipis_sent, f.ipis_useful,
+    max(t.pages_per_s) OVER (PARTITION BY p.root, t.trace, t.policy) AS best_pages_per_s
+FROM throughput AS t
+JOIN _tradeoff_points AS p ON p.run = t.run
+JOIN page_stall_summary AS s
+    ON s.run = t.run AND s.trace IS NOT DISTINCT FROM t.trace AND s.policy = t.policy
+JOIN flush_counts AS f
+    ON f.run = t.run AND f.trace IS NOT DISTINCT FROM t.trace AND f.policy = t.policy;
+
+CREATE VIEW tradeoff AS
+WITH ranked AS (
+    SELECT *,
+        pages_per_s >= 0.95 * best_pages_per_s AS eligible,
+        row_number() OVER (
+            PARTITION BY root, trace, policy
+            ORDER BY (pages_per_s >= 0.95 * best_pages_per_s) DESC NULLS LAST,
+                first_folio_p99_ns ASC NULLS LAST, pages_per_s DESC NULLS LAST, point
+        ) AS rank
+    FROM _tradeoff_rows
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    point::VARCHAR AS point,
+    params::MAP(VARCHAR, VARCHAR) AS params,
+    pages_migrated::BIGINT AS pages_migrated,
+    migration_ns::BIGINT AS migration_ns,
+    pages_per_s::DOUBLE AS pages_per_s,
+    (100.0 * pages_per_s / nullif(best_pages_per_s, 0))::DOUBLE AS pct_of_best,
+    first_folio_p50_ns::BIGINT AS first_folio_p50_ns,
+    first_folio_p99_ns::BIGINT AS first_folio_p99_ns,
+    stall_p99_ns::BIGINT AS stall_p99_ns,
+    stalled_accesses::BIGINT AS stalled_accesses,
+    ipis_sent::BIGINT AS ipis_sent,
+    ipis_useful::BIGINT AS ipis_useful,
+    (rank = 1 AND coalesce(eligible, false))::BOOLEAN AS chosen
+FROM ranked
+ORDER BY root, trace NULLS FIRST, policy,
+    -- points in the order of their values, numbers as numbers (8 before 64)
+    list_transform(string_split(point, '/'), lambda x: try_cast(x[strpos(x, '=') + 1:] AS DOUBLE)),
+    point;

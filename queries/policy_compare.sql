@@ -8,11 +8,13 @@
 -- "migrate_pages(): batch TLB flushing", Linux 6.3): TLB-flush IPIs, pages migrated per second,
 -- the shares of migration time in TLB flushing, copying and unmap + flush; and the cost batching
 -- pays in stalls. seed_value and seed_change_pct hold the seed's figure (_seed_figures) on the
--- row of the metric and policy it was measured for, NULL elsewhere; seed_change_pct only where
+-- row of the metric and policy it was measured for, in a run of the seed experiment's trace (its
+-- sha256 in run.json, _run_traces), NULL elsewhere: beside another trace the seed's figures
+-- would read as a validation of a workload they were not measured on. seed_change_pct only where
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures.
+-- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -24,8 +26,8 @@
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT
@@ -95,6 +97,11 @@ FROM v
 LEFT JOIN v AS b
     ON b.run = v.run AND b.trace IS NOT DISTINCT FROM v.trace AND b.metric = v.metric
     AND b.policy = v.baseline_policy
+LEFT JOIN (
+    SELECT DISTINCT r.run, r.trace
+    FROM _run_traces AS r
+    WHERE r.trace_sha256 IN (SELECT trace_sha256 FROM _seed_figures)
+) AS seed_run ON seed_run.run = v.run AND seed_run.trace IS NOT DISTINCT FROM v.trace
 LEFT JOIN _seed_figures AS seed
-    ON seed.metric = v.metric AND seed.policy = v.policy
+    ON seed.metric = v.metric AND seed.policy = v.policy AND seed_run.run IS NOT NULL
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy <> v.baseline_policy, v.policy;

@@ -28,10 +28,26 @@ The rules, as the documents state them:
   for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
+- batched-copy (the batch-copy series): batched's chunks, unmap stage, flush and fallback (and
+  its ``[policy.batched]`` knobs), but after the flush the chunk's pages are copied together by
+  the copy engine, then each is remapped.
+- Copy engines (``[copy]``; a page is a folio of ``page_size`` bytes; ``t(b, p)`` = ns to move
+  b bytes at one page per p ns, rounded up):
+  cpu: folio after folio, each ``folio_ns + t(bytes, page_ns)``;
+  mt: ``used`` threads dispatched (``dispatch_ns`` each), used = folios if there are no more
+  folios than threads (one folio a thread), else every thread copies ceil(bytes / threads) of
+  every folio; the copy takes the slowest thread, but no less than t(all bytes, link_page_ns);
+  the CPU knows every folio done at the end;
+  dma: ``submit_ns``, ``descriptor_ns`` per descriptor (ceil(bytes / descriptor_bytes) a folio),
+  the folios dealt to min(channels, folios) channels in order in near-equal shares (the first
+  ones one more), each channel ``channel_descriptor_ns`` per descriptor plus t(bytes,
+  channel_page_ns), the busiest channel but no less than t(all bytes, device_page_ns), then
+  ``completion_ns``; the CPU knows every folio done at the end.
+  A policy that copies page by page copies each page alone with the engine.
 - Folios: the unit of everything above is the folio (a base page is a folio of one page). A
   call moves a folio whole, once, if any of its pages is named (whole-node: each folio of the
   pid on the node, by its first page). A chunk takes folios until it holds ``batch_pages``
-  base pages or more. A copy takes ``copy_ns`` per base page. A flush of a folio drops its
+  base pages or more. A folio is copied as one folio of its size in bytes. A flush of a folio drops its
   translations: one for a PMD-mapped folio (order page_shift - 3), one per page otherwise;
   but x86 flushes a folio's range in 4 KiB strides, so it counts (against ``ceiling_pages``
   and for ``invlpg_ns``) its base pages. Batches count base pages.
@@ -68,6 +84,10 @@ class Plan:
     def __init__(self, start_ns: int, end_ns: int, rounds: list[dict[str, Any]],
                  pages: list[dict[str, Any]], batches: list[dict[str, Any]]) -> None:
         self.start_ns, self.end_ns, self.batches = start_ns, end_ns, batches
+        for b in batches:  # a batch's first page usable again: its earliest remap
+            remaps = [p["remap_ns"] for p in pages
+                      if p["batch_id"] == b["batch_id"] and p["status"] == MIGRATED]
+            b["first_remap_ns"] = min(remaps) if remaps else None
         page_list = [p for r in rounds for p in r.pop("page_list")]
         self.rounds = _columns(rounds, ROUND_DTYPES, page_list=page_list)
         self.pages = _columns(pages, PAGE_DTYPES)
@@ -81,12 +101,59 @@ def _columns(rows: list[dict[str, Any]], dtypes: dict[str, Any], **lists: list[i
     return out
 
 
+def _t(n_bytes: int, page_ns: int, page_size: int) -> int:
+    return -(-(n_bytes * page_ns) // page_size)
+
+
+def copy_batch(profile: Profile, page_size: int, sizes: list[int]) -> tuple[list[int], list[int], int]:
+    """(start of each folio's copy, when it is known done, when the CPU goes on), ns from the
+    copy's start, of ``sizes`` (bytes) copied together by the profile's engine."""
+    c = profile.copy
+    e = profile.copy_engines[c.engine]
+    n = len(sizes)
+    if not n:
+        return [], [], 0
+    if c.engine == "cpu":
+        starts, ends, t = [], [], 0
+        for b in sizes:
+            starts.append(t)
+            t += e.folio_ns + _t(b, e.page_ns, page_size)
+            ends.append(t)
+        return starts, ends, t
+    if c.engine == "mt":
+        if n <= c.threads:
+            used = n
+            slowest = max(_t(b, e.thread_page_ns, page_size) for b in sizes)
+        else:
+            used = c.threads
+            slowest = _t(sum(-(-b // c.threads) for b in sizes), e.thread_page_ns, page_size)
+        total = used * e.dispatch_ns + max(slowest, _t(sum(sizes), e.link_page_ns, page_size))
+        return [0] * n, [total] * n, total
+    assert c.engine == "dma"
+    used = min(c.channels, n)
+    busy = [0] * used
+    i = 0
+    descriptors = 0
+    for ch in range(used):
+        share = n // used + (1 if ch < n % used else 0)
+        for b in sizes[i:i + share]:
+            d = -(-b // e.descriptor_bytes)
+            descriptors += d
+            busy[ch] += d * e.channel_descriptor_ns + _t(b, e.channel_page_ns, page_size)
+        i += share
+    total = (e.submit_ns + descriptors * e.descriptor_ns
+             + max(max(busy), _t(sum(sizes), e.device_page_ns, page_size)) + e.completion_ns)
+    return [0] * n, [total] * n, total
+
+
 class ReferencePlanner:
     """Plans every call of a pre-pass that has seen the whole trace."""
 
     def __init__(self, pre: PrePass, profile: Profile, policy: str) -> None:
         self.pre, self.profile, self.policy = pre, profile, policy
-        self.cfg = profile.policy[policy]
+        self.cfg = profile.policy["batched" if policy == "batched-copy" else policy]
+        self.page_size = pre.machine.page_size
+        self.copy_ns = copy_batch(profile, self.page_size, [self.page_size])[2]  # a page alone
         self.m, self.f = profile.migrate, profile.flush
         self.rng = np.random.default_rng(profile.migrate.seed)
         n = pre.n_pages
@@ -138,6 +205,10 @@ class ReferencePlanner:
 
     def head(self, page: int) -> int:
         return page - int(self.pre.page_vpn[page]) % self.size(page)
+
+    def copy_alone(self, folio: int) -> int:
+        """ns to copy the folio by itself."""
+        return copy_batch(self.profile, self.page_size, [self.page_size * self.size(folio)])[2]
 
     def translations(self, folio: int) -> list[int]:
         if self.order[folio] == self.pmd:
@@ -226,10 +297,14 @@ class ReferencePlanner:
         return gid, cost
 
     def moved(self, page: int, batch_id: int, pos: int, unmap: int, flush: int, copy_start: int,
-              round_gid: int, attempts: int) -> int:
-        """Record a page copied from ``copy_start`` and remapped; returns its remap time."""
-        copy_end = copy_start + self.m.copy_ns * self.size(page)
-        remap = copy_end + self.m.remap_ns
+              round_gid: int, attempts: int, copy_end: int | None = None,
+              remap: int | None = None) -> int:
+        """Record a page copied from ``copy_start`` and remapped; returns its remap time. By
+        default the page is copied alone and remapped at once."""
+        if copy_end is None:
+            copy_end = copy_start + self.copy_alone(page)
+        if remap is None:
+            remap = copy_end + self.m.remap_ns
         self.rows.append({
             "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
             "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
@@ -297,7 +372,7 @@ class ReferencePlanner:
                                attempts[page])
                 moved.append(page)
                 for phase, ns in (("unmap", m.unmap_ns), ("flush", cost),
-                                  ("copy", m.copy_ns * self.size(page)), ("remap", m.remap_ns)):
+                                  ("copy", self.copy_alone(page)), ("remap", m.remap_ns)):
                     phases[phase] += ns
             pages = still
         return t, pages, moved
@@ -360,10 +435,23 @@ class ReferencePlanner:
                 t += cost
                 phases["flush"] += cost
                 unmapped = [(page, unmap, t, gid) for page, unmap, _, _ in unmapped]
-            for pos, (page, unmap, flush, gid) in enumerate(unmapped):
-                t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
-                phases["copy"] += m.copy_ns * self.size(page)
-                phases["remap"] += m.remap_ns
+            if self.policy == "batched-copy":
+                # Every page of the chunk copied together, then each remapped.
+                starts, ends, total = copy_batch(self.profile, self.page_size,
+                                                 [self.page_size * self.size(u[0]) for u in unmapped])
+                copied = t
+                t += total
+                phases["copy"] += total
+                for pos, (page, unmap, flush, gid) in enumerate(unmapped):
+                    t += m.remap_ns
+                    self.moved(page, batch_id, pos, unmap, flush, copied + starts[pos], gid,
+                               attempts[page], copy_end=copied + ends[pos], remap=t)
+                    phases["remap"] += m.remap_ns
+            else:
+                for pos, (page, unmap, flush, gid) in enumerate(unmapped):
+                    t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
+                    phases["copy"] += self.copy_alone(page)
+                    phases["remap"] += m.remap_ns
             self.batch(batch_id, "batch", chunk, [u[0] for u in unmapped], chunk_start, t,
                        phases)
             if self.call["is_async"]:

@@ -13,10 +13,11 @@ from tracereplay.metrics import summarise
 from tracereplay.query import run_query
 from tracereplay.replay import run as replay
 
-# The keys run.json's summary has always had (the replay adds migrate_calls).
+# The keys of run.json's summary (the replay adds migrate_calls).
 SUMMARY_KEYS = [
     "pages_migrated", "pages_failed", "batches", "flush_rounds", "ipis_sent", "ipis_holding",
-    "ipis_per_1000_pages", "migration_ns", "pages_per_s", "unmap_share", "flush_share",
+    "ipis_per_1000_pages", "migration_ns", "pages_per_s", "first_folio_p50_ns",
+    "first_folio_p99_ns", "unmap_share", "flush_share",
     "copy_share", "remap_share", "other_share", "window_p50_ns", "window_max_ns",
     "stalled_accesses", "stall_p50_ns", "stall_p99_ns", "stall_max_ns", "accesses",
     "l1_hit_rate", "l2_hit_rate", "stale_hits", "remote_accesses",
@@ -51,6 +52,8 @@ def test_the_summary_gives_the_values_of_the_views(replayed: Path, policy: str) 
     assert summary["batches"] == t["batches"]
     assert summary["migration_ns"] == t["migration_ns"]
     assert summary["pages_per_s"] == t["pages_per_s"]
+    assert summary["first_folio_p50_ns"] == t["first_folio_p50_ns"] > 0
+    assert summary["first_folio_p99_ns"] == t["first_folio_p99_ns"] >= t["first_folio_p50_ns"]
     assert summary["flush_rounds"] == f["flush_rounds"]
     assert summary["ipis_sent"] == f["ipis_sent"] > 0
     assert summary["ipis_holding"] == f["ipis_useful"]

@@ -71,6 +71,13 @@ def planning_overrides(draw: st.DrawFn) -> list[str]:
         f"policy.batched.passes={draw(st.integers(1, 3))}",
         f"policy.batched.async_passes={draw(st.integers(1, 3))}",
         f"policy.batched.sync_passes={draw(st.integers(1, 3))}",
+        f"copy.engine={draw(st.sampled_from(['cpu', 'mt', 'dma']))}",
+        f"copy.threads={draw(st.integers(1, 4))}",
+        f"copy.channels={draw(st.integers(1, 4))}",
+        f"copy.cpu.folio_ns={draw(st.sampled_from([0, 30]))}",
+        f"copy.mt.link_page_ns={draw(st.sampled_from([10, 200]))}",
+        f"copy.dma.descriptor_bytes={draw(st.sampled_from([1000, 4096]))}",
+        f"copy.dma.device_page_ns={draw(st.sampled_from([10, 900]))}",
     ]
 
 
@@ -110,7 +117,9 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
                 f"flush.mm_cpumask={mode}", "flush.mm_cpumask_window_ns=20000",
                 f"policy.batched.batch_pages={size}",
                 f"policy.serial.mm_cpumask_sample_pages={sample}",
-                "flush.ceiling_pages=33", "migrate.copy_ns=700"])
+                "flush.ceiling_pages=33", "migrate.copy_ns=700",
+                f"copy.engine={('cpu', 'mt', 'dma')[size % 3]}", "copy.threads=3",
+                "copy.channels=5"])
             pre = _prepass(path, profile)
             for policy in POLICIES:
                 calls += assert_same_plans(pre, profile, policy)

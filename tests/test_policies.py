@@ -14,8 +14,8 @@ from tracereplay.migrate.registry import register
 from tracereplay.replay import DEFAULT_POLICIES as REPLAY_DEFAULTS
 
 
-def test_the_policies_are_listed_oldest_kernel_first_and_both_replay_by_default() -> None:
-    assert list(POLICIES) == ["serial", "batched"]
+def test_the_policies_are_listed_oldest_kernel_first_and_two_replay_by_default() -> None:
+    assert list(POLICIES) == ["serial", "batched", "batched-copy"]
     assert DEFAULT_POLICIES == REPLAY_DEFAULTS == ("serial", "batched")
     assert tr.POLICIES is POLICIES
 
@@ -28,12 +28,13 @@ def test_each_policy_declares_a_one_line_description_and_a_documented_frozen_con
         for f in dataclasses.fields(p.config):
             assert f.kw_only, f"{name}.{f.name}"
             assert f.metadata["doc"], f"{name}.{f.name}"
-            assert profile.sources.get(f"policy.{name}.{f.name}"), f"{name}.{f.name} has no source"
+            key = f"policy.{p.section}.{f.name}"
+            assert profile.sources.get(key), f"{key} has no source"
         assert set(p.aliases.values()) <= {f.name for f in dataclasses.fields(p.config)}
 
 
 def test_an_unknown_policy_fails_naming_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown policy 'lazy'; known: serial, batched"):
+    with pytest.raises(ConfigError, match=r"unknown policy 'lazy'; known: serial, batched, batched-copy"):
         policy("lazy")
 
 

@@ -99,11 +99,15 @@ def test_a_trace_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_replay_prints_json_and_the_seed_comparison(tiny_trace: Path, tmp_path: Path) -> None:
+def test_cli_replay_prints_json_and_the_seed_comparison_on_request(tiny_trace: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert set(body["policies"]) == {"serial", "batched"}
+    assert body["seed_comparison"] is None  # not the seed's trace
+    result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "--json",
+                                      "--force", "--compare-seed"])
+    body = json.loads(result.stdout)
     assert body["seed_comparison"]["ipis_change"]["seed"] == -0.991
 
 
@@ -111,7 +115,7 @@ def test_cli_replay_compares_with_the_first_policy_when_the_seeds_baseline_is_ab
     tiny_trace: Path, tmp_path: Path
 ) -> None:
     result = CliRunner().invoke(app, ["replay", str(tiny_trace), "-o", str(tmp_path / "r"),
-                                      "-p", "batched", "--json"])
+                                      "-p", "batched", "--json", "--compare-seed"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["baseline_policy"] == "batched"
@@ -162,13 +166,13 @@ def test_a_run_directory_holds_one_trace_and_one_configuration(tiny_trace: Path,
     assert sorted(p.name for p in (tmp_path / "r2").iterdir()) == ["policy=batched"]
 
 
-def test_machine_settings_are_refused_for_a_trace_that_describes_its_machine(
+def test_machine_settings_that_contradict_a_trace_that_records_its_machine_are_refused(
     tiny_trace: Path, tmp_path: Path
 ) -> None:
     from tracereplay.config import load_profile
     from tracereplay.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"describes its own machine, so machine.cpus would be ignored"):
+    with pytest.raises(ConfigError, match=r"the trace records its machine, with machine.cpus = 4"):
         run(tiny_trace, tmp_path / "r", profile=load_profile(overrides=["machine.cpus=2"]))
 
 

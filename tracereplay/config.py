@@ -16,6 +16,7 @@ policy declares the old names of its fields, and ``config show`` lists them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -104,10 +105,19 @@ class MigrateConfig:
 
     other_ns: int = setting("per page attempt: allocate the destination, lock, checks, ns")
     unmap_ns: int = setting("per page: rmap walk and PTE clear (install the migration entry), ns")
-    copy_ns: int = setting("per page: copy 4 KiB to the destination node, ns")
     remap_ns: int = setting("per page: install the new PTE and wake waiters, ns")
     fail_probability: float = setting("probability that an attempt finds the page busy (-EAGAIN)")
     seed: int = setting("seed of the failure draws")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyConfig:
+    """The copy engine and its counts; each engine's costs are in its ``[copy.<name>]``
+    section (``tracereplay.copy``)."""
+
+    engine: str = setting("copy engine of the folios' contents: 'cpu', 'mt' or 'dma' (tracereplay.copy)")
+    threads: int = setting("kernel threads of the 'mt' engine", at_least=1)
+    channels: int = setting("DMA channels of the 'dma' engine", at_least=1)
 
 
 _SECTIONS: dict[str, type] = {
@@ -116,8 +126,10 @@ _SECTIONS: dict[str, type] = {
     "memory": MemoryConfig,
     "flush": FlushConfig,
     "migrate": MigrateConfig,
+    "copy": CopyConfig,
 }
 POLICY = "policy"  # [policy.<name>]: one section per registered policy
+COPY = "copy"  # [copy.<name>]: one section per registered copy engine
 
 
 def _policies() -> dict[str, Any]:
@@ -128,16 +140,31 @@ def _policies() -> dict[str, Any]:
     return POLICIES
 
 
+def _engines() -> dict[str, Any]:
+    """The registered copy engines, in their order (imported when first needed, as the
+    policies are)."""
+    from tracereplay.copy import ENGINES
+
+    return ENGINES
+
+
 def _sections() -> dict[str, type]:
-    """Every section and its config class: the fixed ones, then ``policy.<name>`` for each
-    registered policy."""
-    return {**_SECTIONS, **{f"{POLICY}.{n}": p.config for n, p in _policies().items()}}
+    """Every section and its config class: the fixed ones, ``copy.<name>`` for each registered
+    copy engine, then ``policy.<name>`` for each registered policy."""
+    return {**_SECTIONS, **{f"{COPY}.{n}": e.config for n, e in _engines().items()},
+            **{f"{POLICY}.{n}": p.config for n, p in _policies().items() if p.section == n}}
+
+
+# Old keys of the fixed sections that moved, with the key each sets now.
+_MOVED: dict[str, str] = {
+    "migrate.copy_ns": f"{COPY}.cpu.page_ns",  # the per-page copy became the cpu engine's
+}
 
 
 def aliases() -> dict[str, tuple[str, ...]]:
     """Old keys that still work, each with the keys it sets now (as the policies declare
     them): ``migrate.serial_passes`` sets the pass budget of every policy that had it."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[str]] = {old: [new] for old, new in _MOVED.items()}
     for name, p in _policies().items():
         for old, fld in p.aliases.items():
             out.setdefault(old, []).append(f"{POLICY}.{name}.{fld}")
@@ -167,11 +194,18 @@ class Profile:
     memory: MemoryConfig
     flush: FlushConfig
     migrate: MigrateConfig
-    # Each registered policy's own config ([policy.<name>]), by name, in the registry's order.
+    # Each registered policy's own config ([policy.<name>]), by name, in the registry's order
+    # (a policy that reads another's section has none).
     policy: dict[str, Any]
+    copy: CopyConfig
+    # Each registered copy engine's costs ([copy.<name>]), by name, in the registry's order.
+    copy_engines: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict, compare=False)
-    # Keys set by a --config file or --set rather than by the profile itself.
+    # Keys set by a file of one's own (--profile PATH, --config) or --set rather than by a
+    # shipped profile.
     overridden: frozenset[str] = field(default_factory=frozenset, compare=False)
+    # Where each overridden key was set: the file's path, or the --set item.
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -180,6 +214,8 @@ class Profile:
         """The config object of ``section`` (``flush``, ``policy.batched`` …)."""
         if section.startswith(f"{POLICY}."):
             return self.policy[section.removeprefix(f"{POLICY}.")]
+        if section.startswith(f"{COPY}."):
+            return self.copy_engines[section.removeprefix(f"{COPY}.")]
         return getattr(self, section)
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +224,7 @@ class Profile:
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in _SECTIONS:
             d[section] = _plain(getattr(self, section))
+        d[COPY].update({name: _plain(cfg) for name, cfg in self.copy_engines.items()})
         d[POLICY] = {name: _plain(cfg) for name, cfg in self.policy.items()}
         return d
 
@@ -247,6 +284,8 @@ def _check(p: Profile) -> None:
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
+    need(p.copy.engine in _engines(), "copy.engine",
+         f"must be one of {', '.join(map(repr, _engines()))}", p.copy.engine)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
     p.machine.machine()  # Machine validates cpus, nodes, cpu_node and page_size
@@ -265,10 +304,24 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
         raise ConfigError(f"{origin}: not valid TOML: {e}") from e
 
 
+def is_profile_path(name: str) -> bool:
+    """Whether ``--profile`` names a file of one's own rather than a shipped profile."""
+    return "/" in name or name.endswith(".toml")
+
+
+def _read_file(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e.strerror}") from e
+    return _read_toml(text, str(path))
+
+
 def _profile_data(name: str) -> dict[str, Any]:
     """The profile's values by section (``policy.<name>`` for the policies' sections)."""
     if name not in profile_names():
-        raise ConfigError(f"unknown profile '{name}'; known: {', '.join(profile_names())}")
+        raise ConfigError(f"unknown profile '{name}'; known: {', '.join(profile_names())}, or "
+                          "the path of a profile file (a copy of one, e.g. my-machine.toml)")
     text = (resources.files("tracereplay") / "profiles" / f"{name}.toml").read_text("utf-8")
     data: dict[str, Any] = {}
     _merge(data, _read_toml(text, f"profile '{name}'"), f"profile '{name}'", overriding=False)
@@ -290,6 +343,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
     names set what they became; a value's source is ``over``'s ``[sources]`` entry for it, or
     ``origin`` when ``overriding``."""
     sources = base.setdefault("sources", {})
+    shipped_sources = dict(sources)
+    shipped_values = {f"{sec}.{k}": v for sec, table in base.items()
+                      if sec in _sections() and isinstance(table, dict) for k, v in table.items()}
     given = over.get("sources", {})
     if not isinstance(given, dict):
         raise ConfigError(f"{origin}: 'sources' must be a table")
@@ -304,6 +360,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
             if not isinstance(value, dict):
                 raise ConfigError(f"{origin}: '{key}' must be a table")
             tables += [(f"{POLICY}.{name}", table) for name, table in value.items()]
+        elif key == COPY and isinstance(value, dict):
+            # [copy] holds the engine and its counts; [copy.<name>] an engine's costs.
+            tables.append((key, {k: v for k, v in value.items() if not isinstance(v, dict)}))
+            tables += [(f"{COPY}.{k}", v) for k, v in value.items() if isinstance(v, dict)]
         elif key in _SECTIONS:
             tables.append((key, value))
         elif key != "sources":
@@ -313,20 +373,43 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
         if section.startswith(f"{POLICY}.") and section not in _sections():
             raise ConfigError(f"{origin}: unknown policy section '[{section}]'; policies: "
                               f"{', '.join(_policies())}")
+        if section.startswith(f"{COPY}.") and section not in _sections():
+            raise ConfigError(f"{origin}: unknown copy engine section '[{section}]'; engines: "
+                              f"{', '.join(_engines())}")
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: '{section}' must be a table")
         for k, v in table.items():
             key = f"{section}.{k}"
             targets = _targets(key)
             if not targets:
-                raise ConfigError(f"{origin}: unknown key '{key}'")
+                raise _unknown_key(key, origin)
             for target in targets:
                 target_section, name = _split(target)
                 base.setdefault(target_section, {})[name] = v
                 if overriding:
-                    if key not in given and target not in given:
+                    shipped = shipped_sources.get(target)
+                    stale = shipped is not None and shipped_values.get(target, v) != v
+                    if (key not in given and target not in given) or (
+                            stale and sources.get(target) == shipped):
+                        # a value without a source of its own, or an edited value that kept
+                        # the source of the shipped number it replaced
                         sources[target] = origin
                     base.setdefault("overridden", []).append(target)
+                    base.setdefault("origins", {})[target] = origin
+
+
+def _unknown_key(key: str, where: str = "--set") -> ConfigError:
+    """The error for an unknown ``key`` given in ``where``: the closest known keys as a "did
+    you mean"."""
+    known = [f"{section}.{f.name}" for section, cls in _sections().items()
+             for f in dataclasses.fields(cls)]
+    known += list(aliases())
+    if "." not in key:
+        known = sorted({_split(k)[1] for k in known})
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(close)}?" if close else \
+        " (tracereplay config show lists the keys)"
+    return ConfigError(f"{where}: unknown key '{key}'{hint}")
 
 
 def _resolve_key(key: str) -> tuple[str, ...]:
@@ -335,7 +418,7 @@ def _resolve_key(key: str) -> tuple[str, ...]:
     if "." in key:
         targets = _targets(key)
         if not targets:
-            raise ConfigError(f"--set: unknown key '{key}'")
+            raise _unknown_key(key)
         return targets
     named = {f"{section}.{f.name}" for section, cls in _sections().items()
              for f in dataclasses.fields(cls) if f.name == key}
@@ -344,7 +427,7 @@ def _resolve_key(key: str) -> tuple[str, ...]:
     for full in sorted(named):
         hits.setdefault(_targets(full), full)
     if not hits:
-        raise ConfigError(f"--set: unknown key '{key}'")
+        raise _unknown_key(key)
     if len(hits) > 1:
         raise ConfigError(f"--set: key '{key}' is ambiguous; write one of "
                           + ", ".join(sorted(hits.values())))
@@ -392,7 +475,10 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         description=str(data.get("description", "")),
         sources=dict(data.get("sources", {})),
         overridden=frozenset(data.get("overridden", ())),
-        policy={name: sections.pop(f"{POLICY}.{name}") for name in _policies()},
+        origins=dict(data.get("origins", {})),
+        policy={name: sections.pop(f"{POLICY}.{name}") for name, p in _policies().items()
+                if p.section == name},
+        copy_engines={name: sections.pop(f"{COPY}.{name}") for name in _engines()},
         **sections,
     )
 
@@ -403,15 +489,24 @@ def load_profile(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Profile:
-    """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``."""
-    data = _profile_data(name)
+    """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``.
+
+    ``name`` is a shipped profile or the path of a profile file of one's own (a name with a
+    ``/`` or ending in ``.toml``): the keys such a file does not set come from the shipped
+    default profile, as with ``config_file``."""
+    if is_profile_path(name):
+        path = Path(name)
+        data = _profile_data(DEFAULT_PROFILE)
+        given = _read_file(path, "profile file")
+        _merge(data, given, str(path))
+        described = given.get("description")
+        data.update(name=path.stem, description=f"{path}: {described}" if described
+                    else f"{path} over '{DEFAULT_PROFILE}'")
+    else:
+        data = _profile_data(name)
     if config_file is not None:
         path = Path(config_file)
-        try:
-            text = path.read_text("utf-8")
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from e
-        _merge(data, _read_toml(text, str(path)), str(path))
+        _merge(data, _read_file(path, "config file"), str(path))
     for item in overrides:
         targets, value = _parse_set(item)
         for target in targets:
@@ -419,6 +514,7 @@ def load_profile(
             data.setdefault(section, {})[key] = value
             data.setdefault("sources", {})[target] = f"--set {item}"
             data.setdefault("overridden", []).append(target)
+            data.setdefault("origins", {})[target] = f"--set {item}"
     return _build(data, f"profile '{name}'")
 
 
@@ -427,7 +523,8 @@ def replace(profile: Profile, **changes: Any) -> Profile:
     old names (``migrate__batch_size``) or bare unique field names changed."""
     data: dict[str, Any] = {"name": profile.name, "description": profile.description,
                             "sources": dict(profile.sources),
-                            "overridden": list(profile.overridden)}
+                            "overridden": list(profile.overridden),
+                            "origins": dict(profile.origins)}
     for section in _sections():
         data[section] = _plain(profile.section(section))
     for key, value in changes.items():
@@ -450,7 +547,11 @@ def current_config(config: dict[str, Any]) -> dict[str, Any]:
         value = values.pop(name)
         for target in targets:
             target_section, key = _split(target)
-            policies.setdefault(target_section.removeprefix(f"{POLICY}."), {}).setdefault(key, value)
+            if target_section.startswith(f"{POLICY}."):
+                policies.setdefault(target_section.removeprefix(f"{POLICY}."), {}).setdefault(key, value)
+            else:  # a fixed section's key that moved: copy.cpu.page_ns
+                table = out.setdefault(COPY, {})
+                table.setdefault(target_section.removeprefix(f"{COPY}."), {}).setdefault(key, value)
     if policies:
         out[POLICY] = policies
     return out

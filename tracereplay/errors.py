@@ -76,3 +76,8 @@ class OutputPathError(BadInputError):
 
 class ReplayError(TraceReplayError):
     """The replay could not complete (an internal limit was exceeded)."""
+
+
+class ConfigNote(UserWarning):
+    """Something the configuration asked for was not used, and why (the command line prints
+    it as a note)."""

@@ -269,6 +269,14 @@ class PolicyRunWriter:
                                **_writer_options(schema))
                 self.counts[name] = 0
 
+    def replace(self, name: str, table: pa.Table) -> None:
+        """Rewrite table ``name`` with ``table``, after :meth:`close_tables` (a pass that
+        completes a finished table, e.g. with facts only its last rows decide)."""
+        schema = table_schema(name)
+        pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet", **_writer_options(schema))
+        self.writer(name).rows = table.num_rows
+        self.counts[name] = table.num_rows
+
     def commit(self, manifest: Mapping[str, Any]) -> Path:
         """Write run.json and move the directory into place; returns the final path."""
         self.close_tables()

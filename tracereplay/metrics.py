@@ -44,6 +44,8 @@ SUMMARY: tuple[SummaryField, ...] = (
     SummaryField("ipis_per_1000_pages", "flush_counts", "ipis_per_1000_pages"),
     SummaryField("migration_ns", "throughput", "migration_ns"),
     SummaryField("pages_per_s", "throughput", "pages_per_s"),
+    SummaryField("first_folio_p50_ns", "throughput", "first_folio_p50_ns"),
+    SummaryField("first_folio_p99_ns", "throughput", "first_folio_p99_ns"),
     SummaryField("unmap_share", "copy_share", "unmap_pct", fraction=True),
     SummaryField("flush_share", "copy_share", "flush_pct", fraction=True),
     SummaryField("copy_share", "copy_share", "copy_pct", fraction=True),

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracereplay import seed
 from tracereplay._resources import load_schema, resource_dir
@@ -66,7 +67,7 @@ _DUCKDB_TYPES = {
 
 _NAME_LINE = re.compile(r"--\s*(?P<name>_?[a-z][a-z0-9_]*)\s*:\s*(?P<description>.*\S)\s*$")
 _COLUMN_LINE = re.compile(
-    r"--\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z][A-Z0-9]*)"
+    r"--\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z][A-Z0-9]*(?:\([A-Z0-9, ]+\))?)"
     r"(?:\s+\((?P<unit>[^)]*)\))?\s+(?P<doc>\S.*?)\s*$"
 )
 _DEFINES = re.compile(
@@ -83,7 +84,8 @@ def _seed_figures_sql() -> str:
         value = "NULL" if f.change else repr(f.value_pct)
         change = repr(f.value_pct) if f.change else "NULL"
         cells = [_literal(v) for v in (f.name, f.label, f.metric, f.policy, seed.BASELINE_POLICY)]
-        rows.append(f"({', '.join(cells)}, {value}::DOUBLE, {change}::DOUBLE)")
+        rows.append(f"({', '.join(cells)}, {value}::DOUBLE, {change}::DOUBLE, "
+                    f"{_literal(seed.TRACE_SHA256)})")
     values = ",\n    ".join(rows)
     return (
         "-- _seed_figures: The seed's published figures; generated from tracereplay/seed.py\n"
@@ -100,15 +102,37 @@ def _seed_figures_sql() -> str:
         "--   baseline_policy  VARCHAR       the policy the seed's changes are measured from\n"
         "--   seed_value       DOUBLE        the measured value, in the metric's unit; NULL for a change\n"
         "--   seed_change_pct  DOUBLE  (%)   the measured change from baseline_policy; NULL for a value\n"
+        "--   trace_sha256     VARCHAR       sha256 of the seed experiment's trace (sample_traces/seed.parquet)\n"
         "\n"
         "CREATE VIEW _seed_figures AS\n"
         "SELECT * FROM (VALUES\n"
         f"    {values}\n"
-        ") AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct);\n"
+        ") AS seed(figure, label, metric, policy, baseline_policy, seed_value, seed_change_pct, "
+        "trace_sha256);\n"
     )
 
 
 _GENERATED = {"_seed_figures": _seed_figures_sql}
+
+RUN_TRACES = "_run_traces"
+"""The view of each policy directory's trace, from its ``run.json``: run, trace, policy,
+trace_sha256 (NULL where the manifest gives none)."""
+
+
+def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
+    """Rows of ``_run_traces`` from the ``run.json`` files ``paths_sql``: the corpus's trace id
+    from the ``trace=<id>/`` of the path, the sha256 of the replayed trace from the manifest."""
+    return (
+        f"SELECT {run_sql}::VARCHAR AS run, "
+        "nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, "
+        f"{policy_sql}::VARCHAR AS policy, "
+        "(json ->> '$.trace.sha256')::VARCHAR AS trace_sha256 "
+        f"FROM read_json_objects({paths_sql}, filename = true)"
+    )
+
+
+_RUN_TRACES_EMPTY = ("SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, "
+                     "NULL::VARCHAR AS trace_sha256 WHERE false")
 """Views generated from data of the package, by name, created before the query files."""
 
 
@@ -187,7 +211,7 @@ def _catalog(directory: Path) -> tuple[QueryInfo, ...]:
     """The files of ``directory``, each after the files defining what it reads."""
     infos = {p.stem: _parse(p) for p in sorted(directory.glob("*.sql")) if p.name != LOAD_SQL_NAME}
     defined_in = {name: info.name for info in infos.values() for name in info.defines}
-    tables = set(_table_names(include_optional=True)) | set(_GENERATED)
+    tables = set(_table_names(include_optional=True)) | set(_GENERATED) | {RUN_TRACES}
     ordered: list[QueryInfo] = []
     state: dict[str, str] = {}
 
@@ -291,6 +315,8 @@ def _sources(run_dir: Path, label: str, policy: str | None) -> tuple[list[_Sourc
         elif policy is None:
             policy = _policy_from_manifest(run_dir)
         return [_Source(label, (run_dir,), policy)], False
+    if (run_dir / "sweep.json").is_file():
+        return _sweep_sources(run_dir, label), True
     runs = tuple(sorted(p for p in run_dir.glob("policy=*") if p.is_dir()))
     corpus = tuple(sorted(p for p in run_dir.glob("trace=*/policy=*") if p.is_dir()))
     if not runs and not corpus:
@@ -300,6 +326,24 @@ def _sources(run_dir: Path, label: str, policy: str | None) -> tuple[list[_Sourc
         )
     found = [_Source(label, dirs, None) for dirs in (runs, corpus) if dirs]
     return found, bool(corpus)
+
+
+def _sweep_sources(run_dir: Path, label: str) -> list[_Source]:
+    """A sweep (tracereplay sweep): each point with results is a run, labelled by its
+    directory (``label/migrate_batch_size=8``), holding trace=<id>/policy=<name>/."""
+    try:
+        points = json.loads((run_dir / "sweep.json").read_text(encoding="utf-8"))["points"]
+        paths = [str(p["path"]) for p in points]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise QueryError(f"{label}/sweep.json: cannot read its points: {e}") from None
+    found = []
+    for path in paths:
+        dirs = tuple(sorted(p for p in (run_dir / path).glob("trace=*/policy=*") if p.is_dir()))
+        if dirs:
+            found.append(_Source(f"{label}/{path}", dirs, None))
+    if not found:
+        raise QueryError(f"sweep {label} holds no results yet")
+    return found
 
 
 def _resolve(
@@ -320,7 +364,7 @@ def _resolve(
         found, is_corpus = _sources(Path(label), label, policy)
         sources.extend(found)
         corpus = corpus or is_corpus
-    return _Loaded(tuple(sources), len(labels), corpus)
+    return _Loaded(tuple(sources), len({s.run for s in sources}), corpus)
 
 
 def _read_parquet(paths_sql: str) -> str:
@@ -409,7 +453,7 @@ def _needed(views: Iterable[str]) -> list[QueryInfo]:
     while todo:
         name = todo.pop()
         if name not in defined_in:
-            if name in _GENERATED or name in _table_names(include_optional=True):
+            if name in _GENERATED or name == RUN_TRACES or name in _table_names(include_optional=True):
                 continue
             raise QueryError(f"no query file defines a view named '{name}'")
         q = defined_in[name]
@@ -430,6 +474,16 @@ def _point(
     optional = sorted(set(_table_names(include_optional=True)) - set(required))
     parts = [_table_sql(con, t, loaded, required=True) for t in required]
     parts += [_table_sql(con, t, loaded, required=False) for t in optional]
+    selects = []
+    for source in loaded.sources:
+        files = [d / "run.json" for d in source.dirs if (d / "run.json").is_file()]
+        if files:
+            paths = "[" + ", ".join(_literal(str(f.resolve())) for f in files) + "]"
+            policy_sql = (_literal(source.policy) if source.policy is not None
+                          else "coalesce(nullif(regexp_extract(filename, 'policy=([^/]+)/run.json', 1), ''), json ->> '$.policy')")
+            selects.append(_run_traces_select(paths, _literal(source.run), policy_sql))
+    parts.append(f"CREATE OR REPLACE VIEW {RUN_TRACES} AS\n"
+                 + "\nUNION ALL\n".join(selects or [_RUN_TRACES_EMPTY]) + ";\n")
     _execute(con, "\n".join(parts), "cannot read the event tables")
     return loaded
 
@@ -571,8 +625,32 @@ def run_query(
             drop.append("run")
         if not loaded.corpus:
             drop.append("trace")
-        return table.drop_columns([c for c in drop if c in table.column_names])
+        return _params_as_columns(table.drop_columns([c for c in drop if c in table.column_names]))
     return _user_sql(con, text, "SQL", None)
+
+
+def _params_as_columns(table: pa.Table) -> pa.Table:
+    """A library answer's ``params`` (a sweep point's value by partition column) as one column
+    per key in its place, typed as DuckDB types hive partitions: integers, else floats, else
+    text."""
+    if "params" not in table.column_names:
+        return table
+    maps = table.column("params").to_pylist()
+    rows = [dict(m) if m else {} for m in maps]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    at = table.column_names.index("params")
+    table = table.remove_column(at)
+    for key in reversed(keys):
+        values = [r.get(key) for r in rows]
+        array = pa.array(values, pa.string())
+        for kind in (pa.int64(), pa.float64()):
+            try:
+                array = pc.cast(array, kind)
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        table = table.add_column(at, key, array)
+    return table
 
 
 # --- the DuckDB CLI --------------------------------------------------------------------------
@@ -599,5 +677,8 @@ def load_sql() -> str:
         paths = f"getvariable('run') || '/{table}.parquet'"
         select = f"SELECT getvariable('run') AS run, * FROM {_read_parquet(paths)}"
         parts.append(_table_view(table, [select]))
+    select = _run_traces_select("getvariable('run') || '/run.json'", "getvariable('run')",
+                                "json ->> '$.policy'")
+    parts.append(f"CREATE OR REPLACE VIEW {RUN_TRACES} AS\n{select};\n")
     parts.append(_library_sql())
     return "\n".join(parts)

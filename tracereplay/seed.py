@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BASELINE_POLICY", "FIGURES", "SOURCE", "SeedFigure"]
+__all__ = ["BASELINE_POLICY", "FIGURES", "SOURCE", "TRACE_SHA256", "SeedFigure"]
 
 SOURCE = (
     'Huang Ying, "migrate_pages(): batch TLB flushing", LKML, September 2022; '
     "Linux 6.3, commit 7e12beb8ca2a"
 )
 """Where the figures are published."""
+
+TRACE_SHA256 = "ae632e5f08795c33ac45ba948f904fc89a233c2fdd4972bc94ddd8bfa1afd450"
+"""sha256 of the seed experiment's trace, ``sample_traces/seed.parquet`` (its README gives the
+command that regenerates it byte for byte). Its runs are the ones compared with the figures:
+beside another trace they would read as a validation of a workload they were not measured on."""
 
 BASELINE_POLICY = "serial"
 """The policy the seed's changes are measured from: pages migrated one at a time (Linux <= 6.2)."""

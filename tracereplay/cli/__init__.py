@@ -7,11 +7,13 @@ one-line message on stderr and an exit code: 2 for bad input or usage, 1 for oth
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 from rich.markup import escape
 
 from tracereplay.cli._app import app, err, state
-from tracereplay.errors import TraceReplayError
+from tracereplay.errors import ConfigNote, TraceReplayError
 
 # Each module registers its commands on ``app``.
 from tracereplay.cli import validate as _validate  # noqa: F401  isort: skip
@@ -20,6 +22,12 @@ from tracereplay.cli import generate as _generate  # noqa: F401  isort: skip
 from tracereplay.cli import query as _query  # noqa: F401  isort: skip
 from tracereplay.cli import batch as _batch  # noqa: F401  isort: skip
 from tracereplay.cli import import_ as _import  # noqa: F401  isort: skip
+from tracereplay.cli import copy as _copy  # noqa: F401  isort: skip
+from tracereplay.cli import sweep as _sweep  # noqa: F401  isort: skip
+from tracereplay.cli import report as _report  # noqa: F401  isort: skip
+from tracereplay.cli import export as _export  # noqa: F401  isort: skip
+from tracereplay.cli import calibrate as _calibrate  # noqa: F401  isort: skip
+from tracereplay.cli import capture as _capture  # noqa: F401  isort: skip
 
 __all__ = ["app", "main"]
 
@@ -27,7 +35,19 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the ``tracereplay`` console script."""
     try:
-        app()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ConfigNote)
+            shown = warnings.showwarning
+
+            def note(message: Any, category: type[Warning], *args: Any, **kw: Any) -> None:
+                if issubclass(category, ConfigNote):
+                    err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False,
+                              soft_wrap=True)
+                else:
+                    shown(message, category, *args, **kw)
+
+            warnings.showwarning = note
+            app()
     except TraceReplayError as e:
         if state.debug:
             raise

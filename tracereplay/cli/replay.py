@@ -29,9 +29,19 @@ from tracereplay.replay import DEFAULT_POLICIES, PolicyResult, run
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile", help="Cost and machine profile.")
+ProfileOpt = typer.Option(DEFAULT_PROFILE, "--profile",
+                          help="Cost and machine profile: a shipped one (tracereplay profiles) or "
+                               "the path of a TOML file of one's own (keys it leaves out: "
+                               f"{DEFAULT_PROFILE}).")
 ConfigOpt = typer.Option(None, "--config", help="TOML file of overrides (a partial profile).")
 SetOpt = typer.Option(None, "--set", help="One override, key=value (repeatable): --set batch_size=64.")
+
+
+def policy_names(given: list[str] | None) -> list[str]:
+    """The policies of ``-p``, repeated or comma-separated (``-p serial,batched``); the
+    defaults when none is given."""
+    names = [n.strip() for item in given or [] for n in item.split(",") if n.strip()]
+    return names or list(DEFAULT_POLICIES)
 
 
 def _profile(profile: str, config: Path | None, sets: list[str] | None,
@@ -63,11 +73,18 @@ def config_show(
     if as_json:
         out.print_json(json.dumps(p.to_dict()))
         return
-    table = Table("key", "value", "meaning", "source", title=f"{p.name}: {p.description}")
-    for key, value, doc, source in p.rows():
+    rows = p.rows()
+    table = Table(title=f"{p.name}: {p.description}")
+    # The keys are what --set takes: never cut; the words wrap around them.
+    table.add_column("key", no_wrap=True, min_width=max(len(k) for k, *_ in rows))
+    table.add_column("value", overflow="fold", max_width=24)
+    table.add_column("meaning", ratio=1, overflow="fold")
+    table.add_column("source", ratio=1, overflow="fold")
+    for key, value, doc, source in rows:
         shown = (", ".join(map(str, value)) or "spread over the nodes") if isinstance(value, tuple) else str(value)
         table.add_row(key, shown, doc, source)
     out.print(table)
+    err.print("[dim]--json gives the values as one object; --set KEY=VALUE changes one.[/]")
 
 
 def _fmt(v: Any, kind: str) -> str:
@@ -93,6 +110,8 @@ _ROWS = (
     ("IPIs that found a translation", "ipis_holding", "int"),
     ("IPIs per 1000 pages", "ipis_per_1000_pages", "float"),
     ("pages/s of migration time", "pages_per_s", "float"),
+    ("first-folio latency p50", "first_folio_p50_ns", "ns"),
+    ("first-folio latency p99", "first_folio_p99_ns", "ns"),
     ("share: unmap", "unmap_share", "pct"),
     ("share: flush", "flush_share", "pct"),
     ("share: copy", "copy_share", "pct"),
@@ -139,7 +158,14 @@ def comparison(rows: list[dict[str, Any]], policies: list[str]) -> dict[str, Any
     return figures
 
 
-def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> None:
+def is_seed_run(rows: list[dict[str, Any]]) -> bool:
+    """Whether the rows of ``policy_compare`` are of the seed experiment's trace: the view
+    gives the seed's figures on those only."""
+    return any(r["seed_value"] is not None or r["seed_change_pct"] is not None for r in rows)
+
+
+def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
+                   compare_seed: bool) -> None:
     names = [r.policy for r in results]
     baseline = rows[0]["baseline_policy"] if rows else None
     others = [n for n in names if n != baseline]
@@ -155,7 +181,10 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> N
             cells.append("–" if ch is None or kind == "pct" else f"{ch:+.1f}%")
         table.add_row(label, *cells)
     err.print(table)
-    figures = comparison(rows, names)
+    figures = comparison(rows, names) if compare_seed else {}
+    if not compare_seed:
+        err.print("[dim]The seed's figures: beside sample_traces/seed.parquet, or with "
+                  "--compare-seed.[/]")
     if figures:
         t2 = Table("figure", "model", "seed", title="the seed experiment", caption=seed.SOURCE)
         for fig in seed.FIGURES:
@@ -167,16 +196,37 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]]) -> N
             sign = "+" if fig.change else ""
             t2.add_row(label, "–" if model is None else f"{model:{sign}.1%}", f"{published:{sign}.1%}")
         err.print(t2)
+    for line in _migration_notes(results):
+        err.print(line, highlight=False)
     for r in results:
         err.print(f"[dim]{r.policy}: {r.path}[/]")
+
+
+def _migration_notes(results: list[PolicyResult]) -> list[str]:
+    """What a table of zeros does not say: that the trace asked for no migration, or that
+    calls found nothing to move."""
+    calls = {r.metrics.get("migrate_calls", 0) for r in results}
+    empty = {r.policy: r.metrics.get("empty_calls", 0) for r in results}
+    if calls == {0} and not any(empty.values()):
+        return ["No page was migrated: the trace has no migrate rows, so the migration metrics "
+                "are 0 or – (no value)."]
+    out = []
+    for n in sorted(set(empty.values()) - {0}):
+        who = [p for p, e in empty.items() if e == n]
+        which = "" if len(who) == len(results) else f" ({', '.join(who)})"
+        out.append(f"{n:,} migrate call{'s' if n > 1 else ''}{which} found nothing to move: no "
+                   "page of the process on the source node, or every page already on the "
+                   "destination, not mapped yet or busy.")
+    return out
 
 
 @app.command()
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
-    policy: list[str] | None = typer.Option(None, "-p", "--policy",
-                                            help="Migration policy (repeatable). Default: "
-                                                 f"{' and '.join(DEFAULT_POLICIES)}."),
+    policy: list[str] | None = typer.Option(None, "-p", "--policy", metavar="NAME[,NAME]",
+                                            help="Migration policies, repeated or comma-"
+                                                 "separated. Default: "
+                                                 f"{','.join(DEFAULT_POLICIES)}."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
@@ -185,6 +235,10 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     emit_accesses: bool = typer.Option(False, "--emit-accesses", help="Also write one row per access."),
     force: bool = typer.Option(False, "--force", help="Replace existing results."),
+    compare_seed: bool = typer.Option(
+        False, "--compare-seed",
+        help="Print the seed experiment's figures beside the model's for any trace (by "
+             "default only for the seed's own trace, sample_traces/seed.parquet)."),
 ) -> None:
     """Replay TRACE under migration policies; write event tables and print the comparison."""
     p = _profile(profile, config, set_, batch_size)
@@ -207,7 +261,7 @@ def replay(
         return update
 
     try:
-        results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
+        results = run(trace, target, policies=policy_names(policy), profile=p, force=force,
                       emit_accesses=emit_accesses, progress=shown("replay"))
     finally:
         if tasks:
@@ -217,7 +271,8 @@ def replay(
         body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
                                                  for r in results},
                 "baseline_policy": rows[0]["baseline_policy"] if rows else None,
-                "seed_comparison": comparison(rows, [r.policy for r in results])}
+                "seed_comparison": (comparison(rows, [r.policy for r in results])
+                                    if compare_seed or is_seed_run(rows) else None)}
         out.print_json(json.dumps(body))
     else:
-        _print_results(results, rows)
+        _print_results(results, rows, compare_seed or is_seed_run(rows))

@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
+import pyarrow.parquet as pq
 
 import tracereplay
+from tracereplay._compile import compile_time, timing
 from tracereplay._output import check_dir, check_file, output_error, remove_created
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
 from tracereplay.importer import _scan as S
+from tracereplay.importer._as_trace import write_as_trace
+from tracereplay.importer._machine import captured_machine, check_cpus, trace_machine
 from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
 from tracereplay.importer._source import open_source
-from tracereplay.importer._trace import write_trace
+from tracereplay.importer._stalls import measured_stalls
+from tracereplay.trace import file_sha256
 
 FORMATS = ("auto", "perf-script", "ftrace", "lackey")
 _LACKEY_LINE = re.compile(rb"^(?:==\d+==|I  [0-9a-fA-F]+,\d+$| [LSM] [0-9a-fA-F]+,\d+$)", re.M)
@@ -125,6 +129,8 @@ def import_kernel_trace(
     as_trace: str | os.PathLike[str] | None = None,
     src_node: int = 0,
     dst_node: int = 1,
+    cpus: int | None = None,
+    nodes: int | None = None,
 ) -> ImportResult:
     """Import ``path`` into ``out_dir/policy=measured/`` (and/or a trace at ``as_trace``).
 
@@ -137,6 +143,10 @@ def import_kernel_trace(
     src_path = Path(path)
     if fmt not in FORMATS or fmt == "lackey":
         raise ImportFormatError(f"--format must be one of auto, perf-script, ftrace here: {fmt}")
+    if cpus is not None and cpus < 1:
+        raise ImportFormatError(f"--cpus must be at least 1: {cpus}")
+    if nodes is not None and nodes < 1:
+        raise ImportFormatError(f"--nodes must be at least 1: {nodes}")
     if out_dir is None and as_trace is None:
         raise ImportFormatError("nothing to write: give -o RUN_DIR, --as-trace OUT, or both")
     # Where the outputs go is checked before the input is read.
@@ -161,8 +171,10 @@ def import_kernel_trace(
 
     t0 = time.perf_counter()
     final = None
+    trace_written = False
     try:
-        with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+        with compile_time() as compiled, open_source(src_path) as src, \
+                _Pipeline(src.blocks()) as pipeline:
             S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
             first = pipeline.first()
             detected = detect_format(first)
@@ -192,6 +204,9 @@ def import_kernel_trace(
                 for block, scanned in pipeline.scanned(layout):
                     b.feed(block, scanned)
                 b.finish()
+                machine, origin = captured_machine(first, cpus, nodes, src_path)
+                check_cpus(machine, b.max_cpu, b.max_cpu_line, src_path, origin)
+                stalls = _stalls_pass(w) if b.counts.get(_FAULT_EVENT) else None
                 if b.base_ns is None:
                     raise ImportFormatError(
                         f"{src_path}: no event lines ({b.lines} lines read, "
@@ -199,12 +214,26 @@ def import_kernel_trace(
                     )
                 wall = time.perf_counter() - t0
                 manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
-                                     wall)  # fmt: skip
+                                     wall, compiled.seconds)  # fmt: skip
+                if stalls is not None:
+                    manifest["stalls"] = stalls
+                if machine is not None:
+                    manifest["machine"] = {**machine.to_dict(), "from": origin}
+                if trace_path is not None:
+                    # Written before the run is committed, so that run.json names the trace
+                    # (its sha256): replaying that trace into this run directory is allowed.
+                    w.close_tables()
+                    manifest["as_trace"] = str(trace_path)
+                    manifest["as_trace_rows"] = write_as_trace(
+                        w.tmp, trace_path, src_node=src_node, dst_node=dst_node,
+                        source=src_path, machine=trace_machine(machine, src_node, dst_node),
+                    )
+                    trace_written = True
+                    manifest["as_trace_sha256"] = file_sha256(trace_path)
                 final = w.commit(manifest)
-        if trace_path is not None:
-            manifest["as_trace"] = str(trace_path)
-            _as_trace(final, trace_path, src_node=src_node, dst_node=dst_node, source=src_path)
     except BaseException as e:
+        if trace_written and trace_path is not None:
+            trace_path.unlink(missing_ok=True)
         if scratch is None and final is not None:
             shutil.rmtree(final, ignore_errors=True)
         remove_created(run_root, created)
@@ -217,8 +246,31 @@ def import_kernel_trace(
     return ImportResult(None if scratch is not None else final, trace_path, manifest)
 
 
+_FAULT_EVENT = S.KIND_NAMES[S.KIND_PAGE_FAULT]
+
+
+def _stalls_pass(w: PolicyRunWriter) -> dict[str, Any]:
+    """Match the faults to the migration windows once every table is written: ``stalls``
+    rows, and each migrated page's owner in ``migrations.pid`` (see ``_stalls``)."""
+    w.close_tables()
+    faults = pq.read_table(w.tmp / "faults.parquet")
+    migrations = pq.read_table(w.tmp / "migrations.parquet")
+    owned, stalls = measured_stalls(faults, migrations)
+    w.replace("migrations", owned)
+    w.write("stalls", stalls)
+    return {
+        "faults": faults.num_rows,
+        "stalls": stalls.num_rows,
+        "pages_with_owner": owned.num_rows - owned.column("pid").null_count,
+        "note": "a fault inside a page's migration window is a stall; stall_ns = remap - fault "
+        "is a lower bound; migrations.pid is the process that faulted on the page (see "
+        "docs/importing.md)",
+    }
+
+
 def _manifest(
-    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float
+    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float,
+    compile_s: float,
 ) -> dict[str, Any]:
     return {
         "tool": "tracereplay",
@@ -235,55 +287,12 @@ def _manifest(
         "malformed_lines": b.malformed_lines,
         "migrations": {"paired": b.paired, "unpaired": b.unpaired_sets},
         "receivers_joined": b.receivers_joined,
-        "wall_s": round(wall, 3),
-        "lines_per_s": round(b.lines / wall) if wall > 0 else None,
+        **timing(b.lines, wall, compile_s),
         "notes": (
             "times are ns since the first event of the file; migrations.pid is null because "
             "the tracepoint's task is the migrating task, not the page's owner"
         ),
     }
-
-
-def _as_trace(run: Path, out: Path, *, src_node: int, dst_node: int, source: Path) -> None:
-    """Measured migrations as a trace v1: one request per mm_migrate_pages call."""
-    mig = pl.read_parquet(run / "migrations.parquet")
-    calls = pl.read_parquet(run / "batches.parquet").select(
-        "req_id", "start_ns", call_cpu="cpu", call_pid="pid", call_mode="mode"
-    )
-    rows = (
-        mig.filter(pl.col("req_id").is_not_null())
-        .join(calls, on="req_id", how="inner")
-        .unique(subset=["req_id", "vpn"], keep="first", maintain_order=True)
-        .sort(["start_ns", "req_id"], maintain_order=True)
-    )
-    vaddr = pl.col("vpn").cast(pl.UInt64) * 4096
-    maps = rows.unique(subset=["call_pid", "vpn"], keep="first", maintain_order=True).select(
-        ts_ns=pl.lit(0, pl.Int64),
-        kind=pl.lit("map"),
-        cpu=pl.lit(None, pl.Int32),
-        pid=pl.col("call_pid"),
-        vaddr=vaddr,
-        dst_node=pl.lit(src_node, pl.Int32),
-    )
-    migrates = rows.select(
-        ts_ns=pl.col("start_ns"),
-        kind=pl.lit("migrate"),
-        cpu=pl.col("call_cpu"),
-        pid=pl.col("call_pid"),
-        vaddr=vaddr,
-        dst_node=pl.lit(dst_node, pl.Int32),
-        req_id=pl.col("req_id"),
-        mode=pl.when(pl.col("call_mode") == "MIGRATE_ASYNC")
-        .then(pl.lit("async"))
-        .otherwise(pl.lit("sync")),
-    )
-    table = pl.concat([maps, migrates], how="diagonal_relaxed").to_arrow()
-    if not table.num_rows:
-        raise ImportFormatError(
-            f"{source}: --as-trace: no set_migration_pte inside a complete mm_migrate_pages "
-            "call, so there is no migration to write"
-        )
-    write_trace(table, out, extra={"tracereplay.source": str(source)})
 
 
 __all__ = ["FORMATS", "ImportResult", "detect_format", "import_kernel_trace"]

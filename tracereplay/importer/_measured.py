@@ -52,6 +52,7 @@ REASON_RECEIVER = 1
 TLB_SINGLE_PAGE_FLUSH_CEILING = 33  # x86 default; receivers flush everything above it
 TEXT_LIMIT = 300
 PAGE_SHIFT = 12
+PF_WRITE = 1 << 1  # x86 page-fault error code: X86_PF_WRITE (arch/x86/include/asm/trap_pf.h)
 
 
 def _strings(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
@@ -93,6 +94,8 @@ class MeasuredBuilder:
     unpaired_sets: int = 0
     paired: int = 0
     receivers_joined: int = 0
+    max_cpu: int = -1  # the highest CPU of an event line, and its line
+    max_cpu_line: int = 0
     _next_call: int = 0
     _next_flush: int = 0
     _open_calls: dict[int, int] = field(default_factory=dict)  # ctx -> call id
@@ -130,6 +133,10 @@ class MeasuredBuilder:
             return
         if self.base_ns is None:
             self.base_ns = int(r["ts"][ev[0]])
+        top = int(np.argmax(r["cpu"][ev]))
+        if r["cpu"][ev[top]] > self.max_cpu:
+            self.max_cpu = int(r["cpu"][ev[top]])
+            self.max_cpu_line = int(line_no[ev[top]])
         _count(self.layouts, np.bincount(r["layout"][ev], minlength=3))
         kinds = kind[ev]
         by_kind = np.bincount(kinds.astype(np.int64) + 1, minlength=len(S.KIND_NAMES) + 1)
@@ -188,6 +195,9 @@ class MeasuredBuilder:
         self._flushes(tlb, texts, final=False)
         sel = np.nonzero((kinds == S.KIND_SET_PTE) | (kinds == S.KIND_REMOVE_PTE))[0]
         self._migrations(rows(sel, _PTE_COLS), buf, r, known)
+        sel = np.nonzero(kinds == S.KIND_PAGE_FAULT)[0]
+        if len(sel):
+            self._faults(rows(sel, _FAULT_COLS))
 
     # ------------------------------------------------------------- malformed
     def _malformed(self, buf: np.ndarray, r: dict[str, np.ndarray], line_no: np.ndarray) -> None:
@@ -486,6 +496,29 @@ class MeasuredBuilder:
         }
         self.emit("migrations", _arrow_table("migrations", cols))
 
+    # ---------------------------------------------------------------- faults
+    def _faults(self, f: dict[str, np.ndarray]) -> None:
+        """``exceptions:page_fault_user`` rows as ``faults`` rows."""
+        assert self.base_ns is not None
+        code = f["a0"]
+        self.emit(
+            "faults",
+            _arrow_table(
+                "faults",
+                {
+                    "ts_ns": f["ts"] - self.base_ns,
+                    "cpu": f["cpu"],
+                    "pid": f["pid"],
+                    "tid": f["tid"],
+                    "address": f["addr"],
+                    "vpn": (f["addr"] >> np.uint64(PAGE_SHIFT)).astype(np.int64),
+                    "error_code": code,
+                    "write": (code & PF_WRITE) != 0,
+                    "line": f["line"],
+                },
+            ),
+        )
+
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
         """Flush what was carried: the last rounds, open calls and their unpaired pages."""
@@ -506,6 +539,7 @@ _TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
 _CALL_COLS = ["line", "kind", "cpu", "pid", "ts", "a0", "a1", "call"]
 _REASON_LIST = pa.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], pa.string())
 _PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call"]
+_FAULT_COLS = ["line", "cpu", "pid", "tid", "ts", "addr", "a0"]
 
 
 def _select(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:

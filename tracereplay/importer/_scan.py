@@ -33,6 +33,7 @@ KIND_MIGRATE_START = 1
 KIND_MIGRATE_END = 2
 KIND_SET_PTE = 3
 KIND_REMOVE_PTE = 4
+KIND_PAGE_FAULT = 5
 
 KIND_NAMES = (
     "tlb:tlb_flush",
@@ -40,7 +41,10 @@ KIND_NAMES = (
     "migrate:mm_migrate_pages",
     "migrate:set_migration_pte",
     "migrate:remove_migration_pte",
+    "exceptions:page_fault_user",
 )
+# A user-space address is below 2^57 (5-level paging; 2^47 with 4 levels).
+ADDR_LIMIT = 1 << 57
 
 MISSING = -(2**62)
 REASON_NAME_ONLY = -2  # tlb_flush reason printed without "(code)"
@@ -57,6 +61,9 @@ ERRORS = {
     8: "mm_migrate_pages payload has neither nr_succeeded nor nr_failed",
     9: "migration_pte payload has no hexadecimal addr",
     10: "number out of range",
+    11: "page_fault_user payload has no hexadecimal address",
+    12: "page_fault_user address is not below 2^57 (no user address is)",
+    13: "page_fault_user payload has no hexadecimal error_code",
 }
 
 
@@ -75,13 +82,18 @@ EVENT_WORDS, EVENT_OFFS = _packed(
         "mm_migrate_pages",
         "set_migration_pte",
         "remove_migration_pte",
+        "page_fault_user",
     ]
 )
-SYSTEM_WORDS, SYSTEM_OFFS = _packed(["tlb", "migrate", "migrate", "migrate", "migrate"])
+SYSTEM_WORDS, SYSTEM_OFFS = _packed(
+    ["tlb", "migrate", "migrate", "migrate", "migrate", "exceptions"]
+)
 # Payload keys.
 K_PAGES, K_REASON, K_MODE, K_NR_SUCCEEDED, K_NR_FAILED, K_ADDR, K_ORDER = range(7)
+K_ADDRESS, K_ERROR_CODE = 7, 8
 KEY_WORDS, KEY_OFFS = _packed(
-    ["pages", "reason", "mode", "nr_succeeded", "nr_failed", "addr", "order"]
+    ["pages", "reason", "mode", "nr_succeeded", "nr_failed", "addr", "order", "address",
+     "error_code"]
 )
 
 
@@ -369,7 +381,7 @@ def scan_text(
                 bare = k + 1
                 break
         kd = KIND_UNKNOWN
-        for k in range(5):
+        for k in range(6):
             if _equal(buf, bare, evend, EVENT_WORDS, EVENT_OFFS, k):
                 if bare == v or _equal(buf, v, bare - 1, SYSTEM_WORDS, SYSTEM_OFFS, k):
                     kd = k
@@ -427,30 +439,56 @@ def scan_text(
                     err[i] = 8
                     continue
         elif kd in (KIND_SET_PTE, KIND_REMOVE_PTE):
-            av = _find_value(buf, ps, pe, K_ADDR)
-            if av >= 0 and av + 1 < pe and buf[av] == 48 and (buf[av + 1] | 32) == 120:
-                av += 2
-            x = np.uint64(0)
-            nd = 0
-            while av >= 0 and av < pe and nd <= 16:
-                ch = buf[av] | 32
-                if 48 <= buf[av] <= 57:
-                    d = buf[av] - 48
-                elif 97 <= ch <= 102:
-                    d = ch - 87
-                else:
-                    break
-                x = x * np.uint64(16) + np.uint64(d)
-                av += 1
-                nd += 1
-            if nd == 0 or nd > 16:
+            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ADDR), pe)
+            if not ok:
                 status[i] = ST_MALFORMED
                 err[i] = 9
                 continue
             addr[i] = x
             o = _parse_int(buf, _find_value(buf, ps, pe, K_ORDER), pe)
             a0[i] = 0 if o == MISSING else o
+        elif kd == KIND_PAGE_FAULT:
+            # "address=0x7f46300a5000 ip=0x55b789cab45b error_code=0x6"
+            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ADDRESS), pe)
+            if not ok:
+                status[i] = ST_MALFORMED
+                err[i] = 11
+                continue
+            if x >= np.uint64(ADDR_LIMIT):
+                status[i] = ST_MALFORMED
+                err[i] = 12
+                continue
+            addr[i] = x
+            code, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ERROR_CODE), pe)
+            if not ok or code > np.uint64(0xFFFFFFFF):
+                status[i] = ST_MALFORMED
+                err[i] = 13
+                continue
+            a0[i] = np.int64(code)
     return line
+
+
+@njit(cache=True, nogil=True)
+def _parse_hex(buf, v, pe):
+    """(value, ok) of the hexadecimal number at v ("0x" optional, at most 16 digits); the
+    number must end at a space, a comma or the end of the payload."""
+    if v >= 0 and v + 1 < pe and buf[v] == 48 and (buf[v + 1] | 32) == 120:
+        v += 2
+    x = np.uint64(0)
+    nd = 0
+    while v >= 0 and v < pe and nd <= 16:
+        ch = buf[v] | 32
+        if 48 <= buf[v] <= 57:
+            d = buf[v] - 48
+        elif 97 <= ch <= 102:
+            d = ch - 87
+        else:
+            break
+        x = x * np.uint64(16) + np.uint64(d)
+        v += 1
+        nd += 1
+    ok = 0 < nd <= 16 and (v >= pe or _is_space(buf[v]) or buf[v] == 44)
+    return x, ok
 
 
 @njit(cache=True, nogil=True)

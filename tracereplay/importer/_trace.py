@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 
 from tracereplay import trace
+from tracereplay.machine import Machine
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -26,8 +27,9 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def write_trace(data: pa.Table | Iterable[pa.Table], path: str | os.PathLike[str],
-                extra: dict[str, str] | None = None) -> None:
-    """Write imported rows (one table, or tables in time order) as a trace v1 file."""
+                extra: dict[str, str] | None = None, machine: Machine | None = None) -> None:
+    """Write imported rows (one table, or tables in time order) as a trace v1 file (carrying
+    ``machine`` when known)."""
     schema = trace.arrow_schema()
     tables = [data] if isinstance(data, pa.Table) else data
 
@@ -35,4 +37,4 @@ def write_trace(data: pa.Table | Iterable[pa.Table], path: str | os.PathLike[str
         for t in tables:
             yield from _conform(t, schema).to_batches()
 
-    trace.write(batches(), path, machine=None, metadata=extra)
+    trace.write(batches(), path, machine=machine, metadata=extra)

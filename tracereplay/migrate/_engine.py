@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tracereplay.config import Profile
+from tracereplay.copy import Copier
 from tracereplay.prepass import PrePass
 from tracereplay.trace.schema import pmd_order
 
@@ -55,7 +56,7 @@ class CallPlan:
     end_ns: int
     rounds: dict[str, np.ndarray]  # one entry per flush round; "gid" numbers them in the run
     pages: dict[str, np.ndarray]  # one entry per page that migrated or was given up on
-    batches: list[dict[str, int | str]]
+    batches: list[dict[str, int | str | None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +91,7 @@ class PageRows:
     round: np.ndarray  # gid of the round that flushed it
     status: np.ndarray
     attempts: np.ndarray
+    copy_end_ns: np.ndarray  # when the migrating CPU knows the copy is done (the copy engine's)
 
 
 class Draws:
@@ -149,7 +151,10 @@ class Engine:
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
-        self.page_size = pre.machine.page_size
+        # The copy engine, and what it takes to copy one base page by itself.
+        self.copier = Copier(profile, pre.machine.page_size)
+        self.page_bytes = pre.machine.page_size
+        self.copy_ns = self.copier.alone(self.page_bytes)
         self.pmd_order = pmd_order(pre.machine.page_shift)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
@@ -210,12 +215,14 @@ class Engine:
             return folios.astype(np.int64, copy=True)
         return np.repeat(folios.astype(np.int64), n) + within(n)
 
+    def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the size of each folio in bytes, what the copy engine is asked about."""
+        return self.folio_pages(folios) * self.page_bytes
+
     def copy_times(self, folios: np.ndarray) -> np.ndarray:
-        """int64 ns: the time to copy each folio, from its size in bytes (the copy mechanism's
-        interface: a list of folio sizes in, a time each out); the CPU copies ``copy_ns`` per
-        base page."""
-        size_bytes = self.folio_pages(folios) * self.page_size
-        return size_bytes // self.page_size * self.costs.copy_ns
+        """int64 ns: the copy engine's time for each folio copied by itself."""
+        sizes, at = np.unique(self.folio_bytes(folios), return_inverse=True)
+        return np.array([self.copier.alone(int(v)) for v in sizes], np.int64)[at]
 
     # -- verbs for policies -------------------------------------------------------------
 
@@ -279,6 +286,7 @@ class Engine:
                 page=pages, batch_id=np.full(n, batch_id, np.int64), pos=none, unmap_ns=none,
                 flush_ns=none, copy_start_ns=none, remap_ns=none, round=none,
                 status=np.full(n, STATUS_FAILED, np.int8), attempts=np.full(n, attempts, np.int32),
+                copy_end_ns=none,
             ), call)
 
     def new_batch_id(self) -> int:
@@ -310,8 +318,9 @@ class Engine:
 
     def take(self, call: Call, start_ns: int, end_ns: int) -> CallPlan:
         """The plan of the call just scheduled (and forget it)."""
+        pages = self._page_columns(call)
         plan = CallPlan(start_ns=start_ns, end_ns=end_ns, rounds=self._round_columns(call),
-                        pages=self._page_columns(call), batches=self._batches)
+                        pages=pages, batches=_with_first_remap(self._batches, pages))
         self._rounds, self._pages, self._src, self._batches = [], [], [], []
         return plan
 
@@ -336,12 +345,7 @@ class Engine:
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
         got = _joined(self._pages, PageRows, _PAGE_DTYPES)
         n = len(got["page"])
-        copy_start, status = got["copy_start_ns"], got["status"]
         folio = got["page"]
-        if not status.any():
-            copy_end = copy_start + self.copy_times(folio)
-        else:
-            copy_end = np.where(status == STATUS_MIGRATED, copy_start + self.copy_times(folio), -1)
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],
@@ -353,11 +357,11 @@ class Engine:
             "dst_node": np.full(n, call.dst_node, np.int32),
             "unmap_ns": got["unmap_ns"],
             "flush_ns": got["flush_ns"],
-            "copy_start_ns": copy_start,
-            "copy_end_ns": copy_end,
+            "copy_start_ns": got["copy_start_ns"],
+            "copy_end_ns": got["copy_end_ns"],
             "remap_ns": got["remap_ns"],
             "round": got["round"],
-            "status": status,
+            "status": got["status"],
             "attempts": got["attempts"],
             "pages": self.folio_pages(folio),  # base pages of the folio
             "span": self.flush_entries(folio),  # translations its unmap covers in the kernel
@@ -374,6 +378,22 @@ def within(counts: np.ndarray) -> np.ndarray:
     another."""
     n = int(counts.sum())
     return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The batch records, each given ``first_remap_ns``: the earliest remap of its migrated
+    pages (None when none was migrated). Taken from the page windows whatever the policy, so
+    it is right for any order of the steps a policy chooses."""
+    done = pages["status"] == STATUS_MIGRATED
+    ids, remap = pages["batch_id"][done], pages["remap_ns"][done]
+    order = np.lexsort((remap, ids))
+    ids, remap = ids[order], remap[order]
+    first = np.ones(len(ids), bool)
+    first[1:] = ids[1:] != ids[:-1]
+    earliest = dict(zip(ids[first].tolist(), remap[first].tolist(), strict=True))
+    for b in batches:
+        b["first_remap_ns"] = earliest.get(b["batch_id"])
+    return batches
 
 
 def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -398,5 +418,5 @@ _ROUND_DTYPES = {
 _PAGE_DTYPES = {
     "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,
     "flush_ns": np.int64, "copy_start_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
-    "status": np.int8, "attempts": np.int32,
+    "status": np.int8, "attempts": np.int32, "copy_end_ns": np.int64,
 }

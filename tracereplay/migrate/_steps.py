@@ -97,7 +97,7 @@ def one_by_one(
     c = eng.costs
     masks = MaskReader(eng, call)
     remaining = pages
-    copy = eng.copy_times(pages)
+    copy = eng.copy_times(pages)  # each folio copied by itself
     entries = eng.flush_entries(pages)
     span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
@@ -143,6 +143,7 @@ def one_by_one(
                 copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + c.remap_ns),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
+                copy_end_ns=flush + copy[ok],
             ), call)
             ph.flush += int(round_cost.sum())
             ph.copy += int(copy[ok].sum())

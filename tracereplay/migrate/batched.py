@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracereplay.config import setting
+from tracereplay.copy import Copied
 from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows, within
 from tracereplay.migrate._steps import (
     MaskReader,
@@ -59,7 +60,7 @@ class _Stretch:
     """The unmap stages of consecutive chunks, up to the first that leaves a page busy after
     its passes (or to the call's last). Pages are indices into the call's list."""
 
-    sizes: np.ndarray  # pages of each chunk
+    sizes: np.ndarray  # folios of each chunk
     attempts: np.ndarray  # attempts of each chunk's unmap stage
     k: np.ndarray  # pages each chunk unmapped
     order: np.ndarray  # the pages unmapped, chunk after chunk, in the order they were
@@ -118,13 +119,15 @@ def _stretch(draws: Draws, bounds: np.ndarray, c: int, passes: int) -> _Stretch:
 
 
 def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: MaskReader,
-             t: int, list_start: int) -> tuple[int, int]:
+             t: int, batch_copy: bool, list_start: int) -> tuple[int, int]:
     """Time the stretch's chunks (the first starts at index ``list_start`` of the folio list)
     one after another and record their batches, rounds and folio rows; returns the end time
-    and the last chunk's batch id."""
+    and the last chunk's batch id. After a chunk's flush its folios are copied and remapped one
+    after another, or, with ``batch_copy``, copied together by the copy engine and then
+    remapped one after another."""
     c = eng.costs
     folios = pages[st.order]  # the folios unmapped, chunk after chunk
-    copy = eng.copy_times(folios)
+    copy = eng.copy_times(folios)  # each copied by itself
     entries = eng.flush_entries(folios)
     span = eng.flush_span(folios)
     n_pages = eng.folio_pages(pages)
@@ -136,10 +139,10 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
     chunks: list[dict[str, int]] = []
+    copied: list[Copied] = []  # with batch_copy: each chunk's copy
     for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
         a, b = int(firsts[j]), int(ends[j])
-        copy_sum, entry_sum = int(cum[0][b] - cum[0][a]), int(cum[1][b] - cum[1][a])
-        span_sum = int(cum[2][b] - cum[2][a])
+        entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
         if mask.targets:
@@ -156,12 +159,18 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         unmapped = t + attempts * c.other_ns + moved * c.unmap_ns + (
             0 if mask.targets else flush_ns)
         moves = unmapped + (round_cost if mask.targets and moved else 0)
-        end = moves + copy_sum + moved * c.remap_ns
+        if batch_copy:
+            # The series' flow: every folio of the chunk copied at once, then each remapped.
+            copied.append(eng.copier.batch(eng.folio_bytes(folios[a:b])))
+            copy_ns = copied[-1].total_ns
+        else:
+            copy_ns = int(cum[0][b] - cum[0][a])
+        end = moves + copy_ns + moved * c.remap_ns
         chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
         eng.add_batch(call=call, kind="batch", pages=chunk_pages,
                       nr_succeeded=int(n_pages[st.order[a:b]].sum()), start_ns=t,
                       end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
-                      copy_ns=copy_sum, remap_ns=moved * c.remap_ns,
+                      copy_ns=copy_ns, remap_ns=moved * c.remap_ns,
                       other_ns=attempts * c.other_ns, folios=int(st.sizes[j]))
         chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
                        "targets": mask.targets, "full": full,
@@ -186,15 +195,24 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         n_pages=np.where(one_round, ch["entries"], entries)[starts],
         page_list=eng.translations(folios),
     ))
-    step = copy + c.remap_ns
-    step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
-        if len(step) else step
-    copy_start = ch["moves"] + step_before
+    if batch_copy:
+        # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.
+        copy_start = ch["moves"] + _joined_offsets([cp.start_ns for cp in copied])
+        copy_end = ch["moves"] + _joined_offsets([cp.end_ns for cp in copied])
+        total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
+        remap = ch["moves"] + total + (o + 1) * c.remap_ns
+    else:
+        step = copy + c.remap_ns
+        step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
+            if len(step) else step
+        copy_start = ch["moves"] + step_before
+        copy_end = copy_start + copy
+        remap = copy_start + step
     eng.add_pages(PageRows(
         page=folios, batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
         flush_ns=np.where(one_round, ch["moves"], unmap + local), copy_start_ns=copy_start,
-        remap_ns=copy_start + step, round=first + np.cumsum(starts) - 1,
-        status=np.zeros(len(o), np.int8), attempts=st.tries,
+        remap_ns=remap, round=first + np.cumsum(starts) - 1,
+        status=np.zeros(len(o), np.int8), attempts=st.tries, copy_end_ns=copy_end,
     ), call)
     return t, chunks[-1]["batch_id"]
 
@@ -214,15 +232,14 @@ def chunk_bounds(n_pages: np.ndarray, batch_pages: int) -> np.ndarray:
     return np.asarray(bounds, np.int64)
 
 
-@register(
-    name="batched",
-    description="Linux >= 6.3: unmap up to batch_pages pages, one flush, then copy and remap each",
-    config=BatchedConfig, default=True, order=1,
-    aliases={"migrate.batch_size": "batch_pages", "migrate.serial_passes": "passes",
-             "migrate.async_passes": "async_passes", "migrate.sync_passes": "sync_passes"},
-)
-def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
-    """Schedule one call; returns its end time."""
+def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
+              batch_copy: bool) -> int:
+    """Schedule one call (``pages``: its folios, by head page) in chunks of ``batch_pages``
+    base pages (see :func:`_lay_out` for ``batch_copy``); returns its end time."""
     cfg: BatchedConfig = eng.config
     passes = cfg.passes if call.is_async else cfg.async_passes
     bounds = chunk_bounds(eng.folio_pages(pages), cfg.batch_pages)
@@ -231,7 +248,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     c = 0
     while c < len(bounds) - 1:
         st = _stretch(eng.draws, bounds, c, passes)
-        t, batch_id = _lay_out(eng, call, pages, st, masks, t, int(bounds[c]))
+        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy, int(bounds[c]))
         c += len(st.sizes)
         if call.is_async:
             eng.add_failed(pages=pages[st.left], call=call, batch_id=batch_id, attempts=passes)
@@ -251,3 +268,15 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
                           folios=1, **ph.as_kwargs())
             t = moved.end_ns
     return t
+
+
+@register(
+    name="batched",
+    description="Linux >= 6.3: unmap up to batch_pages pages, one flush, then copy and remap each",
+    config=BatchedConfig, default=True, order=1,
+    aliases={"migrate.batch_size": "batch_pages", "migrate.serial_passes": "passes",
+             "migrate.async_passes": "async_passes", "migrate.sync_passes": "sync_passes"},
+)
+def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
+    """Schedule one call; returns its end time."""
+    return plan_call(eng, call, pages, start_ns, batch_copy=False)

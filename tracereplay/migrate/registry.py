@@ -35,6 +35,9 @@ class Policy:
     order: int  # where it is listed (POLICIES, DEFAULT_POLICIES): the older kernel first
     # Old config keys (from before the policies had sections) -> the field of ``config`` each sets.
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # The policy whose [policy.<name>] section this one reads: itself, or one whose kernel
+    # constants it shares (batched-copy reads batched's).
+    section: str = ""
 
 
 _registered: dict[str, Policy] = {}
@@ -42,7 +45,7 @@ _registered: dict[str, Policy] = {}
 
 def register(
     *, name: str, description: str, config: type, order: int, default: bool = False,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None, section: str | None = None,
 ) -> Callable[[MigrateCall], MigrateCall]:
     """Register the decorated ``migrate_call`` as policy ``name``."""
     params = getattr(config, "__dataclass_params__", None)
@@ -58,7 +61,7 @@ def register(
             raise TypeError(f"policy '{name}' is registered twice")
         _registered[name] = Policy(name=name, description=description, config=config,
                                    migrate_call=fn, default=default, order=order,
-                                   aliases=dict(aliases or {}))
+                                   aliases=dict(aliases or {}), section=section or name)
         return fn
 
     return add

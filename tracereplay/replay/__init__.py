@@ -21,11 +21,11 @@ from tracereplay import events as ev
 from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay.config import Profile, load_profile
-from tracereplay.errors import ConfigError
 from tracereplay.metrics import summarise
 from tracereplay.migrate import DEFAULT_POLICIES
 from tracereplay.prepass import PrePass
 from tracereplay.replay import tables
+from tracereplay.replay._machine import check as check_machine
 from tracereplay.replay.outdir import check_out_dir, check_siblings
 
 Progress = Callable[[int, int], None]
@@ -81,12 +81,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     from tracereplay.replay.pipeline import Lane, replay_groups
 
     reader = tr.TraceReader(trace_path, machine=profile.machine.machine(), summarise=False)
-    machine_keys = sorted(k for k in profile.overridden if k.startswith("machine."))
-    if machine_keys and reader.file_machine is not None:
-        raise ConfigError(
-            f"{trace_path}: the trace describes its own machine, so {', '.join(machine_keys)} "
-            "would be ignored; machine settings apply to traces without one (to replay on "
-            "another machine, generate the trace for it, e.g. generate pmbench --cpus N)")
+    notes = ([] if reader.file_machine is None
+             else check_machine(profile, reader.file_machine, str(trace_path)))
     window = profile.flush.mm_cpumask == "window"
     pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
     check_siblings(out, policies, None, profile.to_dict(), force)
@@ -109,6 +105,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             w.close_tables()
             metrics = summarise(w.tmp)
             metrics["migrate_calls"] = planner.calls
+            metrics["empty_calls"] = planner.empty_calls
             manifest = {
                 "tool": "tracereplay", "tool_version": __version__,
                 "trace": {"path": str(trace.path.resolve()), "sha256": sha,
@@ -122,6 +119,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                             "pages_on_dst": planner.skipped_on_dst},
                 "wall_s": round(time.perf_counter() - t0, 3),
             }
+            if notes:
+                manifest["notes"] = notes
             path = w.commit(manifest)
             results.append(PolicyResult(policy=name, path=path, metrics=metrics,
                                         counts=w.counts, kernel_s=state.kernel_s))

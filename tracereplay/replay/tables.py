@@ -69,7 +69,7 @@ def migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
     })
 
 
-def batches_table(pre: PrePass, batches: list[dict[str, int | str]]) -> pa.Table:
+def batches_table(pre: PrePass, batches: list[dict[str, int | str | None]]) -> pa.Table:
     if not batches:
         return ev.empty_table("batches")
     cols: dict[str, Any] = {k: [b[k] for b in batches] for k in batches[0]}

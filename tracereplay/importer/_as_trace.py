@@ -1,0 +1,142 @@
+"""A measured run (``policy=measured``) as a trace v1 that ``tracereplay replay`` can run.
+
+- every user page fault is an ``access`` row: its time, CPU, process, address, and a store when
+  the error code says so;
+- every complete ``mm_migrate_pages`` call is a request (``req_id``) of ``migrate`` rows at the
+  call's start, on the CPU that ran it: one per distinct page it unmapped and one per page it
+  moved without unmapping any PTE. A request is one address space (trace v1, as
+  ``move_pages(2)``): that of the process owning most of the call's pages whose owner is known
+  (see ``_stalls``), else the migrating task's; a page of another owner in the same call is
+  put there too, where that owner's faults do not meet it (rare: compaction takes pages by
+  physical address, and one pageblock mostly holds one process's pages);
+- a ``map`` row at time 0 places each migrated page on ``src_node``.
+
+Pages without a PTE (page cache nobody maps, pages of exited processes …) are moved by the same
+calls, cost the same copy and lengthen the windows of the pages after them, but leave no
+``set_migration_pte``: ``nr_succeeded`` counts them (72,798 pages against 16,648 PTEs in one
+capture). Each becomes a page of its own in the migrating task's address space at an address
+above every user address (``UNMAPPED_BASE``), spread evenly among the call's mapped pages (the
+tracepoints do not say where in the list they were).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from tracereplay.errors import ImportFormatError
+from tracereplay.importer._trace import write_trace
+from tracereplay.machine import Machine
+
+PAGE_SIZE = 4096
+# Above the 56-bit user space of 5-level paging, below the trace's 2^57 limit: no real address.
+UNMAPPED_BASE = 1 << 56
+
+
+def write_as_trace(
+    run: Path, out: Path, *, src_node: int, dst_node: int, source: Path, machine: Machine | None
+) -> dict[str, int]:
+    """Write the trace of ``run`` at ``out``; returns its row counts by what they stand for."""
+    mig = pl.read_parquet(run / "migrations.parquet")
+    calls = pl.read_parquet(run / "batches.parquet").select(
+        "req_id", "start_ns", "nr_succeeded", call_cpu="cpu", call_pid="pid", call_mode="mode"
+    )
+    faults_path = run / "faults.parquet"
+    faults = pl.read_parquet(faults_path) if faults_path.exists() else None
+    mig = mig.filter(pl.col("req_id").is_not_null())
+    # A request is one address space (as a move_pages(2) call is): the process owning most of
+    # the call's pages whose owner is known, else the migrating task.
+    owner = (
+        mig.filter(pl.col("pid").is_not_null())
+        .group_by("req_id", "pid")
+        .agg(n=pl.len())
+        .sort(["req_id", "n", "pid"], descending=[False, True, False])
+        .unique(subset="req_id", keep="first")
+        .select("req_id", owner="pid")
+    )
+    calls = calls.join(owner, on="req_id", how="left").with_columns(
+        call_pid=pl.coalesce("owner", "call_pid")
+    )
+    mapped = (
+        mig.join(calls, on="req_id", how="inner")
+        .with_columns(
+            known=pl.col("pid").is_not_null(),
+            pid=pl.col("call_pid"),
+            vaddr=pl.col("vpn").cast(pl.UInt64) * PAGE_SIZE,
+            unmap_order=pl.int_range(pl.len()),
+        )
+        .unique(subset=["req_id", "vpn"], keep="first", maintain_order=True)
+    )
+    # A page mapped by several processes is unmapped once per mapping, each at its own address
+    # (shared libraries: 4,447 PTEs for 477 pages in one call of the capture of
+    # docs/importing.md). A call moves nr_succeeded pages, so it keeps that many of its
+    # addresses: those with a known owner first (the ones faulted on), then in unmap order.
+    mapped = (
+        mapped.sort(["req_id", "known", "unmap_order"], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("req_id") < pl.col("nr_succeeded").fill_null(0))
+        .sort("unmap_order")
+    )
+    n_addresses_merged = mig.height - mapped.height
+    per_call = mapped.group_by("req_id").agg(n_mapped=pl.len())
+    calls = calls.join(per_call, on="req_id", how="left").with_columns(
+        n_unmapped=(pl.col("nr_succeeded").fill_null(0) - pl.col("n_mapped").fill_null(0)).clip(0)
+    )
+    n_unmapped = calls["n_unmapped"].sum()
+    unmapped = (
+        calls.filter(pl.col("n_unmapped") > 0)
+        .select(pl.all().repeat_by("n_unmapped").explode())
+        .with_columns(k=pl.int_range(pl.len()).over("req_id"))
+        .with_columns(
+            pid=pl.col("call_pid"),
+            vaddr=(pl.int_range(pl.len(), dtype=pl.UInt64) * PAGE_SIZE + UNMAPPED_BASE),
+            # spread evenly among the mapped pages of the call
+            order=(pl.col("k") + 0.5) / pl.col("n_unmapped"),
+        )
+    )
+    mapped = mapped.with_columns(
+        order=(pl.int_range(pl.len()).over("req_id") + 0.5) / pl.len().over("req_id")
+    )
+    cols = ["req_id", "start_ns", "call_cpu", "call_mode", "pid", "vaddr", "order"]
+    rows = pl.concat([mapped.select(cols), unmapped.select(cols)]).sort(
+        ["start_ns", "req_id", "order"], maintain_order=True
+    )
+    if not rows.height:
+        raise ImportFormatError(
+            f"{source}: --as-trace: no complete mm_migrate_pages call that moved a page, so "
+            "there is no migration to write"
+        )
+    maps = rows.unique(subset=["pid", "vaddr"], keep="first", maintain_order=True).select(
+        ts_ns=pl.lit(0, pl.Int64),
+        kind=pl.lit("map"),
+        pid=pl.col("pid"),
+        vaddr=pl.col("vaddr"),
+        dst_node=pl.lit(src_node, pl.Int32),
+    )
+    migrates = rows.select(
+        ts_ns=pl.col("start_ns"),
+        kind=pl.lit("migrate"),
+        cpu=pl.col("call_cpu"),
+        pid=pl.col("pid"),
+        vaddr=pl.col("vaddr"),
+        dst_node=pl.lit(dst_node, pl.Int32),
+        req_id=pl.col("req_id"),
+        mode=pl.when(pl.col("call_mode") == "MIGRATE_ASYNC")
+        .then(pl.lit("async"))
+        .otherwise(pl.lit("sync")),
+    )
+    parts = [maps, migrates]
+    if faults is not None and faults.height:
+        parts.append(faults.select(
+            "ts_ns", kind=pl.lit("access"), cpu="cpu", pid="pid", vaddr="address", write="write",
+        ))  # fmt: skip
+    table = pl.concat(parts, how="diagonal_relaxed").sort("ts_ns", maintain_order=True)
+    write_trace(table.to_arrow(), out, extra={"tracereplay.source": str(source)},
+                machine=machine)  # fmt: skip
+    return {
+        "accesses": faults.height if faults is not None else 0,
+        "migrate_rows": migrates.height,
+        "pages_without_pte": int(n_unmapped or 0),
+        "ptes_beyond_pages": n_addresses_merged,
+        "maps": maps.height,
+    }
