@@ -158,7 +158,7 @@ SELECT * FROM (VALUES
 
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -179,6 +179,20 @@ FROM (
     UNION ALL SELECT run, trace, policy FROM stalls
     UNION ALL SELECT run, trace, policy FROM cpu_stats
 );
+
+-- Every (run, trace, policy) whose accesses were replayed: a replay writes a cpu_stats row per
+-- CPU. A measured run (tracereplay import) has none: its capture holds no access stream and no
+-- per-CPU counters, so what only a replay observes (stalls, IPIs received, interrupt time) is
+-- unknown there and the views give NULL for it, not 0.
+CREATE OR REPLACE VIEW _replayed AS
+SELECT DISTINCT run, trace, policy FROM cpu_stats;
+
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (its faults table: stalls are the faults inside a migration window).
+CREATE OR REPLACE VIEW _stalls_observed AS
+SELECT run, trace, policy FROM _replayed
+UNION
+SELECT DISTINCT run, trace, policy FROM faults;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -272,7 +286,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -288,8 +302,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
 --   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
---   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
---   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
 --   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
@@ -332,14 +346,17 @@ WITH joined AS (
         coalesce(r.range_flushes, 0) AS range_flushes,
         coalesce(r.full_flushes, 0) AS full_flushes,
         CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
-        coalesce(c.ipis_received, 0) AS ipis_received,
-        coalesce(c.irq_ns, 0) AS irq_ns,
+        -- counted by the replay's CPUs only: unknown (NULL) in a measured run (_replayed)
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.ipis_received, 0) END AS ipis_received,
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.irq_ns, 0) END AS irq_ns,
         coalesce(m.pages_migrated, 0) AS pages_migrated
     FROM _policies AS p
     LEFT JOIN _flush_counts_rounds AS r
         ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
     LEFT JOIN _flush_counts_cpus AS c
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _replayed AS x
+        ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
     LEFT JOIN _flush_counts_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )
@@ -472,6 +489,213 @@ FROM _page_stall_rows
 ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
     pos_in_batch NULLS LAST, unmap_ns NULLS LAST, pid, vpn;
 
+-- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
+--
+-- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
+-- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
+-- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
+-- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
+-- the values at or below it, so every percentile is an observed value.
+--
+-- Stalls are observed by a replay of the accesses, or in a capture of the page faults: a
+-- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
+-- not 0.
+--
+-- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
+--
+-- Columns:
+--   run             VARCHAR             run directory, as given to the loader
+--   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy          VARCHAR             migration policy (policy=<name>/)
+--   pages           BIGINT   (pages)    pages migrated
+--   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
+--   window_p90_ns   BIGINT   (ns)       90th percentile window
+--   window_p99_ns   BIGINT   (ns)       99th percentile window
+--   window_max_ns   BIGINT   (ns)       longest window
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured without faults)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured without faults)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured without faults)
+--   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
+--   stall_p90_ns    BIGINT   (ns)       90th percentile wait
+--   stall_p99_ns    BIGINT   (ns)       99th percentile wait
+--   stall_max_ns    BIGINT   (ns)       longest wait
+
+CREATE VIEW _page_stall_summary_windows AS
+SELECT
+    run, trace, policy,
+    count(*) FILTER (WHERE status = 'migrated') AS pages,
+    -- one list of quantiles sorts the windows once
+    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
+    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
+    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+FROM _page_stall_rows
+GROUP BY run, trace, policy;
+
+CREATE VIEW _page_stall_summary_stalls AS
+SELECT
+    run, trace, policy,
+    count(*) AS stalls,
+    sum(stall_ns) AS stall_ns,
+    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
+    max(stall_ns) AS stall_max_ns
+FROM stalls
+GROUP BY run, trace, policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    p.run::VARCHAR AS run,
+    p.trace::VARCHAR AS trace,
+    p.policy::VARCHAR AS policy,
+    coalesce(w.pages, 0)::BIGINT AS pages,
+    w.window_q[1]::BIGINT AS window_p50_ns,
+    w.window_q[2]::BIGINT AS window_p90_ns,
+    w.window_q[3]::BIGINT AS window_p99_ns,
+    w.window_max_ns::BIGINT AS window_max_ns,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
+    s.stall_q[1]::BIGINT AS stall_p50_ns,
+    s.stall_q[2]::BIGINT AS stall_p90_ns,
+    s.stall_q[3]::BIGINT AS stall_p99_ns,
+    s.stall_max_ns::BIGINT AS stall_max_ns
+FROM _policies AS p
+LEFT JOIN _stalls_observed AS x
+    ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
+LEFT JOIN _page_stall_summary_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+LEFT JOIN _page_stall_summary_stalls AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+ORDER BY p.run, p.trace NULLS FIRST, p.policy;
+
+-- measured_vs_model: A capture's measured metrics beside each model policy's replay of the same capture, with their ratio
+--
+-- For a run directory that holds an import (policy=measured, `tracereplay import CAPTURE -o RUN
+-- --as-trace T`) and replays of its trace (`tracereplay replay T -o RUN`): one row per metric
+-- and model policy, with the measured value, the policy's value and model / measured. The
+-- metrics are defined once in flush_counts and page_stall_summary where both sides mean the
+-- same; where a measured table holds more than the replay models, the measured side is
+-- narrowed here, as each metric says:
+--
+--   flush_rounds    measured: tlb_flush rows inside a migration call with reason 2 (local
+--                   shootdown, the batched flush), 3 (local mm shootdown) or 4 (remote IPI
+--                   send). A round that sends IPIs and also flushes locally can trace 4 and 2,
+--                   so this is an upper bound of the rounds. Model: flush_counts.flush_rounds.
+--   ipi_rounds      measured: reason 4 rows inside a call; model: rounds with targets.
+--   ipis_sent       measured: receivers that traced a flush (reason 1), a lower bound.
+--   pages_migrated  measured: sum of nr_succeeded of the calls (pages without a PTE included,
+--                   as the trace of --as-trace carries them); model: pages migrated.
+--   window_p50_ns, window_p99_ns  unmapped windows of the pages the capture unmapped: the
+--                   measured set..remove_migration_pte windows; in the model the same pages
+--                   (below _measured_vs_model_unmapped_vpn, where --as-trace puts the pages it
+--                   moved without a PTE, which have no measured window). Nearest-rank.
+--   stalls, stall_p50_ns, stall_p99_ns, stall_max_ns  from page_stall_summary; measured stalls
+--                   are user faults inside a window and their stall_ns a lower bound.
+--
+-- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
+-- access only after the wait. The replay's run.json says which mode the model ran in.
+--
+-- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
+--
+-- Columns:
+--   run       VARCHAR        run directory, as given to the loader
+--   trace     VARCHAR        trace id in a corpus (trace=<id>/), NULL outside corpora
+--   metric    VARCHAR        metric name (see above)
+--   unit      VARCHAR        unit of measured and model
+--   policy    VARCHAR        model policy (policy=<name>/) compared with policy=measured
+--   measured  DOUBLE         the capture's value, in unit; NULL where the capture does not record it
+--   model     DOUBLE         the policy's value on the capture's trace, in unit
+--   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
+
+CREATE VIEW _measured_vs_model_unmapped_vpn AS
+-- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
+SELECT (1::BIGINT << 44) AS vpn;
+
+CREATE VIEW _measured_vs_model_windows AS
+SELECT
+    run, trace, policy,
+    quantile_disc(remap_ns - unmap_ns, [0.5, 0.99]) AS q
+FROM migrations
+WHERE status = 'migrated' AND vpn < (SELECT vpn FROM _measured_vs_model_unmapped_vpn)
+GROUP BY run, trace, policy;
+
+CREATE VIEW _measured_vs_model_values AS
+SELECT
+    p.run, p.trace, p.policy,
+    unnest([
+        {'ord': 1, 'metric': 'flush_rounds', 'unit': 'rounds', 'value': f.flush_rounds::DOUBLE},
+        {'ord': 2, 'metric': 'ipi_rounds', 'unit': 'rounds', 'value': f.ipi_rounds::DOUBLE},
+        {'ord': 3, 'metric': 'ipis_sent', 'unit': 'IPIs', 'value': f.ipis_sent::DOUBLE},
+        {'ord': 4, 'metric': 'pages_migrated', 'unit': 'pages', 'value': f.pages_migrated::DOUBLE},
+        {'ord': 5, 'metric': 'window_p50_ns', 'unit': 'ns', 'value': w.q[1]::DOUBLE},
+        {'ord': 6, 'metric': 'window_p99_ns', 'unit': 'ns', 'value': w.q[2]::DOUBLE},
+        {'ord': 7, 'metric': 'stalls', 'unit': 'accesses', 'value': s.stalls::DOUBLE},
+        {'ord': 8, 'metric': 'stall_p50_ns', 'unit': 'ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'ord': 9, 'metric': 'stall_p99_ns', 'unit': 'ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'ord': 10, 'metric': 'stall_max_ns', 'unit': 'ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN flush_counts AS f
+    ON f.run = p.run AND f.trace IS NOT DISTINCT FROM p.trace AND f.policy = p.policy
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy <> 'measured';
+
+CREATE VIEW _measured_vs_model_measured AS
+WITH r AS (
+    SELECT
+        run, trace,
+        count(*) FILTER (WHERE reason IN (2, 3, 4)) AS flush_rounds,
+        count(*) FILTER (WHERE reason = 4) AS ipi_rounds,
+        sum(targets) FILTER (WHERE reason = 4) AS ipis_sent
+    FROM flushes
+    WHERE policy = 'measured' AND req_id IS NOT NULL
+    GROUP BY run, trace
+), b AS (
+    SELECT run, trace, sum(nr_succeeded) AS pages
+    FROM batches
+    WHERE policy = 'measured'
+    GROUP BY run, trace
+)
+SELECT
+    p.run, p.trace,
+    unnest([
+        {'metric': 'flush_rounds', 'value': coalesce(r.flush_rounds, 0)::DOUBLE},
+        {'metric': 'ipi_rounds', 'value': coalesce(r.ipi_rounds, 0)::DOUBLE},
+        {'metric': 'ipis_sent', 'value': coalesce(r.ipis_sent, 0)::DOUBLE},
+        {'metric': 'pages_migrated', 'value': b.pages::DOUBLE},
+        {'metric': 'window_p50_ns', 'value': w.q[1]::DOUBLE},
+        {'metric': 'window_p99_ns', 'value': w.q[2]::DOUBLE},
+        {'metric': 'stalls', 'value': s.stalls::DOUBLE},
+        {'metric': 'stall_p50_ns', 'value': s.stall_p50_ns::DOUBLE},
+        {'metric': 'stall_p99_ns', 'value': s.stall_p99_ns::DOUBLE},
+        {'metric': 'stall_max_ns', 'value': s.stall_max_ns::DOUBLE}
+    ], recursive := true)
+FROM _policies AS p
+JOIN page_stall_summary AS s
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
+LEFT JOIN r ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN b ON b.run = p.run AND b.trace IS NOT DISTINCT FROM p.trace
+LEFT JOIN _measured_vs_model_windows AS w
+    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
+WHERE p.policy = 'measured';
+
+CREATE VIEW measured_vs_model AS
+SELECT
+    v.run::VARCHAR AS run,
+    v.trace::VARCHAR AS trace,
+    v.metric::VARCHAR AS metric,
+    v.unit::VARCHAR AS unit,
+    v.policy::VARCHAR AS policy,
+    m.value::DOUBLE AS measured,
+    v.value::DOUBLE AS model,
+    (v.value / nullif(m.value, 0))::DOUBLE AS ratio
+FROM _measured_vs_model_values AS v
+JOIN _measured_vs_model_measured AS m
+    ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
+ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy;
+
 -- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch
 --
 -- In a batch, page i waits through the unmap of the whole batch, the flush and the moves of pages
@@ -514,78 +738,6 @@ FROM _page_stall_rows
 WHERE status = 'migrated'
 GROUP BY run, trace, policy, pos_in_batch
 ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
-
--- page_stall_summary: Distribution of unmapped windows and of stalls (p50, p90, p99, max) per run and policy
---
--- Two distributions: how long migrated pages stayed unmapped (their windows), and how long each
--- access that faulted on a migration entry waited. Batching trades the second for fewer IPIs:
--- a larger batch keeps pages unmapped longer, which is why the kernel caps it at 512 pages.
--- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
--- the values at or below it, so every percentile is an observed value.
---
--- Reads: _page_stall_rows, stalls, _policies.
---
--- Columns:
---   run             VARCHAR             run directory, as given to the loader
---   trace           VARCHAR             trace id in a corpus (trace=<id>/), NULL outside corpora
---   policy          VARCHAR             migration policy (policy=<name>/)
---   pages           BIGINT   (pages)    pages migrated
---   window_p50_ns   BIGINT   (ns)       median unmapped window of the migrated pages
---   window_p90_ns   BIGINT   (ns)       90th percentile window
---   window_p99_ns   BIGINT   (ns)       99th percentile window
---   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry
---   stall_ns        BIGINT   (ns)       their total wait
---   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
---   stall_p90_ns    BIGINT   (ns)       90th percentile wait
---   stall_p99_ns    BIGINT   (ns)       99th percentile wait
---   stall_max_ns    BIGINT   (ns)       longest wait
-
-CREATE VIEW _page_stall_summary_windows AS
-SELECT
-    run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages,
-    -- one list of quantiles sorts the windows once
-    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
-    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
-    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
-FROM _page_stall_rows
-GROUP BY run, trace, policy;
-
-CREATE VIEW _page_stall_summary_stalls AS
-SELECT
-    run, trace, policy,
-    count(*) AS stalls,
-    sum(stall_ns) AS stall_ns,
-    quantile_disc(stall_ns, [0.5, 0.9, 0.99]) AS stall_q,
-    max(stall_ns) AS stall_max_ns
-FROM stalls
-GROUP BY run, trace, policy;
-
-CREATE VIEW page_stall_summary AS
-SELECT
-    p.run::VARCHAR AS run,
-    p.trace::VARCHAR AS trace,
-    p.policy::VARCHAR AS policy,
-    coalesce(w.pages, 0)::BIGINT AS pages,
-    w.window_q[1]::BIGINT AS window_p50_ns,
-    w.window_q[2]::BIGINT AS window_p90_ns,
-    w.window_q[3]::BIGINT AS window_p99_ns,
-    w.window_max_ns::BIGINT AS window_max_ns,
-    coalesce(w.stalled_pages, 0)::BIGINT AS stalled_pages,
-    coalesce(s.stalls, 0)::BIGINT AS stalls,
-    coalesce(s.stall_ns, 0)::BIGINT AS stall_ns,
-    s.stall_q[1]::BIGINT AS stall_p50_ns,
-    s.stall_q[2]::BIGINT AS stall_p90_ns,
-    s.stall_q[3]::BIGINT AS stall_p99_ns,
-    s.stall_max_ns::BIGINT AS stall_max_ns
-FROM _policies AS p
-LEFT JOIN _page_stall_summary_windows AS w
-    ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
-LEFT JOIN _page_stall_summary_stalls AS s
-    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
-ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 
 -- throughput: Pages migrated per second of migration time, per run and policy
 --
@@ -914,3 +1066,109 @@ SELECT
     (100.0 * remote_accesses / nullif(accesses, 0))::DOUBLE AS remote_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
+
+-- tradeoff: Pages per second against first-folio latency per sweep point, with the point a stated rule picks
+--
+-- The trade-off a batch size (or any varied key) is chosen by: the benefit, pages migrated per
+-- second of migration time, beside the downside, how long a batch holds its first page unmapped
+-- (first-folio latency, throughput) and what the accesses paid (stalls), and the IPIs. Huang Ying
+-- asked for exactly this to choose the batch number of the batch-copy series (linux-mm, thread
+-- of Shivank Garg's "Accelerate page migration with batch copying and hardware offload", 30 Apr /
+-- 8 May 2026).
+--
+-- One row per point, trace and policy. Over a sweep (tracereplay sweep), each point is a run
+-- whose directory ends in its partitions, <column>=<value>/...: point is that path and params its
+-- values by column (tracereplay query gives one column per varied key in place of params). Over
+-- other runs, point is '' and params NULL, and each run is its own group.
+--
+-- The rule: among the points of one sweep, trace and policy whose pages/s is within 5% of the
+-- best of them, the one with the lowest first-folio p99 latency (then the higher pages/s, then
+-- the point's path) is chosen. With the batch size as the varied key that is the smallest batch
+-- within 5% of the best pages/s.
+--
+-- Reads: throughput, page_stall_summary, flush_counts.
+--
+-- Columns:
+--   run                 VARCHAR                 run directory: a sweep's point directory
+--   trace               VARCHAR                 trace id in a corpus (trace=<id>/), NULL outside corpora
+--   policy              VARCHAR                 migration policy (policy=<name>/)
+--   point               VARCHAR                 the point's partition path (migrate_batch_size=8); '' outside sweeps
+--   params              MAP(VARCHAR, VARCHAR)   the point's value of each varied key, by partition column
+--   pages_migrated      BIGINT   (pages)        pages migrated
+--   migration_ns        BIGINT   (ns)           total migration time: sum of batch durations
+--   pages_per_s         DOUBLE   (pages/s)      pages_migrated / migration_ns
+--   pct_of_best         DOUBLE   (%)            pages_per_s / the best pages_per_s of the group
+--   first_folio_p50_ns  BIGINT   (ns)           median first-folio latency of the batches (throughput)
+--   first_folio_p99_ns  BIGINT   (ns)           99th percentile first-folio latency
+--   stall_p99_ns        BIGINT   (ns)           99th percentile wait of a stalled access
+--   stalled_accesses    BIGINT   (accesses)     accesses that waited for a page's remap
+--   ipis_sent           BIGINT   (IPIs)         TLB-flush IPIs sent
+--   ipis_useful         BIGINT   (IPIs)         IPIs that found a translation to remove
+--   chosen              BOOLEAN                 the point the rule picks for its sweep, trace and policy
+
+CREATE VIEW _tradeoff_points AS
+WITH split AS (
+    SELECT run, string_split(run, '/') AS seg FROM (SELECT DISTINCT run FROM throughput)
+), counted AS (
+    -- the trailing segments that are partitions of a sweep (key=value, not trace= or policy=)
+    SELECT run, seg, coalesce(list_position(list_transform(list_reverse(seg), lambda x:
+        NOT (x LIKE '%=%' AND x NOT LIKE 'trace=%' AND x NOT LIKE 'policy=%')), true) - 1,
+        len(seg)) AS k
+    FROM split
+)
+SELECT
+    run,
+    array_to_string(seg[1:len(seg) - k], '/') AS root,
+    array_to_string(seg[len(seg) - k + 1:], '/') AS point,
+    CASE WHEN k > 0 THEN map_from_entries(list_transform(seg[len(seg) - k + 1:], lambda x:
+        {'key': split_part(x, '=', 1), 'value': x[strpos(x, '=') + 1:]})) END AS params
+FROM counted;
+
+CREATE VIEW _tradeoff_rows AS
+SELECT
+    t.run, t.trace, t.policy, p.root, p.point, p.params,
+    t.pages_migrated, t.migration_ns, t.pages_per_s,
+    t.first_folio_p50_ns, t.first_folio_p99_ns,
+    s.stall_p99_ns, s.stalls AS stalled_accesses,
+    f.ipis_sent, f.ipis_useful,
+    max(t.pages_per_s) OVER (PARTITION BY p.root, t.trace, t.policy) AS best_pages_per_s
+FROM throughput AS t
+JOIN _tradeoff_points AS p ON p.run = t.run
+JOIN page_stall_summary AS s
+    ON s.run = t.run AND s.trace IS NOT DISTINCT FROM t.trace AND s.policy = t.policy
+JOIN flush_counts AS f
+    ON f.run = t.run AND f.trace IS NOT DISTINCT FROM t.trace AND f.policy = t.policy;
+
+CREATE VIEW tradeoff AS
+WITH ranked AS (
+    SELECT *,
+        pages_per_s >= 0.95 * best_pages_per_s AS eligible,
+        row_number() OVER (
+            PARTITION BY root, trace, policy
+            ORDER BY (pages_per_s >= 0.95 * best_pages_per_s) DESC NULLS LAST,
+                first_folio_p99_ns ASC NULLS LAST, pages_per_s DESC NULLS LAST, point
+        ) AS rank
+    FROM _tradeoff_rows
+)
+SELECT
+    run::VARCHAR AS run,
+    trace::VARCHAR AS trace,
+    policy::VARCHAR AS policy,
+    point::VARCHAR AS point,
+    params::MAP(VARCHAR, VARCHAR) AS params,
+    pages_migrated::BIGINT AS pages_migrated,
+    migration_ns::BIGINT AS migration_ns,
+    pages_per_s::DOUBLE AS pages_per_s,
+    (100.0 * pages_per_s / nullif(best_pages_per_s, 0))::DOUBLE AS pct_of_best,
+    first_folio_p50_ns::BIGINT AS first_folio_p50_ns,
+    first_folio_p99_ns::BIGINT AS first_folio_p99_ns,
+    stall_p99_ns::BIGINT AS stall_p99_ns,
+    stalled_accesses::BIGINT AS stalled_accesses,
+    ipis_sent::BIGINT AS ipis_sent,
+    ipis_useful::BIGINT AS ipis_useful,
+    (rank = 1 AND coalesce(eligible, false))::BOOLEAN AS chosen
+FROM ranked
+ORDER BY root, trace NULLS FIRST, policy,
+    -- points in the order of their values, numbers as numbers (8 before 64)
+    list_transform(string_split(point, '/'), lambda x: try_cast(x[strpos(x, '=') + 1:] AS DOUBLE)),
+    point;

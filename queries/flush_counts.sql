@@ -12,7 +12,7 @@
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known.
+-- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -28,8 +28,8 @@
 --   range_flushes          BIGINT   (rounds) rounds flushing 2 pages up to the full-flush ceiling
 --   full_flushes           BIGINT   (rounds) rounds flushing the whole address space (pages = -1)
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
---   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay)
---   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs
+--   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
+--   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
 --   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
@@ -72,14 +72,17 @@ WITH joined AS (
         coalesce(r.range_flushes, 0) AS range_flushes,
         coalesce(r.full_flushes, 0) AS full_flushes,
         CASE WHEN r.run IS NULL THEN 0 ELSE r.flush_ns END AS flush_ns,
-        coalesce(c.ipis_received, 0) AS ipis_received,
-        coalesce(c.irq_ns, 0) AS irq_ns,
+        -- counted by the replay's CPUs only: unknown (NULL) in a measured run (_replayed)
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.ipis_received, 0) END AS ipis_received,
+        CASE WHEN x.run IS NOT NULL THEN coalesce(c.irq_ns, 0) END AS irq_ns,
         coalesce(m.pages_migrated, 0) AS pages_migrated
     FROM _policies AS p
     LEFT JOIN _flush_counts_rounds AS r
         ON r.run = p.run AND r.trace IS NOT DISTINCT FROM p.trace AND r.policy = p.policy
     LEFT JOIN _flush_counts_cpus AS c
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
+    LEFT JOIN _replayed AS x
+        ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
     LEFT JOIN _flush_counts_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )

@@ -193,3 +193,18 @@ def test_bundled_samples_regenerate_byte_for_byte(name: str, tmp_path: Path) -> 
         cmd[0] = sys.executable
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
     assert (tmp_path / name).read_bytes() == (SAMPLES / name).read_bytes()
+
+
+def test_the_migratepages_driver_moves_between_the_nodes_it_is_given(tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from tracereplay.generate import PmbenchParams, write_pmbench
+
+    path = tmp_path / "t.parquet"
+    write_pmbench(path, PmbenchParams(threads=4, cpus=8, nodes=4, map_mib=1, set_mib=1,
+                                      migrate_every_ms=1, duration_ms=3.5, src_node=2, dst_node=3))
+    t = pq.read_table(path)
+    calls = t.filter(pc.equal(t["kind"].cast("string"), "migrate"))
+    assert list(zip(calls["src_node"].to_pylist(), calls["dst_node"].to_pylist(), strict=True)) == \
+        [(2, 3), (3, 2), (2, 3)]

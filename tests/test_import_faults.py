@@ -175,3 +175,78 @@ def test_cpus_zero_and_a_cpu_beyond_cpus_exit_2_naming_them(tmp_path: Path) -> N
     # line 13 is the first event of CPU 1 (lines 1-12 are the header)
     assert "perf-F-faults.txt:13: CPU 1 is beyond the 1 CPUs --cpus gives" in r.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compares(
+    tmp_path: Path,
+) -> None:
+    from tracereplay import run_query
+    from tracereplay.replay import run as replay
+
+    run, t = tmp_path / "run", tmp_path / "t.parquet"
+    import_kernel_trace(FAULTS, run, as_trace=t)
+    replay(t, run, policies=["batched"])
+    q = run_query("measured_vs_model", [run])
+    rows = {r["metric"]: r for r in q.to_pylist()}
+    assert {r["policy"] for r in q.to_pylist()} == {"batched"}
+    # measured side, by hand from the fixture: 18 calls moved 865 pages (sum of nr_succeeded),
+    # 6 faults fell inside windows (see the stalls test), the longest waited 95 us
+    assert rows["pages_migrated"]["measured"] == 865
+    assert rows["stalls"]["measured"] == 6
+    assert rows["stall_max_ns"]["measured"] == 95_000
+    mig = read(run, "migrations").filter(pl.col("status") == "migrated")
+    windows = sorted((mig["remap_ns"] - mig["unmap_ns"]).to_list())
+    assert rows["window_p50_ns"]["measured"] == windows[(len(windows) + 1) // 2 - 1]
+    for r in rows.values():
+        if r["measured"] and r["model"] is not None:
+            assert r["ratio"] == pytest.approx(r["model"] / r["measured"])
+        else:  # no measured value, or a quantile of no model stall
+            assert r["ratio"] is None
+    # the model replays every page the calls moved, those without a PTE included
+    assert rows["pages_migrated"]["model"] == 865
+
+
+def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:
+    from tracereplay.errors import OutputExistsError
+    from tracereplay.replay import run as replay
+
+    run = tmp_path / "run"
+    import_kernel_trace(FAULTS, run, as_trace=tmp_path / "t.parquet")
+    with pytest.raises(OutputExistsError, match="another trace"):
+        replay(Path(__file__).parent.parent / "sample_traces" / "tiny.parquet", run,
+               policies=["batched"])  # fmt: skip
+
+
+def test_a_call_keeps_as_many_addresses_as_it_moved_pages_faulted_ones_first(
+    tmp_path: Path,
+) -> None:
+    # one page mapped at two addresses (two processes): two PTEs, nr_succeeded=1; the second
+    # address was faulted on by pid 5, so it is the one the trace keeps, in pid 5's space.
+    # A second call moved 3 pages through 1 PTE: 2 pages without a PTE.
+    src = tmp_path / "in.txt"
+    src.write_text(
+        "  sh 9/9 [001] 1.000000: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
+        "  sh 9/9 [001] 1.000010: migrate:set_migration_pte: addr=7f0000001000, pte=1 order=0\n"
+        "  sh 9/9 [001] 1.000011: migrate:set_migration_pte: addr=7f0000009000, pte=1 order=0\n"
+        "   w 5/6 [000] 1.000020: exceptions:page_fault_user: address=0x7f0000009010 ip=0x1 error_code=0x6\n"
+        "  sh 9/9 [001] 1.000030: migrate:remove_migration_pte: addr=7f0000001000, pte=2 order=0\n"
+        "  sh 9/9 [001] 1.000031: migrate:remove_migration_pte: addr=7f0000009000, pte=2 order=0\n"
+        "  sh 9/9 [001] 1.000040: migrate:mm_migrate_pages: nr_succeeded=1 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
+        "  sh 9/9 [001] 1.000050: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
+        "  sh 9/9 [001] 1.000060: migrate:set_migration_pte: addr=7f0000002000, pte=1 order=0\n"
+        "  sh 9/9 [001] 1.000070: migrate:remove_migration_pte: addr=7f0000002000, pte=2 order=0\n"
+        "  sh 9/9 [001] 1.000080: migrate:mm_migrate_pages: nr_succeeded=3 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
+    )  # fmt: skip
+    res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    assert res.manifest["as_trace_rows"] == {
+        "accesses": 1, "migrate_rows": 4, "pages_without_pte": 2, "ptes_beyond_pages": 1,
+        "maps": 4,
+    }  # fmt: skip
+    mig = pl.read_parquet(tmp_path / "t.parquet").filter(pl.col("kind") == "migrate")
+    assert mig.select("req_id", "pid", "vaddr", "ts_ns").rows() == [
+        (0, 5, 0x7F0000009000, 0),
+        # call 1 (pid 9, no known owner): its PTE's page between the two without a PTE
+        (1, 9, 1 << 56, 50_000),
+        (1, 9, 0x7F0000002000, 50_000),
+        (1, 9, (1 << 56) + 4096, 50_000),
+    ]

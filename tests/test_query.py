@@ -234,6 +234,9 @@ def test_the_load_script_answers_as_the_loader_does(
     con.execute("SET VARIABLE run = 'run/policy=*'")
     con.execute((resource_dir("queries") / LOAD_SQL_NAME).read_text(encoding="utf-8"))
     by_script = con.sql(f"FROM {name}").to_arrow_table().drop_columns(["run", "trace"])
+    # tracereplay gives a sweep point's params as one column per key: none outside sweeps
+    if "params" in by_script.column_names:
+        by_script = by_script.drop_columns(["params"])
     assert to_csv(by_script) == to_csv(run_query(name, "run"))
 
 

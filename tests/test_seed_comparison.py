@@ -48,7 +48,7 @@ def test_the_seed_table_is_absent_for_a_generated_trace_unless_asked(tmp_path: P
     r = _replay(trace, "-o", tmp_path / "r")
     assert r.returncode == 0, r.stderr
     assert "the seed experiment" not in r.stderr and "Huang Ying" not in r.stderr
-    assert "or with --compare-seed" in " ".join(r.stderr.split())
+    assert "The seed's figures: beside sample_traces/seed.parquet, or with --compare-seed" in r.stderr
     r = _replay(trace, "-o", tmp_path / "r", "--force", "--compare-seed")
     assert "the seed experiment" in r.stderr and "Huang Ying" in r.stderr
 

@@ -16,6 +16,7 @@ policy declares the old names of its fields, and ``config show`` lists them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -363,7 +364,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
             key = f"{section}.{k}"
             targets = _targets(key)
             if not targets:
-                raise ConfigError(f"{origin}: unknown key '{key}'")
+                raise _unknown_key(key, origin)
             for target in targets:
                 target_section, name = _split(target)
                 base.setdefault(target_section, {})[name] = v
@@ -379,13 +380,27 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
                     base.setdefault("origins", {})[target] = origin
 
 
+def _unknown_key(key: str, where: str = "--set") -> ConfigError:
+    """The error for an unknown ``key`` given in ``where``: the closest known keys as a "did
+    you mean"."""
+    known = [f"{section}.{f.name}" for section, cls in _sections().items()
+             for f in dataclasses.fields(cls)]
+    known += list(aliases())
+    if "." not in key:
+        known = sorted({_split(k)[1] for k in known})
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(close)}?" if close else \
+        " (tracereplay config show lists the keys)"
+    return ConfigError(f"{where}: unknown key '{key}'{hint}")
+
+
 def _resolve_key(key: str) -> tuple[str, ...]:
     """The keys ``--set key=…`` sets: a full key, an old name, or a bare field name (or old
     name's last part) that names one of them."""
     if "." in key:
         targets = _targets(key)
         if not targets:
-            raise ConfigError(f"--set: unknown key '{key}'")
+            raise _unknown_key(key)
         return targets
     named = {f"{section}.{f.name}" for section, cls in _sections().items()
              for f in dataclasses.fields(cls) if f.name == key}
@@ -394,7 +409,7 @@ def _resolve_key(key: str) -> tuple[str, ...]:
     for full in sorted(named):
         hits.setdefault(_targets(full), full)
     if not hits:
-        raise ConfigError(f"--set: unknown key '{key}'")
+        raise _unknown_key(key)
     if len(hits) > 1:
         raise ConfigError(f"--set: key '{key}' is ambiguous; write one of "
                           + ", ".join(sorted(hits.values())))

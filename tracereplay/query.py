@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tracereplay import seed
 from tracereplay._resources import load_schema, resource_dir
@@ -66,7 +67,7 @@ _DUCKDB_TYPES = {
 
 _NAME_LINE = re.compile(r"--\s*(?P<name>_?[a-z][a-z0-9_]*)\s*:\s*(?P<description>.*\S)\s*$")
 _COLUMN_LINE = re.compile(
-    r"--\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z][A-Z0-9]*)"
+    r"--\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z][A-Z0-9]*(?:\([A-Z0-9, ]+\))?)"
     r"(?:\s+\((?P<unit>[^)]*)\))?\s+(?P<doc>\S.*?)\s*$"
 )
 _DEFINES = re.compile(
@@ -314,6 +315,8 @@ def _sources(run_dir: Path, label: str, policy: str | None) -> tuple[list[_Sourc
         elif policy is None:
             policy = _policy_from_manifest(run_dir)
         return [_Source(label, (run_dir,), policy)], False
+    if (run_dir / "sweep.json").is_file():
+        return _sweep_sources(run_dir, label), True
     runs = tuple(sorted(p for p in run_dir.glob("policy=*") if p.is_dir()))
     corpus = tuple(sorted(p for p in run_dir.glob("trace=*/policy=*") if p.is_dir()))
     if not runs and not corpus:
@@ -323,6 +326,24 @@ def _sources(run_dir: Path, label: str, policy: str | None) -> tuple[list[_Sourc
         )
     found = [_Source(label, dirs, None) for dirs in (runs, corpus) if dirs]
     return found, bool(corpus)
+
+
+def _sweep_sources(run_dir: Path, label: str) -> list[_Source]:
+    """A sweep (tracereplay sweep): each point with results is a run, labelled by its
+    directory (``label/migrate_batch_size=8``), holding trace=<id>/policy=<name>/."""
+    try:
+        points = json.loads((run_dir / "sweep.json").read_text(encoding="utf-8"))["points"]
+        paths = [str(p["path"]) for p in points]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise QueryError(f"{label}/sweep.json: cannot read its points: {e}") from None
+    found = []
+    for path in paths:
+        dirs = tuple(sorted(p for p in (run_dir / path).glob("trace=*/policy=*") if p.is_dir()))
+        if dirs:
+            found.append(_Source(f"{label}/{path}", dirs, None))
+    if not found:
+        raise QueryError(f"sweep {label} holds no results yet")
+    return found
 
 
 def _resolve(
@@ -343,7 +364,7 @@ def _resolve(
         found, is_corpus = _sources(Path(label), label, policy)
         sources.extend(found)
         corpus = corpus or is_corpus
-    return _Loaded(tuple(sources), len(labels), corpus)
+    return _Loaded(tuple(sources), len({s.run for s in sources}), corpus)
 
 
 def _read_parquet(paths_sql: str) -> str:
@@ -604,8 +625,32 @@ def run_query(
             drop.append("run")
         if not loaded.corpus:
             drop.append("trace")
-        return table.drop_columns([c for c in drop if c in table.column_names])
+        return _params_as_columns(table.drop_columns([c for c in drop if c in table.column_names]))
     return _user_sql(con, text, "SQL", None)
+
+
+def _params_as_columns(table: pa.Table) -> pa.Table:
+    """A library answer's ``params`` (a sweep point's value by partition column) as one column
+    per key in its place, typed as DuckDB types hive partitions: integers, else floats, else
+    text."""
+    if "params" not in table.column_names:
+        return table
+    maps = table.column("params").to_pylist()
+    rows = [dict(m) if m else {} for m in maps]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    at = table.column_names.index("params")
+    table = table.remove_column(at)
+    for key in reversed(keys):
+        values = [r.get(key) for r in rows]
+        array = pa.array(values, pa.string())
+        for kind in (pa.int64(), pa.float64()):
+            try:
+                array = pc.cast(array, kind)
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        table = table.add_column(at, key, array)
+    return table
 
 
 # --- the DuckDB CLI --------------------------------------------------------------------------

@@ -20,10 +20,12 @@ __all__ = ["ResultRecord", "WorkItem", "plan", "replay_item"]
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One trace and the policies to replay it under (those whose results are missing)."""
+    """One trace and the policies to replay it under (those whose results are missing); in a
+    sweep, ``point`` is the grid point's partition path (``migrate_batch_size=8``)."""
 
     trace: TraceRef
     policies: tuple[str, ...]
+    point: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,10 +43,13 @@ class ResultRecord:
     cpu_s: float = 0.0
     peak_rss_mib: float | None = None
     metrics: dict[str, Any] | None = None
+    point: str = ""  # the sweep's grid point (WorkItem.point)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"trace": self.trace, "policy": self.policy,
                                 "status": self.status, "path": self.path}
+        if self.point:
+            body["point"] = self.point
         if self.status == "ok":
             body["output"] = self.output
             body["metrics"] = self.metrics
@@ -99,7 +104,7 @@ def failed(item: WorkItem, error: BaseException | tuple[str, str], wall_s: float
     cls, msg = error if isinstance(error, tuple) else (type(error).__name__, str(error))
     return [ResultRecord(trace=item.trace.id, policy=p, path=item.trace.path, status="failed",
                          error_class=cls, message=msg or cls, wall_s=wall_s,
-                         peak_rss_mib=_peak_rss_mib())
+                         peak_rss_mib=_peak_rss_mib(), point=item.point)
             for p in (item.policies if policies is None else policies)]
 
 
@@ -140,7 +145,7 @@ def replay_item(item: WorkItem, results: str, profile: Profile, scratch: str | N
                 records.append(ResultRecord(
                     trace=item.trace.id, policy=r.policy, path=item.trace.path, status="ok",
                     output=output, wall_s=wall, cpu_s=cpu, peak_rss_mib=_peak_rss_mib(),
-                    metrics=r.metrics))
+                    metrics=r.metrics, point=item.point))
             return records
     except Exception as e:  # a bad trace, or a bug: either way, this trace only
         return failed(item, e, round(time.perf_counter() - t0, 3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated, TypeGuard
@@ -29,6 +30,25 @@ generate_app = typer.Typer(
 app.add_typer(generate_app)
 
 _SHAPES = ", ".join(f"{k} {v}" for k, v in DEFAULT_SHAPE.items() if v is not None)
+
+
+# Fields of PmbenchParams whose option is not the field's name with dashes.
+_OPTION_OF = {"thread_rate_per_s": "rate"}
+
+
+def _in_options(e: BadInputError) -> BadInputError:
+    """``e`` as the command line says it: each quoted field name of PmbenchParams becomes the
+    option the user typed ('thread_rate_per_s' -> --rate, 'set_mib' -> --set-mib)."""
+    fields = set(PmbenchParams.__dataclass_fields__)
+
+    def option(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in fields:
+            return m.group(0)
+        return "--" + _OPTION_OF.get(name, name).replace("_", "-")
+
+    text = re.sub(r"'([a-z_]+)'", option, str(e)).replace("pmbench: ", "", 1)
+    return BadInputError(f"generate pmbench: {text}")
 
 
 def _is_pattern(value: str) -> TypeGuard[Pattern]:
@@ -59,7 +79,13 @@ def pmbench(
     arrivals: Annotated[str, typer.Option(
         help=f"Arrival process of each thread: {', '.join(ARRIVALS)}.")] = "poisson",
     migrate_every_ms: Annotated[float, typer.Option(
-        help="Interval of the migratepages calls (node 0->1, 1->0, ...); 0: none.")] = 5.0,
+        help="Interval of the migratepages calls (--src-node -> --dst-node, back, ...); "
+             "0: none.")] = 5.0,
+    src_node: Annotated[int, typer.Option(
+        help="Node the first migratepages call moves the pages from.")] = 0,
+    dst_node: Annotated[int, typer.Option(
+        help="Node the first call moves them to; later calls alternate. Pages on other "
+             "nodes never move.")] = 1,
     migrate_cpu: Annotated[int | None, typer.Option(
         help="CPU the migratepages calls run on. (default: the last CPU with no thread)")
     ] = None,
@@ -77,7 +103,7 @@ def pmbench(
         help="Start with one first-touch write per working-set page, shared by the threads.")
     ] = True,
 ) -> None:
-    """pmbench threads on both nodes while migratepages moves the pages 0->1->0 ... .
+    """pmbench threads on the nodes while migratepages moves the pages 0->1->0 ... .
 
     Same options, byte-identical file.
     """
@@ -88,13 +114,17 @@ def pmbench(
         raise BadInputError(f"--pattern must be one of {', '.join(PATTERNS)}: {pattern!r}")
     if not _is_arrivals(arrivals):
         raise BadInputError(f"--arrivals must be one of {', '.join(ARRIVALS)}: {arrivals!r}")
-    params = PmbenchParams(
-        threads=threads, cpus_list=cpu_tuple, map_mib=map_mib, set_mib=set_mib,
-        pattern=pattern, shape=shape, read_pct=read_pct, thread_rate_per_s=rate,
-        arrivals=arrivals,
-        migrate_every_ms=migrate_every_ms, migrate_cpu=migrate_cpu, cpus=cpus, nodes=nodes,
-        duration_ms=duration_ms, accesses=accesses, seed=seed, pid=pid, prefault=prefault,
-    )
+    try:
+        params = PmbenchParams(
+            threads=threads, cpus_list=cpu_tuple, map_mib=map_mib, set_mib=set_mib,
+            pattern=pattern, shape=shape, read_pct=read_pct, thread_rate_per_s=rate,
+            arrivals=arrivals,
+            migrate_every_ms=migrate_every_ms, migrate_cpu=migrate_cpu, cpus=cpus, nodes=nodes,
+            duration_ms=duration_ms, accesses=accesses, seed=seed, pid=pid, prefault=prefault,
+            src_node=src_node, dst_node=dst_node,
+        )
+    except BadInputError as e:
+        raise _in_options(e) from None
     started = time.perf_counter()
     rows = write_pmbench(output, params)
     took_s = time.perf_counter() - started

@@ -6,19 +6,18 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tracereplay._output import check_file, replacing
 from tracereplay.cli._app import app, err, out
+from tracereplay.cli._tables import null_reasons, print_table
 from tracereplay.errors import QueryError
-from tracereplay.query import KEY_COLUMNS, list_queries, run_query
+from tracereplay.query import connect, list_queries, query_info, run_query
 
 
 class Format(StrEnum):
@@ -28,61 +27,35 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-# Identifiers, not quantities: printed without thousands separators.
-_IDS = {"vpn", "pid", "cpu", "node", "req_id", "batch_id", "flush_id", "pos_in_batch"}
-
-
-def _cell(v: Any, column: str = "") -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) < 1e15:
-            return f"{int(v):,}"  # a count carried in a DOUBLE column
-        return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
-    if isinstance(v, int):
-        return str(v) if column in _IDS else f"{v:,}"
-    return str(v)
-
-
 MAX_TABLE_ROWS = 200
 """Rows printed as a table at most; the formats csv, json and parquet give them all."""
 
 
-def _print_table(table: pa.Table, title: str) -> None:
-    """Rows as a table; a few rows too wide for the terminal become one column each."""
+def _print_table(table: pa.Table, title: str, name: str | None, run_dirs: list[Path]) -> None:
+    """Rows as a table that fits the terminal (``_tables``); no rows, with what the runs hold."""
+    if table.num_rows == 0:
+        counts = ", ".join(f"{t} {n:,}" for t, n in _event_counts(run_dirs).items())
+        out.print(f"{title}: no rows. The runs hold {counts} rows"
+                  + (" (a trace without migrate rows gives no migrations, flushes or batches)"
+                     if "migrations 0" in counts else "") + ".", highlight=False)
+        return
     if table.num_rows > MAX_TABLE_ROWS:
         err.print(
             f"showing {MAX_TABLE_ROWS} of {table.num_rows:,} rows; "
             "--format csv, json or parquet gives them all"
         )
         table = table.slice(0, MAX_TABLE_ROWS)
-    names = table.column_names
-    rows = [[_cell(r[c], c) for c in names] for r in table.to_pylist()]
-    numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table.schema]
-    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
-    width = sum(widths) + 3 * len(widths) + 1
-    if width > out.width and 0 < len(rows) <= 8:
-        keys = [i for i, n in enumerate(names) if n in KEY_COLUMNS]
-        heads = [" ".join(r[i] for i in keys) if keys else str(k) for k, r in enumerate(rows)]
-        view = Table("", *heads, title=title, title_justify="left")
-        for i, name in enumerate(names):
-            if i not in keys:
-                view.add_row(name, *(r[i] for r in rows))
-        for column in view.columns[1:]:
-            column.justify = "right"
-        out.print(view)
-        return
-    view = Table(title=title, title_justify="left")
-    for name, is_number in zip(names, numeric, strict=True):
-        view.add_column(name, justify="right" if is_number else "left", no_wrap=True)
-    for r in rows:
-        view.add_row(*r)
-    if width <= out.width:
-        out.print(view)
-    else:  # wider than the terminal: print it whole rather than squeeze every column
-        Console(file=out.file, width=width, no_color=out.no_color).print(view)
+    reasons = null_reasons([(c.name, c.doc) for c in query_info(name).columns]) if name else {}
+    print_table(out, table, title, reasons)
+
+
+def _event_counts(run_dirs: list[Path]) -> dict[str, int]:
+    con = connect(run_dirs, views=[])
+    try:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                for t in ("migrations", "flushes", "batches", "stalls")}
+    finally:
+        con.close()
 
 
 def _write(table: pa.Table, fmt: Format, output: Path | None) -> None:
@@ -188,6 +161,8 @@ def query(
         raise QueryError("--format parquet needs -o FILE")
     table = run_query(what, run_dirs)
     if fmt is Format.table:
-        _print_table(table, name if sql is None and name is not None else "SQL")
+        library = name if sql is None and name is not None and not name.endswith(".sql") else None
+        _print_table(table, name if sql is None and name is not None else "SQL", library,
+                     run_dirs)
     else:
         _write(table, fmt, output)

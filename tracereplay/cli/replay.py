@@ -37,6 +37,13 @@ ConfigOpt = typer.Option(None, "--config", help="TOML file of overrides (a parti
 SetOpt = typer.Option(None, "--set", help="One override, key=value (repeatable): --set batch_size=64.")
 
 
+def policy_names(given: list[str] | None) -> list[str]:
+    """The policies of ``-p``, repeated or comma-separated (``-p serial,batched``); the
+    defaults when none is given."""
+    names = [n.strip() for item in given or [] for n in item.split(",") if n.strip()]
+    return names or list(DEFAULT_POLICIES)
+
+
 def _profile(profile: str, config: Path | None, sets: list[str] | None,
              batch_size: int | None = None) -> Profile:
     overrides = list(sets or [])
@@ -66,11 +73,18 @@ def config_show(
     if as_json:
         out.print_json(json.dumps(p.to_dict()))
         return
-    table = Table("key", "value", "meaning", "source", title=f"{p.name}: {p.description}")
-    for key, value, doc, source in p.rows():
+    rows = p.rows()
+    table = Table(title=f"{p.name}: {p.description}")
+    # The keys are what --set takes: never cut; the words wrap around them.
+    table.add_column("key", no_wrap=True, min_width=max(len(k) for k, *_ in rows))
+    table.add_column("value", overflow="fold", max_width=24)
+    table.add_column("meaning", ratio=1, overflow="fold")
+    table.add_column("source", ratio=1, overflow="fold")
+    for key, value, doc, source in rows:
         shown = (", ".join(map(str, value)) or "spread over the nodes") if isinstance(value, tuple) else str(value)
         table.add_row(key, shown, doc, source)
     out.print(table)
+    err.print("[dim]--json gives the values as one object; --set KEY=VALUE changes one.[/]")
 
 
 def _fmt(v: Any, kind: str) -> str:
@@ -169,8 +183,8 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
     err.print(table)
     figures = comparison(rows, names) if compare_seed else {}
     if not compare_seed:
-        err.print("[dim]The seed experiment's figures are shown beside its own trace "
-                  "(sample_traces/seed.parquet), or with --compare-seed.[/]")
+        err.print("[dim]The seed's figures: beside sample_traces/seed.parquet, or with "
+                  "--compare-seed.[/]")
     if figures:
         t2 = Table("figure", "model", "seed", title="the seed experiment", caption=seed.SOURCE)
         for fig in seed.FIGURES:
@@ -182,16 +196,37 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
             sign = "+" if fig.change else ""
             t2.add_row(label, "–" if model is None else f"{model:{sign}.1%}", f"{published:{sign}.1%}")
         err.print(t2)
+    for line in _migration_notes(results):
+        err.print(line, highlight=False)
     for r in results:
         err.print(f"[dim]{r.policy}: {r.path}[/]")
+
+
+def _migration_notes(results: list[PolicyResult]) -> list[str]:
+    """What a table of zeros does not say: that the trace asked for no migration, or that
+    calls found nothing to move."""
+    calls = {r.metrics.get("migrate_calls", 0) for r in results}
+    empty = {r.policy: r.metrics.get("empty_calls", 0) for r in results}
+    if calls == {0} and not any(empty.values()):
+        return ["No page was migrated: the trace has no migrate rows, so the migration metrics "
+                "are 0 or – (no value)."]
+    out = []
+    for n in sorted(set(empty.values()) - {0}):
+        who = [p for p, e in empty.items() if e == n]
+        which = "" if len(who) == len(results) else f" ({', '.join(who)})"
+        out.append(f"{n:,} migrate call{'s' if n > 1 else ''}{which} found nothing to move: no "
+                   "page of the process on the source node, or every page already on the "
+                   "destination, not mapped yet or busy.")
+    return out
 
 
 @app.command()
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
-    policy: list[str] | None = typer.Option(None, "-p", "--policy",
-                                            help="Migration policy (repeatable). Default: "
-                                                 f"{' and '.join(DEFAULT_POLICIES)}."),
+    policy: list[str] | None = typer.Option(None, "-p", "--policy", metavar="NAME[,NAME]",
+                                            help="Migration policies, repeated or comma-"
+                                                 "separated. Default: "
+                                                 f"{','.join(DEFAULT_POLICIES)}."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
@@ -226,7 +261,7 @@ def replay(
         return update
 
     try:
-        results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
+        results = run(trace, target, policies=policy_names(policy), profile=p, force=force,
                       emit_accesses=emit_accesses, progress=shown("replay"))
     finally:
         if tasks:

@@ -27,9 +27,10 @@ again. :func:`pmbench_batches` produces that shape as trace v1 rows:
   rank = floor(Lomax(alpha) x pages / 16), wrapped, so the lowest pages are the hottest and
   alpha 1.16 gives about the 80/20 rule.
 * **migratepages driver.** Every ``migrate_every_ms`` after the workload starts (the first
-  non-prefault access), a whole-node ``migrate`` row runs on ``migrate_cpu``: first node 0 to 1,
-  then 1 to 0, and so on. The first call moves only the node-0 half of the pages; every later
-  call moves them all, since the previous call gathered them on its source node. Calls after the
+  non-prefault access), a whole-node ``migrate`` row runs on ``migrate_cpu``: first node
+  ``src_node`` to ``dst_node`` (0 to 1 by default), then back, and so on. The first call moves
+  only the pages on ``src_node``; every later call moves what the previous one gathered. Pages
+  on other nodes (with more than 2 nodes) never move; the replay says when a call finds nothing. Calls after the
   last access are not emitted. ``migrate_every_ms`` 0 turns the driver off.
 
 Everything is vectorised numpy in chunks of about one row group, drawn from one
@@ -102,6 +103,9 @@ class PmbenchParams:
     seed: int = 0
     pid: int = 1000
     prefault: bool = True
+    # numactl migratepages PID src dst, then dst src, ...: the nodes the driver moves between
+    src_node: int = 0
+    dst_node: int = 1
 
     def __post_init__(self) -> None:
         def bad(message: str) -> BadInputError:
@@ -144,8 +148,13 @@ class PmbenchParams:
         if self.migrate_every_ms < 0:
             raise bad(f"'migrate_every_ms' must not be negative: {self.migrate_every_ms}")
         if self.migrate_every_ms > 0 and self.nodes < 2:
-            raise bad("migratepages moves pages between nodes 0 and 1: 'nodes' must be at "
+            raise bad("migratepages moves pages between two nodes: 'nodes' must be at "
                       f"least 2 (or 'migrate_every_ms' 0): {self.nodes}")
+        for name, node in (("src_node", self.src_node), ("dst_node", self.dst_node)):
+            if not 0 <= node < self.nodes:
+                raise bad(f"'{name}' {node} is not in 0..{self.nodes - 1}")
+        if self.migrate_every_ms > 0 and self.src_node == self.dst_node:
+            raise bad(f"'src_node' and 'dst_node' must differ: {self.src_node}")
         if self.migrate_cpu is not None and not 0 <= self.migrate_cpu < self.cpus:
             raise bad(f"'migrate_cpu' {self.migrate_cpu} is not in 0..{self.cpus - 1}")
         if self.duration_ms is not None and self.accesses is not None:
@@ -182,8 +191,8 @@ class PmbenchParams:
             if want > len(have):
                 raise BadInputError(
                     f"pmbench: {self.threads} threads spread over {self.nodes} nodes need {want} "
-                    f"CPUs on node {node}, which has {len(have)}; give fewer threads or "
-                    "'cpus_list'")
+                    f"CPUs on node {node}, which has {len(have)}; give fewer 'threads', more "
+                    "'cpus', or 'cpus_list'")
             chosen += have[:want]
         return tuple(sorted(chosen))
 
@@ -326,7 +335,9 @@ class _Pmbench:
             return out
 
         k = self.calls + np.arange(m, dtype=np.int64)
-        src = (k % 2).astype(np.int32)  # call 0: node 0 -> 1, call 1: 1 -> 0, ...
+        # call 0: src_node -> dst_node, call 1: back, ...
+        src = np.where(k % 2 == 0, p.src_node, p.dst_node).astype(np.int32)
+        dst = np.where(k % 2 == 0, p.dst_node, p.src_node).astype(np.int32)
         self.calls += m
         vaddr = BASE_VADDR + page.astype(np.uint64) * np.uint64(p.page_size) + line.astype(
             np.uint64) * np.uint64(_LINE_BYTES)
@@ -343,7 +354,7 @@ class _Pmbench:
             "vaddr": nullable(merged(vaddr, 0, np.uint64), is_access, pa.uint64()),
             "write": nullable(merged(write, False, np.bool_), is_access, pa.bool_()),
             "src_node": nullable(merged(np.int32(0), src, np.int32), is_call, pa.int32()),
-            "dst_node": nullable(merged(np.int32(0), 1 - src, np.int32), is_call, pa.int32()),
+            "dst_node": nullable(merged(np.int32(0), dst, np.int32), is_call, pa.int32()),
             "req_id": nullable(merged(np.int64(0), k, np.int64), is_call, pa.int64()),
             "mode": pa.array(["sync"]).take(nullable(np.zeros(total, np.int8), is_call, pa.int8())),
         }

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 import tracereplay
+from tracereplay._compile import compile_time, timing
 from tracereplay._output import check_dir, check_file, output_error, remove_created
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
@@ -27,6 +28,7 @@ from tracereplay.importer._machine import captured_machine, check_cpus, trace_ma
 from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
 from tracereplay.importer._source import open_source
 from tracereplay.importer._stalls import measured_stalls
+from tracereplay.trace import file_sha256
 
 FORMATS = ("auto", "perf-script", "ftrace", "lackey")
 _LACKEY_LINE = re.compile(rb"^(?:==\d+==|I  [0-9a-fA-F]+,\d+$| [LSM] [0-9a-fA-F]+,\d+$)", re.M)
@@ -169,8 +171,10 @@ def import_kernel_trace(
 
     t0 = time.perf_counter()
     final = None
+    trace_written = False
     try:
-        with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+        with compile_time() as compiled, open_source(src_path) as src, \
+                _Pipeline(src.blocks()) as pipeline:
             S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
             first = pipeline.first()
             detected = detect_format(first)
@@ -210,19 +214,26 @@ def import_kernel_trace(
                     )
                 wall = time.perf_counter() - t0
                 manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
-                                     wall)  # fmt: skip
+                                     wall, compiled.seconds)  # fmt: skip
                 if stalls is not None:
                     manifest["stalls"] = stalls
                 if machine is not None:
                     manifest["machine"] = {**machine.to_dict(), "from": origin}
+                if trace_path is not None:
+                    # Written before the run is committed, so that run.json names the trace
+                    # (its sha256): replaying that trace into this run directory is allowed.
+                    w.close_tables()
+                    manifest["as_trace"] = str(trace_path)
+                    manifest["as_trace_rows"] = write_as_trace(
+                        w.tmp, trace_path, src_node=src_node, dst_node=dst_node,
+                        source=src_path, machine=trace_machine(machine, src_node, dst_node),
+                    )
+                    trace_written = True
+                    manifest["as_trace_sha256"] = file_sha256(trace_path)
                 final = w.commit(manifest)
-        if trace_path is not None:
-            manifest["as_trace"] = str(trace_path)
-            manifest["as_trace_rows"] = write_as_trace(
-                final, trace_path, src_node=src_node, dst_node=dst_node, source=src_path,
-                machine=trace_machine(machine, src_node, dst_node),
-            )
     except BaseException as e:
+        if trace_written and trace_path is not None:
+            trace_path.unlink(missing_ok=True)
         if scratch is None and final is not None:
             shutil.rmtree(final, ignore_errors=True)
         remove_created(run_root, created)
@@ -258,7 +269,8 @@ def _stalls_pass(w: PolicyRunWriter) -> dict[str, Any]:
 
 
 def _manifest(
-    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float
+    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float,
+    compile_s: float,
 ) -> dict[str, Any]:
     return {
         "tool": "tracereplay",
@@ -275,8 +287,7 @@ def _manifest(
         "malformed_lines": b.malformed_lines,
         "migrations": {"paired": b.paired, "unpaired": b.unpaired_sets},
         "receivers_joined": b.receivers_joined,
-        "wall_s": round(wall, 3),
-        "lines_per_s": round(b.lines / wall) if wall > 0 else None,
+        **timing(b.lines, wall, compile_s),
         "notes": (
             "times are ns since the first event of the file; migrations.pid is null because "
             "the tracepoint's task is the migrating task, not the page's owner"

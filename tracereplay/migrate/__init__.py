@@ -71,6 +71,7 @@ class Planner:
         self.engine = Engine(pre, profile, profile.policy[policy(policy_name).section])
         self.calls = 0
         self.absent_pages = 0
+        self.empty_calls = 0  # calls that found no page to move
         self._queued = 0  # calls of pre.calls put in a CPU's queue
         self._queues: dict[int, deque[int]] = {}
         self._free: dict[int, int] = {}  # when each CPU's last call ends
@@ -125,6 +126,7 @@ class Planner:
             self.engine.grow()
             pages = self._call_pages(i, start)
             if not len(pages):
+                self.empty_calls += 1
                 continue
             call = Call(index=i, req_id=calls.req_id[i], cpu=cpu,
                         pid_index=calls.pid_index[i], dst_node=calls.dst_node[i],

@@ -105,6 +105,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
             w.close_tables()
             metrics = summarise(w.tmp)
             metrics["migrate_calls"] = planner.calls
+            metrics["empty_calls"] = planner.empty_calls
             manifest = {
                 "tool": "tracereplay", "tool_version": __version__,
                 "trace": {"path": str(trace.path.resolve()), "sha256": sha,

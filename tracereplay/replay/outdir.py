@@ -49,6 +49,8 @@ def check_siblings(out: Path, policies: list[str], sha: str | None, config: dict
             manifest = json.loads((other / "run.json").read_text())
         except (OSError, ValueError):
             continue
+        if _imported_as(manifest, sha):
+            continue
         # A run written before the policies had config sections of their own compares by
         # where its values are now.
         theirs = current_config(manifest.get("config", {}))
@@ -65,3 +67,11 @@ def check_siblings(out: Path, policies: list[str], sha: str | None, config: dict
                 f"{other} holds results of {what}; write to another directory, or use --force "
                 "to replace the whole run")
         shutil.rmtree(other)
+
+
+def _imported_as(manifest: dict[str, Any], sha: str | None) -> bool:
+    """An import's measured tables beside the replay of the trace that import wrote
+    (``import --as-trace``): the same capture, measured and modelled. Before the trace is
+    read (``sha`` None) any import passes; its configuration is not a profile."""
+    written = manifest.get("as_trace_sha256")
+    return manifest.get("policy") == "measured" and written is not None and sha in (None, written)
