@@ -47,8 +47,11 @@ def horizon(eng: Engine, n_pages: int) -> int:
     """How far past its start a call of ``n_pages`` pages may look at stores: every attempt of
     every page at the dearest flush round."""
     c, cpus = eng.costs, eng.pre.machine.cpus
-    flush = max(eng.flush_round(local, k, 1).cost_ns for local in (False, True) for k in range(cpus))
-    step = c.other_ns + eng.copy_ns + c.unmap_ns + flush + c.remap_ns
+    # The largest folio (PMD-sized) bounds every folio's copy and flush.
+    big = 1 << eng.pmd_order
+    flush = max(eng.flush_round(local, k, big).cost_ns for local in (False, True)
+                for k in range(cpus))
+    step = c.other_ns + eng.copier.alone(big * eng.page_bytes) + c.unmap_ns + flush + c.remap_ns
     return n_pages * (eng.config.retries + 1) * step + 1
 
 
@@ -72,35 +75,38 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     stores = eng.pre.writes.between(start_ns, start_ns + horizon(eng, len(pages)))
     batch_id = eng.new_batch_id()
     masks = MaskReader(eng, call)
+    copy, span, size = eng.copy_times(pages), eng.flush_span(pages), eng.folio_pages(pages)
     ph = Phases()
     cols: dict[str, list[int]] = {k: [] for k in (
-        "page", "copy_start", "unmap", "cost", "ipis", "full", "mask_id", "broadcast", "status",
+        "page", "copy_start", "copy", "unmap", "cost", "ipis", "full", "mask_id", "broadcast", "status",
         "attempts")}
     t = start_ns
     moved = 0
-    for page in pages.tolist():
-        written = stores.get(page)
+    for i, page in enumerate(pages.tolist()):
+        # A folio is dirty when any of its pages is (their ids follow the head's).
+        parts = [w for q in range(page, page + int(size[i])) if (w := stores.get(q)) is not None]
+        written = np.sort(np.concatenate(parts)) if len(parts) > 1 else (parts[0] if parts else None)
         for attempt in range(1, cfg.retries + 2):
             copy_start = t + c.other_ns
-            unmap = copy_start + eng.copy_ns + c.unmap_ns
+            unmap = copy_start + int(copy[i]) + c.unmap_ns
             mask = masks.at(unmap)
-            rnd = eng.flush_round(mask.local, mask.targets, 1)
+            rnd = eng.flush_round(mask.local, mask.targets, int(span[i]))
             # The dirty bit: a store between the start of the copy and the PTE clear.
             dirty = _written(written, copy_start, unmap)
             t = unmap + rnd.cost_ns + c.remap_ns
-            for k, v in (("page", page), ("copy_start", copy_start), ("unmap", unmap),
+            for k, v in (("page", page), ("copy_start", copy_start), ("copy", copy[i]), ("unmap", unmap),
                          ("cost", rnd.cost_ns), ("ipis", rnd.ipis), ("full", rnd.full),
                          ("mask_id", masks.id(mask)), ("broadcast", rnd.broadcast),
                          ("status", STATUS_ABORTED if dirty else STATUS_MIGRATED),
                          ("attempts", attempt)):
                 cols[k].append(int(v))
             ph.other += c.other_ns
-            ph.copy += eng.copy_ns
+            ph.copy += int(copy[i])
             ph.unmap += c.unmap_ns
             ph.flush += rnd.cost_ns
             ph.remap += c.remap_ns
             if not dirty:
-                moved += 1
+                moved += int(size[i])
                 break
     n = len(cols["page"])
     a = {k: np.asarray(v, np.int64) for k, v in cols.items()}
@@ -108,14 +114,14 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     ids = np.full(n, batch_id, np.int64)
     first = eng.add_rounds(RoundRows(
         ts_ns=a["unmap"], cost_ns=a["cost"], targets=a["ipis"], full=a["full"].astype(bool),
-        mask_id=a["mask_id"], batch_id=ids, n_pages=np.ones(n, np.int64),
-        page_list=a["page"].copy(), broadcast=a["broadcast"].astype(bool)))
+        mask_id=a["mask_id"], batch_id=ids, n_pages=eng.flush_entries(a["page"]),
+        page_list=eng.translations(a["page"]), broadcast=a["broadcast"].astype(bool)))
     eng.add_pages(PageRows(
         page=a["page"], batch_id=ids.copy(), pos=np.arange(n, dtype=np.int32),
         unmap_ns=a["unmap"], flush_ns=flush, copy_start_ns=a["copy_start"],
         remap_ns=flush + c.remap_ns, round=np.arange(first, first + n, dtype=np.int64),
         status=a["status"].astype(np.int8), attempts=a["attempts"].astype(np.int32),
-        copy_end_ns=a["copy_start"] + eng.copy_ns), call)
-    eng.add_batch(call=call, kind="transactional", pages=len(pages), nr_succeeded=moved,
-                  start_ns=start_ns, end_ns=t, **ph.as_kwargs())
+        copy_end_ns=a["copy_start"] + a["copy"]), call)
+    eng.add_batch(call=call, kind="transactional", pages=int(size.sum()), nr_succeeded=moved,
+                  start_ns=start_ns, end_ns=t, folios=len(pages), **ph.as_kwargs())
     return t
