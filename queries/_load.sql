@@ -490,8 +490,10 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Stalls are observed by a replay of the accesses only: a measured run (no access stream, see
--- _replayed) has NULL stalled_pages, stalls and stall_ns, not 0.
+-- Stalls are observed by a replay of the accesses, or measured by an import whose capture has
+-- user page faults (a fault inside a migration window is a stall; see docs/importing.md): a
+-- measured run (policy=measured) without stall rows (no access stream, see _replayed) has NULL
+-- stalled_pages, stalls and stall_ns, not 0.
 --
 -- Reads: _page_stall_rows, stalls, _policies, _replayed.
 --
@@ -543,9 +545,9 @@ SELECT
     w.window_q[2]::BIGINT AS window_p90_ns,
     w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
+    (CASE WHEN x.run IS NOT NULL OR (p.policy = 'measured' AND s.run IS NOT NULL) THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL OR (p.policy = 'measured' AND s.run IS NOT NULL) THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
+    (CASE WHEN x.run IS NOT NULL OR (p.policy = 'measured' AND s.run IS NOT NULL) THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
     s.stall_q[1]::BIGINT AS stall_p50_ns,
     s.stall_q[2]::BIGINT AS stall_p90_ns,
     s.stall_q[3]::BIGINT AS stall_p99_ns,
