@@ -10,14 +10,13 @@ is modelled as
 (pages: every page the call moved or failed, mapped or not; ptes: ``set_migration_pte`` rows;
 rounds: ``tlb_flush`` reasons 2, 3, 4 inside the call), fitted by least squares over the calls
 with every coefficient at least 0. The profile charges each page ``other_ns + unmap_ns +
-copy + remap_ns`` and the trace of ``--as-trace`` gives the model every page of a call,
+copy_ns + remap_ns`` (``copy_ns``: the cpu engine's ``copy.cpu.page_ns``) and the trace of ``--as-trace`` gives the model every page of a call,
 mapped or not, so:
 
 - ``unmap_ns + remap_ns`` = pte_ns x (PTEs / pages of the capture): the rmap walk and PTE work,
   spread over all pages, split as the base profile splits them;
-- ``migrate.other_ns + copy.cpu.page_ns`` = page_ns, split as the base profile splits them (no
-  tracepoint falls between allocation, copy and remap, so the capture cannot tell them apart; the
-  kernel copies a 4 KiB folio on the CPU, the ``cpu`` copy engine);
+- ``other_ns + copy_ns`` = page_ns, split as the base profile splits them (no tracepoint falls
+  between allocation, copy and remap, so the capture cannot tell them apart);
 - ``flush.ipi_initiator_ns`` = round_ns (a round of the capture: the migrating CPU's flush and
   its IPIs, if any).
 
@@ -116,8 +115,8 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
     m = base.migrate
     pte_per_page = pte_ns * ptes.sum() / pages.sum()
     unmap_share = m.unmap_ns / (m.unmap_ns + m.remap_ns)
-    copy_page_ns = base.copy_engines["cpu"].page_ns
-    other_share = m.other_ns / (m.other_ns + copy_page_ns)
+    copy_ns = base.copy_engines["cpu"].page_ns  # a base page copied by the migrating CPU
+    other_share = m.other_ns / (m.other_ns + copy_ns)
     values = {
         "migrate.unmap_ns": round(pte_per_page * unmap_share),
         "migrate.remap_ns": round(pte_per_page * (1 - unmap_share)),
