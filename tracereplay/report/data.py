@@ -73,7 +73,7 @@ def load(path: str | os.PathLike[str]) -> ReportData:
             return s if s in keep else None
 
         # the seed's figures compare serial with batched in one run: not a sweep's points
-        seed = rows("FROM policy_compare WHERE seed_value IS NOT NULL") if kind == "run" else []
+        seed = rows("FROM policy_compare WHERE seed_value IS NOT NULL OR seed_change_pct IS NOT NULL") if kind == "run" else []
         phases = {}
         for r in rows("FROM copy_share"):
             s = series_of(r)
