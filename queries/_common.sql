@@ -1,6 +1,6 @@
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -28,3 +28,10 @@ FROM (
 -- unknown there and the views give NULL for it, not 0.
 CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
+
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (its faults table: stalls are the faults inside a migration window).
+CREATE OR REPLACE VIEW _stalls_observed AS
+SELECT run, trace, policy FROM _replayed
+UNION
+SELECT DISTINCT run, trace, policy FROM faults;

@@ -46,9 +46,10 @@ SELECT
     copy_end_ns::BIGINT AS copy_end_ns,
     remap_ns::BIGINT AS remap_ns,
     status::VARCHAR AS status,
-    attempts::INTEGER AS attempts
+    attempts::INTEGER AS attempts,
+    pages::INTEGER AS pages
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -75,9 +76,10 @@ SELECT
     copy_ns::BIGINT AS copy_ns,
     remap_ns::BIGINT AS remap_ns,
     other_ns::BIGINT AS other_ns,
-    first_remap_ns::BIGINT AS first_remap_ns
+    first_remap_ns::BIGINT AS first_remap_ns,
+    folios::INTEGER AS folios
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns, NULL::INTEGER AS folios WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -158,7 +160,7 @@ SELECT * FROM (VALUES
 
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -186,6 +188,13 @@ FROM (
 -- unknown there and the views give NULL for it, not 0.
 CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
+
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (its faults table: stalls are the faults inside a migration window).
+CREATE OR REPLACE VIEW _stalls_observed AS
+SELECT run, trace, policy FROM _replayed
+UNION
+SELECT DISTINCT run, trace, policy FROM faults;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -297,7 +306,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
 --   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
 --   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
---   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -322,7 +331,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -490,10 +499,11 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Stalls are observed by a replay of the accesses only: a measured run (no access stream, see
--- _replayed) has NULL stalled_pages, stalls and stall_ns, not 0.
+-- Stalls are observed by a replay of the accesses, or in a capture of the page faults: a
+-- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
+-- not 0.
 --
--- Reads: _page_stall_rows, stalls, _policies, _replayed.
+-- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -504,9 +514,9 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 --   window_p90_ns   BIGINT   (ns)       90th percentile window
 --   window_p99_ns   BIGINT   (ns)       99th percentile window
 --   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured)
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured)
---   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured)
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured without faults)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured without faults)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured without faults)
 --   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
 --   stall_p90_ns    BIGINT   (ns)       90th percentile wait
 --   stall_p99_ns    BIGINT   (ns)       99th percentile wait
@@ -551,7 +561,7 @@ SELECT
     s.stall_q[3]::BIGINT AS stall_p99_ns,
     s.stall_max_ns::BIGINT AS stall_max_ns
 FROM _policies AS p
-LEFT JOIN _replayed AS x
+LEFT JOIN _stalls_observed AS x
     ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
 LEFT JOIN _page_stall_summary_windows AS w
     ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
@@ -584,7 +594,8 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --                   are user faults inside a window and their stall_ns a lower bound.
 --
 -- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
--- access only after the wait. The replay's run.json says which mode the model ran in.
+-- access only after the wait. The replay is open loop (a stall delays no later access): the
+-- trace's accesses are the capture's faults at the times they happened, waits included.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
 --
@@ -776,8 +787,8 @@ GROUP BY run, trace, policy;
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -963,8 +974,8 @@ GROUP BY run, trace, policy, req_id;
 CREATE VIEW _throughput_per_call_pages AS
 SELECT
     run, trace, policy, req_id,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy, req_id;
 

@@ -30,7 +30,7 @@
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
 --   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
 --   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
---   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -55,7 +55,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 

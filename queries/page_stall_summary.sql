@@ -6,10 +6,11 @@
 -- Percentiles are nearest-rank (quantile_disc): the smallest value with at least that share of
 -- the values at or below it, so every percentile is an observed value.
 --
--- Stalls are observed by a replay of the accesses only: a measured run (no access stream, see
--- _replayed) has NULL stalled_pages, stalls and stall_ns, not 0.
+-- Stalls are observed by a replay of the accesses, or in a capture of the page faults: a
+-- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
+-- not 0.
 --
--- Reads: _page_stall_rows, stalls, _policies, _replayed.
+-- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -20,9 +21,9 @@
 --   window_p90_ns   BIGINT   (ns)       90th percentile window
 --   window_p99_ns   BIGINT   (ns)       99th percentile window
 --   window_max_ns   BIGINT   (ns)       longest window
---   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured)
---   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured)
---   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured)
+--   stalled_pages   BIGINT   (pages)    page attempts (rows of page_stall) that stalled at least one access; NULL when unknown (measured without faults)
+--   stalls          BIGINT   (accesses) accesses that waited on a migration entry; NULL when unknown (measured without faults)
+--   stall_ns        BIGINT   (ns)       their total wait; NULL when unknown (measured without faults)
 --   stall_p50_ns    BIGINT   (ns)       median wait of a stalled access; NULL without stalls
 --   stall_p90_ns    BIGINT   (ns)       90th percentile wait
 --   stall_p99_ns    BIGINT   (ns)       99th percentile wait
@@ -67,7 +68,7 @@ SELECT
     s.stall_q[3]::BIGINT AS stall_p99_ns,
     s.stall_max_ns::BIGINT AS stall_max_ns
 FROM _policies AS p
-LEFT JOIN _replayed AS x
+LEFT JOIN _stalls_observed AS x
     ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
 LEFT JOIN _page_stall_summary_windows AS w
     ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy

@@ -43,8 +43,8 @@ GROUP BY run, trace, policy;
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy;
 

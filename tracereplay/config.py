@@ -60,6 +60,16 @@ class TlbConfig:
     l1_hit_ns: int = setting("extra latency of an L1 dTLB hit, ns")
     l2_hit_ns: int = setting("latency of an STLB hit, ns")
     walk_ns: int = setting("page walk on an STLB miss, ns")
+    l1_2m_entries: int = setting(
+        "L1 dTLB entries for 2 MiB pages (PMD-mapped folios) in an array of their own; 0: they "
+        "share the 4 KiB array", default=0)
+    l1_2m_ways: int = setting("associativity of the L1 dTLB's 2 MiB array (0 when shared)",
+                              default=0)
+    l2_2m_entries: int = setting(
+        "STLB entries for 2 MiB pages in an array of their own; 0: they share the STLB",
+        default=0)
+    l2_2m_ways: int = setting("associativity of the STLB's 2 MiB array (0 when shared)",
+                              default=0)
 
     @property
     def l1_sets(self) -> int:
@@ -251,6 +261,14 @@ def _check(p: Profile) -> None:
         need(ways >= 1, key, "must be at least 1", ways)
         need(entries >= ways and entries % ways == 0, key.replace("ways", "entries"),
              f"must be a positive multiple of the ways ({ways})", entries)
+    for key, ways, entries in (("tlb.l1_2m_ways", t.l1_2m_ways, t.l1_2m_entries),
+                               ("tlb.l2_2m_ways", t.l2_2m_ways, t.l2_2m_entries)):
+        # 0 entries: 2 MiB translations share the 4 KiB array (and the ways must be 0 too).
+        need(ways >= (1 if entries else 0) and (entries > 0 or ways == 0), key,
+             "must be at least 1 with a 2 MiB array of its own, 0 without one", ways)
+        need(entries >= 0 and (not entries or entries % ways == 0),
+             key.replace("ways", "entries"),
+             f"must be 0 or a positive multiple of the ways ({ways})", entries)
     for section in _sections():
         if section == "machine":
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+import typer.core
 from rich.console import Console
 
 app = typer.Typer(
@@ -28,8 +29,32 @@ class _State:
 state = _State()
 
 
+def _no_placeholder_for_flags() -> None:
+    """Help shows a value's type (<int>, <path>) after an option; a flag takes no value, so it
+    shows none (typer would print <bool>)."""
+    shown = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_placeholder_for_flags()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tracereplay import __version__
+
+        out.print(f"tracereplay {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    _: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                           help="Print the version and exit."),
 ) -> None:
     state.debug = debug

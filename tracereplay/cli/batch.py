@@ -26,7 +26,7 @@ from rich.text import Text
 from tracereplay.batch import EXECUTORS, BatchSummary, ResultRecord, run_batch
 from tracereplay.cli._app import app, err
 from tracereplay.cli.generate import generate_app
-from tracereplay.cli.replay import ConfigOpt, ProfileOpt, SetOpt, _profile
+from tracereplay.cli.replay import ConfigOpt, ProfileOpt, SetOpt, _profile, policy_names
 from tracereplay.generate.corpus import DEFAULT_ACCESSES, write_corpus
 from tracereplay.replay import DEFAULT_POLICIES
 
@@ -63,8 +63,9 @@ def batch(
     results: Annotated[str, typer.Option(
         "-o", "--out", help="Results directory or s3:// URL: trace=<id>/policy=<name>/.")],
     policy: Annotated[list[str] | None, typer.Option(
-        "-p", "--policy",
-        help=f"Migration policy (repeatable). Default: {' and '.join(DEFAULT_POLICIES)}.")
+        "-p", "--policy", metavar="NAME[,NAME]",
+        help="Migration policies, repeated or comma-separated. Default: "
+             f"{','.join(DEFAULT_POLICIES)}.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", help="Pages per batch (batched policy).")] = None,
@@ -114,7 +115,7 @@ def batch(
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
 
-        summary = run_batch(corpus, results, policies=policy or DEFAULT_POLICIES, profile=p,
+        summary = run_batch(corpus, results, policies=policy_names(policy), profile=p,
                             jobs=jobs, force=force, executor=executor, scheduler=scheduler,
                             on_start=on_start, on_result=on_result)
     _print_summary(summary)

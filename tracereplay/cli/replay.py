@@ -37,6 +37,13 @@ ConfigOpt = typer.Option(None, "--config", help="TOML file of overrides (a parti
 SetOpt = typer.Option(None, "--set", help="One override, key=value (repeatable): --set batch_size=64.")
 
 
+def policy_names(given: list[str] | None) -> list[str]:
+    """The policies of ``-p``, repeated or comma-separated (``-p serial,batched``); the
+    defaults when none is given."""
+    names = [n.strip() for item in given or [] for n in item.split(",") if n.strip()]
+    return names or list(DEFAULT_POLICIES)
+
+
 def _profile(profile: str, config: Path | None, sets: list[str] | None,
              batch_size: int | None = None) -> Profile:
     overrides = list(sets or [])
@@ -216,9 +223,10 @@ def _migration_notes(results: list[PolicyResult]) -> list[str]:
 @app.command()
 def replay(
     trace: Path = typer.Argument(..., help="Trace file (Parquet, trace v1)."),
-    policy: list[str] | None = typer.Option(None, "-p", "--policy",
-                                            help="Migration policy (repeatable). Default: "
-                                                 f"{' and '.join(DEFAULT_POLICIES)}."),
+    policy: list[str] | None = typer.Option(None, "-p", "--policy", metavar="NAME[,NAME]",
+                                            help="Migration policies, repeated or comma-"
+                                                 "separated. Default: "
+                                                 f"{','.join(DEFAULT_POLICIES)}."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Pages per batch (batched policy)."),
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
@@ -253,7 +261,7 @@ def replay(
         return update
 
     try:
-        results = run(trace, target, policies=policy or DEFAULT_POLICIES, profile=p, force=force,
+        results = run(trace, target, policies=policy_names(policy), profile=p, force=force,
                       emit_accesses=emit_accesses, progress=shown("replay"))
     finally:
         if tasks:

@@ -43,7 +43,9 @@ def validate(
         return
     m = t.machine
     origin = "from the file" if t.machine_from_file else "default (not in the file)"
-    table = Table(title=f"{path}: valid {trace.TRACE_SCHEMA}", title_justify="left")
+    # the path above the table, not in its title: a title wraps within the table's width
+    out.print(f"{path}: valid {trace.TRACE_SCHEMA}", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("", style="bold")
     table.add_column("value", justify="right")
     rows = [

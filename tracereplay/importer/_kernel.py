@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 import tracereplay
+from tracereplay._compile import compile_time, timing
 from tracereplay._output import check_dir, check_file, output_error, remove_created
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.events import PolicyRunWriter, empty_table
@@ -172,7 +173,8 @@ def import_kernel_trace(
     final = None
     trace_written = False
     try:
-        with open_source(src_path) as src, _Pipeline(src.blocks()) as pipeline:
+        with compile_time() as compiled, open_source(src_path) as src, \
+                _Pipeline(src.blocks()) as pipeline:
             S.scan(b"")  # the compiled scanner loads (a fixed cost) while the first block is read
             first = pipeline.first()
             detected = detect_format(first)
@@ -212,7 +214,7 @@ def import_kernel_trace(
                     )
                 wall = time.perf_counter() - t0
                 manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
-                                     wall)  # fmt: skip
+                                     wall, compiled.seconds)  # fmt: skip
                 if stalls is not None:
                     manifest["stalls"] = stalls
                 if machine is not None:
@@ -267,7 +269,8 @@ def _stalls_pass(w: PolicyRunWriter) -> dict[str, Any]:
 
 
 def _manifest(
-    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float
+    path: Path, compression: str, sha256: str, fmt: str, b: MeasuredBuilder, wall: float,
+    compile_s: float,
 ) -> dict[str, Any]:
     return {
         "tool": "tracereplay",
@@ -284,8 +287,7 @@ def _manifest(
         "malformed_lines": b.malformed_lines,
         "migrations": {"paired": b.paired, "unpaired": b.unpaired_sets},
         "receivers_joined": b.receivers_joined,
-        "wall_s": round(wall, 3),
-        "lines_per_s": round(b.lines / wall) if wall > 0 else None,
+        **timing(b.lines, wall, compile_s),
         "notes": (
             "times are ns since the first event of the file; migrations.pid is null because "
             "the tracepoint's task is the migrating task, not the page's owner"

@@ -21,6 +21,7 @@ import pyarrow as pa
 from numba import njit
 
 import tracereplay
+from tracereplay._compile import compile_time, timing
 from tracereplay._output import check_file
 from tracereplay.errors import ImportFormatError, OutputExistsError
 from tracereplay.importer._source import open_source
@@ -126,7 +127,7 @@ def import_lackey(
     counts = np.zeros(4, np.int64)
     malformed = 0
     malformed_lines: list[int] = []
-    with open_source(src_path) as src:
+    with compile_time() as compiled, open_source(src_path) as src:
         meta = {
             "tracereplay.source": str(src_path),
             "tracereplay.source_format": "valgrind-lackey",
@@ -204,8 +205,7 @@ def import_lackey(
         "accesses": accesses,
         "malformed": malformed,
         "malformed_lines": malformed_lines,
-        "wall_s": round(wall, 3),
-        "lines_per_s": round(lines / wall) if wall > 0 else None,
+        **timing(lines, wall, compiled.seconds),
     }
     return LackeyResult(out_path, manifest)
 

@@ -140,13 +140,18 @@ class Planner:
         yield from self.plan_until(self.pre.known_ns)
 
     def _call_pages(self, i: int, start: int) -> np.ndarray:
-        """The pages call ``i`` migrates, in order, as they are when it starts."""
+        """The folios call ``i`` migrates (by head page), in order, as they are when it
+        starts. A folio moves whole: an explicit row naming any of its pages moves it."""
         pre, eng, calls = self.pre, self.engine, self.pre.calls
         pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
         exists = pre.page_first_ns <= start
+        # How far each page is from its folio's head (the pages of a folio have consecutive
+        # ids, the head first, and a folio is aligned to its size).
+        offset = pre.page_vpn & ((1 << pre.page_order.astype(np.int64)) - 1)
         if src >= 0:
-            # migrate_pages(2): every page of the pid on src_node, walking the address space.
-            sel = (pre.page_pid == pidx) & exists & (eng.node_now[: pre.n_pages] == src)
+            # migrate_pages(2): every folio of the pid on src_node, walking the address space.
+            sel = (pre.page_pid == pidx) & exists & (eng.node_now[: pre.n_pages] == src) & (
+                offset == 0)
             order = pre.address_order()
             pages = order[sel[order]]
         else:
@@ -160,6 +165,9 @@ class Planner:
             # Pages that do not exist when the call starts are skipped, as the kernel does.
             self.absent_pages += int((~present).sum())
             pages = pages[present]
+            pages = pages - offset[pages]  # the folio's head
+            _, first = np.unique(pages, return_index=True)
+            pages = pages[np.sort(first)]  # two pages of one folio move it once
             on_dst = eng.node_now[pages] == dst
             eng.skipped_on_dst += int(on_dst.sum())
             pages = pages[~on_dst]

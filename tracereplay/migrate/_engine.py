@@ -5,6 +5,12 @@ windows, flush rounds and batch records through the engine's few verbs: ``mask``
 ``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
 ``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
 
+The unit of migration is the folio: a policy's list holds folio heads (a base page is a folio
+of one page), each with its base pages (:meth:`Engine.folio_pages`), the TLB entries a flush
+of it covers (:meth:`Engine.flush_entries`: one for a PMD-mapped folio) and its copy time
+(:meth:`Engine.copy_times`, from its size in bytes). A folio's migration state (node now,
+busy until) is kept on its head.
+
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
 ``fail_probability``; a policy reads mm_cpumask at a resolution of its own, not at every
 flush; a call is expanded at its start.
@@ -21,6 +27,7 @@ import numpy as np
 from tracereplay.config import Profile
 from tracereplay.copy import Copier
 from tracereplay.prepass import PrePass
+from tracereplay.trace.schema import pmd_order
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
@@ -65,8 +72,8 @@ class RoundRows:
     full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
     mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
     batch_id: np.ndarray
-    n_pages: np.ndarray  # pages the round covers
-    page_list: np.ndarray  # those pages, round after round
+    n_pages: np.ndarray  # translations the round drops (a PMD-mapped folio's is one)
+    page_list: np.ndarray  # those translations (page ids), round after round
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +155,7 @@ class Engine:
         self.copier = Copier(profile, pre.machine.page_size)
         self.page_bytes = pre.machine.page_size
         self.copy_ns = self.copier.alone(self.page_bytes)
+        self.pmd_order = pmd_order(pre.machine.page_shift)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
@@ -179,11 +187,58 @@ class Engine:
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         self._n = n
 
+    # -- folios ------------------------------------------------------------------------
+
+    def folio_pages(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the base pages of each folio (heads), 2^order."""
+        return np.left_shift(1, self.pre.page_order[folios].astype(np.int64))
+
+    def flush_entries(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the TLB entries a flush of each folio drops: one for a PMD-mapped folio
+        (one 2 MiB translation), one per base page for a PTE-mapped one."""
+        pages = self.folio_pages(folios)
+        return np.where(pages == 1 << self.pmd_order, 1, pages)
+
+    def flush_span(self, folios: np.ndarray) -> np.ndarray:
+        """int64: what a flush of each folio counts against ``ceiling_pages`` and pays
+        ``invlpg_ns`` for: its base pages. x86 has no flush_pmd_tlb_range() of its own: the
+        generic one is flush_tlb_range() over the folio's 2 MiB in 4 KiB strides (stride
+        PMD_SHIFT is for hugetlb VMAs only), 512 pages, above the ceiling: a full flush, as
+        include/linux/pgtable.h says it "will likely be" for a single huge page."""
+        return self.folio_pages(folios)
+
+    def translations(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the translations of the folios, folio after folio, as the replay kernel names
+        them: a PMD-mapped folio's head, every page of a PTE-mapped one."""
+        n = self.flush_entries(folios)
+        if len(n) and n.max() == 1:
+            return folios.astype(np.int64, copy=True)
+        return np.repeat(folios.astype(np.int64), n) + within(n)
+
+    def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the size of each folio in bytes, what the copy engine is asked about."""
+        return self.folio_pages(folios) * self.page_bytes
+
+    def copy_times(self, folios: np.ndarray) -> np.ndarray:
+        """int64 ns: the copy engine's time for each folio copied by itself."""
+        sizes, at = np.unique(self.folio_bytes(folios), return_inverse=True)
+        return np.array([self.copier.alone(int(v)) for v in sizes], np.int64)[at]
+
     # -- verbs for policies -------------------------------------------------------------
 
     def mask(self, pid_index: int, t_ns: int) -> np.ndarray:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
+
+    def flush_costs(self, local: bool, targets: int, entries: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(initiator ns, full) of rounds of ``entries`` TLB entries each, by
+        :meth:`flush_cost`."""
+        values, at = np.unique(entries, return_inverse=True)
+        got = [self.flush_cost(local, targets, int(v)) for v in values]
+        cost = np.array([g[0] for g in got], np.int64)[at]
+        full = np.array([g[1] for g in got], bool)[at]
+        return cost, full
 
     def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
         """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
@@ -241,9 +296,12 @@ class Engine:
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
+        folios: int | None = None,
     ) -> None:
         """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
-        add up to its length."""
+        add up to its length. ``pages`` and ``nr_succeeded`` count base pages, as the
+        kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None: as many as
+        pages)."""
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
@@ -253,6 +311,7 @@ class Engine:
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
             "start_ns": start_ns, "end_ns": end_ns, "unmap_ns": unmap_ns, "flush_ns": flush_ns,
             "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns,
+            "folios": pages if folios is None else folios,
         })
 
     # -- results ----------------------------------------------------------------------------
@@ -276,7 +335,7 @@ class Engine:
             "pid_index": np.full(n, call.pid_index, np.int32),
             "req_id": np.full(n, call.req_id, np.int64),
             "batch_id": got["batch_id"],
-            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
+            "pages": np.where(got["full"], -1, counts).astype(np.int32),
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
             "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],
@@ -286,6 +345,7 @@ class Engine:
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
         got = _joined(self._pages, PageRows, _PAGE_DTYPES)
         n = len(got["page"])
+        folio = got["page"]
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],
@@ -303,12 +363,21 @@ class Engine:
             "round": got["round"],
             "status": got["status"],
             "attempts": got["attempts"],
+            "pages": self.folio_pages(folio),  # base pages of the folio
+            "span": self.flush_entries(folio),  # translations its unmap covers in the kernel
         }
 
     def masks(self) -> np.ndarray:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def within(counts: np.ndarray) -> np.ndarray:
+    """int64: the index of each row within its group, the groups of ``counts`` rows one after
+    another."""
+    n = int(counts.sum())
+    return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:

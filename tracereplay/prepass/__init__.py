@@ -136,6 +136,12 @@ class PrePass:
         return self.pages.page_vpn
 
     @property
+    def page_order(self) -> np.ndarray:
+        """int8: the order of each page's folio (0: a base page; a folio's pages have
+        consecutive ids, its head first)."""
+        return self.pages.page_order
+
+    @property
     def page_first_ns(self) -> np.ndarray:
         """int64: when each page appeared (its first access or map row)."""
         return self.pages.page_first_ns

@@ -83,14 +83,14 @@ class Lane:
         pre = self.pre
         # What the lane reads of the pre-pass, as it is now: the caller goes on changing it.
         n = pre.n_pages
-        pages = (pre.page_pid[:n], pre.page_vpn[:n], pre.page_node[:n])
+        pages = (pre.page_pid[:n], pre.page_vpn[:n], pre.page_node[:n], pre.page_order[:n])
         masks, first = self.planner.masks(), pre.cpu_first_ns
         while len(self.running) >= LANE_DEPTH:
             self.running.pop(0).result()
         self.running.append(self.pool.submit(self._step, chunk, plans, pages, masks, first))
 
     def _step(self, chunk: Chunk, plans: list[mig.CallPlan],
-              pages: tuple[np.ndarray, np.ndarray, np.ndarray], masks: np.ndarray,
+              pages: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], masks: np.ndarray,
               first: np.ndarray) -> None:
         st = self.state
         st.grow(*pages)
@@ -111,7 +111,7 @@ class Lane:
 
     def _finish(self) -> None:
         pre, st, planner = self.pre, self.state, self.planner
-        st.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+        st.grow(pre.page_pid, pre.page_vpn, pre.page_node, pre.page_order)
         while True:
             nxt = planner.next_start()
             st.step(NO_ACCESSES, limit=NO_LIMIT if nxt is None else nxt - 1,
@@ -119,7 +119,7 @@ class Lane:
             if nxt is None:
                 return
             plans = planner.plan_until(nxt)
-            st.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+            st.grow(pre.page_pid, pre.page_vpn, pre.page_node, pre.page_order)
             st.add(plans, planner.masks(), pre.cpu_first_ns)
             self.sink.plans(plans)
 

@@ -65,7 +65,7 @@ def migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
         "copy_start_ns": _nullable(pg["copy_start_ns"]), "copy_end_ns": _nullable(pg["copy_end_ns"]),
         "remap_ns": _nullable(pg["remap_ns"]),
         "status": _words(pg["status"], mig.STATUS_NAMES),
-        "attempts": pg["attempts"],
+        "attempts": pg["attempts"], "pages": pg["pages"].astype(np.int32),
     })
 
 
