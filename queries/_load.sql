@@ -189,12 +189,15 @@ FROM (
 CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
 
--- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
--- captured the page faults (its faults table: stalls are the faults inside a migration window).
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run whose
+-- capture of the page faults put some inside a migration window (stalls are those faults). The
+-- faults table itself is optional (only imports with faults write it, and the DuckDB CLI's
+-- load script cannot read a table some runs lack), so a measured run whose faults all fell
+-- outside the windows counts as unobserved: NULL rather than 0.
 CREATE OR REPLACE VIEW _stalls_observed AS
 SELECT run, trace, policy FROM _replayed
 UNION
-SELECT DISTINCT run, trace, policy FROM faults;
+SELECT DISTINCT run, trace, policy FROM stalls WHERE policy = 'measured';
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -594,7 +597,8 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --                   are user faults inside a window and their stall_ns a lower bound.
 --
 -- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
--- access only after the wait. The replay's run.json says which mode the model ran in.
+-- access only after the wait. The replay is open loop (a stall delays no later access): the
+-- trace's accesses are the capture's faults at the times they happened, waits included.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
 --

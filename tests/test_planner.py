@@ -124,3 +124,30 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
             for policy in POLICIES:
                 calls += assert_same_plans(pre, profile, policy)
     assert calls > 100
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), planning_overrides(), st.sampled_from([0.0, 0.3]))
+def test_batched_copy_with_the_cpu_engine_does_batched_work_but_remaps_no_earlier(
+        w: tuple[Machine, list[dict], list[str]], extra: list[str], fail: float) -> None:
+    """Same calls, same phases and ends as batched; every page remapped at or after its
+    batched remap, and no page of a batch before the batch's whole copy is done."""
+    machine, rows, overrides = w
+    profile = load_profile(overrides=[*overrides, *extra, f"migrate.fail_probability={fail}",
+                                      "copy.engine=cpu"])
+    with tempfile.TemporaryDirectory() as d:
+        pre = _prepass(write_trace(Path(d) / "t.parquet", rows, machine), profile)
+    seq, bc = list(Planner(pre, profile, "batched")), list(Planner(pre, profile, "batched-copy"))
+    assert [(p.start_ns, p.end_ns) for p in seq] == [(p.start_ns, p.end_ns) for p in bc]
+    for s, b in zip(seq, bc, strict=True):
+        drop = [{k: v for k, v in x.items() if k != "first_remap_ns"} for x in s.batches]
+        assert drop == [{k: v for k, v in x.items() if k != "first_remap_ns"} for x in b.batches]
+        assert np.array_equal(s.pages["page"], b.pages["page"])
+        assert (b.pages["remap_ns"] >= s.pages["remap_ns"]).all()
+        moved = b.pages["status"] == 0
+        for batch in b.batches:
+            if batch["kind"] != "batch":
+                continue
+            mine = moved & (b.pages["batch_id"] == batch["batch_id"])
+            if mine.any():
+                assert b.pages["remap_ns"][mine].min() > b.pages["copy_end_ns"][mine].max()
