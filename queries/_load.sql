@@ -20,9 +20,12 @@ SELECT
     target_full_flush::BOOLEAN AS target_full_flush,
     cost_ns::BIGINT AS cost_ns,
     reason::TINYINT AS reason,
-    reason_name::VARCHAR AS reason_name
+    reason_name::VARCHAR AS reason_name,
+    mechanism::VARCHAR AS mechanism,
+    cpus_reached::INTEGER AS cpus_reached,
+    reached_holding::INTEGER AS reached_holding
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name, NULL::VARCHAR AS mechanism, NULL::INTEGER AS cpus_reached, NULL::INTEGER AS reached_holding WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -46,9 +49,10 @@ SELECT
     copy_end_ns::BIGINT AS copy_end_ns,
     remap_ns::BIGINT AS remap_ns,
     status::VARCHAR AS status,
-    attempts::INTEGER AS attempts
+    attempts::INTEGER AS attempts,
+    pages::INTEGER AS pages
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -75,9 +79,10 @@ SELECT
     copy_ns::BIGINT AS copy_ns,
     remap_ns::BIGINT AS remap_ns,
     other_ns::BIGINT AS other_ns,
-    first_remap_ns::BIGINT AS first_remap_ns
+    first_remap_ns::BIGINT AS first_remap_ns,
+    folios::INTEGER AS folios
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS batch_id, NULL::BIGINT AS req_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::VARCHAR AS kind, NULL::VARCHAR AS mode, NULL::VARCHAR AS reason, NULL::INTEGER AS pages, NULL::INTEGER AS nr_succeeded, NULL::INTEGER AS nr_failed, NULL::BIGINT AS start_ns, NULL::BIGINT AS end_ns, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_ns, NULL::BIGINT AS remap_ns, NULL::BIGINT AS other_ns, NULL::BIGINT AS first_remap_ns, NULL::INTEGER AS folios WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/batches.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -294,7 +299,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
 --   policy                 VARCHAR           migration policy (policy=<name>/)
 --   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
---   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0, measured reason 4
+--   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0 (a broadcast round, INVLPGB or TLBI, sends none), measured reason 4
 --   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets; measured: a lower bound); NULL when a round lacks it
 --   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
 --   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful
@@ -305,7 +310,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
 --   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
 --   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
---   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -330,7 +335,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -593,7 +598,8 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --                   are user faults inside a window and their stall_ns a lower bound.
 --
 -- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
--- access only after the wait. The replay's run.json says which mode the model ran in.
+-- access only after the wait. The replay is open loop (a stall delays no later access): the
+-- trace's accesses are the capture's faults at the times they happened, waits included.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
 --
@@ -770,6 +776,9 @@ ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 --   ns_per_page         DOUBLE   (ns/page)    migration_ns / pages_migrated
 --   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the batches; NULL without remaps
 --   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
+--   attempts_aborted    BIGINT   (attempts)   attempts undone after their copy because the page was written (transactional)
+--   aborted_ns          BIGINT   (ns)         time of the aborted attempts, copy start to restore (part of migration_ns)
+--   aborted_pct         DOUBLE   (%)          aborted_ns / migration_ns
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -785,8 +794,10 @@ GROUP BY run, trace, policy;
 CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed,
+    count(*) FILTER (WHERE status = 'aborted') AS attempts_aborted,
+    coalesce(sum(remap_ns - copy_start_ns) FILTER (WHERE status = 'aborted'), 0) AS aborted_ns
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -798,6 +809,8 @@ WITH joined AS (
         coalesce(b.batches, 0) AS batches,
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
+        coalesce(m.attempts_aborted, 0) AS attempts_aborted,
+        coalesce(m.aborted_ns, 0) AS aborted_ns,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
         coalesce(b.elapsed_ns, 0) AS elapsed_ns,
         b.first_folio_q
@@ -820,7 +833,10 @@ SELECT
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
     (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
     first_folio_q[1]::BIGINT AS first_folio_p50_ns,
-    first_folio_q[2]::BIGINT AS first_folio_p99_ns
+    first_folio_q[2]::BIGINT AS first_folio_p99_ns,
+    attempts_aborted::BIGINT AS attempts_aborted,
+    aborted_ns::BIGINT AS aborted_ns,
+    (100.0 * aborted_ns / nullif(migration_ns, 0))::DOUBLE AS aborted_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 
@@ -972,8 +988,8 @@ GROUP BY run, trace, policy, req_id;
 CREATE VIEW _throughput_per_call_pages AS
 SELECT
     run, trace, policy, req_id,
-    count(*) FILTER (WHERE status = 'migrated') AS pages_migrated,
-    count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
 FROM migrations
 GROUP BY run, trace, policy, req_id;
 

@@ -19,7 +19,7 @@
 --   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
 --   policy                 VARCHAR           migration policy (policy=<name>/)
 --   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
---   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0, measured reason 4
+--   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0 (a broadcast round, INVLPGB or TLBI, sends none), measured reason 4
 --   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets; measured: a lower bound); NULL when a round lacks it
 --   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
 --   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful
@@ -30,7 +30,7 @@
 --   flush_ns               BIGINT   (ns)     initiator time in flush rounds (sum of cost_ns)
 --   ipis_received          BIGINT   (IPIs)   flush IPIs the CPUs counted (cpu_stats; equals ipis_sent in a replay); NULL when unknown (measured)
 --   irq_ns                 BIGINT   (ns)     time the responders spent interrupted by flush IPIs; NULL when unknown (measured)
---   pages_migrated         BIGINT   (pages)  pages migrated (migrations with status 'migrated')
+--   pages_migrated         BIGINT   (pages)  base pages migrated (the pages of the migrations rows with status 'migrated')
 --   ipis_per_1000_pages    DOUBLE   (IPIs per 1000 pages)   ipis_sent * 1000 / pages_migrated
 --   rounds_per_1000_pages  DOUBLE   (rounds per 1000 pages) flush_rounds * 1000 / pages_migrated
 
@@ -55,7 +55,7 @@ FROM cpu_stats
 GROUP BY run, trace, policy;
 
 CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, count(*) FILTER (WHERE status = 'migrated') AS pages_migrated
+SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
 FROM migrations
 GROUP BY run, trace, policy;
 

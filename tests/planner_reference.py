@@ -19,15 +19,26 @@ The rules, as the documents state them:
 - A flush round of n pages from CPU c with mm_cpumask m: the initiator flushes locally if it is
   in m (``invlpg_ns`` a page, or ``full_flush_ns`` for more than ``ceiling_pages`` pages, which
   makes the round a full flush), every other CPU in m gets an IPI, and the initiator waits
-  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them.
+  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them. That is the ``ipi``
+  mechanism. Under ``invlpgb``, a process whose mask holds at least ``min_cpus`` CPUs (the
+  initiator counted if in it) is flushed by a broadcast instead: ``page_ns`` a page plus one
+  ``tlbsync_ns``, no IPI, never a full flush; a smaller one as under ``ipi``. Under ``tlbi``
+  every round is such a broadcast (``page_ns`` a page plus one ``dsb_ns``).
 - serial (Linux <= 6.2): up to ``passes`` passes over the list; per page other, unmap, a round
   for that page at once, copy, remap. mm_cpumask is read before every
   ``mm_cpumask_sample_pages``-th attempt of a pass.
 - batched (Linux >= 6.3): chunks of ``batch_pages``; mm_cpumask read when a chunk starts. Unmap
   every page (busy ones retried in later passes: ``passes`` for an async call, ``async_passes``
-  for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
+  for a sync one); if another CPU is in the mask (always under ``tlbi``: arm64 always defers),
+  one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
+- transactional (Nomad): per page, up to ``retries`` + 1 attempts, no busy draws; an attempt is
+  other, copy (the page still mapped), unmap, a round for that page at once (mask read at the
+  unmap), then remap. If the page was stored to at or after the copy began and before the
+  unmap, the attempt is aborted (the remap restores the old PTE; the page stays where it is and
+  is busy until then) and the page is tried again; after the last aborted attempt it is left.
+  Every attempt is a row (aborted ones with status 2), numbered in the call's order.
 - batched-copy (the batch-copy series): batched's chunks, unmap stage, flush and fallback (and
   its ``[policy.batched]`` knobs), but after the flush the chunk's pages are copied together by
   the copy engine, then each is remapped.
@@ -44,10 +55,18 @@ The rules, as the documents state them:
   channel_page_ns), the busiest channel but no less than t(all bytes, device_page_ns), then
   ``completion_ns``; the CPU knows every folio done at the end.
   A policy that copies page by page copies each page alone with the engine.
+- Folios: the unit of everything above is the folio (a base page is a folio of one page). A
+  call moves a folio whole, once, if any of its pages is named (whole-node: each folio of the
+  pid on the node, by its first page). A chunk takes folios until it holds ``batch_pages``
+  base pages or more. A folio is copied as one folio of its size in bytes. A flush of a folio drops its
+  translations: one for a PMD-mapped folio (order page_shift - 3), one per page otherwise;
+  but x86 flushes a folio's range in 4 KiB strides, so it counts (against ``ceiling_pages``
+  and for ``invlpg_ns``) its base pages. Batches count base pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,19 +74,19 @@ import numpy as np
 from tracereplay.config import Profile
 from tracereplay.prepass import PrePass
 
-MIGRATED, FAILED = 0, 1
+MIGRATED, FAILED, ABORTED = 0, 1, 2
 
 ROUND_DTYPES = {
     "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
     "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
     "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": np.bool_,
-    "mask_id": np.int32, "page_list": np.int64,
+    "mask_id": np.int32, "page_list": np.int64, "broadcast": np.bool_,
 }
 PAGE_DTYPES = {
     "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
     "src_node": np.int32, "dst_node": np.int32, "unmap_ns": np.int64, "flush_ns": np.int64,
     "copy_start_ns": np.int64, "copy_end_ns": np.int64, "remap_ns": np.int64, "round": np.int64,
-    "status": np.int8, "attempts": np.int32,
+    "status": np.int8, "attempts": np.int32, "pages": np.int64, "span": np.int64,
 }
 
 
@@ -142,8 +161,10 @@ def copy_batch(profile: Profile, page_size: int, sizes: list[int]) -> tuple[list
 class ReferencePlanner:
     """Plans every call of a pre-pass that has seen the whole trace."""
 
-    def __init__(self, pre: PrePass, profile: Profile, policy: str) -> None:
+    def __init__(self, pre: PrePass, profile: Profile, policy: str,
+                 stores: Sequence[tuple[int, int]] = ()) -> None:
         self.pre, self.profile, self.policy = pre, profile, policy
+        self.stores = sorted(stores)  # (ts_ns, page) of every store of the trace
         self.cfg = profile.policy["batched" if policy == "batched-copy" else policy]
         self.page_size = pre.machine.page_size
         self.copy_ns = copy_batch(profile, self.page_size, [self.page_size])[2]  # a page alone
@@ -153,6 +174,8 @@ class ReferencePlanner:
         self.node = [int(x) for x in pre.page_node]
         self.busy_until = [0] * n  # remap of the page's last migration
         self.page_of = {(int(pre.page_pid[p]), int(pre.page_vpn[p])): p for p in range(n)}
+        self.order = [int(x) for x in pre.page_order]
+        self.pmd = pre.machine.page_shift - 3
         self.mask_ids: dict[tuple[bool, ...], int] = {}
         self.n_rounds = self.n_batches = 0
         self.calls = self.skipped_busy = self.skipped_on_dst = self.absent_pages = 0
@@ -181,12 +204,32 @@ class ReferencePlanner:
             self.batches: list[dict[str, Any]] = []
             if self.policy == "serial":
                 end = self.serial(pages, start)
+            elif self.policy == "transactional":
+                end = self.transactional(pages, start)
             else:
                 end = self.batched(pages, start)
             free[calls.cpu[i]] = end
             self.calls += 1
             out.append(Plan(start, end, self.rounds, self.rows, self.batches))
         return out
+
+    # -- folios ------------------------------------------------------------------------
+
+    def size(self, folio: int) -> int:
+        """Base pages of the folio whose first page is ``folio``."""
+        return 1 << self.order[folio]
+
+    def head(self, page: int) -> int:
+        return page - int(self.pre.page_vpn[page]) % self.size(page)
+
+    def copy_alone(self, folio: int) -> int:
+        """ns to copy the folio by itself."""
+        return copy_batch(self.profile, self.page_size, [self.page_size * self.size(folio)])[2]
+
+    def translations(self, folio: int) -> list[int]:
+        if self.order[folio] == self.pmd:
+            return [folio]
+        return list(range(folio, folio + self.size(folio)))
 
     def call_pages(self, i: int, start: int) -> list[int]:
         pre, calls = self.pre, self.pre.calls
@@ -199,7 +242,7 @@ class ReferencePlanner:
             if src == dst:
                 return []
             mine = [p for p in range(pre.n_pages) if int(pre.page_pid[p]) == pid_index
-                    and exists(p) and self.node[p] == src]
+                    and exists(p) and self.node[p] == src and self.head(p) == p]
             mine.sort(key=lambda p: int(pre.page_vpn[p]))  # the address space, walked in order
             pages = []
             for p in mine:
@@ -208,7 +251,7 @@ class ReferencePlanner:
                 else:
                     pages.append(p)
             return pages
-        pages, seen = [], set()
+        pages, seen, heads = [], set(), set()
         for vpn in calls.pages_vpn(i).tolist():
             if vpn in seen:
                 continue  # a page listed twice moves once
@@ -216,7 +259,12 @@ class ReferencePlanner:
             p = self.page_of.get((pid_index, vpn))
             if p is None or not exists(p):
                 self.absent_pages += 1
-            elif self.node[p] == dst:
+                continue
+            p = self.head(p)
+            if p in heads:
+                continue  # so does a folio named by two of its pages
+            heads.add(p)
+            if self.node[p] == dst:
                 self.skipped_on_dst += 1
             elif self.busy_until[p] > start:
                 self.skipped_busy += 1
@@ -238,16 +286,26 @@ class ReferencePlanner:
         m = self.pre.mask(self.call["pid_index"], t, self.f.mm_cpumask, self.f.mm_cpumask_window_ns)
         return tuple(bool(x) for x in m)
 
-    def flush_round(self, mask: tuple[bool, ...], ts: int, pages: list[int], batch_id: int) -> tuple[int, int]:
-        """Record a flush round of ``pages`` starting at ``ts``; returns (its gid, its cost)."""
+    def flush_round(self, mask: tuple[bool, ...], ts: int, folios: list[int], batch_id: int) -> tuple[int, int]:
+        """Record a flush round of the ``folios`` starting at ``ts``; returns (its gid, its
+        cost)."""
         f = self.f
-        n = len(pages)
+        pages = [q for folio in folios for q in self.translations(folio)]
+        n = sum(self.size(folio) for folio in folios)
         local = mask[self.call["cpu"]]
         targets = sum(mask) - int(local)
-        full = n > f.ceiling_pages
-        cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
+        own = self.profile.mechanisms[f.mechanism]
+        broadcast = f.mechanism == "tlbi" or (f.mechanism == "invlpgb" and sum(mask) >= own.min_cpus)
+        if broadcast:
+            full = False
+            wait = own.dsb_ns if f.mechanism == "tlbi" else own.tlbsync_ns
+            cost = own.page_ns * n + wait
+            targets = 0
+        else:
+            full = n > f.ceiling_pages
+            cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
+            if targets:
+                cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
         if mask not in self.mask_ids:
             self.mask_ids[mask] = len(self.mask_ids)
         gid = self.n_rounds
@@ -255,9 +313,10 @@ class ReferencePlanner:
         self.rounds.append({
             "ts_ns": ts, "end_ns": ts + cost, "cost_ns": cost, "cpu": self.call["cpu"],
             "pid_index": self.call["pid_index"], "req_id": self.call["req_id"],
-            "batch_id": batch_id, "pages": -1 if full else n, "n_pages": n, "gid": gid,
+            "batch_id": batch_id, "pages": -1 if full else len(pages), "n_pages": len(pages),
+            "gid": gid,
             "targets": targets, "full": full, "mask_id": self.mask_ids[mask],
-            "page_list": list(pages),
+            "page_list": list(pages), "broadcast": broadcast,
         })
         return gid, cost
 
@@ -267,7 +326,7 @@ class ReferencePlanner:
         """Record a page copied from ``copy_start`` and remapped; returns its remap time. By
         default the page is copied alone and remapped at once."""
         if copy_end is None:
-            copy_end = copy_start + self.copy_ns
+            copy_end = copy_start + self.copy_alone(page)
         if remap is None:
             remap = copy_end + self.m.remap_ns
         self.rows.append({
@@ -276,6 +335,7 @@ class ReferencePlanner:
             "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": flush,
             "copy_start_ns": copy_start, "copy_end_ns": copy_end, "remap_ns": remap,
             "round": round_gid, "status": MIGRATED, "attempts": attempts,
+            "pages": self.size(page), "span": len(self.translations(page)),
         })
         self.node[page] = self.call["dst"]
         self.busy_until[page] = remap
@@ -287,12 +347,15 @@ class ReferencePlanner:
             "cpu": self.call["cpu"], "pos": -1, "src_node": self.node[page],
             "dst_node": self.call["dst"], "unmap_ns": -1, "flush_ns": -1, "copy_start_ns": -1,
             "copy_end_ns": -1, "remap_ns": -1, "round": -1, "status": FAILED,
-            "attempts": attempts,
+            "attempts": attempts, "pages": self.size(page),
+            "span": len(self.translations(page)),
         })
 
-    def batch(self, batch_id: int, kind: str, pages: int, nr_succeeded: int, start: int,
+    def batch(self, batch_id: int, kind: str, folios: list[int], moved: list[int], start: int,
               end: int, phases: dict[str, int]) -> None:
         assert sum(phases.values()) == end - start
+        pages = sum(self.size(f) for f in folios)
+        nr_succeeded = sum(self.size(f) for f in moved)
         self.batches.append({
             "batch_id": batch_id, "req_id": self.call["req_id"], "cpu": self.call["cpu"],
             "pid_index": self.call["pid_index"], "kind": kind,
@@ -300,6 +363,7 @@ class ReferencePlanner:
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded, "start_ns": start,
             "end_ns": end, "unmap_ns": phases["unmap"], "flush_ns": phases["flush"],
             "copy_ns": phases["copy"], "remap_ns": phases["remap"], "other_ns": phases["other"],
+            "folios": len(folios),
         })
 
     def new_batch(self) -> int:
@@ -307,12 +371,13 @@ class ReferencePlanner:
         return self.n_batches - 1
 
     def one_by_one(self, pages: list[int], batch_id: int, passes: int, sample: int,
-                   tried: int, t: int, phases: dict[str, int]) -> tuple[int, list[int], int]:
-        """unmap_and_move() of each page, pass after pass: other, unmap, a round for that page
-        at once, copy, remap. Returns the end time, the pages still busy and how many moved."""
+                   tried: int, t: int, phases: dict[str, int]) -> tuple[int, list[int], list[int]]:
+        """unmap_and_move() of each folio, pass after pass: other, unmap, a round for its
+        translations at once, copy, remap. Returns the end time, the folios still busy and
+        those moved."""
         m = self.m
         attempts = dict.fromkeys(pages, tried)
-        moved = 0
+        moved: list[int] = []
         for _ in range(passes):
             if not pages:
                 break
@@ -327,15 +392,53 @@ class ReferencePlanner:
                 unmap = t + m.unmap_ns
                 gid, cost = self.flush_round(mask, unmap, [page], batch_id)
                 flush = unmap + cost
-                t = self.moved(page, batch_id, moved, unmap, flush, flush, gid, attempts[page])
-                moved += 1
-                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost), ("copy", self.copy_ns),
-                                  ("remap", m.remap_ns)):
+                t = self.moved(page, batch_id, len(moved), unmap, flush, flush, gid,
+                               attempts[page])
+                moved.append(page)
+                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost),
+                                  ("copy", self.copy_alone(page)), ("remap", m.remap_ns)):
                     phases[phase] += ns
             pages = still
         return t, pages, moved
 
     # -- policies ----------------------------------------------------------------------
+
+    def transactional(self, pages: list[int], start: int) -> int:
+        m = self.m
+        batch_id = self.new_batch()
+        phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+        t, pos = start, 0
+        moved: list[int] = []
+        for page in pages:
+            mine = range(page, page + self.size(page))  # the folio's pages
+            copy = self.copy_alone(page)
+            for attempt in range(1, self.cfg.retries + 2):
+                copy_start = t + m.other_ns
+                unmap = copy_start + copy + m.unmap_ns
+                gid, cost = self.flush_round(self.mask(unmap), unmap, [page], batch_id)
+                remap = unmap + cost + m.remap_ns
+                dirty = any(p in mine and copy_start <= ts < unmap for ts, p in self.stores)
+                self.rows.append({
+                    "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
+                    "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
+                    "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": unmap + cost,
+                    "copy_start_ns": copy_start, "copy_end_ns": copy_start + copy,
+                    "remap_ns": remap, "round": gid, "status": ABORTED if dirty else MIGRATED,
+                    "attempts": attempt, "pages": self.size(page),
+                    "span": len(self.translations(page)),
+                })
+                pos += 1
+                t = remap
+                for phase, ns in (("other", m.other_ns), ("copy", copy),
+                                  ("unmap", m.unmap_ns), ("flush", cost), ("remap", m.remap_ns)):
+                    phases[phase] += ns
+                self.busy_until[page] = max(self.busy_until[page], remap)
+                if not dirty:
+                    self.node[page] = self.call["dst"]
+                    moved.append(page)
+                    break
+        self.batch(batch_id, "transactional", pages, moved, start, t, phases)
+        return t
 
     def serial(self, pages: list[int], start: int) -> int:
         batch_id = self.new_batch()
@@ -344,19 +447,25 @@ class ReferencePlanner:
                                            self.cfg.mm_cpumask_sample_pages, 0, start, phases)
         for page in left:
             self.given_up(page, batch_id, self.cfg.passes)
-        self.batch(batch_id, "serial", len(pages), moved, start, end, phases)
+        self.batch(batch_id, "serial", pages, moved, start, end, phases)
         return end
 
     def batched(self, pages: list[int], start: int) -> int:
         cfg, m = self.cfg, self.m
         t = start
-        for lo in range(0, len(pages), cfg.batch_pages):
-            chunk = pages[lo:lo + cfg.batch_pages]
+        lo = 0
+        while lo < len(pages):
+            # migrate_pages(): folios join the chunk until it holds batch_pages pages or more.
+            chunk, held = [], 0
+            while lo < len(pages) and held < cfg.batch_pages:
+                chunk.append(pages[lo])
+                held += self.size(pages[lo])
+                lo += 1
             batch_id = self.new_batch()
             chunk_start = t
             phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
             mask = self.mask(t)
-            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0
+            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0 or self.f.mechanism == "tlbi"
             passes = cfg.passes if self.call["is_async"] else cfg.async_passes
             attempts = dict.fromkeys(chunk, 0)
             unmapped: list[tuple[int, int, int, int]] = []  # page, unmap, flush, round
@@ -390,7 +499,7 @@ class ReferencePlanner:
             if self.policy == "batched-copy":
                 # Every page of the chunk copied together, then each remapped.
                 starts, ends, total = copy_batch(self.profile, self.page_size,
-                                                 [self.page_size] * len(unmapped))
+                                                 [self.page_size * self.size(u[0]) for u in unmapped])
                 copied = t
                 t += total
                 phases["copy"] += total
@@ -402,9 +511,10 @@ class ReferencePlanner:
             else:
                 for pos, (page, unmap, flush, gid) in enumerate(unmapped):
                     t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
-                    phases["copy"] += self.copy_ns
+                    phases["copy"] += self.copy_alone(page)
                     phases["remap"] += m.remap_ns
-            self.batch(batch_id, "batch", len(chunk), len(unmapped), chunk_start, t, phases)
+            self.batch(batch_id, "batch", chunk, [u[0] for u in unmapped], chunk_start, t,
+                       phases)
             if self.call["is_async"]:
                 for page in remaining:
                     self.given_up(page, batch_id, passes)
@@ -418,7 +528,7 @@ class ReferencePlanner:
                                                  cfg.async_passes, t, phases)
                 if left:
                     self.given_up(page, retry_id, cfg.async_passes + cfg.sync_passes)
-                self.batch(retry_id, "sync_retry", 1, moved, retry_start, t, phases)
+                self.batch(retry_id, "sync_retry", [page], moved, retry_start, t, phases)
         return t
 
     # -- what the planner also reports ------------------------------------------------------

@@ -3,6 +3,10 @@
 Plain Python, one object per TLB set, written from the model's description rather than from
 the kernel's code. The compiled kernel must agree with it exactly: same per-CPU counters, same
 IPI usefulness per round, same stalls, same per-access outcomes and latencies.
+
+Folios: a PMD-mapped folio (order page_shift - 3) is one translation, named by its first page:
+an access to any of its pages looks it up in the 2 MiB array (set by vpn >> order), which is an
+array of its own or the 4 KiB one as the profile says; every other page is its own translation.
 """
 
 from __future__ import annotations
@@ -68,9 +72,26 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
     cpu_node = list(pre.machine.cpu_node)
     l1 = [Tlb(t.l1_sets, t.l1_ways) for _ in range(ncpu)]
     l2 = [Tlb(t.l2_sets, t.l2_ways) for _ in range(ncpu)]
+    # The 2 MiB arrays: their own, or the same objects as the 4 KiB ones.
+    l1h = [Tlb(t.l1_2m_entries // t.l1_2m_ways, t.l1_2m_ways) if t.l1_2m_entries else x
+           for x in l1]
+    l2h = [Tlb(t.l2_2m_entries // t.l2_2m_ways, t.l2_2m_ways) if t.l2_2m_entries else x
+           for x in l2]
     node = [int(x) for x in pre.page_node]
     vpn = [int(x) for x in pre.page_vpn]
     owner = [int(x) for x in pre.page_pid]
+    pmd = pre.machine.page_shift - 3
+    huge = [int(x) == pmd for x in pre.page_order]
+
+    def translation(p: int) -> int:
+        """The page whose translation an access to page p uses."""
+        return p - (vpn[p] % (1 << pmd)) if huge[p] else p
+
+    def sets(c: int, q: int) -> tuple[LruSet, LruSet]:
+        """CPU c's L1 dTLB and STLB sets of translation q."""
+        if huge[q]:
+            return l1h[c].set_of(vpn[q] >> pmd), l2h[c].set_of(vpn[q] >> pmd)
+        return l1[c].set_of(vpn[q]), l2[c].set_of(vpn[q])
     # Per page: (until, dst node, batch, req, covering round) of its latest unmap.
     window: dict[int, tuple[int, int, int, int, int]] = {}
     res = Result(stats=[dict.fromkeys(STAT_NAMES, 0) for _ in range(ncpu)],
@@ -92,28 +113,36 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
         r = int(ops["arg"][k])
         gid = int(rounds["gid"][r])
         init, pid, full = int(rounds["cpu"][r]), int(rounds["pid_index"][r]), bool(rounds["full"][r])
+        # A broadcast (INVLPGB, arm64 TLBI) reaches every CPU without interrupting any.
+        broadcast = bool(rounds["broadcast"][r])
         mask = masks[rounds["mask_id"][r]]
         pages = [int(x) for x in buffer.r_pages[buffer.r_ptr[r]:buffer.r_ptr[r + 1]]]
         for c in range(ncpu):
             removed = 0
             useful = False
             if full:
-                for tlb in (l1[c], l2[c]):
-                    for q in tlb.all_pages():
-                        if owner[q] == pid:
-                            useful |= q in window and window[q][4] == gid
-                            removed += tlb.set_of(vpn[q]).drop(q)
+                arrays = {id(x): x for x in (l1[c], l2[c], l1h[c], l2h[c])}.values()
+                for tlb in arrays:
+                    for one in tlb.sets:
+                        for q in list(one.pages):
+                            if owner[q] == pid:
+                                useful |= q in window and window[q][4] == gid
+                                removed += one.drop(q)
             else:
                 for q in pages:
-                    for tlb in (l1[c], l2[c]):
-                        got = tlb.set_of(vpn[q]).drop(q)
+                    for one in sets(c, q):
+                        got = one.drop(q)
                         removed += got
                         useful |= bool(got)
             st = res.stats[c]
             if c == init:
-                if mask[c]:
+                if mask[c] or broadcast:
                     st["entries_flushed"] += removed
                     st["full_flushes"] += int(full)
+            elif broadcast:
+                st["entries_flushed"] += removed
+                st["full_flushes"] += int(full)
+                res.holding[gid] += int(useful)
             elif mask[c]:
                 st["ipis_received"] += 1
                 st["entries_flushed"] += removed
@@ -130,16 +159,17 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
         while k < n_ops and ops["ts"][k] <= now:
             do_op(k)
             k += 1
-        c, p = int(cpu[i]), int(page[i])
+        c, p = int(cpu[i]), translation(int(page[i]))
+        set1, set2 = sets(c, p)
         settle(p, now)
         st = res.stats[c]
         st["accesses"] += 1
         st["writes"] += int(bool(write[i]))
         in_window = p in window and now < window[p][0]
-        if l1[c].set_of(vpn[p]).lookup(p):
+        if set1.lookup(p):
             level, trans = L1, t.l1_hit_ns
             st["l1_hits"] += 1
-        elif l2[c].set_of(vpn[p]).lookup(p):
+        elif set2.lookup(p):
             level, trans = L2, t.l2_hit_ns
             st["l2_hits"] += 1
         else:
@@ -160,9 +190,9 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
             st["stale_hits"] += 1
         if outcome != STALL:
             if level in (L2, WALK):
-                l1[c].set_of(vpn[p]).fill(p)
+                set1.fill(p)
             if level == WALK:
-                l2[c].set_of(vpn[p]).fill(p)
+                set2.fill(p)
         remote = where != cpu_node[c]
         mem = m.remote_ns if remote else m.local_ns
         st["remote_accesses"] += int(remote)

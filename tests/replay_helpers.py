@@ -38,6 +38,12 @@ def migrate_pages(ts: int, cpu: int, vpns: list[int], dst: int, req: int, *, pid
              "dst_node": dst, "req_id": req, "mode": mode} for v in vpns]
 
 
+def map_folio(ts: int, vpn: int, order: int, node: int, *, pid: int = 1) -> dict[str, Any]:
+    """A map row of the folio of 2^order pages from ``vpn`` (aligned to its size)."""
+    return {"ts_ns": ts, "kind": "map", "pid": pid, "vaddr": vpn * 4096, "dst_node": node,
+            "order": order}
+
+
 def migrate_node(ts: int, cpu: int, src: int, dst: int, req: int, *, pid: int = 1,
                  mode: str = "sync") -> dict[str, Any]:
     return {"ts_ns": ts, "kind": "migrate", "cpu": cpu, "pid": pid, "src_node": src,
@@ -48,7 +54,7 @@ def write_trace(path: Path, rows: list[dict[str, Any]], machine: Machine, *,
                 row_group_rows: int = 1 << 20) -> Path:
     """Write ``rows`` (sorted stably by ts_ns) as a trace v1 file."""
     rows = sorted(rows, key=lambda r: r["ts_ns"])
-    schema = tr.arrow_schema()
+    schema = tr.arrow_schema(optional=any("order" in r for r in rows))
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
     tr.write(pa.table(cols, schema=schema), path, machine=machine, row_group_rows=row_group_rows)
     return path
@@ -72,7 +78,8 @@ def load_prepass(path: Path, profile: Profile) -> tuple[tr.Trace, PrePass]:
     """A trace and its pre-pass over every row."""
     window = profile.flush.mm_cpumask == "window"
     reader = tr.TraceReader(path)
-    pre = prepass(reader, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    pre = prepass(reader, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
+                  writes=True)
     return reader.trace(), pre
 
 
@@ -92,7 +99,7 @@ def all_ops(pre: PrePass, profile: Profile, policy: str) -> tuple[OpBuffer, np.n
 def new_state(pre: PrePass, profile: Profile) -> KernelState:
     """A kernel state holding every page of a finished pre-pass."""
     state = KernelState(pre.machine, profile)
-    state.grow(pre.page_pid, pre.page_vpn, pre.page_node)
+    state.grow(pre.page_pid, pre.page_vpn, pre.page_node, pre.page_order)
     return state
 
 

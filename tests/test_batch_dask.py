@@ -151,3 +151,17 @@ def test_a_corpus_on_s3_gets_the_ids_it_has_on_disk(s3, tmp_path: Path) -> None:
     summary = run_batch(url, tmp_path / "results", policies=["batched"], jobs=2,
                         storage_options=s3)
     assert (summary.ok, summary.failed) == (2, 0)
+
+
+def test_a_sweep_runs_on_dask_and_writes_what_a_local_sweep_writes(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tracereplay.sweep import parse_vary, run_sweep
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 2, broken=False)
+    axes = [parse_vary("migrate.batch_size=2,16")]
+    on_dask = run_sweep([corpus], tmp_path / "dask", axes, policies=["batched"], executor="dask",
+                        scheduler=cluster.scheduler_address)
+    assert (on_dask.ok, on_dask.failed) == (4, 0)
+    run_sweep([corpus], tmp_path / "local", axes, policies=["batched"], jobs=2)
+    for point in ("migrate_batch_size=2", "migrate_batch_size=16"):
+        assert result_files(tmp_path / "dask" / point) == result_files(tmp_path / "local" / point)

@@ -59,16 +59,17 @@ def test_an_exactly_linear_capture_gives_back_its_costs(tmp_path: Path) -> None:
     # other + copy = 1000 ns, split 150:350
     assert fit.values == {
         "migrate.unmap_ns": 71, "migrate.remap_ns": 54, "migrate.other_ns": 300,
-        "migrate.copy_ns": 700, "flush.ipi_initiator_ns": 20_000,
+        "copy.cpu.page_ns": 700, "flush.ipi_initiator_ns": 20_000,
     }  # fmt: skip
     out = write_profile(fit, tmp_path / "my.toml")
     data = tomllib.loads(out.read_text())
     assert "machine" not in data
-    assert data["migrate"]["copy_ns"] == 700 and data["flush"]["ipi_initiator_ns"] == 20_000
+    assert data["copy"]["cpu"]["page_ns"] == 700 and data["flush"]["ipi_initiator_ns"] == 20_000
     assert set(data["sources"]) == set(fit.values)
     assert all("c.txt" in s and "least squares over 4 calls" in s for s in data["sources"].values())
     p = load_profile(config_file=out)
-    assert p.migrate.copy_ns == 700 and p.sources["migrate.copy_ns"].startswith("calibrate: ")
+    assert p.copy_engines["cpu"].page_ns == 700
+    assert p.sources["copy.cpu.page_ns"].startswith("calibrate: ")
 
 
 def test_a_negative_coefficient_is_dropped_and_the_rest_refitted(tmp_path: Path) -> None:

@@ -46,8 +46,8 @@ def workdir(tmp_path: Path) -> Path:
 def test_the_calibration_docs_steps_run_as_written_with_an_edited_copy(workdir: Path) -> None:
     cp, *rest = _doc_commands()
     assert cp.startswith("cp tracereplay/profiles/intel-2s.toml my-machine.toml")
-    # The edit of steps 1-4: a 64-CPU machine with its own unmap cost.
-    edit = ("sed -i -e 's/^cpus = 32/cpus = 64/' -e 's/^unmap_ns = 200/unmap_ns = 60/' "
+    # The edit of steps 1-4: a 64-CPU machine with its own copy cost.
+    edit = ("sed -i -e 's/^cpus = 32/cpus = 64/' -e 's/^page_ns = 350/page_ns = 300/' "
             "my-machine.toml")
     r = _shell([cp, edit, *rest], workdir)
     assert r.returncode == 0, r.stderr
@@ -55,7 +55,7 @@ def test_the_calibration_docs_steps_run_as_written_with_an_edited_copy(workdir: 
     assert ("note: sample_traces/seed.parquet: the trace records machine.cpus = 32; the "
             "trace's value is used, not 64 from my-machine.toml") in " ".join(r.stderr.split())
     manifest = json.loads((workdir / "runs/seed-mine/policy=batched/run.json").read_text())
-    assert manifest["config"]["migrate"]["unmap_ns"] == 60
+    assert manifest["config"]["copy"]["cpu"]["page_ns"] == 300
     assert manifest["trace"]["machine"]["cpus"] == 32
     assert len(manifest["notes"]) == 1
 
@@ -82,7 +82,7 @@ def test_a_partial_file_of_costs_is_a_profile_and_a_config(tmp_path: Path) -> No
     same = {"name": "", "description": ""}
     assert as_profile.to_dict() | same == as_config.to_dict() | same
     assert (as_profile.migrate.unmap_ns, as_profile.flush.ipi_initiator_ns) == (60, 700)
-    assert as_profile.migrate.remap_ns == load_profile().migrate.remap_ns
+    assert as_profile.copy_engines["cpu"].page_ns == load_profile().copy_engines["cpu"].page_ns
     assert as_profile.name == "costs"
     assert as_profile.sources["migrate.unmap_ns"] == "perf record of migratepages"
     assert as_profile.sources["flush.ipi_initiator_ns"] == str(costs)

@@ -13,6 +13,7 @@ from replay_helpers import (
     access,
     all_ops,
     kernel_setup,
+    map_folio,
     migrate_node,
     migrate_pages,
     new_state,
@@ -35,10 +36,24 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
     pids = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True))
     n = draw(st.integers(1, 150))
     rows = []
+    # Large folios, each in a region of its own (vpn 1024 r ..): PTE-mapped (orders 1-3) and
+    # PMD-mapped (order 9), mapped at the start; accesses and explicit rows name their pages.
+    folios = [(pid, 1024 * r, draw(st.sampled_from([1, 2, 3, 9])))
+              for r, pid in enumerate(draw(st.lists(st.sampled_from(pids), max_size=3)), 1)]
+    rows += [map_folio(0, v, order, draw(st.integers(0, nodes - 1)), pid=pid)
+             for pid, v, order in folios]
+
+    def some_page(pid: int) -> int:
+        mine = [(v, order) for p, v, order in folios if p == pid]
+        if mine and draw(st.booleans()):
+            v, order = draw(st.sampled_from(mine))
+            return v + draw(st.integers(0, (1 << order) - 1))
+        return draw(st.integers(0, 24))
+
     for _ in range(n):
+        pid = draw(st.sampled_from(pids))
         rows.append(access(draw(st.integers(0, 20_000)), draw(st.integers(0, cpus - 1)),
-                           draw(st.integers(0, 24)), pid=draw(st.sampled_from(pids)),
-                           write=draw(st.booleans())))
+                           some_page(pid), pid=pid, write=draw(st.booleans())))
     for req in range(draw(st.integers(0, 4))):
         ts = draw(st.integers(0, 20_000))
         cpu = draw(st.integers(0, cpus - 1))
@@ -48,7 +63,7 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
         if draw(st.booleans()):
             rows.append(migrate_node(ts, cpu, draw(st.integers(0, nodes - 1)), dst, req, pid=pid, mode=mode))
         else:
-            vpns = draw(st.lists(st.integers(0, 24), min_size=1, max_size=12))
+            vpns = [some_page(pid) for _ in range(draw(st.integers(1, 12)))]
             rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode)
     overrides = [
         f"tlb.l1_entries={draw(st.sampled_from([2, 4]))}", "tlb.l1_ways=2",
@@ -60,12 +75,19 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
         f"flush.mm_cpumask={draw(st.sampled_from(['sticky', 'window']))}",
         "flush.mm_cpumask_window_ns=3000",
         f"migrate.copy_ns={draw(st.sampled_from([50, 350, 2000]))}",
+        # 2 MiB translations: arrays of their own, or shared with the 4 KiB ones.
+        *draw(st.sampled_from([[], ["tlb.l1_2m_entries=0", "tlb.l1_2m_ways=0"]])),
+        *draw(st.sampled_from([[], ["tlb.l2_2m_entries=4", "tlb.l2_2m_ways=2"]])),
     ]
+    mechanism = draw(st.sampled_from(["ipi", "invlpgb", "tlbi"]))
+    overrides += [f"flush.mechanism={mechanism}", f"flush.invlpgb.min_cpus={draw(st.integers(1, 4))}"]
+    if mechanism == "tlbi":
+        overrides.append("machine.arch=arm64")
     return machine, rows, overrides
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
+@given(workloads(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 64))
 def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
     machine, rows, overrides = w
     profile = load_profile(overrides=overrides)

@@ -33,9 +33,17 @@ def _same_columns(got: dict[str, np.ndarray], want: dict[str, np.ndarray], what:
         assert np.array_equal(g, w), f"{what}.{k}: {g} != {w}"
 
 
-def assert_same_plans(pre: PrePass, profile: Profile, policy: str) -> int:
+def stores(pre: PrePass, rows: list[dict]) -> list[tuple[int, int]]:
+    """(ts_ns, page id) of every store among the trace's rows."""
+    return [(r["ts_ns"], int(pre.page_ids(np.array([r["pid"]]), np.array([r["vaddr"] >> 12]))[0]))
+            for r in rows if r["kind"] == "access" and r["write"]]
+
+
+def assert_same_plans(pre: PrePass, profile: Profile, policy: str,
+                      rows: list[dict] | None = None) -> int:
     """Plan with the planner and the reference; fail on any difference. Returns the calls."""
-    planner, ref = Planner(pre, profile, policy), ReferencePlanner(pre, profile, policy)
+    planner = Planner(pre, profile, policy)
+    ref = ReferencePlanner(pre, profile, policy, stores(pre, rows or []))
     got: list[CallPlan] = list(planner)
     want = ref.plans()
     assert len(got) == len(want)
@@ -71,6 +79,7 @@ def planning_overrides(draw: st.DrawFn) -> list[str]:
         f"policy.batched.passes={draw(st.integers(1, 3))}",
         f"policy.batched.async_passes={draw(st.integers(1, 3))}",
         f"policy.batched.sync_passes={draw(st.integers(1, 3))}",
+        f"policy.transactional.retries={draw(st.integers(0, 2))}",
         f"copy.engine={draw(st.sampled_from(['cpu', 'mt', 'dma']))}",
         f"copy.threads={draw(st.integers(1, 4))}",
         f"copy.channels={draw(st.integers(1, 4))}",
@@ -90,7 +99,7 @@ def test_plans_match_reference(w: tuple[Machine, list[dict], list[str]], extra: 
     with tempfile.TemporaryDirectory() as d:
         pre = _prepass(write_trace(Path(d) / "t.parquet", rows, machine), profile)
     for policy in POLICIES:
-        assert_same_plans(pre, profile, policy)
+        assert_same_plans(pre, profile, policy, rows)
 
 
 def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
@@ -99,7 +108,8 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
     machine = Machine.spread(8, 2)
     rng = np.random.default_rng(7)
     rows = [access(int(t), int(rng.integers(0, 8)), int(rng.integers(0, 700)),
-                   pid=int(rng.integers(1, 3))) for t in np.sort(rng.integers(0, 400_000, 4000))]
+                   pid=int(rng.integers(1, 3)), write=bool(rng.random() < 0.3))
+            for t in np.sort(rng.integers(0, 400_000, 4000))]
     rows += [access(200_000 + 1000 * c, c, 5, pid=1) for c in range(8)]  # late first touches
     for req, ts in enumerate(range(0, 400_000, 37_000)):
         cpu, pid = int(rng.integers(0, 3)), int(rng.integers(1, 3))
@@ -122,5 +132,32 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
                 "copy.channels=5"])
             pre = _prepass(path, profile)
             for policy in POLICIES:
-                calls += assert_same_plans(pre, profile, policy)
+                calls += assert_same_plans(pre, profile, policy, rows)
     assert calls > 100
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), planning_overrides(), st.sampled_from([0.0, 0.3]))
+def test_batched_copy_with_the_cpu_engine_does_batched_work_but_remaps_no_earlier(
+        w: tuple[Machine, list[dict], list[str]], extra: list[str], fail: float) -> None:
+    """Same calls, same phases and ends as batched; every page remapped at or after its
+    batched remap, and no page of a batch before the batch's whole copy is done."""
+    machine, rows, overrides = w
+    profile = load_profile(overrides=[*overrides, *extra, f"migrate.fail_probability={fail}",
+                                      "copy.engine=cpu"])
+    with tempfile.TemporaryDirectory() as d:
+        pre = _prepass(write_trace(Path(d) / "t.parquet", rows, machine), profile)
+    seq, bc = list(Planner(pre, profile, "batched")), list(Planner(pre, profile, "batched-copy"))
+    assert [(p.start_ns, p.end_ns) for p in seq] == [(p.start_ns, p.end_ns) for p in bc]
+    for s, b in zip(seq, bc, strict=True):
+        drop = [{k: v for k, v in x.items() if k != "first_remap_ns"} for x in s.batches]
+        assert drop == [{k: v for k, v in x.items() if k != "first_remap_ns"} for x in b.batches]
+        assert np.array_equal(s.pages["page"], b.pages["page"])
+        assert (b.pages["remap_ns"] >= s.pages["remap_ns"]).all()
+        moved = b.pages["status"] == 0
+        for batch in b.batches:
+            if batch["kind"] != "batch":
+                continue
+            mine = moved & (b.pages["batch_id"] == batch["batch_id"])
+            if mine.any():
+                assert b.pages["remap_ns"][mine].min() > b.pages["copy_end_ns"][mine].max()

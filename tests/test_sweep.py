@@ -16,6 +16,7 @@ import pytest
 from batch_helpers import hidden_entries, make_corpus
 
 from tracereplay.errors import BadInputError, ConfigError
+from tracereplay.query import run_query
 from tracereplay.sweep import Axis, column_name, grid, parse_vary, point_profiles, run_sweep
 
 
@@ -76,9 +77,14 @@ def test_values_are_checked_as_set_checks_them_each_point_before_any_work() -> N
         point_profiles(points, "intel-2s")
     with pytest.raises(ConfigError, match=r"--vary copy.nope=1: .*unknown key 'copy.nope'"):
         point_profiles(grid([parse_vary("copy.nope=1")]), "intel-2s")
-    profiles = point_profiles(points[:1], "intel-2s", sets=["migrate.copy_ns=700"])
+    profiles = point_profiles(points[:1], "intel-2s", sets=["copy.cpu.page_ns=700"])
     p = profiles["migrate_batch_size=8"]
-    assert (p.policy["batched"].batch_pages, p.migrate.copy_ns) == (8, 700)
+    assert (p.policy["batched"].batch_pages, p.copy_engines["cpu"].page_ns) == (8, 700)
+    # a key is any key of the config's registry: a component's section included
+    engines = point_profiles(grid([parse_vary("copy.engine=cpu,dma")]), "intel-2s")
+    assert [q.copy.engine for q in engines.values()] == ["cpu", "dma"]
+    with pytest.raises(ConfigError, match=r"--vary copy.engine=nope"):
+        point_profiles(grid([parse_vary("copy.engine=nope")]), "intel-2s")
 
 
 @pytest.mark.parametrize("vary", ["migrate.batch_size=8,0", "migrate.nope=1,2", "migrate.batch_size=x"])
@@ -187,3 +193,23 @@ def test_a_sweep_killed_mid_run_then_rerun_has_every_result_exactly_once(
         for f in (clean / d).glob("*.parquet"):
             assert (out / d / f.name).read_bytes() == f.read_bytes(), f"{d}/{f.name}"
     assert hidden_entries(out) == []
+
+
+# --- the seed ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_on_the_seed_pages_per_s_and_first_folio_latency_both_rise_with_the_batch(
+        tmp_path: Path) -> None:
+    seed = Path(__file__).resolve().parent.parent / "sample_traces" / "seed.parquet"
+    out = tmp_path / "out"
+    s = run_sweep([seed], out, [parse_vary("migrate.batch_size=1,8,64,512")],
+                  policies=["batched"], jobs=2)
+    assert (s.ok, s.failed) == (4, 0)
+    rows = run_query("tradeoff", out).to_pylist()
+    assert [r["migrate_batch_size"] for r in rows] == [1, 8, 64, 512]
+    pps = [r["pages_per_s"] for r in rows]
+    first = [r["first_folio_p99_ns"] for r in rows]
+    assert pps == sorted(pps) and len(set(pps)) == 4
+    assert first == sorted(first) and len(set(first)) == 4
+    assert [r["chosen"] for r in rows] == [False, False, True, False]  # as docs/sweep.md says

@@ -42,6 +42,24 @@ def map_after_access() -> dict:
     return {k: [*v, extra.get(k)] for k, v in cols.items()}
 
 
+def with_folios(orders: list, *, extra: dict | None = None) -> dict:
+    """The valid trace with an ``order`` column (and, last, one more row: ``extra``)."""
+    cols = {**valid_columns(), "order": orders}
+    if extra is not None:
+        cols = {k: [*v, extra.get(k)] for k, v in cols.items()}
+    return cols
+
+
+def overlapping_folios() -> dict:
+    """The valid trace whose map row (row 2) declares the base page 0x9000 and, last, a map
+    row of the 8-page folio 0x8000 .. 0xffff of the same pid: the two overlap."""
+    cols = with_folios([None, None, 0, None, None, None],
+                       extra={"ts_ns": 50, "kind": "map", "pid": 7, "vaddr": 0x8000,
+                              "dst_node": 0, "order": 3})
+    cols["vaddr"][2] = 0x9000
+    return cols
+
+
 def at(i: int, value: object) -> Callable[[list], list]:
     def edit(values: list) -> list:
         values = list(values)
@@ -88,6 +106,13 @@ BAD_FILES: dict[str, tuple[Callable[[Path], object], str | None, int | None]] = 
     "migrate-shape": (lambda p: write_raw(p, changed(vaddr=at(5, 0x5000))), "src_node", 5),
     "request-consistent": (lambda p: write_raw(p, changed(cpu=at(4, 3))), "cpu", 4),
     "map-before-access": (lambda p: write_raw(p, map_after_access()), "kind", 6),
+    "order-on-map": (lambda p: write_raw(p, with_folios([None, 0, None, None, None, None])),
+                     "order", 1),
+    "folio-order": (lambda p: write_raw(p, with_folios([None, None, 10, None, None, None])),
+                    "order", 2),
+    "folio-aligned": (lambda p: write_raw(p, with_folios([None, None, 1, None, None, None])),
+                      "vaddr", 2),
+    "folio-overlap": (lambda p: write_raw(p, overlapping_folios()), "order", 6),
 }
 
 

@@ -44,6 +44,8 @@ _LAZY = {
     "replay_trace": ("tracereplay.replay", "run"),
     "PolicyResult": ("tracereplay.replay", "PolicyResult"),
     "POLICIES": ("tracereplay.migrate", "POLICIES"),
+    "COPY_ENGINES": ("tracereplay.copy", "ENGINES"),
+    "move_gbps": ("tracereplay.copy.throughput", "move_gbps"),
     "connect": ("tracereplay.query", "connect"),
     "list_queries": ("tracereplay.query", "list_queries"),
     "run_query": ("tracereplay.query", "run_query"),
@@ -57,6 +59,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from tracereplay.batch.run import run_batch
     from tracereplay.config import Profile, load_profile, profile_names
+    from tracereplay.copy import ENGINES as COPY_ENGINES
+    from tracereplay.copy.throughput import move_gbps
     from tracereplay.generate.pmbench import PmbenchParams, write_pmbench
     from tracereplay.importer import import_kernel_trace, import_lackey
     from tracereplay.migrate import POLICIES
@@ -84,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "COPY_ENGINES",
     "POLICIES",
     "BadInputError",
     "ConfigError",
@@ -107,6 +112,7 @@ __all__ = [
     "list_queries",
     "load_profile",
     "load_trace",
+    "move_gbps",
     "profile_names",
     "replay_trace",
     "run_batch",

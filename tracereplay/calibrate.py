@@ -10,7 +10,7 @@ is modelled as
 (pages: every page the call moved or failed, mapped or not; ptes: ``set_migration_pte`` rows;
 rounds: ``tlb_flush`` reasons 2, 3, 4 inside the call), fitted by least squares over the calls
 with every coefficient at least 0. The profile charges each page ``other_ns + unmap_ns +
-copy_ns + remap_ns`` and the trace of ``--as-trace`` gives the model every page of a call,
+copy_ns + remap_ns`` (``copy_ns``: the cpu engine's ``copy.cpu.page_ns``) and the trace of ``--as-trace`` gives the model every page of a call,
 mapped or not, so:
 
 - ``unmap_ns + remap_ns`` = pte_ns x (PTEs / pages of the capture): the rmap walk and PTE work,
@@ -115,12 +115,13 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
     m = base.migrate
     pte_per_page = pte_ns * ptes.sum() / pages.sum()
     unmap_share = m.unmap_ns / (m.unmap_ns + m.remap_ns)
-    other_share = m.other_ns / (m.other_ns + m.copy_ns)
+    copy_ns = base.copy_engines["cpu"].page_ns  # a base page copied by the migrating CPU
+    other_share = m.other_ns / (m.other_ns + copy_ns)
     values = {
         "migrate.unmap_ns": round(pte_per_page * unmap_share),
         "migrate.remap_ns": round(pte_per_page * (1 - unmap_share)),
         "migrate.other_ns": round(page_ns * other_share),
-        "migrate.copy_ns": round(page_ns * (1 - other_share)),
+        "copy.cpu.page_ns": round(page_ns * (1 - other_share)),
         "flush.ipi_initiator_ns": round(round_ns),
     }
     source = manifest.get("source", {})
@@ -137,7 +138,7 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
         f"profile's remap share ({1 - unmap_share:.2f})",
         "migrate.other_ns": f"calibrate: {cap}; {fit}; page cost x the base profile's other "
         f"share ({other_share:.2f})",
-        "migrate.copy_ns": f"calibrate: {cap}; {fit}; page cost x the base profile's copy share "
+        "copy.cpu.page_ns": f"calibrate: {cap}; {fit}; page cost x the base profile's copy share "
         f"({1 - other_share:.2f})",
         "flush.ipi_initiator_ns": f"calibrate: {cap}; {fit}; the flush-round cost",
     }
@@ -174,7 +175,7 @@ def write_profile(fit: Fit, path: str | os.PathLike[str], *, force: bool = False
         raise OutputExistsError(f"{out} already exists; use --force to replace it")
     sections: dict[str, dict[str, int]] = {}
     for key, v in fit.values.items():
-        section, name = key.split(".", 1)
+        section, name = key.rsplit(".", 1)
         sections.setdefault(section, {})[name] = v
     src = fit.capture.get("source", {})
     lines = [
@@ -234,7 +235,7 @@ def check_targets(
     try:
         (tmp / "policy=measured").symlink_to(Path(fit.capture["run"]).resolve())
         replay(trace, tmp, policies=[policy],
-               profile=load_profile(DEFAULT_PROFILE, config_file=profile_path))  # fmt: skip
+               profile=load_profile(DEFAULT_PROFILE, config_file=Path(profile_path)))  # fmt: skip
         rows = run_query("measured_vs_model", [tmp]).to_pylist()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

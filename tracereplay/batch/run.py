@@ -20,7 +20,7 @@ from tracereplay.config import Profile
 from tracereplay.errors import BadInputError
 from tracereplay.migrate import DEFAULT_POLICIES
 
-__all__ = ["BatchSummary", "run_batch"]
+__all__ = ["BatchSummary", "check_executor", "run_batch"]
 
 
 @dataclass
@@ -57,6 +57,18 @@ def _check_policies(policies: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def check_executor(executor: str, scheduler: str | None, jobs: int | None) -> int:
+    """Check the executor options (bad input before any work); returns the jobs to run."""
+    if executor not in EXECUTORS:
+        raise BadInputError(f"executor must be one of {', '.join(EXECUTORS)}: {executor!r}")
+    if scheduler and executor != "dask":
+        raise BadInputError("--scheduler needs --executor dask")
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if jobs < 1:
+        raise BadInputError(f"jobs must be at least 1: {jobs}")
+    return jobs
+
+
 def run_batch(
     corpus: str | os.PathLike[str] | Corpus,
     results: str | os.PathLike[str],
@@ -82,13 +94,7 @@ def run_batch(
     from tracereplay.config import load_profile
 
     t0 = time.perf_counter()
-    if executor not in EXECUTORS:
-        raise BadInputError(f"executor must be one of {', '.join(EXECUTORS)}: {executor!r}")
-    if scheduler and executor != "dask":
-        raise BadInputError("--scheduler needs --executor dask")
-    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    if jobs < 1:
-        raise BadInputError(f"jobs must be at least 1: {jobs}")
+    jobs = check_executor(executor, scheduler, jobs)
     names = _check_policies(policies)
     profile = profile or load_profile()
     found = corpus if isinstance(corpus, Corpus) else discover(

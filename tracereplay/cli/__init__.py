@@ -25,6 +25,7 @@ from tracereplay.cli import import_ as _import  # noqa: F401  isort: skip
 from tracereplay.cli import copy as _copy  # noqa: F401  isort: skip
 from tracereplay.cli import sweep as _sweep  # noqa: F401  isort: skip
 from tracereplay.cli import report as _report  # noqa: F401  isort: skip
+from tracereplay.cli import export as _export  # noqa: F401  isort: skip
 from tracereplay.cli import calibrate as _calibrate  # noqa: F401  isort: skip
 from tracereplay.cli import capture as _capture  # noqa: F401  isort: skip
 

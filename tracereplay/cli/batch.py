@@ -35,6 +35,18 @@ EXIT_SOME_FAILED = 3
 _SHOWN_FAILURES = 20
 
 
+# The options of the commands that run work items on an executor (batch, sweep).
+JobsOpt = Annotated[int | None, typer.Option(
+    "-j", "--jobs", help="Worker processes (default: the machine's cores; dask: workers of the "
+                         "local cluster).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo complete results too.")]
+JsonLinesOpt = Annotated[bool, typer.Option(
+    "--json", help="One JSON line per finished result on stdout.")]
+ExecutorOpt = Annotated[str, typer.Option(help=f"Where the work runs: {', '.join(EXECUTORS)}.")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://HOST:8786); default: a local cluster.")]
+
+
 class _RateColumn(ProgressColumn):
     """Results per second."""
 
@@ -60,16 +72,11 @@ def batch(
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,
-    jobs: Annotated[int | None, typer.Option(
-        "-j", "--jobs", help="Worker processes (default: the machine's cores; dask: workers of "
-                             "the local cluster).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo complete results too.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="One JSON line per finished result on stdout.")] = False,
-    executor: Annotated[str, typer.Option(
-        help=f"Where the work runs: {', '.join(EXECUTORS)}.")] = "local",
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address (tcp://HOST:8786); default: a local cluster.")] = None,
+    jobs: JobsOpt = None,
+    force: ForceOpt = False,
+    as_json: JsonLinesOpt = False,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Replay every trace of CORPUS under each policy; resumable, one result per trace x policy.
 

@@ -11,6 +11,7 @@ import typer
 
 from tracereplay.cli._app import app, err
 from tracereplay.errors import BadInputError
+from tracereplay.generate.move_pages import MovePagesParams, write_move_pages
 from tracereplay.generate.pmbench import (
     ARRIVALS,
     DEFAULT_SHAPE,
@@ -127,6 +128,44 @@ def pmbench(
         raise _in_options(e) from None
     started = time.perf_counter()
     rows = write_pmbench(output, params)
+    took_s = time.perf_counter() - started
+    size_mib = output.stat().st_size / (1 << 20)
+    err.print(f"wrote {output}: {rows:,} rows, {size_mib:,.1f} MiB in {took_s:.1f} s",
+              highlight=False)
+
+
+@generate_app.command("move-pages")
+def move_pages(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Trace file to write.")],
+    folio_kib: Annotated[int, typer.Option(
+        help="Folio size in KiB: a power of two from one base page to a PMD (4 ... 2048).")] = 4,
+    total_mib: Annotated[int, typer.Option(help="Size of the mapping moved, MiB.")] = 1024,
+    threads: Annotated[int, typer.Option(
+        help="Threads touching the mapping meanwhile (0: none).")] = 0,
+    rate: Annotated[float, typer.Option(help="Accesses per second of each thread.")] = 1e6,
+    read_pct: Annotated[float, typer.Option(help="Percentage of loads of the threads.")] = 50.0,
+    duration_ms: Annotated[float, typer.Option(
+        help="How long the threads touch the mapping after the prefault, ms.")] = 100.0,
+    call_ms: Annotated[float, typer.Option(
+        help="When the move_pages() call runs after the prefault, ms.")] = 1.0,
+    migrate_cpu: Annotated[int, typer.Option(
+        help="CPU of the process that faults the mapping in and calls move_pages().")] = 0,
+    cpus: Annotated[int, typer.Option(help="CPUs of the machine.")] = 64,
+    nodes: Annotated[int, typer.Option(help="NUMA nodes of the machine.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the random generator.")] = 0,
+    pid: Annotated[int, typer.Option(help="pid of the process.")] = 1000,
+) -> None:
+    """A mapping of folios of one size on node 0 and one move_pages() call moving them all to
+    node 1, as the batch-copy series measures it.
+
+    Same options, byte-identical file.
+    """
+    params = MovePagesParams(
+        folio_kib=folio_kib, total_mib=total_mib, threads=threads, thread_rate_per_s=rate,
+        read_pct=read_pct, duration_ms=duration_ms, call_ms=call_ms, migrate_cpu=migrate_cpu,
+        cpus=cpus, nodes=nodes, seed=seed, pid=pid)
+    started = time.perf_counter()
+    rows = write_move_pages(output, params)
     took_s = time.perf_counter() - started
     size_mib = output.stat().st_size / (1 << 20)
     err.print(f"wrote {output}: {rows:,} rows, {size_mib:,.1f} MiB in {took_s:.1f} s",

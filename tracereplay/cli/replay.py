@@ -117,6 +117,8 @@ _ROWS = (
     ("share: copy", "copy_share", "pct"),
     ("share: remap", "remap_share", "pct"),
     ("share: other", "other_share", "pct"),
+    ("attempts aborted (written)", "attempts_aborted", "int"),
+    ("share: aborted attempts", "aborted_share", "pct"),
     ("unmapped window p50", "window_p50_ns", "ns"),
     ("stalled accesses", "stalled_accesses", "int"),
     ("stall p50", "stall_p50_ns", "ns"),

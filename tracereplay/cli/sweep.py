@@ -12,9 +12,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tracereplay.batch import EXECUTORS, ResultRecord
+from tracereplay.batch import ResultRecord
 from tracereplay.cli._app import app, err
-from tracereplay.cli.batch import EXIT_SOME_FAILED
+from tracereplay.cli.batch import (
+    EXIT_SOME_FAILED,
+    ExecutorOpt,
+    ForceOpt,
+    JobsOpt,
+    JsonLinesOpt,
+    SchedulerOpt,
+)
 from tracereplay.cli.replay import ConfigOpt, ProfileOpt, SetOpt
 from tracereplay.replay import DEFAULT_POLICIES
 from tracereplay.sweep import SweepSummary, parse_vary, run_sweep
@@ -35,15 +42,11 @@ def sweep(
     profile: str = ProfileOpt,
     config: Path | None = ConfigOpt,
     set_: list[str] | None = SetOpt,
-    jobs: Annotated[int | None, typer.Option(
-        "-j", "--jobs", help="Worker processes (default: the machine's cores).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo complete results too.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="One JSON line per finished result on stdout.")] = False,
-    executor: Annotated[str, typer.Option(
-        help=f"Where the work runs: {', '.join(EXECUTORS)}.")] = "local",
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address (tcp://HOST:8786); default: a local cluster.")] = None,
+    jobs: JobsOpt = None,
+    force: ForceOpt = False,
+    as_json: JsonLinesOpt = False,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Replay TRACES under each policy at every point of the grid of --vary values.
 

@@ -42,6 +42,7 @@ from tracereplay.kernel._core import (
 )
 from tracereplay.kernel.ops import OpBuffer
 from tracereplay.machine import Machine
+from tracereplay.trace.schema import pmd_order
 
 NO_LIMIT = np.iinfo(np.int64).max
 
@@ -83,7 +84,17 @@ class KernelState:
             l1_sets=t.l1_sets, l1_ways=t.l1_ways, l2_sets=t.l2_sets, l2_ways=t.l2_ways,
             l1_hit_ns=t.l1_hit_ns, l2_hit_ns=t.l2_hit_ns, walk_ns=t.walk_ns,
             local_ns=m.local_ns, remote_ns=m.remote_ns, invlpg_ns=f.invlpg_ns,
-            full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns)
+            full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns,
+            l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways)
+        # 2 MiB translations: an array of their own after the 4 KiB sets, or the 4 KiB sets.
+        self._l1h = (t.l1_entries, t.l1_2m_entries // t.l1_2m_ways) if t.l1_2m_entries else (
+            0, t.l1_sets)
+        self._l2h = (t.l2_entries, t.l2_2m_entries // t.l2_2m_ways) if t.l2_2m_entries else (
+            0, t.l2_sets)
+        self.pmd_order = pmd_order(machine.page_shift)
+        # Each page's translation: itself, or the head of the PMD-mapped folio it is in (None
+        # while there is none: accesses then go to the kernel as they are).
+        self._key: np.ndarray | None = None
         self.buffer = OpBuffer()
         self.n_pages = 0
         self._page = Pages(pid=np.zeros(0, np.int32), row=np.empty((0, N_PAGE_COLS), np.int32),
@@ -95,10 +106,10 @@ class KernelState:
         # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
         # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
         self.tlbs = Tlbs(
-            l1_tag=np.full((cpus, t.l1_entries), -1, np.int32),
-            l1_lru=np.zeros((cpus, t.l1_entries), np.int32),
-            l2_tag=np.full((cpus, t.l2_entries), -1, np.int32),
-            l2_lru=np.zeros((cpus, t.l2_entries), np.int32),
+            l1_tag=np.full((cpus, t.l1_entries + t.l1_2m_entries), -1, np.int32),
+            l1_lru=np.zeros((cpus, t.l1_entries + t.l1_2m_entries), np.int32),
+            l2_tag=np.full((cpus, t.l2_entries + t.l2_2m_entries), -1, np.int32),
+            l2_lru=np.zeros((cpus, t.l2_entries + t.l2_2m_entries), np.int32),
             clock=np.zeros(1, np.int64),
             stats=np.zeros((cpus, len(STAT_NAMES)), np.int64))
         self.kernel_s = 0.0  # time spent in the compiled kernel (benchmarks report it)
@@ -108,10 +119,15 @@ class KernelState:
         """int64 [cpus, len(STAT_NAMES)]: the per-CPU counters so far."""
         return self.tlbs.stats
 
-    def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, page_node: np.ndarray) -> None:
+    def grow(self, page_pid: np.ndarray, page_vpn: np.ndarray, page_node: np.ndarray,
+             page_order: np.ndarray | None = None) -> None:
         """Take the pages numbered from :attr:`n_pages` up to ``len(page_pid)``: the arrays
-        describe every page so far in page-id order (only the new ones are read). The pages
-        already taken keep their state; room grows by doubling."""
+        describe every page so far in page-id order (only the new ones are read; ``page_order``
+        None: base pages). The pages already taken keep their state; room grows by doubling.
+
+        A PMD-mapped folio (order :attr:`pmd_order`) is one translation, its head page's: the
+        head's row names a set of the 2 MiB array (vpn >> pmd_order), and an access to any of
+        its pages is replayed as an access to the head."""
         n, n0 = len(page_pid), self.n_pages
         if n <= n0:
             return
@@ -130,7 +146,31 @@ class KernelState:
         new[:, PG_B2] = (page_vpn[n0:n] % c.l2_sets) * c.l2_ways
         new[:, PG_NODE] = page_node[n0:n]
         new[:, PG_PENDING] = -1
+        if page_order is not None:
+            self._pmd_folios(page_vpn, page_order, n0, n)
+        elif self._key is not None:
+            self._key = self._key if n <= len(self._key) else _grown(self._key, 2 * n)
+            self._key[n0:n] = np.arange(n0, n, dtype=np.int32)
         self.n_pages = n
+
+    def _pmd_folios(self, page_vpn: np.ndarray, page_order: np.ndarray, n0: int, n: int) -> None:
+        """The translation key and 2 MiB sets of the new pages of PMD-mapped folios."""
+        pmd = page_order[n0:n] == self.pmd_order
+        if self._key is None and not pmd.any():
+            return
+        ids = np.arange(n0, n, dtype=np.int32)
+        key = self._key if self._key is not None else np.arange(n0, dtype=np.int32)
+        self._key = key if n <= len(key) else _grown(key, 2 * n)
+        within = (page_vpn[n0:n] & ((1 << self.pmd_order) - 1)).astype(np.int32)
+        self._key[n0:n] = np.where(pmd, ids - within, ids)
+        head = ids[pmd & (within == 0)]
+        if len(head):
+            huge_vpn = page_vpn[head] >> self.pmd_order
+            row = self._page.row
+            (base1, sets1), (base2, sets2) = self._l1h, self._l2h
+            c = self.costs
+            row[head, PG_B1] = base1 + (huge_vpn % sets1) * c.l1h_ways
+            row[head, PG_B2] = base2 + (huge_vpn % sets2) * c.l2h_ways
 
     def add(self, plans: Sequence[mig.CallPlan], masks: np.ndarray, cpu_first_ns: np.ndarray) -> None:
         """Take the plans of calls reached, with the mm_cpumask table they index and the first
@@ -152,13 +192,15 @@ class KernelState:
                   st_batch=np.empty(n, np.int64), st_req=np.empty(n, np.int64), emit=emit,
                   outcome=np.empty(k, np.int8), remote=np.empty(k, np.bool_),
                   latency=np.empty(k, np.int64))
-        acc = Accesses(frozen(acc.ts), frozen(acc.cpu), frozen(np.asarray(acc.page, np.int32)),
-                       frozen(acc.write))
+        page = np.asarray(acc.page, np.int32)
+        if self._key is not None:
+            page = self._key[page]  # a PMD-mapped folio's pages share its head's translation
+        acc = Accesses(frozen(acc.ts), frozen(acc.cpu), frozen(page), frozen(acc.write))
         b = self.buffer
         r = b.rounds
         rounds = Rounds(gid=r["gid"], cpu=r["cpu"], pid=r["pid_index"], full=r["full"],
                         mask_id=r["mask_id"], masks=self.masks, ptr=b.r_ptr, pages=b.r_pages,
-                        holding=b.holding)
+                        holding=b.holding, broadcast=r["broadcast"])
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(acc, limit, b.op_record(), 0, rounds, self._page,
                                     Cpus(self.cpu_node, self.cpu_first_ns), self.tlbs,

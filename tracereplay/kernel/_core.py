@@ -11,9 +11,14 @@ chunk's last access, operations up to ``op_limit`` are applied):
   rounds across the run, as ``op_round`` of an unmap does). Its initiator (when in mm_cpumask) and every target
   invalidate the round's pages, or flush the whole address space when the round is full.
   CPUs outside the mask drop the translations silently: x86 catches them up when they next
-  switch to the address space (lazy TLB), which costs no IPI.
+  switch to the address space (lazy TLB), which costs no IPI. A *broadcast* round (INVLPGB,
+  arm64 TLBI) invalidates every CPU's TLB, initiator included, and interrupts nobody: no IPI
+  is counted and ``holding`` counts the CPUs other than the initiator that held a translation.
 
-Accesses: L1 dTLB, then STLB, then a page walk. A hit on a page whose PTE is a migration entry is
+Accesses: L1 dTLB, then STLB, then a page walk. A page's row names the set it is looked up in:
+a PMD-mapped folio's translation is one entry (its head page's id, set by vpn >> 9), in the
+2 MiB array appended after the 4 KiB sets when the profile gives one (slots from ``l1_ways *
+l1_sets`` on, ``l1h_ways`` ways), else in the 4 KiB sets. A hit on a page whose PTE is a migration entry is
 a *stale hit* (the flush has not reached this CPU yet). A walk that finds a migration entry
 *stalls* until the page's remap and fills no TLB entry (the replay is open-loop: trace
 timestamps are not delayed by stalls).
@@ -151,7 +156,8 @@ class Rounds(NamedTuple):
     masks: np.ndarray  # uint8 [n_masks, cpus]
     ptr: np.ndarray  # int64 [n + 1]: CSR of each round's pages
     pages: np.ndarray  # int64 page ids
-    holding: np.ndarray  # int32, out: targets that held a translation of the round's pages
+    holding: np.ndarray  # int32, out: CPUs reached (not the initiator) that held a translation
+    broadcast: np.ndarray  # the hardware reached every CPU: no IPI, nobody interrupted
 
 
 class Pages(NamedTuple):
@@ -197,6 +203,8 @@ class Costs(NamedTuple):
     invlpg_ns: int
     full_flush_ns: int
     responder_ns: int
+    l1h_ways: int  # ways of the 2 MiB sets appended after the l1_sets 4 KiB sets
+    l2h_ways: int
 
 
 class Out(NamedTuple):
@@ -221,6 +229,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     op_round, op_batch, op_req = ops.round, ops.batch, ops.req
     r_gid, r_cpu, r_pid, r_full, r_mask_id = rounds.gid, rounds.cpu, rounds.pid, rounds.full, rounds.mask_id
     masks, r_ptr, r_pages, r_holding = rounds.masks, rounds.ptr, rounds.pages, rounds.holding
+    r_broadcast = rounds.broadcast
     page_pid, page, page_until = pg.pid, pg.row, pg.until
     page_batch, page_req, page_round = pg.batch, pg.req, pg.round
     cpu_node, cpu_first_ns = cpus.node, cpus.first_ns
@@ -241,6 +250,11 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     irq_full_ns = costs.responder_ns + costs.full_flush_ns
     responder_ns = costs.responder_ns
     invlpg_ns = costs.invlpg_ns
+    # Slots from l1_base on are the 2 MiB array's (l1h_ways ways a set).
+    l1_base = l1_sets * l1_ways
+    l2_base = l2_sets * l2_ways
+    l1h_ways = costs.l1h_ways
+    l2h_ways = costs.l2h_ways
     ncpu = cpu_node.shape[0]
     l1_entries = l1_tag.shape[1]
     l2_entries = l2_tag.shape[1]
@@ -284,20 +298,21 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
             s0 = r_ptr[r]
             s1 = r_ptr[r + 1]
             holding = 0
+            bcast = r_broadcast[r] != 0
             for c in range(ncpu):
                 if c != init and masks[m, c] == 0 and cpu_first_ns[pid, c] > op_ts[k]:
                     continue  # never ran the process: holds none of its translations
                 removed = 0
                 useful = False
                 if full:
-                    for e in range(l1_sets * l1_ways):
+                    for e in range(l1_entries):
                         q = l1_tag[c, e]
                         if q >= 0 and page_pid[q] == pid:
                             if page_round[q] == r_gid[r]:
                                 useful = True
                             l1_tag[c, e] = -1
                             removed += 1
-                    for e in range(l2_sets * l2_ways):
+                    for e in range(l2_entries):
                         q = l2_tag[c, e]
                         if q >= 0 and page_pid[q] == pid:
                             if page_round[q] == r_gid[r]:
@@ -310,16 +325,25 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
                     for j in range(s0, s1):
                         q = r_pages[j]
                         uq = np.uint64(q)
-                        hit = (_drop(l1_tag, c, page[uq, PG_B1], l1_ways, q)
-                               + _drop(l2_tag, c, page[uq, PG_B2], l2_ways, q))
+                        b1 = page[uq, PG_B1]
+                        b2 = page[uq, PG_B2]
+                        hit = (_drop(l1_tag, c, b1, l1_ways if b1 < l1_base else l1h_ways, q)
+                               + _drop(l2_tag, c, b2, l2_ways if b2 < l2_base else l2h_ways, q))
                         removed += hit
                         useful = useful or hit > 0
                 in_mask = masks[m, c] != 0
                 if c == init:
-                    if in_mask:
+                    if in_mask or bcast:
                         stats[c, S_ENTRIES] += removed
                         if full:
                             stats[c, S_FULL] += 1
+                elif bcast:
+                    # A broadcast invalidation: every CPU's TLB, no interrupt.
+                    stats[c, S_ENTRIES] += removed
+                    if full:
+                        stats[c, S_FULL] += 1
+                    if useful:
+                        holding += 1
                 elif in_mask:
                     stats[c, S_IPIS] += 1
                     stats[c, S_ENTRIES] += removed
@@ -356,9 +380,13 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
         uc, up = np.uint64(c), np.uint64(p)  # c and p stay signed for comparisons
         tick += 1
         if tick > STAMP_MAX:
-            _rank_stamps(l1_tag, l1_lru, l1_ways)
-            _rank_stamps(l2_tag, l2_lru, l2_ways)
-            tick = max(l1_ways, l2_ways) + 1
+            _rank_stamps(l1_tag[:, :l1_base], l1_lru[:, :l1_base], l1_ways)
+            _rank_stamps(l2_tag[:, :l2_base], l2_lru[:, :l2_base], l2_ways)
+            if l1_entries > l1_base:
+                _rank_stamps(l1_tag[:, l1_base:], l1_lru[:, l1_base:], l1h_ways)
+            if l2_entries > l2_base:
+                _rank_stamps(l2_tag[:, l2_base:], l2_lru[:, l2_base:], l2h_ways)
+            tick = max(l1_ways, l2_ways, l1h_ways, l2h_ways) + 1
         # A page without a pending node is not migrating: its remap time has passed (an unmap
         # always sets both), so page_until is read only for pages that have one.
         migrating = False
@@ -371,12 +399,14 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
         level = 2  # 0 L1 dTLB, 1 STLB, 2 page walk
         b1 = page[up, PG_B1]
         b2 = page[up, PG_B2]
-        w = _way(l1_tag, c, b1, l1_ways, p)
+        ways1 = l1_ways if b1 < l1_base else l1h_ways
+        ways2 = l2_ways if b2 < l2_base else l2h_ways
+        w = _way(l1_tag, c, b1, ways1, p)
         if w >= 0:
             l1_lru[uc, np.uint64(b1 + w)] = tick
             level = 0
         else:
-            w = _way(l2_tag, c, b2, l2_ways, p)
+            w = _way(l2_tag, c, b2, ways2, p)
             if w >= 0:
                 l2_lru[uc, np.uint64(b2 + w)] = tick
                 level = 1
@@ -409,11 +439,11 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
                 stats[c, S_STALE] += 1
         if level >= 1 and outcome != OUT_STALL:
             # Fill the L1 dTLB (from the STLB or the walk); the STLB only after a walk.
-            v = _victim(l1_tag, l1_lru, c, b1, l1_ways)
+            v = _victim(l1_tag, l1_lru, c, b1, ways1)
             l1_tag[uc, np.uint64(b1 + v)] = p
             l1_lru[uc, np.uint64(b1 + v)] = tick
         if outcome == OUT_WALK:
-            v = _victim(l2_tag, l2_lru, c, b2, l2_ways)
+            v = _victim(l2_tag, l2_lru, c, b2, ways2)
             l2_tag[uc, np.uint64(b2 + v)] = p
             l2_lru[uc, np.uint64(b2 + v)] = tick
         remote = node != cpu_node[uc]

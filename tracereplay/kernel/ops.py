@@ -12,7 +12,21 @@ from tracereplay.kernel._core import OP_ROUND, OP_UNMAP, Ops
 _OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
             "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64}
 _ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
-               "pages", "n_pages", "targets", "full", "mask_id")
+               "pages", "n_pages", "targets", "full", "mask_id", "broadcast")
+
+
+def _translations(pg: dict[str, np.ndarray], ok: np.ndarray
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The migrated folios' rows, one per translation their unmap covers (``span``: every page
+    of a PTE-mapped folio, the head of a PMD-mapped one), and the translation of each."""
+    cols = ("unmap_ns", "round", "remap_ns", "dst_node", "batch_id", "req_id")
+    span = pg["span"][ok]
+    if not len(span) or span.max() == 1:
+        return {k: pg[k][ok] for k in cols}, pg["page"][ok]
+    head = np.repeat(pg["page"][ok], span)
+    first = np.cumsum(span) - span
+    return ({k: np.repeat(pg[k][ok], span) for k in cols},
+            head + np.arange(len(head), dtype=np.int64) - np.repeat(first, span))
 
 
 class OpBuffer:
@@ -42,18 +56,24 @@ class OpBuffer:
         offset = n0
         for plan in plans:
             pg, rd = plan.pages, plan.rounds
-            ok = pg["status"] == mig.STATUS_MIGRATED
-            n_u, n_r = int(ok.sum()), len(rd["gid"])
+            # Every attempt that unmapped its folio: migrated ones move it, aborted ones
+            # (transactional) restore it where it was.
+            ok = pg["status"] != mig.STATUS_FAILED
+            undone = pg["status"] == mig.STATUS_ABORTED
+            if undone.any():
+                pg = {**pg, "dst_node": np.where(undone, pg["src_node"], pg["dst_node"])}
+            un, arg = _translations(pg, ok)
+            n_u, n_r = len(arg), len(rd["gid"])
             none = np.full(n_r, -1, np.int64)
             parts.append({
-                "ts": np.concatenate([pg["unmap_ns"][ok], rd["end_ns"]]),
+                "ts": np.concatenate([un["unmap_ns"], rd["end_ns"]]),
                 "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
-                "arg": np.concatenate([pg["page"][ok], np.arange(offset, offset + n_r, dtype=np.int64)]),
-                "round": np.concatenate([pg["round"][ok], none]),
-                "until": np.concatenate([pg["remap_ns"][ok], none]),
-                "dst": np.concatenate([pg["dst_node"][ok], none.astype(np.int32)]),
-                "batch": np.concatenate([pg["batch_id"][ok], none]),
-                "req": np.concatenate([pg["req_id"][ok], none]),
+                "arg": np.concatenate([arg, np.arange(offset, offset + n_r, dtype=np.int64)]),
+                "round": np.concatenate([un["round"], none]),
+                "until": np.concatenate([un["remap_ns"], none]),
+                "dst": np.concatenate([un["dst_node"], none.astype(np.int32)]),
+                "batch": np.concatenate([un["batch_id"], none]),
+                "req": np.concatenate([un["req_id"], none]),
             })
             rounds.append({k: rd[k] for k in _ROUND_COLS})
             pages.append(rd["page_list"])

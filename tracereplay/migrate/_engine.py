@@ -2,8 +2,14 @@
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
 windows, flush rounds and batch records through the engine's few verbs: ``mask``, ``draws``,
-``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
+``defers``, ``flush_round``, ``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
 ``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
+
+The unit of migration is the folio: a policy's list holds folio heads (a base page is a folio
+of one page), each with its base pages (:meth:`Engine.folio_pages`), the TLB entries a flush
+of it covers (:meth:`Engine.flush_entries`: one for a PMD-mapped folio) and its copy time
+(:meth:`Engine.copy_times`, from its size in bytes). A folio's migration state (node now,
+busy until) is kept on its head.
 
 Simplifications (see docs/model.md): a page attempt fails only at unmap (busy, -EAGAIN) with
 ``fail_probability``; a policy reads mm_cpumask at a resolution of its own, not at every
@@ -18,15 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from tracereplay import flush as fl
 from tracereplay.config import Profile
 from tracereplay.copy import Copier
 from tracereplay.prepass import PrePass
+from tracereplay.trace.schema import pmd_order
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
-STATUS_NAMES = ("migrated", "failed")
+STATUS_ABORTED = 2  # an attempt undone after its copy (transactional): the page stays
+STATUS_NAMES = ("migrated", "failed", "aborted")
 
-BATCH_KINDS = ("serial", "batch", "sync_retry")
+BATCH_KINDS = ("serial", "batch", "sync_retry", "transactional")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +70,21 @@ class RoundRows:
 
     ts_ns: np.ndarray  # when the round starts
     cost_ns: np.ndarray  # the initiator's time (local flush and IPIs, waiting included)
-    targets: np.ndarray  # CPUs sent an IPI (mm_cpumask but the initiator)
+    targets: np.ndarray  # IPIs sent (CPUs of mm_cpumask but the initiator; 0 if broadcast)
     full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
     mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
     batch_id: np.ndarray
-    n_pages: np.ndarray  # pages the round covers
-    page_list: np.ndarray  # those pages, round after round
+    n_pages: np.ndarray  # translations the round drops (a PMD-mapped folio's is one)
+    page_list: np.ndarray  # those translations (page ids), round after round
+    broadcast: np.ndarray  # the hardware invalidated every CPU (no IPI, nobody interrupted)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PageRows:
     """Page attempts as a policy records them, one value per page (same rule as RoundRows).
-    A page given up on has status STATUS_FAILED and -1 for what never happened."""
+    A page given up on has status STATUS_FAILED and -1 for what never happened; an attempt
+    undone after its copy has STATUS_ABORTED and the times of what it did (its remap restores
+    the old PTE)."""
 
     page: np.ndarray
     batch_id: np.ndarray
@@ -141,6 +153,8 @@ class Engine:
         self.pre = pre
         self.profile = profile
         self.flush = profile.flush
+        self.mechanism = fl.mechanism(profile.flush.mechanism)
+        self._mechanism_config = profile.mechanisms[self.mechanism.name]
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
@@ -148,6 +162,7 @@ class Engine:
         self.copier = Copier(profile, pre.machine.page_size)
         self.page_bytes = pre.machine.page_size
         self.copy_ns = self.copier.alone(self.page_bytes)
+        self.pmd_order = pmd_order(pre.machine.page_shift)
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
@@ -179,24 +194,79 @@ class Engine:
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         self._n = n
 
+    # -- folios ------------------------------------------------------------------------
+
+    def folio_pages(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the base pages of each folio (heads), 2^order."""
+        return np.left_shift(1, self.pre.page_order[folios].astype(np.int64))
+
+    def flush_entries(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the TLB entries a flush of each folio drops: one for a PMD-mapped folio
+        (one 2 MiB translation), one per base page for a PTE-mapped one."""
+        pages = self.folio_pages(folios)
+        return np.where(pages == 1 << self.pmd_order, 1, pages)
+
+    def flush_span(self, folios: np.ndarray) -> np.ndarray:
+        """int64: what a flush of each folio counts against ``ceiling_pages`` and pays
+        ``invlpg_ns`` for: its base pages. x86 has no flush_pmd_tlb_range() of its own: the
+        generic one is flush_tlb_range() over the folio's 2 MiB in 4 KiB strides (stride
+        PMD_SHIFT is for hugetlb VMAs only), 512 pages, above the ceiling: a full flush, as
+        include/linux/pgtable.h says it "will likely be" for a single huge page."""
+        return self.folio_pages(folios)
+
+    def translations(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the translations of the folios, folio after folio, as the replay kernel names
+        them: a PMD-mapped folio's head, every page of a PTE-mapped one."""
+        n = self.flush_entries(folios)
+        if len(n) and n.max() == 1:
+            return folios.astype(np.int64, copy=True)
+        return np.repeat(folios.astype(np.int64), n) + within(n)
+
+    def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
+        """int64: the size of each folio in bytes, what the copy engine is asked about."""
+        return self.folio_pages(folios) * self.page_bytes
+
+    def copy_times(self, folios: np.ndarray) -> np.ndarray:
+        """int64 ns: the copy engine's time for each folio copied by itself."""
+        sizes, at = np.unique(self.folio_bytes(folios), return_inverse=True)
+        return np.array([self.copier.alone(int(v)) for v in sizes], np.int64)[at]
+
     # -- verbs for policies -------------------------------------------------------------
 
     def mask(self, pid_index: int, t_ns: int) -> np.ndarray:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
 
-    def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
-        """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
-        in the mask (it ran the process, so it flushes its own TLB), ``targets`` other CPUs in
-        it, each sent an IPI that the initiator waits for."""
-        f = self.flush
-        full = pages > f.ceiling_pages
-        cost = 0
-        if local:
-            cost += f.full_flush_ns if full else f.invlpg_ns * pages
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
+    def flush_costs(self, local: bool, targets: int, entries: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(initiator ns, full) of rounds of ``entries`` TLB entries each, by
+        :meth:`flush_cost`."""
+        values, at = np.unique(entries, return_inverse=True)
+        got = [self.flush_cost(local, targets, int(v)) for v in values]
+        cost = np.array([g[0] for g in got], np.int64)[at]
+        full = np.array([g[1] for g in got], bool)[at]
         return cost, full
+
+    def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
+        """(initiator ns, full) of :meth:`flush_round`."""
+        rnd = self.flush_round(local, targets, pages)
+        return rnd.cost_ns, rnd.full
+
+    def _scope(self, local: bool, targets: int, pages: int) -> fl.Scope:
+        return fl.Scope(local=local, targets=targets, pages=pages, cpus=self.pre.machine.cpus)
+
+    def flush_round(self, local: bool, targets: int, pages: int) -> fl.Round:
+        """A flush round of ``pages`` pages as the profile's mechanism does it: ``local`` when
+        the initiator is in the mask (it ran the process), ``targets`` other CPUs in it. Whom it
+        interrupts (IPIs) and whether it is a broadcast depend on the mask alone."""
+        return self.mechanism.round(self.flush, self._mechanism_config,
+                                    self._scope(local, targets, pages))
+
+    def defers(self, local: bool, targets: int) -> bool:
+        """Whether a batched unmap defers its flush to one round (else each PTE is flushed
+        at once)."""
+        return self.mechanism.defers(self.flush, self._mechanism_config,
+                                     self._scope(local, targets, 1))
 
     def mask_id(self, mask: np.ndarray) -> int:
         """The number of ``mask`` in the run's mask table (added on first use)."""
@@ -221,6 +291,10 @@ class Engine:
         pages, remap = (rows.page, rows.remap_ns) if done.all() else (rows.page[done], rows.remap_ns[done])
         self.node_now[pages] = call.dst_node
         self.busy_until[pages] = remap
+        undone = rows.status == STATUS_ABORTED
+        if undone.any():
+            # An aborted attempt keeps its page busy until its old PTE is restored.
+            np.maximum.at(self.busy_until, rows.page[undone], rows.remap_ns[undone])
 
     def add_failed(self, *, pages: np.ndarray, call: Call, batch_id: int, attempts: int) -> None:
         """Record pages given up on after their pass budget (they stay where they are)."""
@@ -241,9 +315,12 @@ class Engine:
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
+        folios: int | None = None,
     ) -> None:
         """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
-        add up to its length."""
+        add up to its length. ``pages`` and ``nr_succeeded`` count base pages, as the
+        kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None: as many as
+        pages)."""
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
@@ -253,6 +330,7 @@ class Engine:
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
             "start_ns": start_ns, "end_ns": end_ns, "unmap_ns": unmap_ns, "flush_ns": flush_ns,
             "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns,
+            "folios": pages if folios is None else folios,
         })
 
     # -- results ----------------------------------------------------------------------------
@@ -276,16 +354,17 @@ class Engine:
             "pid_index": np.full(n, call.pid_index, np.int32),
             "req_id": np.full(n, call.req_id, np.int64),
             "batch_id": got["batch_id"],
-            "pages": np.where(counts > self.flush.ceiling_pages, -1, counts).astype(np.int32),
+            "pages": np.where(got["full"], -1, counts).astype(np.int32),
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
             "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],
-            "page_list": got["page_list"],
+            "page_list": got["page_list"], "broadcast": got["broadcast"],
         }
 
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
         got = _joined(self._pages, PageRows, _PAGE_DTYPES)
         n = len(got["page"])
+        folio = got["page"]
         src = self._src[0] if len(self._src) == 1 else np.concatenate(self._src or [np.zeros(0, np.int32)])
         return {
             "page": got["page"],
@@ -303,12 +382,21 @@ class Engine:
             "round": got["round"],
             "status": got["status"],
             "attempts": got["attempts"],
+            "pages": self.folio_pages(folio),  # base pages of the folio
+            "span": self.flush_entries(folio),  # translations its unmap covers in the kernel
         }
 
     def masks(self) -> np.ndarray:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def within(counts: np.ndarray) -> np.ndarray:
+    """int64: the index of each row within its group, the groups of ``counts`` rows one after
+    another."""
+    n = int(counts.sum())
+    return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -345,6 +433,7 @@ def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[s
 _ROUND_DTYPES = {
     "ts_ns": np.int64, "cost_ns": np.int64, "targets": np.int32, "full": bool,
     "mask_id": np.int32, "batch_id": np.int64, "n_pages": np.int64, "page_list": np.int64,
+    "broadcast": bool,
 }
 _PAGE_DTYPES = {
     "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracereplay.migrate._engine import Call, Engine, PageRows, RoundRows
+from tracereplay.migrate._engine import within as within  # where policies found it before
 
 
 class Phases:
@@ -70,17 +71,12 @@ def per_row(groups: list[dict[str, int]], counts: np.ndarray) -> dict[str, np.nd
     return dict(zip(names, np.repeat(table.T, counts, axis=1), strict=True))
 
 
-def within(counts: np.ndarray) -> np.ndarray:
-    """int64: the index of each row within its group, the groups of ``counts`` rows one after
-    another."""
-    n = int(counts.sum())
-    return np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 @dataclass(frozen=True, slots=True)
 class OneByOne:
-    """What :func:`one_by_one` did: its end time, the pages still busy after its passes (in
-    list order) and how many it migrated."""
+    """What :func:`one_by_one` did: its end time, the folios still busy after its passes (in
+    list order) and how many base pages it migrated."""
 
     end_ns: int
     left: np.ndarray
@@ -91,65 +87,75 @@ def one_by_one(
     eng: Engine, call: Call, pages: np.ndarray, *, batch_id: int, passes: int,
     sample_pages: int, attempts_before: int, t_ns: int, ph: Phases,
 ) -> OneByOne:
-    """Migrate ``pages`` one at a time, ``passes`` passes over those still busy, recording
-    their rounds and rows: per page attempt ``other``, and when the page is not busy
-    ``unmap``, a flush of that one PTE at once, ``copy``, ``remap``.
+    """Migrate the folios ``pages`` one at a time, ``passes`` passes over those still busy,
+    recording their rounds and rows: per folio attempt ``other``, and when the folio is not
+    busy ``unmap``, a flush of its translations at once (one range flush), ``copy``, ``remap``.
 
     This is Linux ≤ 6.2's ``unmap_and_move()`` and the sync one-by-one fallback of ≥ 6.3.
     mm_cpumask is read at the start of each run of ``sample_pages`` attempts of a pass.
     """
     c = eng.costs
-    copy_ns = eng.copy_ns  # each page copied by itself
     masks = MaskReader(eng, call)
     remaining = pages
+    copy = eng.copy_times(pages)  # each folio copied by itself
+    entries = eng.flush_entries(pages)
+    span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
     t = t_ns
-    done = 0
+    done = moved = 0
     for _ in range(passes):
         n = len(remaining)
         if not n:
             break
         ok = ~eng.draws.take(n)
         sizes = group_sizes(n, sample_pages)
-        k_seg = np.add.reduceat(ok, np.arange(0, n, sample_pages)).tolist()
         segments = []  # each run of sample_pages attempts reads the mask once
+        cost = np.zeros(n, np.int64)
+        full = np.zeros(n, bool)
         t_pass = t
-        for n_seg, k in zip(sizes.tolist(), k_seg, strict=True):
+        for s0, n_seg in zip(range(0, n, sample_pages), sizes.tolist(), strict=True):
+            seg = slice(s0, s0 + n_seg)
             mask = masks.at(t)
-            cost, full = eng.flush_cost(mask.local, mask.targets, 1)
-            segments.append({"cost": cost, "targets": mask.targets, "full": full,
-                             "mask_id": masks.id(mask) if k else -1})
-            t += n_seg * c.other_ns + k * (c.unmap_ns + cost + copy_ns + c.remap_ns)
-        seg = per_row(segments, sizes)
-        # Each attempt takes `other`, and a page that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + seg["cost"] + copy_ns + c.remap_ns, 0)
+            cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
+            k = int(ok[seg].sum())
+            # Whom the mechanism's round interrupts depends on the mask, not on the pages.
+            how = eng.flush_round(mask.local, mask.targets, 1)
+            segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
+                             "broadcast": how.broadcast})
+            t += n_seg * c.other_ns + k * (c.unmap_ns + c.remap_ns) + int(
+                (cost[seg] + copy[seg])[ok[seg]].sum())
+        seg_of = per_row(segments, sizes)
+        # Each attempt takes `other`, and a folio that is not busy its whole step besides.
+        dur = c.other_ns + np.where(ok, c.unmap_ns + cost + copy + c.remap_ns, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
             unmap = start[ok] + (c.other_ns + c.unmap_ns)
-            round_cost = seg["cost"][ok]
+            round_cost = cost[ok]
             flush = unmap + round_cost
             first = eng.add_rounds(RoundRows(
-                ts_ns=unmap.copy(), cost_ns=round_cost, targets=seg["targets"][ok],
-                full=seg["full"][ok].astype(bool), mask_id=seg["mask_id"][ok],
+                ts_ns=unmap.copy(), cost_ns=round_cost, targets=seg_of["targets"][ok],
+                full=full[ok], mask_id=seg_of["mask_id"][ok],
                 batch_id=np.full(k, batch_id, np.int64),
-                n_pages=np.ones(k, np.int64), page_list=page.copy(),
+                n_pages=entries[ok], page_list=eng.translations(page),
+                broadcast=seg_of["broadcast"][ok].astype(bool),
             ))
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
                 pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
-                copy_start_ns=flush.copy(), remap_ns=flush + (copy_ns + c.remap_ns),
+                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + c.remap_ns),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
-                copy_end_ns=flush + copy_ns,
+                copy_end_ns=flush + copy[ok],
             ), call)
             ph.flush += int(round_cost.sum())
+            ph.copy += int(copy[ok].sum())
+            moved += int(eng.folio_pages(page).sum())
         ph.other += n * c.other_ns
         ph.unmap += k * c.unmap_ns
-        ph.copy += k * copy_ns
         ph.remap += k * c.remap_ns
         done += k
-        remaining = remaining[~ok]
+        remaining, copy, entries, span = remaining[~ok], copy[~ok], entries[~ok], span[~ok]
         attempts = attempts[~ok] + 1
-    return OneByOne(end_ns=t, left=remaining, nr_succeeded=done)
+    return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)

@@ -1,15 +1,19 @@
 """``batched``: Linux ≥ 6.3 ``migrate_pages_batch()``.
 
-The page list is cut into chunks of ``batch_pages`` (512 = HPAGE_PMD_NR) pages. For each chunk:
+The folio list is cut into chunks of ``batch_pages`` (512 = HPAGE_PMD_NR) base pages as
+``migrate_pages()`` cuts it: folios are added while the chunk holds fewer pages, so the folio
+that reaches or crosses the limit stays in the chunk (``nr_pages >= NR_MAX_BATCHED_MIGRATION``
+then ``list_cut_before`` the next folio, mm/migrate.c since 6.3). For each chunk:
 unmap every page (busy pages are retried within the unmap stage, up to the pass budget), then
-**one** flush (an IPI round to the other CPUs in mm_cpumask; more than ``ceiling_pages`` pages
-make the targets flush the whole address space), then per page copy and remap.
+**one** flush (a round of the profile's flush mechanism: under ``ipi`` an IPI round to the other
+CPUs in mm_cpumask, more than ``ceiling_pages`` pages making the targets flush the whole address
+space), then per page copy and remap.
 
 Sync callers (migratepages, move_pages) run each chunk as an async batch with
 ``async_passes`` (3) passes and retry each page still busy alone in sync mode for
 ``sync_passes`` (7) passes, with an immediate per-page flush (kind ``sync_retry``). Async callers
-get ``passes`` (10) passes and no fallback. When no other CPU is in mm_cpumask the flush is not
-deferred: each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
+get ``passes`` (10) passes and no fallback. When the mechanism does not defer (x86: no other CPU
+in mm_cpumask) each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
 
 A call is laid out a stretch of chunks at a time: the draws say which attempts find a page
 busy before any time is computed, so the chunks up to the first that leaves a page busy are
@@ -25,14 +29,13 @@ import numpy as np
 
 from tracereplay.config import setting
 from tracereplay.copy import Copied
-from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows
+from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows, within
 from tracereplay.migrate._steps import (
     MaskReader,
     Phases,
     group_sizes,
     one_by_one,
     per_row,
-    within,
 )
 from tracereplay.migrate.registry import register
 
@@ -58,7 +61,7 @@ class _Stretch:
     """The unmap stages of consecutive chunks, up to the first that leaves a page busy after
     its passes (or to the call's last). Pages are indices into the call's list."""
 
-    sizes: np.ndarray  # pages of each chunk
+    sizes: np.ndarray  # folios of each chunk
     attempts: np.ndarray  # attempts of each chunk's unmap stage
     k: np.ndarray  # pages each chunk unmapped
     order: np.ndarray  # the pages unmapped, chunk after chunk, in the order they were
@@ -117,58 +120,85 @@ def _stretch(draws: Draws, bounds: np.ndarray, c: int, passes: int) -> _Stretch:
 
 
 def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: MaskReader,
-             t: int, batch_copy: bool) -> tuple[int, int]:
-    """Time the stretch's chunks one after another and record their batches, rounds and page
-    rows; returns the end time and the last chunk's batch id. After a chunk's flush its pages
-    are copied and remapped one after another, or, with ``batch_copy``, copied together by the
-    copy engine and then remapped one after another."""
+             t: int, batch_copy: bool, list_start: int) -> tuple[int, int]:
+    """Time the stretch's chunks (the first starts at index ``list_start`` of the folio list)
+    one after another and record their batches, rounds and folio rows; returns the end time
+    and the last chunk's batch id. After a chunk's flush its folios are copied and remapped one
+    after another, or, with ``batch_copy``, copied together by the copy engine and then
+    remapped one after another."""
     c = eng.costs
-    step = eng.copy_ns + c.remap_ns
+    folios = pages[st.order]  # the folios unmapped, chunk after chunk
+    copy = eng.copy_times(folios)  # each copied by itself
+    entries = eng.flush_entries(folios)
+    span = eng.flush_span(folios)
+    n_pages = eng.folio_pages(pages)
+    ends = np.cumsum(st.k)
+    firsts = ends - st.k
+    cum = (np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)]),
+           np.concatenate([[0], np.cumsum(span)]))
+    list_pages = np.concatenate([[0], np.cumsum(n_pages)])
+    chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
+    local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
     chunks: list[dict[str, int]] = []
     copied: list[Copied] = []  # with batch_copy: each chunk's copy
-    for size, attempts, moved in zip(st.sizes.tolist(), st.attempts.tolist(), st.k.tolist(),
-                                     strict=True):
+    for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
+        a, b = int(firsts[j]), int(ends[j])
+        entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
-        if mask.targets:
-            # try_to_unmap_flush(): one round for the chunk once every page is unmapped.
-            round_cost, full = eng.flush_cost(mask.local, mask.targets, moved)
-            each_unmap = c.unmap_ns
+        deferred = eng.defers(mask.local, mask.targets)
+        if deferred:
+            # try_to_unmap_flush(): one round for the chunk once every folio is unmapped.
+            rnd = eng.flush_round(mask.local, mask.targets, span_sum)
+            round_cost, full, ipis, broadcast = rnd.cost_ns, rnd.full, rnd.ipis, rnd.broadcast
             flush_ns = round_cost if moved else 0
         else:
-            # Nobody else can hold the translation: each PTE is flushed at once (a local
-            # flush of that one page, as serial does), no IPIs.
-            round_cost, full = eng.flush_cost(mask.local, 0, 1)
-            each_unmap = c.unmap_ns + round_cost
-            flush_ns = moved * round_cost
-        unmapped = t + attempts * c.other_ns + moved * each_unmap
-        moves = unmapped + (round_cost if mask.targets and moved else 0)
+            # Nobody else can hold the translations: each folio's are flushed at once (a local
+            # flush of its range, as serial does), no IPIs.
+            cost, _ = eng.flush_costs(mask.local, 0, span[a:b])
+            local[a:b] = cost
+            round_cost, full, ipis = 0, False, 0
+            broadcast = eng.flush_round(mask.local, 0, 1).broadcast
+            flush_ns = int(cost.sum())
+        unmapped = t + attempts * c.other_ns + moved * c.unmap_ns + (
+            0 if deferred else flush_ns)
+        moves = unmapped + (round_cost if deferred and moved else 0)
         if batch_copy:
             # The series' flow: every folio of the chunk copied at once, then each remapped.
-            copied.append(eng.copier.batch(np.full(moved, eng.page_bytes, np.int64)))
+            copied.append(eng.copier.batch(eng.folio_bytes(folios[a:b])))
             copy_ns = copied[-1].total_ns
         else:
-            copy_ns = moved * eng.copy_ns
+            copy_ns = int(cum[0][b] - cum[0][a])
         end = moves + copy_ns + moved * c.remap_ns
-        eng.add_batch(call=call, kind="batch", pages=size, nr_succeeded=moved, start_ns=t,
+        chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
+        eng.add_batch(call=call, kind="batch", pages=chunk_pages,
+                      nr_succeeded=int(n_pages[st.order[a:b]].sum()), start_ns=t,
                       end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
                       copy_ns=copy_ns, remap_ns=moved * c.remap_ns,
-                      other_ns=attempts * c.other_ns)
-        chunks.append({"start": t, "each_unmap": each_unmap, "unmapped": unmapped,
-                       "moves": moves, "cost": round_cost, "targets": mask.targets, "full": full,
+                      other_ns=attempts * c.other_ns, folios=int(st.sizes[j]))
+        chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
+                       "targets": ipis, "full": full,
                        "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
-                       "one_round": mask.targets > 0, "k": moved})
+                       "one_round": deferred, "entries": entry_sum, "broadcast": broadcast})
         t = end
-    ch = per_row(chunks, st.k)  # the chunks' values, one row per page unmapped
+    ch = per_row(chunks, st.k)  # the chunks' values, one row per folio unmapped
     one_round = ch["one_round"].astype(bool)
     o = within(st.k)  # position among its chunk's moves
-    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + o * ch["each_unmap"] + c.unmap_ns
+    before = np.repeat(firsts, st.k)  # the chunk's first row, for sums over earlier rows
+    local_before = (np.cumsum(local) - local) - (np.cumsum(local) - local)[before] \
+        if len(local) else local
+    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + (o + 1) * c.unmap_ns + local_before
     starts = ~one_round | (o == 0)  # the rows that start a round
+    _, fulls = eng.flush_costs(False, 0, span)
     first = eng.add_rounds(RoundRows(
-        ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts], cost_ns=ch["cost"][starts],
-        targets=ch["targets"][starts], full=ch["full"][starts].astype(bool),
+        ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts],
+        cost_ns=np.where(one_round, ch["cost"], local)[starts],
+        targets=ch["targets"][starts],
+        full=np.where(one_round, ch["full"].astype(bool), fulls)[starts],
         mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
-        n_pages=np.where(one_round, ch["k"], 1)[starts], page_list=pages[st.order],
+        n_pages=np.where(one_round, ch["entries"], entries)[starts],
+        page_list=eng.translations(folios),
+        broadcast=ch["broadcast"][starts].astype(bool),
     ))
     if batch_copy:
         # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.
@@ -177,16 +207,34 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
         remap = ch["moves"] + total + (o + 1) * c.remap_ns
     else:
-        copy_start = ch["moves"] + o * step
-        copy_end = copy_start + eng.copy_ns
+        step = copy + c.remap_ns
+        step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
+            if len(step) else step
+        copy_start = ch["moves"] + step_before
+        copy_end = copy_start + copy
         remap = copy_start + step
     eng.add_pages(PageRows(
-        page=pages[st.order], batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
-        flush_ns=np.where(one_round, ch["moves"], unmap + ch["cost"]), copy_start_ns=copy_start,
+        page=folios, batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
+        flush_ns=np.where(one_round, ch["moves"], unmap + local), copy_start_ns=copy_start,
         remap_ns=remap, round=first + np.cumsum(starts) - 1,
         status=np.zeros(len(o), np.int8), attempts=st.tries, copy_end_ns=copy_end,
     ), call)
     return t, chunks[-1]["batch_id"]
+
+
+def chunk_bounds(n_pages: np.ndarray, batch_pages: int) -> np.ndarray:
+    """Where each chunk of the folio list starts, and the end: folios are added to a chunk
+    until it holds ``batch_pages`` base pages or more (``migrate_pages()``: the folio that
+    reaches the limit stays in the chunk)."""
+    n = len(n_pages)
+    if not n or n_pages.max() == 1:
+        return np.concatenate([[0], np.cumsum(group_sizes(n, batch_pages))])
+    cum = np.cumsum(n_pages)
+    bounds = [0]
+    while bounds[-1] < n:
+        before = int(cum[bounds[-1] - 1]) if bounds[-1] else 0
+        bounds.append(min(n, int(np.searchsorted(cum, before + batch_pages, side="left")) + 1))
+    return np.asarray(bounds, np.int64)
 
 
 def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
@@ -195,18 +243,18 @@ def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
 
 def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
               batch_copy: bool) -> int:
-    """Schedule one call in chunks of ``batch_pages`` (see :func:`_lay_out` for
-    ``batch_copy``); returns its end time."""
+    """Schedule one call (``pages``: its folios, by head page) in chunks of ``batch_pages``
+    base pages (see :func:`_lay_out` for ``batch_copy``); returns its end time."""
     cfg: BatchedConfig = eng.config
     passes = cfg.passes if call.is_async else cfg.async_passes
-    bounds = np.concatenate([[0], np.cumsum(group_sizes(len(pages), cfg.batch_pages))])
+    bounds = chunk_bounds(eng.folio_pages(pages), cfg.batch_pages)
     masks = MaskReader(eng, call)
     t = start_ns
     c = 0
     while c < len(bounds) - 1:
         st = _stretch(eng.draws, bounds, c, passes)
+        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy, int(bounds[c]))
         c += len(st.sizes)
-        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy)
         if call.is_async:
             eng.add_failed(pages=pages[st.left], call=call, batch_id=batch_id, attempts=passes)
             continue
@@ -219,8 +267,10 @@ def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
                                attempts_before=cfg.async_passes, t_ns=t, ph=ph)
             eng.add_failed(pages=moved.left, call=call, batch_id=retry_id,
                            attempts=cfg.async_passes + cfg.sync_passes)
-            eng.add_batch(call=call, kind="sync_retry", pages=1, nr_succeeded=moved.nr_succeeded,
-                          start_ns=t, end_ns=moved.end_ns, **ph.as_kwargs())
+            eng.add_batch(call=call, kind="sync_retry",
+                          pages=int(eng.folio_pages(pages[i:i + 1])[0]),
+                          nr_succeeded=moved.nr_succeeded, start_ns=t, end_ns=moved.end_ns,
+                          folios=1, **ph.as_kwargs())
             t = moved.end_ns
     return t
 

@@ -34,7 +34,7 @@ class SerialConfig:
              "flush.mm_cpumask_sample_pages": "mm_cpumask_sample_pages"},
 )
 def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> int:
-    """Schedule one call; returns its end time."""
+    """Schedule one call (``pages``: its folios, by head page); returns its end time."""
     cfg: SerialConfig = eng.config
     batch_id = eng.new_batch_id()
     ph = Phases()
@@ -42,6 +42,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
                        sample_pages=cfg.mm_cpumask_sample_pages, attempts_before=0,
                        t_ns=start_ns, ph=ph)
     eng.add_failed(pages=moved.left, call=call, batch_id=batch_id, attempts=cfg.passes)
-    eng.add_batch(call=call, kind="serial", pages=len(pages), nr_succeeded=moved.nr_succeeded,
-                  start_ns=start_ns, end_ns=moved.end_ns, **ph.as_kwargs())
+    eng.add_batch(call=call, kind="serial", pages=int(eng.folio_pages(pages).sum()),
+                  nr_succeeded=moved.nr_succeeded, start_ns=start_ns, end_ns=moved.end_ns,
+                  folios=len(pages), **ph.as_kwargs())
     return moved.end_ns

@@ -73,24 +73,25 @@ def load(path: str | os.PathLike[str]) -> ReportData:
             return s if s in keep else None
 
         # the seed's figures compare serial with batched in one run: not a sweep's points
-        seed = rows("FROM policy_compare WHERE seed_value IS NOT NULL") if kind == "run" else []
+        seed = rows("FROM policy_compare WHERE seed_value IS NOT NULL OR seed_change_pct IS NOT NULL") if kind == "run" else []
         phases = {}
         for r in rows("FROM copy_share"):
             s = series_of(r)
             if s is not None:
                 phases[s] = {p: int(r[f"{p}_ns"] or 0) for p in PHASES}
-        stalls: dict[str, np.ndarray] = {}
-        for r in rows("SELECT run, trace, policy, list(stall_ns ORDER BY stall_ns) AS v "
-                      "FROM stalls GROUP BY ALL"):
-            s = series_of(r)
-            if s is not None:
-                stalls[s] = np.asarray(r["v"], np.int64)
-        windows: dict[str, np.ndarray] = {}
-        for r in rows("SELECT run, trace, policy, list(remap_ns - unmap_ns ORDER BY remap_ns - unmap_ns) "
-                      "AS v FROM migrations WHERE status = 'migrated' GROUP BY ALL"):
-            s = series_of(r)
-            if s is not None:
-                windows[s] = np.asarray(r["v"], np.int64)
+        def sorted_values(sql: str) -> dict[str, np.ndarray]:
+            """Per series, the sorted values ``v`` of ``SELECT run, trace, policy, v``."""
+            got = {}
+            for r in rows(f"SELECT run, trace, policy, list(v ORDER BY v) AS v FROM ({sql}) "
+                          "GROUP BY ALL"):
+                s = series_of(r)
+                if s is not None:
+                    got[s] = np.asarray(r["v"], np.int64)
+            return got
+
+        stalls = sorted_values("SELECT run, trace, policy, stall_ns AS v FROM stalls")
+        windows = sorted_values("SELECT run, trace, policy, remap_ns - unmap_ns AS v "
+                                "FROM migrations WHERE status = 'migrated'")
         ipis: dict[str, tuple[int, int, int]] = {}
         for r in rows("SELECT run, trace, policy, count(*) FILTER (WHERE targets > 0) AS rounds, "
                       "coalesce(sum(targets), 0) AS ipis, coalesce(sum(targets_holding), 0) AS useful "

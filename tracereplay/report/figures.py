@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # no display: figures are written, never shown
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from tracereplay.report.data import PHASES, ReportData
 
@@ -206,7 +207,8 @@ def sweep_curves(d: ReportData) -> list[Drawn]:
                 xs_all = [float(v) for v in k["values"]]
                 if min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 10:
                     ax.set_xscale("log", base=2)
-        a1.set_ylabel("pages migrated per second (pages/s)")
+        a1.set_ylabel("pages migrated per second (M pages/s)")
+        a1.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}"))
         a2.set_ylabel("first-folio latency p99 (µs)")
         a1.legend(frameon=False, fontsize=7)
         reading = ("Chosen (star: lowest first-folio p99 within 5% of the best pages/s): "

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tracereplay.batch.corpus import Corpus, discover
-from tracereplay.batch.executors import EXECUTORS, dask_executor, local_executor
-from tracereplay.batch.run import _check_policies
+from tracereplay.batch.executors import dask_executor, local_executor
+from tracereplay.batch.run import _check_policies, check_executor
 from tracereplay.batch.store import FAILURES_NAME, FAILURES_SCHEMA, Results, empty_dir, locked
 from tracereplay.batch.work import ResultRecord, WorkItem, plan, replay_item
 from tracereplay.config import DEFAULT_PROFILE, Profile
@@ -183,13 +183,7 @@ def run_sweep(
     (``force`` redoes them); a trace that fails is recorded, not raised.
     """
     t0 = time.perf_counter()
-    if executor not in EXECUTORS:
-        raise BadInputError(f"executor must be one of {', '.join(EXECUTORS)}: {executor!r}")
-    if scheduler and executor != "dask":
-        raise BadInputError("--scheduler needs --executor dask")
-    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
-    if jobs < 1:
-        raise BadInputError(f"jobs must be at least 1: {jobs}")
+    jobs = check_executor(executor, scheduler, jobs)
     points = grid(axes)
     profiles = point_profiles(points, profile, config_file=config_file, sets=sets)
     names = _check_policies(policies)

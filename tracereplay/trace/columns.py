@@ -24,7 +24,7 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
     """Column ``name`` of ``batch``, or all nulls of its canonical type when the batch lacks it."""
     if name in batch.schema.names:
         return batch.column(name)
-    return pa.nulls(batch.num_rows, arrow_schema().field(name).type)
+    return pa.nulls(batch.num_rows, arrow_schema(optional=True).field(name).type)
 
 
 def _row_group(batch: pa.RecordBatch, row0: int, names: list[str] | None = None) -> RowGroup:
@@ -184,13 +184,13 @@ def _arrow_col(col: _Col, name: str) -> pa.Array:
     if name == "mode":
         codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
         return pa.array(["sync", "async"]).take(codes)
-    dtype = arrow_schema().field(name).type
+    dtype = arrow_schema(optional=True).field(name).type
     mask = None if col.valid.all() else ~col.valid
     return pa.array(col.values.astype(dtype.to_pandas_dtype(), copy=False), type=dtype, mask=mask)
 
 
 def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
-    schema = arrow_schema()
+    schema = arrow_schema(optional=True)
     names = list(names)
     return pa.RecordBatch.from_arrays([_arrow_col(cols[n], n) for n in names],
                                       schema=pa.schema([schema.field(n) for n in names]))
@@ -205,7 +205,7 @@ def _canonical(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     """
     import pyarrow.compute as pc
 
-    schema = arrow_schema()
+    schema = arrow_schema(optional=True)
     kind = _numpy_col(batch.column("kind"), "kind")
     masks = _kind_masks(kind)
     arrays = []

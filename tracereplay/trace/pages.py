@@ -30,6 +30,7 @@ class _Growing:
         self.node = np.zeros(self.cap, np.int32)
         self.pidx = np.zeros(self.cap, np.int32)
         self.vpn = np.zeros(self.cap, np.int64)
+        self.order = np.zeros(self.cap, np.int8)
         self.table = np.full((self.cap * 2, 2), -1, np.int64)
 
     def reserve(self, n: int) -> None:
@@ -39,7 +40,7 @@ class _Growing:
         cap = self.cap
         while cap < n:
             cap *= 2
-        for name in ("first_ns", "node", "pidx", "vpn"):
+        for name in ("first_ns", "node", "pidx", "vpn", "order"):
             old = getattr(self, name)
             new = np.zeros(cap, old.dtype)
             new[: self.cap] = old
@@ -76,6 +77,12 @@ class PageTable:
     @property
     def page_vpn(self) -> np.ndarray:
         return self.grow.vpn[: self.n_pages]
+
+    @property
+    def page_order(self) -> np.ndarray:
+        """int8: the order of the folio each page belongs to (0: a base page). The pages of a
+        folio have consecutive ids, its head (first page) first."""
+        return self.grow.order[: self.n_pages]
 
     @property
     def page_first_ns(self) -> np.ndarray:
@@ -134,20 +141,32 @@ class PageTable:
             pidx = srt[np.searchsorted(self._pids[srt], pid)].astype(np.int32)
         g = self.grow
         dst = np.zeros(len(group.other_index), np.int32)
+        order = np.zeros(len(group.other_index), np.int8)
         if len(dst):
             dst = np.asarray(group.others.column("dst_node").fill_null(0)
                              .to_numpy(zero_copy_only=False), np.int32)
+            if "order" in group.others.schema.names:
+                order = np.asarray(group.others.column("order").fill_null(0)
+                                   .to_numpy(zero_copy_only=False), np.int8)
         row = other = n_access = 0
         pages = np.empty(n - len(group.other_index), np.int32)
         while row < n:
             # The scan stops when the arrays are full; they grow and it goes on.
-            g.reserve(self.n_pages + 1)
-            self.n_pages, row, other, n_access, bad = _pages.touch(
+            g.reserve(self.n_pages + _pages.MAX_FOLIO_PAGES + 1)
+            self.n_pages, row, other, n_access, bad, why = _pages.touch(
                 row, other, n_access, frozen(group.kind), frozen(dst), frozen(group.ts_ns),
                 frozen(group.cpu), frozen(pidx), frozen(group.vaddr),
                 np.int64(self.machine.page_shift), self.cpu_node, g.table, self.n_pages,
-                g.first_ns, g.node, g.pidx, g.vpn, self._cpu_first, pages,
+                g.first_ns, g.node, g.pidx, g.vpn, self._cpu_first, pages, frozen(order),
+                g.order,
             )
+            if bad >= 0 and why == _pages.BAD_OVERLAP:
+                raise TraceFormatError(
+                    "a map row declares a folio that overlaps another folio of the process; "
+                    "a page belongs to one folio (a second map row of the same folio, same "
+                    "vaddr and order, changes nothing)",
+                    path=self.path, column="order", row=group.row0 + int(bad),
+                    rule=rule_text("folio-overlap"))
             if bad >= 0:
                 raise TraceFormatError(
                     "a map row places a page that an earlier access already touched; a page "

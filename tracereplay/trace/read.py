@@ -51,6 +51,7 @@ from tracereplay.trace.schema import (
     RowGroup,
     TraceSummary,
     _columns,
+    optional_columns,
     rule_text,
 )
 from tracereplay.trace.validate import _Validator
@@ -325,7 +326,9 @@ class Trace:
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Row-group batches cast to :func:`arrow_schema` (only ``columns``, in that order)."""
-        names = list(_columns()) if columns is None else list(columns)
+        # The optional columns (order) only when the file has them.
+        names = [c for c in _columns() if c in self._file_columns or c not in optional_columns()
+                 ] if columns is None else list(columns)
         unknown = [c for c in names if c not in _columns()]
         if unknown:
             raise KeyError(f"trace v1 has no column(s) {unknown}")

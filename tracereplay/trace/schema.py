@@ -52,6 +52,18 @@ _COLUMN_ENCODING = {"ts_ns": "DELTA_BINARY_PACKED", "vaddr": "BYTE_STREAM_SPLIT"
 _COMPRESSION = "lz4"
 
 
+def pmd_order(page_shift: int) -> int:
+    """The order of a PMD-mapped folio: a page-table page holds 2^(page_shift - 3) entries of
+    8 bytes (x86-64 and arm64: 512 for 4 KiB pages, HPAGE_PMD_ORDER = 9)."""
+    return page_shift - 3
+
+
+def optional_columns() -> tuple[str, ...]:
+    """Columns that a written file carries only when its data has them (``order``), so that a
+    file without folios is the same bytes as before the column existed."""
+    return tuple(n for n, c in _columns().items() if c.get("optional_column"))
+
+
 def _spec() -> dict[str, Any]:
     return load_schema("trace.v1")
 
@@ -68,8 +80,19 @@ def rule_text(name: str) -> str:
     return name
 
 
-def arrow_schema() -> pa.Schema:
-    """The canonical Arrow schema of trace v1 batches, with each column's unit and doc."""
+def arrow_schema(*, optional: bool = False) -> pa.Schema:
+    """The canonical Arrow schema of trace v1 batches, with each column's unit and doc; the
+    optional columns (``order``) only with ``optional``, as a file carries them only when its
+    rows use them."""
+    full = _full_schema()
+    if optional:
+        return full
+    skip = optional_columns()
+    return pa.schema([f for f in full if f.name not in skip])
+
+
+@cache
+def _full_schema() -> pa.Schema:
     fields = []
     for name, col in _columns().items():
         dtype = _CANONICAL_TYPES[col["type"]]

@@ -35,6 +35,7 @@ from tracereplay.trace.schema import (
     _columns,
     _spec,
     arrow_schema,
+    pmd_order,
     rule_text,
 )
 
@@ -225,6 +226,8 @@ class _Validator:
 
         self._ranges(cols, flag)
 
+        self._folios(cols, masks, kind, flag)
+
         mode = cols["mode"]
         flag(mode.values == -2, "mode-known", "mode",
              lambda i: f"unknown mode {batch.column('mode')[i].as_py()!r}; expected sync, "
@@ -268,7 +271,7 @@ class _Validator:
         type (or the batch is empty). A broken rule is reported exactly as :meth:`check` reports it."""
         if batch.num_rows == 0:
             return None
-        schema = arrow_schema()
+        schema = arrow_schema(optional=True)
         names = batch.schema.names
         for name in names:
             if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
@@ -292,6 +295,11 @@ class _Validator:
         mode = _column(batch, "mode")
         if bad < 0 and mode.null_count < n:
             bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
+        if bad < 0 and "order" in names:
+            order = batch.column("order")  # only a map row may set it: check() names the row
+            if order.null_count < n and _first(
+                    _valid_mask(order) & (codes == KIND_CODES["access"])) is not None:
+                bad = 0
         offset = self.rows
         if bad >= 0:
             self.check(batch)  # names the broken rule
@@ -337,6 +345,29 @@ class _Validator:
             out_of(name, 0, nodes, "node-in-machine", f"the machine's nodes 0..{nodes - 1}")
         out_of("vaddr", 0, _VADDR_LIMIT, "vaddr-range", "0..2^57-1")
         out_of("pid", 0, _PID_LIMIT, "pid-range", "0..2^31-1")
+
+    def _folios(self, cols: dict[str, _Col], masks: dict[str, np.ndarray], kind: _Col,
+                flag: Any) -> None:
+        """The rules of the optional ``order`` column (a map row's folio)."""
+        order = cols["order"]
+        if not order.valid.any():
+            return
+        forbidden = _mask_where(masks, _columns()["order"], "forbidden")
+        flag(order.valid & forbidden, "order-on-map", "order",
+             lambda i: f"order is set on a {KINDS[kind.values[i]]} row; only a map row "
+                       "declares a folio")
+        shift = self.machine.page_shift if self.machine else 12
+        pmd = pmd_order(shift)
+        out = order.valid & ((order.values < 0) | (order.values > pmd))
+        flag(out, "folio-order", "order",
+             lambda i: f"order {order.values[i]} is outside 0..{pmd}: a folio is at most a "
+                       f"PMD ({1 << pmd} pages of {1 << shift} bytes)")
+        k = np.where(order.valid & ~out & masks["map"], order.values, 0).astype(np.uint64)
+        vpn = cols["vaddr"].values.astype(np.uint64) >> np.uint64(shift)
+        misaligned = (vpn & ((np.uint64(1) << k) - np.uint64(1))) != 0
+        flag(misaligned, "folio-aligned", "vaddr",
+             lambda i: f"vaddr {cols['vaddr'].values[i]:#x} is not aligned to its folio of "
+                       f"order {order.values[i]} ({(1 << int(order.values[i])) << shift} bytes)")
 
     def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
         access = masks["access"]

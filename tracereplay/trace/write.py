@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from tracereplay.trace.schema import (
     _SCHEMA_KEY,
     TRACE_SCHEMA,
     arrow_schema,
+    optional_columns,
     rule_text,
 )
 from tracereplay.trace.validate import _Validator
@@ -51,7 +53,11 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
     Row groups hold ``row_group_rows`` rows (the last one fewer).
     """
     path = Path(path)
-    schema = arrow_schema()
+    batches = _as_batches(data)
+    first = next(batches, None)
+    # An optional column (order) is written only when the data has it.
+    absent = {n for n in optional_columns() if first is None or n not in first.schema.names}
+    schema = pa.schema([f for f in arrow_schema(optional=True) if f.name not in absent])
     meta = {**(metadata or {}), _SCHEMA_KEY: TRACE_SCHEMA}
     if machine is not None:
         meta[_MACHINE_KEY] = machine.to_json()
@@ -65,7 +71,7 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
     ) as writer:
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
-        for batch in _as_batches(data):
+        for batch in itertools.chain([] if first is None else [first], batches):
             if not pending and batch.num_rows == 0:
                 continue
             _check_columns(str(path), batch.schema)
