@@ -23,7 +23,8 @@
 --                   are user faults inside a window and their stall_ns a lower bound.
 --
 -- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
--- access only after the wait. The replay's run.json says which mode the model ran in.
+-- access only after the wait. The replay is open loop (a stall delays no later access): the
+-- trace's accesses are the capture's faults at the times they happened, waits included.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
 --

@@ -235,7 +235,7 @@ def check_targets(
     try:
         (tmp / "policy=measured").symlink_to(Path(fit.capture["run"]).resolve())
         replay(trace, tmp, policies=[policy],
-               profile=load_profile(DEFAULT_PROFILE, config_file=profile_path))  # fmt: skip
+               profile=load_profile(DEFAULT_PROFILE, config_file=Path(profile_path)))  # fmt: skip
         rows = run_query("measured_vs_model", [tmp]).to_pylist()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

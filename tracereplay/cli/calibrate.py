@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -46,7 +46,7 @@ def calibrate(
         f"{r['r2']:.3f}; total {r['total_fitted_ns'] / 1e6:,.1f} ms fitted for "
         f"{r['total_duration_ns'] / 1e6:,.1f} ms measured"
     )
-    report = {"profile": str(path), "values": fit.values, "coefficients": fit.coefficients,
+    report: dict[str, Any] = {"profile": str(path), "values": fit.values, "coefficients": fit.coefficients,
               "residuals": fit.residuals}  # fmt: skip
     if check:
         with err.status("replaying the capture's trace with the fitted profile"):
