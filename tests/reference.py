@@ -63,6 +63,17 @@ class Result:
     outcomes: list[tuple[int, bool, int]] = field(default_factory=list)  # outcome, remote, latency
 
 
+def memory_ns(m, src: int, dst: int) -> int:  # type: ignore[no-untyped-def]
+    """DRAM latency from a CPU on node src to a page on node dst (docs/model.md, Latency): the
+    measured local and remote latencies, other node distances placed linearly between them."""
+    if src == dst:
+        return int(m.local_ns)
+    if not m.distances:
+        return int(m.remote_ns)
+    extra = (m.remote_ns - m.local_ns) * (m.distances[src][dst] - 10)
+    return int(m.local_ns + extra // (m.remote_distance - 10))
+
+
 def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type: ignore[no-untyped-def]
     """Replay all accesses (numpy arrays) against every operation of a schedule
     (a tracereplay.replay.OpBuffer holding all plans) and its mm_cpumask table."""
@@ -194,7 +205,7 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
             if level == WALK:
                 set2.fill(p)
         remote = where != cpu_node[c]
-        mem = m.remote_ns if remote else m.local_ns
+        mem = memory_ns(m, cpu_node[c], where)
         st["remote_accesses"] += int(remote)
         st["mem_ns"] += trans + mem
         res.outcomes.append((outcome, remote, trans + mem + stall))

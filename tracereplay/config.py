@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tracereplay.distances import distance_problem, remote_distances
 from tracereplay.errors import ConfigError
 from tracereplay.machine import Machine
 
@@ -87,6 +88,12 @@ class TlbConfig:
 class MemoryConfig:
     local_ns: int = setting("DRAM latency to the CPU's own node, ns")
     remote_ns: int = setting("DRAM latency to another node, ns")
+    distances: tuple[tuple[int, ...], ...] = setting(
+        "node distances as numactl -H prints them (ACPI SLIT: 10 on the diagonal, row = CPU's "
+        "node); empty: every other node costs remote_ns (tracereplay.distances)", default=())
+    remote_distance: int = setting(
+        "the distance (in memory.distances) of the node pair remote_ns was measured at; other "
+        "distances scale linearly from it (used only with memory.distances)", default=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +205,12 @@ def _split(key: str) -> tuple[str, str]:
 
 def _plain(obj: Any) -> dict[str, Any]:
     values = dataclasses.asdict(obj)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return {k: _listed(v) for k, v in values.items()}
+
+
+def _listed(v: Any) -> Any:
+    """Tuples (a matrix's rows too) as lists, as TOML and JSON give them back."""
+    return [_listed(x) for x in v] if isinstance(v, tuple) else v
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -321,6 +333,23 @@ def _check(p: Profile) -> None:
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
          m.fail_probability)
     p.machine.machine()  # Machine validates cpus, nodes, cpu_node and page_size
+    _check_distances(p.memory, p.machine.nodes, need)
+
+
+def _check_distances(mem: MemoryConfig, nodes: int, need: Any) -> None:
+    """``memory.distances`` is a valid SLIT of the machine's nodes, and ``remote_distance``
+    names the distance ``remote_ns`` was measured at (tracereplay.distances)."""
+    problem = distance_problem(mem.distances, nodes)
+    need(problem is None, "memory.distances", problem or "", _listed(mem.distances))
+    remote = remote_distances(mem.distances)
+    if remote:
+        need(mem.remote_distance in remote, "memory.remote_distance",
+             "must be the distance at which memory.remote_ns was measured, one of the "
+             f"off-diagonal distances of memory.distances ({', '.join(map(str, remote))})",
+             mem.remote_distance)
+        need(mem.remote_ns >= mem.local_ns, "memory.remote_ns",
+             f"must not be below memory.local_ns ({mem.local_ns}) with memory.distances",
+             mem.remote_ns)
 
 
 def profile_names() -> list[str]:
@@ -509,6 +538,8 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
                 raise ConfigError(f"config '{key}' must be a string{where}: {v!r}")
             if f.name == "cpu_node":
                 values[f.name] = tuple(v)
+            if f.name == "distances" and isinstance(v, list):
+                values[f.name] = tuple(tuple(r) if isinstance(r, list) else r for r in v)
         sections[section] = cls(**values)
     return Profile(
         name=str(data.get("name", "custom")),

@@ -16,6 +16,7 @@ import numpy as np
 from tracereplay import migrate as mig
 from tracereplay._frozen import frozen
 from tracereplay.config import Profile
+from tracereplay.distances import node_latency_ns
 from tracereplay.kernel._core import (
     N_PAGE_COLS,
     OP_ROUND,
@@ -85,7 +86,9 @@ class KernelState:
             l1_hit_ns=t.l1_hit_ns, l2_hit_ns=t.l2_hit_ns, walk_ns=t.walk_ns,
             local_ns=m.local_ns, remote_ns=m.remote_ns, invlpg_ns=f.invlpg_ns,
             full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns,
-            l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways)
+            l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways,
+            node_ns=node_latency_ns(m.local_ns, m.remote_ns, m.distances, m.remote_distance,
+                                    machine.nodes))
         # 2 MiB translations: an array of their own after the 4 KiB sets, or the 4 KiB sets.
         self._l1h = (t.l1_entries, t.l1_2m_entries // t.l1_2m_ways) if t.l1_2m_entries else (
             0, t.l1_sets)

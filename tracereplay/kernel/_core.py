@@ -205,6 +205,9 @@ class Costs(NamedTuple):
     responder_ns: int
     l1h_ways: int  # ways of the 2 MiB sets appended after the l1_sets 4 KiB sets
     l2h_ways: int
+    # int64 [nodes, nodes]: memory latency from a CPU on node i to a page on node j (local_ns on
+    # the diagonal; remote_ns elsewhere, or scaled by node distance: tracereplay.distances).
+    node_ns: np.ndarray
 
 
 class Out(NamedTuple):
@@ -245,8 +248,8 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     l1_hit_ns = costs.l1_hit_ns
     l2_hit_ns = costs.l2_hit_ns
     walk_ns = costs.walk_ns
-    local_ns = costs.local_ns
-    remote_ns = costs.remote_ns
+    node_ns = costs.node_ns
+    n_nodes = node_ns.shape[0]
     irq_full_ns = costs.responder_ns + costs.full_flush_ns
     responder_ns = costs.responder_ns
     invlpg_ns = costs.invlpg_ns
@@ -262,9 +265,9 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     n_acc = a_ts.shape[0]
     n_st = 0
     tick = clock[0]
-    # Access counters by (cpu, level * 4 + remote * 2 + write), folded into stats at the end:
-    # one increment per access instead of five read-modify-writes of stats.
-    tally = np.zeros((ncpu, 12), np.int64)
+    # Access counters by (cpu, (level * nodes + page node) * 2 + write), folded into stats at
+    # the end: one increment per access instead of five read-modify-writes of stats.
+    tally = np.zeros((ncpu, 3 * n_nodes * 2), np.int64)
     i = 0
     while True:
         # Next event: the operation if it is not later than the next access.
@@ -446,23 +449,23 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
             v = _victim(l2_tag, l2_lru, c, b2, ways2)
             l2_tag[uc, np.uint64(b2 + v)] = p
             l2_lru[uc, np.uint64(b2 + v)] = tick
-        remote = node != cpu_node[uc]
         # Branch-free write bit: loads and stores interleave at random.
-        tally[uc, level * 4 + remote * 2 + a_write[ui]] += 1
+        tally[uc, (level * n_nodes + node) * 2 + a_write[ui]] += 1
         if emit:
             out_outcome[i] = outcome
-            out_remote[i] = remote
-            out_latency[i] = trans + (remote_ns if remote else local_ns) + stall
+            out_remote[i] = node != cpu_node[uc]
+            out_latency[i] = trans + node_ns[cpu_node[uc], node] + stall
         i += 1
     clock[0] = tick
     for c in range(ncpu):
-        for j in range(12):
+        cn = cpu_node[c]
+        for j in range(tally.shape[1]):
             n = tally[c, j]
-            lv, rm = j // 4, (j // 2) % 2
+            lv, nd = j // (2 * n_nodes), (j // 2) % n_nodes
             stats[c, S_ACC] += n
             stats[c, S_WRITES] += n * (j % 2)
             stats[c, S_L1 + lv] += n  # S_L1, S_L2, S_WALKS are adjacent
-            stats[c, S_REMOTE] += n * rm
+            stats[c, S_REMOTE] += n * (nd != cn)
             tr = l1_hit_ns if lv == 0 else l2_hit_ns if lv == 1 else walk_ns
-            stats[c, S_MEM] += n * (tr + (remote_ns if rm else local_ns))
+            stats[c, S_MEM] += n * (tr + node_ns[cn, nd])
     return cursor, n_st

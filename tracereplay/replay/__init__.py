@@ -26,6 +26,7 @@ from tracereplay.migrate import DEFAULT_POLICIES
 from tracereplay.prepass import PrePass
 from tracereplay.replay import tables
 from tracereplay.replay._machine import check as check_machine
+from tracereplay.replay._machine import check_distances
 from tracereplay.replay.outdir import check_out_dir, check_siblings
 
 Progress = Callable[[int, int], None]
@@ -83,6 +84,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     reader = tr.TraceReader(trace_path, machine=profile.machine.machine(), summarise=False)
     notes = ([] if reader.file_machine is None
              else check_machine(profile, reader.file_machine, str(trace_path)))
+    check_distances(profile, reader.machine.nodes, str(trace_path))
     window = profile.flush.mm_cpumask == "window"
     pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
                   writes=any(mig.policy(name).horizon is not None for name in policies))

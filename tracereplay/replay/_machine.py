@@ -54,3 +54,14 @@ def check(profile: Profile, trace: Machine, trace_path: str) -> list[str]:
     for note in notes:
         warnings.warn(note, ConfigNote, stacklevel=3)
     return notes
+
+
+def check_distances(profile: Profile, nodes: int, trace_path: str) -> None:
+    """Raise when ``memory.distances`` is not a matrix of the replayed machine's ``nodes``
+    nodes (a trace that records a machine of another size than the profile's)."""
+    m = profile.memory
+    if m.distances and len(m.distances) != nodes:
+        raise ConfigError(
+            f"{trace_path}: the trace records a machine of {nodes} nodes; 'memory.distances' "
+            f"is a {len(m.distances)} x {len(m.distances)} matrix. Give the {nodes}-node "
+            f"machine's matrix (numactl -H) with machine.nodes = {nodes}, or none")
