@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tracereplay.config import MemoryConfig
 from tracereplay.kernel import OP_UNMAP, STAT_NAMES
 
 L1, L2, WALK, STALE, STALL = range(5)
@@ -63,7 +64,7 @@ class Result:
     outcomes: list[tuple[int, bool, int]] = field(default_factory=list)  # outcome, remote, latency
 
 
-def memory_ns(m, src: int, dst: int) -> int:  # type: ignore[no-untyped-def]
+def memory_ns(m: MemoryConfig, src: int, dst: int) -> int:
     """DRAM latency from a CPU on node src to a page on node dst (docs/model.md, Latency): the
     measured local and remote latencies, other node distances placed linearly between them."""
     if src == dst:

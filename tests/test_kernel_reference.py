@@ -28,10 +28,10 @@ from tracereplay.migrate import Planner
 
 
 @st.composite
-def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
+def workloads(draw: st.DrawFn, max_nodes: int = 2) -> tuple[Machine, list[dict], list[str]]:
     """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound."""
     cpus = draw(st.integers(2, 6))
-    nodes = draw(st.integers(1, 2))
+    nodes = draw(st.integers(1, max_nodes))
     machine = Machine.spread(cpus, nodes)
     pids = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True))
     n = draw(st.integers(1, 150))
@@ -102,6 +102,29 @@ def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]]
     assert got["holding"] == want.holding
     assert got["stalls"] == want.stalls
     assert got["outcomes"] == want.outcomes
+
+
+@st.composite
+def with_distances(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
+    """A workload on up to 4 nodes under a random node-distance matrix (SLIT rules: 10 on the
+    diagonal, 11..254 elsewhere, either direction its own), remote_ns measured at one of its
+    distances."""
+    machine, rows, overrides = draw(workloads(max_nodes=4))
+    n = machine.nodes
+    d = [[10 if i == j else draw(st.integers(11, 254)) for j in range(n)] for i in range(n)]
+    off = sorted({x for i, r in enumerate(d) for j, x in enumerate(r) if i != j}) or [0]
+    local = draw(st.integers(0, 200))
+    overrides += [f"machine.nodes={n}", f"memory.distances={d}",
+                  f"memory.remote_distance={draw(st.sampled_from(off))}",
+                  f"memory.local_ns={local}", f"memory.remote_ns={local + draw(st.integers(0, 300))}"]
+    return machine, rows, overrides
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(with_distances(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
+def test_kernel_matches_reference_model_with_node_distances(
+        w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
+    test_kernel_matches_reference_model.hypothesis.inner_test(w, policy, chunk)  # type: ignore[attr-defined]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -138,8 +138,8 @@ def test_a_matrix_for_another_node_count_than_the_traces_is_refused(tmp_path: Pa
     trace = write_trace(tmp_path / "t.parquet", [access(0, 0, 1)], FOUR_NODES)
     out = tmp_path / "run"
     with pytest.warns(ConfigNote, match="machine.nodes = 4"), \
-            pytest.raises(ConfigError, match="the trace records a machine of 4 nodes; "
-                                             "'memory.distances' is a 2 x 2 matrix"):
+            pytest.raises(ConfigError, match=re.escape("the trace records a machine of 4 nodes; "
+                                                       "'memory.distances' is a 2 x 2 matrix")):
         run(trace, out, policies=["serial"], profile=load_profile(str(own)))
     assert not out.exists()
 
@@ -150,3 +150,24 @@ def test_distances_are_plain_lists_in_the_profiles_dictionary() -> None:
     assert p.to_dict()["memory"]["distances"] == SEGMENTED
     assert p.memory.distances == tuple(map(tuple, SEGMENTED))
     assert load_profile().to_dict()["memory"]["distances"] == []
+
+
+def test_the_calibration_docs_four_node_file_loads_and_gives_model_mds_latencies(
+        tmp_path: Path) -> None:
+    """docs/calibration.md's [memory] block with distances, as a profile file; its latencies
+    from node 0 are the ones docs/model.md tabulates; a 4-node trace replays with it."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").read_text("utf-8")
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "distances" in b)
+    own = tmp_path / "four-node.toml"
+    own.write_text(block)
+    p = load_profile(str(own))
+    table = node_latency_ns(p.memory.local_ns, p.memory.remote_ns, p.memory.distances,
+                            p.memory.remote_distance, p.machine.nodes)
+    assert table[0].tolist() == [100, 132, 165, 197]
+    model = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text("utf-8")
+    assert "latency     100    132    165    197 ns" in model
+    rows = [map_folio(0, 3, 0, 3), access(10, 0, 3)]
+    trace = write_trace(tmp_path / "t.parquet", rows, FOUR_NODES)
+    run(trace, tmp_path / "run", policies=["serial"], profile=p, emit_accesses=True)
+    acc = pq.read_table(tmp_path / "run" / "policy=serial" / "accesses.parquet").to_pylist()
+    assert [a["latency_ns"] for a in acc] == [p.tlb.walk_ns + 197]

@@ -81,10 +81,18 @@ def config_show(
     table.add_column("meaning", ratio=1, overflow="fold")
     table.add_column("source", ratio=1, overflow="fold")
     for key, value, doc, source in rows:
-        shown = (", ".join(map(str, value)) or "spread over the nodes") if isinstance(value, tuple) else str(value)
-        table.add_row(key, shown, doc, source)
+        table.add_row(key, _shown(key, value), doc, source)
     out.print(table)
     err.print("[dim]--json gives the values as one object; --set KEY=VALUE changes one.[/]")
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value of ``config show``: a list's items, a matrix's rows as --set takes them."""
+    if not isinstance(value, tuple):
+        return str(value)
+    if key == "memory.distances":
+        return ", ".join(str(list(r)) for r in value) or "none"
+    return ", ".join(map(str, value)) or "spread over the nodes"
 
 
 def _fmt(v: Any, kind: str) -> str:
