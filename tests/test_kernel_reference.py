@@ -28,8 +28,9 @@ from tracereplay.migrate import Planner
 
 
 @st.composite
-def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
-    """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound."""
+def workloads(draw: st.DrawFn, span: int = 20_000) -> tuple[Machine, list[dict], list[str]]:
+    """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound
+    (times in 0..span ns: a short span packs accesses into the calls' windows)."""
     cpus = draw(st.integers(2, 6))
     nodes = draw(st.integers(1, 2))
     machine = Machine.spread(cpus, nodes)
@@ -52,10 +53,10 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
 
     for _ in range(n):
         pid = draw(st.sampled_from(pids))
-        rows.append(access(draw(st.integers(0, 20_000)), draw(st.integers(0, cpus - 1)),
+        rows.append(access(draw(st.integers(0, span)), draw(st.integers(0, cpus - 1)),
                            some_page(pid), pid=pid, write=draw(st.booleans())))
     for req in range(draw(st.integers(0, 4))):
-        ts = draw(st.integers(0, 20_000))
+        ts = draw(st.integers(0, span))
         cpu = draw(st.integers(0, cpus - 1))
         pid = draw(st.sampled_from(pids))
         dst = draw(st.integers(0, nodes - 1))
@@ -83,16 +84,20 @@ def workloads(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
-def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
+@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64), st.booleans())
+def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str,
+                                        chunk: int, closed_loop: bool) -> None:
     machine, rows, overrides = w
     profile = load_profile(overrides=overrides)
     with tempfile.TemporaryDirectory() as d:
         path = write_trace(Path(d) / "t.parquet", rows, machine)
         pre, planner, acc = kernel_setup(path, profile, policy)
-    got = run_kernel(pre, profile, planner, acc, chunk)
+    got = run_kernel(pre, profile, planner, acc, chunk, closed_loop=closed_loop)
     buffer, masks = all_ops(pre, profile, policy)
-    want = reference.replay(pre, profile, buffer, masks, *acc)
+    want = reference.replay(pre, profile, buffer, masks, *acc, closed_loop=closed_loop)
+    assert got["stalls_at"] == want.stalls_at
+    if not closed_loop:
+        assert want.stalls_at == [int(acc[0][i]) for i, *_ in want.stalls]
     for c in range(machine.cpus):
         assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
     assert got["holding"] == want.holding

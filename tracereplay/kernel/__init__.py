@@ -67,6 +67,7 @@ class Stalls:
     outcome: np.ndarray | None = None  # int8 OUT_* per access
     remote: np.ndarray | None = None  # bool per access
     latency_ns: np.ndarray | None = None  # int64 per access
+    at_ns: np.ndarray | None = None  # int64: each stalled access's effective time (closed loop)
 
 
 class KernelState:
@@ -77,7 +78,7 @@ class KernelState:
     named records (:attr:`tlbs`, :attr:`stats`).
     """
 
-    def __init__(self, machine: Machine, profile: Profile) -> None:
+    def __init__(self, machine: Machine, profile: Profile, *, closed_loop: bool = False) -> None:
         t, f, m = profile.tlb, profile.flush, profile.memory
         cpus = machine.cpus
         self.costs = Costs(
@@ -85,7 +86,8 @@ class KernelState:
             l1_hit_ns=t.l1_hit_ns, l2_hit_ns=t.l2_hit_ns, walk_ns=t.walk_ns,
             local_ns=m.local_ns, remote_ns=m.remote_ns, invlpg_ns=f.invlpg_ns,
             full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns,
-            l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways)
+            l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways,
+            closed_loop=closed_loop)
         # 2 MiB translations: an array of their own after the 4 KiB sets, or the 4 KiB sets.
         self._l1h = (t.l1_entries, t.l1_2m_entries // t.l1_2m_ways) if t.l1_2m_entries else (
             0, t.l1_sets)
@@ -102,6 +104,7 @@ class KernelState:
                            req=np.zeros(0, np.int64), round=np.zeros(0, np.int64))
         self.cpu_node = np.asarray(machine.cpu_node, np.int32)
         self.cpu_first_ns = np.zeros((0, cpus), np.int64)
+        self.delay = np.zeros(cpus, np.int64)  # closed loop: each CPU's stalls so far, ns
         self.masks = np.zeros((1, cpus), np.uint8)
         # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
         # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
@@ -191,7 +194,7 @@ class KernelState:
         out = Out(st_idx=np.empty(n, np.int64), st_ns=np.empty(n, np.int64),
                   st_batch=np.empty(n, np.int64), st_req=np.empty(n, np.int64), emit=emit,
                   outcome=np.empty(k, np.int8), remote=np.empty(k, np.bool_),
-                  latency=np.empty(k, np.int64))
+                  latency=np.empty(k, np.int64), st_at=np.empty(n, np.int64))
         page = np.asarray(acc.page, np.int32)
         if self._key is not None:
             page = self._key[page]  # a PMD-mapped folio's pages share its head's translation
@@ -203,7 +206,7 @@ class KernelState:
                         holding=b.holding)
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(acc, limit, b.op_record(), 0, rounds, self._page,
-                                    Cpus(self.cpu_node, self.cpu_first_ns), self.tlbs,
+                                    Cpus(self.cpu_node, self.cpu_first_ns, self.delay), self.tlbs,
                                     self.costs, out)
         self.kernel_s += time.perf_counter() - t0
         done = b.consume(cursor)
@@ -212,7 +215,8 @@ class KernelState:
         # Copies: a view would keep the whole chunk-sized buffer alive in a pending table.
         return Stalls(out.st_idx[:n_st].copy(), out.st_ns[:n_st].copy(),
                       out.st_batch[:n_st].copy(), out.st_req[:n_st].copy(),
-                      *((out.outcome, out.remote, out.latency) if emit else ()))
+                      *((out.outcome, out.remote, out.latency) if emit else (None, None, None)),
+                      out.st_at[:n_st].copy())
 
 
 NO_ACCESSES = Accesses(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
