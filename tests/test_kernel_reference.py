@@ -105,6 +105,50 @@ def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]]
     assert got["outcomes"] == want.outcomes
 
 
+@st.composite
+def crowded_calls(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
+    """Few pages, calls that overlap and accesses packed into their windows: closed loop, a
+    stalled CPU's later accesses land in windows opened after their trace time."""
+    cpus = draw(st.integers(2, 4))
+    nodes = draw(st.integers(1, 2))
+    rows = [access(v, draw(st.integers(0, cpus - 1)), v) for v in range(12)]
+    for req in range(draw(st.integers(1, 3))):
+        vpns = draw(st.lists(st.integers(0, 11), min_size=1, max_size=8, unique=True))
+        rows += migrate_pages(draw(st.integers(100, 3000)), draw(st.integers(0, cpus - 1)), vpns,
+                              draw(st.integers(0, nodes - 1)), req,
+                              mode=draw(st.sampled_from(["sync", "async"])))
+    rows += [access(draw(st.integers(100, 8000)), draw(st.integers(0, cpus - 1)),
+                    draw(st.integers(0, 11)), write=draw(st.booleans()))
+             for _ in range(draw(st.integers(1, 80)))]
+    overrides = [
+        "tlb.l1_entries=2", "tlb.l1_ways=2", "tlb.l2_entries=4", "tlb.l2_ways=2",
+        f"flush.ceiling_pages={draw(st.integers(0, 4))}",
+        f"policy.batched.batch_pages={draw(st.integers(1, 8))}",
+        f"migrate.fail_probability={draw(st.sampled_from([0.0, 0.3]))}",
+        f"migrate.copy_ns={draw(st.sampled_from([350, 2000]))}",
+    ]
+    return Machine.spread(cpus, nodes), rows, overrides
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_calls(), st.sampled_from(["serial", "batched"]), st.integers(1, 16))
+def test_kernel_matches_reference_model_closed_loop(w: tuple[Machine, list[dict], list[str]],
+                                                    policy: str, chunk: int) -> None:
+    machine, rows, overrides = w
+    profile = load_profile(overrides=overrides)
+    with tempfile.TemporaryDirectory() as d:
+        path = write_trace(Path(d) / "t.parquet", rows, machine)
+        pre, planner, acc = kernel_setup(path, profile, policy)
+    got = run_kernel(pre, profile, planner, acc, chunk, closed_loop=True)
+    buffer, masks = all_ops(pre, profile, policy)
+    want = reference.replay(pre, profile, buffer, masks, *acc, closed_loop=True)
+    for c in range(machine.cpus):
+        assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
+    assert got["holding"] == want.holding
+    assert (got["stalls"], got["stalls_at"]) == (want.stalls, want.stalls_at)
+    assert got["outcomes"] == want.outcomes
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads())
 def test_counters_add_up_and_batched_never_sends_more_ipis(w: tuple[Machine, list[dict], list[str]]) -> None:
