@@ -64,7 +64,7 @@ class Result:
     stalls_at: list[int] = field(default_factory=list)  # each stall's effective time
 
 
-def replay(pre, profile, buffer, masks, ts, cpu, page, write, closed_loop=False) -> Result:  # type: ignore[no-untyped-def]
+def replay(pre, profile, buffer, masks, ts, cpu, page, write, *, closed_loop=False) -> Result:  # type: ignore[no-untyped-def]
     """Replay all accesses (numpy arrays) against every operation of a schedule
     (a tracereplay.replay.OpBuffer holding all plans) and its mm_cpumask table.
 

@@ -7,6 +7,7 @@ core (``_core.replay_chunk``) named records of arrays, never positions to count.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -213,10 +214,10 @@ class KernelState:
         if on_rounds is not None and len(done["gid"]):
             on_rounds(done)
         # Copies: a view would keep the whole chunk-sized buffer alive in a pending table.
-        return Stalls(out.st_idx[:n_st].copy(), out.st_ns[:n_st].copy(),
-                      out.st_batch[:n_st].copy(), out.st_req[:n_st].copy(),
-                      *((out.outcome, out.remote, out.latency) if emit else (None, None, None)),
-                      out.st_at[:n_st].copy())
+        st = Stalls(out.st_idx[:n_st].copy(), out.st_ns[:n_st].copy(),
+                    out.st_batch[:n_st].copy(), out.st_req[:n_st].copy(),
+                    *((out.outcome, out.remote, out.latency) if emit else ()))
+        return dataclasses.replace(st, at_ns=out.st_at[:n_st].copy())
 
 
 NO_ACCESSES = Accesses(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
