@@ -1,6 +1,6 @@
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, _run_traces.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -29,12 +29,10 @@ FROM (
 CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
 
--- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run whose
--- capture of the page faults put some inside a migration window (stalls are those faults). The
--- faults table itself is optional (only imports with faults write it, and the DuckDB CLI's
--- load script cannot read a table some runs lack), so a measured run whose faults all fell
--- outside the windows counts as unobserved: NULL rather than 0.
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (run.json's stalls, _run_traces: stalls are the faults inside a
+-- migration window).
 CREATE OR REPLACE VIEW _stalls_observed AS
 SELECT run, trace, policy FROM _replayed
 UNION
-SELECT DISTINCT run, trace, policy FROM stalls WHERE policy = 'measured';
+SELECT DISTINCT run, trace, policy FROM _run_traces WHERE faults_captured;

@@ -20,9 +20,12 @@ SELECT
     target_full_flush::BOOLEAN AS target_full_flush,
     cost_ns::BIGINT AS cost_ns,
     reason::TINYINT AS reason,
-    reason_name::VARCHAR AS reason_name
+    reason_name::VARCHAR AS reason_name,
+    mechanism::VARCHAR AS mechanism,
+    cpus_reached::INTEGER AS cpus_reached,
+    reached_holding::INTEGER AS reached_holding
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS flush_id, NULL::BIGINT AS ts_ns, NULL::BIGINT AS end_ns, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS pages, NULL::INTEGER AS targets, NULL::INTEGER AS targets_holding, NULL::BOOLEAN AS target_full_flush, NULL::BIGINT AS cost_ns, NULL::TINYINT AS reason, NULL::VARCHAR AS reason_name, NULL::VARCHAR AS mechanism, NULL::INTEGER AS cpus_reached, NULL::INTEGER AS reached_holding WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/flushes.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -131,7 +134,7 @@ FROM (
 );
 
 CREATE OR REPLACE VIEW _run_traces AS
-SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, (json ->> '$.closed_loop')::BOOLEAN AS closed_loop FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, (json ->> '$.closed_loop')::BOOLEAN AS closed_loop FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
 
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
@@ -160,7 +163,7 @@ SELECT * FROM (VALUES
 
 -- _common: Helpers the query views share; not a query of its own
 --
--- Reads: flushes, migrations, batches, stalls, cpu_stats, faults.
+-- Reads: flushes, migrations, batches, stalls, cpu_stats, _run_traces.
 
 -- Sum of x over the group, or NULL when a row of the group lacks x. Measured runs leave what the
 -- kernel does not record NULL, and a sum over the rows that have it would pass for a complete
@@ -189,15 +192,13 @@ FROM (
 CREATE OR REPLACE VIEW _replayed AS
 SELECT DISTINCT run, trace, policy FROM cpu_stats;
 
--- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run whose
--- capture of the page faults put some inside a migration window (stalls are those faults). The
--- faults table itself is optional (only imports with faults write it, and the DuckDB CLI's
--- load script cannot read a table some runs lack), so a measured run whose faults all fell
--- outside the windows counts as unobserved: NULL rather than 0.
+-- Every (run, trace, policy) whose stalls are observed: a replay, or a measured run that
+-- captured the page faults (run.json's stalls, _run_traces: stalls are the faults inside a
+-- migration window).
 CREATE OR REPLACE VIEW _stalls_observed AS
 SELECT run, trace, policy FROM _replayed
 UNION
-SELECT DISTINCT run, trace, policy FROM stalls WHERE policy = 'measured';
+SELECT DISTINCT run, trace, policy FROM _run_traces WHERE faults_captured;
 
 -- copy_share: Where migration time goes (unmap, flush, copy, remap, other) per run and policy
 --
@@ -298,7 +299,7 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   trace                  VARCHAR           trace id in a corpus (trace=<id>/), NULL outside corpora
 --   policy                 VARCHAR           migration policy (policy=<name>/)
 --   flush_rounds           BIGINT   (rounds) initiator flush rounds, local-only ones included
---   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0, measured reason 4
+--   ipi_rounds             BIGINT   (rounds) rounds that sent IPIs: modelled rounds with targets > 0 (a broadcast round, INVLPGB or TLBI, sends none), measured reason 4
 --   ipis_sent              BIGINT   (IPIs)   IPIs sent (sum of targets; measured: a lower bound); NULL when a round lacks it
 --   ipis_useful            BIGINT   (IPIs)   IPIs that found a translation to remove; NULL when unknown (measured)
 --   ipis_wasted            BIGINT   (IPIs)   ipis_sent - ipis_useful
@@ -785,6 +786,9 @@ ORDER BY run, trace NULLS FIRST, policy, pos_in_batch NULLS LAST;
 --   ns_per_page         DOUBLE   (ns/page)    migration_ns / pages_migrated
 --   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the batches; NULL without remaps
 --   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
+--   attempts_aborted    BIGINT   (attempts)   attempts undone after their copy because the page was written (transactional)
+--   aborted_ns          BIGINT   (ns)         time of the aborted attempts, copy start to restore (part of migration_ns)
+--   aborted_pct         DOUBLE   (%)          aborted_ns / migration_ns
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -801,7 +805,9 @@ CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
     coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed,
+    count(*) FILTER (WHERE status = 'aborted') AS attempts_aborted,
+    coalesce(sum(remap_ns - copy_start_ns) FILTER (WHERE status = 'aborted'), 0) AS aborted_ns
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -813,6 +819,8 @@ WITH joined AS (
         coalesce(b.batches, 0) AS batches,
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
+        coalesce(m.attempts_aborted, 0) AS attempts_aborted,
+        coalesce(m.aborted_ns, 0) AS aborted_ns,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
         coalesce(b.elapsed_ns, 0) AS elapsed_ns,
         b.first_folio_q
@@ -835,7 +843,10 @@ SELECT
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
     (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
     first_folio_q[1]::BIGINT AS first_folio_p50_ns,
-    first_folio_q[2]::BIGINT AS first_folio_p99_ns
+    first_folio_q[2]::BIGINT AS first_folio_p99_ns,
+    attempts_aborted::BIGINT AS attempts_aborted,
+    aborted_ns::BIGINT AS aborted_ns,
+    (100.0 * aborted_ns / nullif(migration_ns, 0))::DOUBLE AS aborted_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;
 
@@ -867,8 +878,8 @@ ORDER BY run, trace NULLS FIRST, policy;
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; NULL outside runs of the seed's trace
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; NULL outside runs of the seed's trace
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT

@@ -26,8 +26,8 @@
 --   baseline_policy  VARCHAR       the policy compared with: the seed's baseline if present, else the first by name
 --   baseline         DOUBLE        the metric for baseline_policy in the same run and trace, in unit
 --   change_pct       DOUBLE  (%)   (value - baseline) / |baseline|; NULL on the baseline's row or where baseline is 0 or NULL
---   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; runs of the seed's trace only
---   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; runs of the seed's trace only
+--   seed_value       DOUBLE        the seed's measured value of this metric and policy, in unit; NULL outside runs of the seed's trace
+--   seed_change_pct  DOUBLE  (%)   the seed's measured change from baseline_policy to this policy; NULL outside runs of the seed's trace
 
 CREATE VIEW _policy_compare_baseline AS
 SELECT

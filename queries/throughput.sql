@@ -28,6 +28,9 @@
 --   ns_per_page         DOUBLE   (ns/page)    migration_ns / pages_migrated
 --   first_folio_p50_ns  BIGINT   (ns)         median of first_remap_ns - start_ns over the batches; NULL without remaps
 --   first_folio_p99_ns  BIGINT   (ns)         99th percentile (nearest rank) of the same
+--   attempts_aborted    BIGINT   (attempts)   attempts undone after their copy because the page was written (transactional)
+--   aborted_ns          BIGINT   (ns)         time of the aborted attempts, copy start to restore (part of migration_ns)
+--   aborted_pct         DOUBLE   (%)          aborted_ns / migration_ns
 
 CREATE VIEW _throughput_batches AS
 SELECT
@@ -44,7 +47,9 @@ CREATE VIEW _throughput_pages AS
 SELECT
     run, trace, policy,
     coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated,
-    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed
+    coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'failed'), 0)::BIGINT AS pages_failed,
+    count(*) FILTER (WHERE status = 'aborted') AS attempts_aborted,
+    coalesce(sum(remap_ns - copy_start_ns) FILTER (WHERE status = 'aborted'), 0) AS aborted_ns
 FROM migrations
 GROUP BY run, trace, policy;
 
@@ -56,6 +61,8 @@ WITH joined AS (
         coalesce(b.batches, 0) AS batches,
         coalesce(m.pages_migrated, 0) AS pages_migrated,
         coalesce(m.pages_failed, 0) AS pages_failed,
+        coalesce(m.attempts_aborted, 0) AS attempts_aborted,
+        coalesce(m.aborted_ns, 0) AS aborted_ns,
         CASE WHEN b.run IS NULL THEN 0 ELSE b.migration_ns END AS migration_ns,
         coalesce(b.elapsed_ns, 0) AS elapsed_ns,
         b.first_folio_q
@@ -78,6 +85,9 @@ SELECT
     (1e9 * pages_migrated / nullif(migration_ns, 0))::DOUBLE AS pages_per_s,
     (migration_ns / nullif(pages_migrated, 0))::DOUBLE AS ns_per_page,
     first_folio_q[1]::BIGINT AS first_folio_p50_ns,
-    first_folio_q[2]::BIGINT AS first_folio_p99_ns
+    first_folio_q[2]::BIGINT AS first_folio_p99_ns,
+    attempts_aborted::BIGINT AS attempts_aborted,
+    aborted_ns::BIGINT AS aborted_ns,
+    (100.0 * aborted_ns / nullif(migration_ns, 0))::DOUBLE AS aborted_pct
 FROM joined
 ORDER BY run, trace NULLS FIRST, policy;

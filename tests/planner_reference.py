@@ -19,15 +19,26 @@ The rules, as the documents state them:
 - A flush round of n pages from CPU c with mm_cpumask m: the initiator flushes locally if it is
   in m (``invlpg_ns`` a page, or ``full_flush_ns`` for more than ``ceiling_pages`` pages, which
   makes the round a full flush), every other CPU in m gets an IPI, and the initiator waits
-  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them.
+  ``ipi_initiator_ns + ipi_extra_target_ns * (targets - 1)`` for them. That is the ``ipi``
+  mechanism. Under ``invlpgb``, a process whose mask holds at least ``min_cpus`` CPUs (the
+  initiator counted if in it) is flushed by a broadcast instead: ``page_ns`` a page plus one
+  ``tlbsync_ns``, no IPI, never a full flush; a smaller one as under ``ipi``. Under ``tlbi``
+  every round is such a broadcast (``page_ns`` a page plus one ``dsb_ns``).
 - serial (Linux <= 6.2): up to ``passes`` passes over the list; per page other, unmap, a round
   for that page at once, copy, remap. mm_cpumask is read before every
   ``mm_cpumask_sample_pages``-th attempt of a pass.
 - batched (Linux >= 6.3): chunks of ``batch_pages``; mm_cpumask read when a chunk starts. Unmap
   every page (busy ones retried in later passes: ``passes`` for an async call, ``async_passes``
-  for a sync one); if another CPU is in the mask, one round for the chunk's unmapped pages, else
+  for a sync one); if another CPU is in the mask (always under ``tlbi``: arm64 always defers),
+  one round for the chunk's unmapped pages, else
   each page is flushed at its unmap; then per page copy, remap. A sync call retries each page
   still busy alone, like serial, up to ``sync_passes`` passes; an async call gives up on it.
+- transactional (Nomad): per page, up to ``retries`` + 1 attempts, no busy draws; an attempt is
+  other, copy (the page still mapped), unmap, a round for that page at once (mask read at the
+  unmap), then remap. If the page was stored to at or after the copy began and before the
+  unmap, the attempt is aborted (the remap restores the old PTE; the page stays where it is and
+  is busy until then) and the page is tried again; after the last aborted attempt it is left.
+  Every attempt is a row (aborted ones with status 2), numbered in the call's order.
 - batched-copy (the batch-copy series): batched's chunks, unmap stage, flush and fallback (and
   its ``[policy.batched]`` knobs), but after the flush the chunk's pages are copied together by
   the copy engine, then each is remapped.
@@ -55,6 +66,7 @@ The rules, as the documents state them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -62,13 +74,13 @@ import numpy as np
 from tracereplay.config import Profile
 from tracereplay.prepass import PrePass
 
-MIGRATED, FAILED = 0, 1
+MIGRATED, FAILED, ABORTED = 0, 1, 2
 
 ROUND_DTYPES = {
     "ts_ns": np.int64, "end_ns": np.int64, "cost_ns": np.int64, "cpu": np.int32,
     "pid_index": np.int32, "req_id": np.int64, "batch_id": np.int64, "pages": np.int32,
     "n_pages": np.int64, "gid": np.int64, "targets": np.int32, "full": np.bool_,
-    "mask_id": np.int32, "page_list": np.int64,
+    "mask_id": np.int32, "page_list": np.int64, "broadcast": np.bool_,
 }
 PAGE_DTYPES = {
     "page": np.int64, "req_id": np.int64, "batch_id": np.int64, "cpu": np.int32, "pos": np.int32,
@@ -149,8 +161,10 @@ def copy_batch(profile: Profile, page_size: int, sizes: list[int]) -> tuple[list
 class ReferencePlanner:
     """Plans every call of a pre-pass that has seen the whole trace."""
 
-    def __init__(self, pre: PrePass, profile: Profile, policy: str) -> None:
+    def __init__(self, pre: PrePass, profile: Profile, policy: str,
+                 stores: Sequence[tuple[int, int]] = ()) -> None:
         self.pre, self.profile, self.policy = pre, profile, policy
+        self.stores = sorted(stores)  # (ts_ns, page) of every store of the trace
         self.cfg = profile.policy["batched" if policy == "batched-copy" else policy]
         self.page_size = pre.machine.page_size
         self.copy_ns = copy_batch(profile, self.page_size, [self.page_size])[2]  # a page alone
@@ -190,6 +204,8 @@ class ReferencePlanner:
             self.batches: list[dict[str, Any]] = []
             if self.policy == "serial":
                 end = self.serial(pages, start)
+            elif self.policy == "transactional":
+                end = self.transactional(pages, start)
             else:
                 end = self.batched(pages, start)
             free[calls.cpu[i]] = end
@@ -278,10 +294,18 @@ class ReferencePlanner:
         n = sum(self.size(folio) for folio in folios)
         local = mask[self.call["cpu"]]
         targets = sum(mask) - int(local)
-        full = n > f.ceiling_pages
-        cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
+        own = self.profile.mechanisms[f.mechanism]
+        broadcast = f.mechanism == "tlbi" or (f.mechanism == "invlpgb" and sum(mask) >= own.min_cpus)
+        if broadcast:
+            full = False
+            wait = own.dsb_ns if f.mechanism == "tlbi" else own.tlbsync_ns
+            cost = own.page_ns * n + wait
+            targets = 0
+        else:
+            full = n > f.ceiling_pages
+            cost = (f.full_flush_ns if full else f.invlpg_ns * n) if local else 0
+            if targets:
+                cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
         if mask not in self.mask_ids:
             self.mask_ids[mask] = len(self.mask_ids)
         gid = self.n_rounds
@@ -292,7 +316,7 @@ class ReferencePlanner:
             "batch_id": batch_id, "pages": -1 if full else len(pages), "n_pages": len(pages),
             "gid": gid,
             "targets": targets, "full": full, "mask_id": self.mask_ids[mask],
-            "page_list": list(pages),
+            "page_list": list(pages), "broadcast": broadcast,
         })
         return gid, cost
 
@@ -379,6 +403,43 @@ class ReferencePlanner:
 
     # -- policies ----------------------------------------------------------------------
 
+    def transactional(self, pages: list[int], start: int) -> int:
+        m = self.m
+        batch_id = self.new_batch()
+        phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
+        t, pos = start, 0
+        moved: list[int] = []
+        for page in pages:
+            mine = range(page, page + self.size(page))  # the folio's pages
+            copy = self.copy_alone(page)
+            for attempt in range(1, self.cfg.retries + 2):
+                copy_start = t + m.other_ns
+                unmap = copy_start + copy + m.unmap_ns
+                gid, cost = self.flush_round(self.mask(unmap), unmap, [page], batch_id)
+                remap = unmap + cost + m.remap_ns
+                dirty = any(p in mine and copy_start <= ts < unmap for ts, p in self.stores)
+                self.rows.append({
+                    "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
+                    "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
+                    "dst_node": self.call["dst"], "unmap_ns": unmap, "flush_ns": unmap + cost,
+                    "copy_start_ns": copy_start, "copy_end_ns": copy_start + copy,
+                    "remap_ns": remap, "round": gid, "status": ABORTED if dirty else MIGRATED,
+                    "attempts": attempt, "pages": self.size(page),
+                    "span": len(self.translations(page)),
+                })
+                pos += 1
+                t = remap
+                for phase, ns in (("other", m.other_ns), ("copy", copy),
+                                  ("unmap", m.unmap_ns), ("flush", cost), ("remap", m.remap_ns)):
+                    phases[phase] += ns
+                self.busy_until[page] = max(self.busy_until[page], remap)
+                if not dirty:
+                    self.node[page] = self.call["dst"]
+                    moved.append(page)
+                    break
+        self.batch(batch_id, "transactional", pages, moved, start, t, phases)
+        return t
+
     def serial(self, pages: list[int], start: int) -> int:
         batch_id = self.new_batch()
         phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
@@ -404,7 +465,7 @@ class ReferencePlanner:
             chunk_start = t
             phases = dict.fromkeys(("unmap", "flush", "copy", "remap", "other"), 0)
             mask = self.mask(t)
-            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0
+            deferred = sum(mask) - int(mask[self.call["cpu"]]) > 0 or self.f.mechanism == "tlbi"
             passes = cfg.passes if self.call["is_async"] else cfg.async_passes
             attempts = dict.fromkeys(chunk, 0)
             unmapped: list[tuple[int, int, int, int]] = []  # page, unmap, flush, round

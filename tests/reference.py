@@ -120,6 +120,8 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write, *, closed_loop=Fal
         r = int(ops["arg"][k])
         gid = int(rounds["gid"][r])
         init, pid, full = int(rounds["cpu"][r]), int(rounds["pid_index"][r]), bool(rounds["full"][r])
+        # A broadcast (INVLPGB, arm64 TLBI) reaches every CPU without interrupting any.
+        broadcast = bool(rounds["broadcast"][r])
         mask = masks[rounds["mask_id"][r]]
         pages = [int(x) for x in buffer.r_pages[buffer.r_ptr[r]:buffer.r_ptr[r + 1]]]
         for c in range(ncpu):
@@ -141,9 +143,13 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write, *, closed_loop=Fal
                         useful |= bool(got)
             st = res.stats[c]
             if c == init:
-                if mask[c]:
+                if mask[c] or broadcast:
                     st["entries_flushed"] += removed
                     st["full_flushes"] += int(full)
+            elif broadcast:
+                st["entries_flushed"] += removed
+                st["full_flushes"] += int(full)
+                res.holding[gid] += int(useful)
             elif mask[c]:
                 st["ipis_received"] += 1
                 st["entries_flushed"] += removed

@@ -78,7 +78,8 @@ def load_prepass(path: Path, profile: Profile) -> tuple[tr.Trace, PrePass]:
     """A trace and its pre-pass over every row."""
     window = profile.flush.mm_cpumask == "window"
     reader = tr.TraceReader(path)
-    pre = prepass(reader, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    pre = prepass(reader, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
+                  writes=True)
     return reader.trace(), pre
 
 

@@ -39,8 +39,9 @@ def test_set_accepts_a_bare_unique_key_or_a_dotted_one() -> None:
 def test_each_policy_has_a_section_of_its_own_knobs() -> None:
     p = load_profile()
     # batched-copy changes only the move phase of migrate_pages_batch(): it reads batched's.
-    assert list(p.policy) == ["serial", "batched"]
-    assert [POLICIES[n].section for n in POLICIES] == ["serial", "batched", "batched"]
+    assert list(p.policy) == ["serial", "batched", "transactional"]
+    assert [POLICIES[n].section for n in POLICIES] == ["serial", "batched", "batched",
+                                                       "transactional"]
     for name, cfg in p.policy.items():
         assert isinstance(cfg, POLICIES[name].config)
     assert p.to_dict()["policy"]["batched"]["batch_pages"] == 512
@@ -105,6 +106,7 @@ def test_replace_and_run_json_configs_of_old_key_names() -> None:
     assert replace(p, policy__serial__passes=2).policy["serial"].passes == 2
     old = p.to_dict()
     policies = old.pop("policy")
+    del policies["transactional"]  # no key of transactional ever had another name
     old["migrate"] = {**old["migrate"], "batch_size": 512, "serial_passes": 10,
                       "async_passes": 3, "sync_passes": 7}
     old["flush"] = {**old["flush"], "mm_cpumask_sample_pages": 512}

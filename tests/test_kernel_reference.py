@@ -80,11 +80,16 @@ def workloads(draw: st.DrawFn, span: int = 20_000) -> tuple[Machine, list[dict],
         *draw(st.sampled_from([[], ["tlb.l1_2m_entries=0", "tlb.l1_2m_ways=0"]])),
         *draw(st.sampled_from([[], ["tlb.l2_2m_entries=4", "tlb.l2_2m_ways=2"]])),
     ]
+    mechanism = draw(st.sampled_from(["ipi", "invlpgb", "tlbi"]))
+    overrides += [f"flush.mechanism={mechanism}", f"flush.invlpgb.min_cpus={draw(st.integers(1, 4))}"]
+    if mechanism == "tlbi":
+        overrides.append("machine.arch=arm64")
     return machine, rows, overrides
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.sampled_from(["serial", "batched"]), st.integers(1, 64), st.booleans())
+@given(workloads(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 64),
+       st.booleans())
 def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str,
                                         chunk: int, closed_loop: bool) -> None:
     machine, rows, overrides = w

@@ -19,7 +19,8 @@ SUMMARY_KEYS = [
     "ipis_per_1000_pages", "migration_ns", "pages_per_s", "first_folio_p50_ns",
     "first_folio_p99_ns", "unmap_share", "flush_share",
     "copy_share", "remap_share", "other_share", "window_p50_ns", "window_max_ns",
-    "stalled_accesses", "stall_p50_ns", "stall_p99_ns", "stall_max_ns", "accesses",
+    "stalled_accesses", "stall_p50_ns", "stall_p99_ns", "stall_max_ns", "attempts_aborted",
+    "aborted_share", "accesses",
     "l1_hit_rate", "l2_hit_rate", "stale_hits", "remote_accesses",
 ]  # fmt: skip
 

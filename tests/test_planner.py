@@ -33,9 +33,17 @@ def _same_columns(got: dict[str, np.ndarray], want: dict[str, np.ndarray], what:
         assert np.array_equal(g, w), f"{what}.{k}: {g} != {w}"
 
 
-def assert_same_plans(pre: PrePass, profile: Profile, policy: str) -> int:
+def stores(pre: PrePass, rows: list[dict]) -> list[tuple[int, int]]:
+    """(ts_ns, page id) of every store among the trace's rows."""
+    return [(r["ts_ns"], int(pre.page_ids(np.array([r["pid"]]), np.array([r["vaddr"] >> 12]))[0]))
+            for r in rows if r["kind"] == "access" and r["write"]]
+
+
+def assert_same_plans(pre: PrePass, profile: Profile, policy: str,
+                      rows: list[dict] | None = None) -> int:
     """Plan with the planner and the reference; fail on any difference. Returns the calls."""
-    planner, ref = Planner(pre, profile, policy), ReferencePlanner(pre, profile, policy)
+    planner = Planner(pre, profile, policy)
+    ref = ReferencePlanner(pre, profile, policy, stores(pre, rows or []))
     got: list[CallPlan] = list(planner)
     want = ref.plans()
     assert len(got) == len(want)
@@ -71,6 +79,7 @@ def planning_overrides(draw: st.DrawFn) -> list[str]:
         f"policy.batched.passes={draw(st.integers(1, 3))}",
         f"policy.batched.async_passes={draw(st.integers(1, 3))}",
         f"policy.batched.sync_passes={draw(st.integers(1, 3))}",
+        f"policy.transactional.retries={draw(st.integers(0, 2))}",
         f"copy.engine={draw(st.sampled_from(['cpu', 'mt', 'dma']))}",
         f"copy.threads={draw(st.integers(1, 4))}",
         f"copy.channels={draw(st.integers(1, 4))}",
@@ -90,7 +99,7 @@ def test_plans_match_reference(w: tuple[Machine, list[dict], list[str]], extra: 
     with tempfile.TemporaryDirectory() as d:
         pre = _prepass(write_trace(Path(d) / "t.parquet", rows, machine), profile)
     for policy in POLICIES:
-        assert_same_plans(pre, profile, policy)
+        assert_same_plans(pre, profile, policy, rows)
 
 
 def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
@@ -99,7 +108,8 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
     machine = Machine.spread(8, 2)
     rng = np.random.default_rng(7)
     rows = [access(int(t), int(rng.integers(0, 8)), int(rng.integers(0, 700)),
-                   pid=int(rng.integers(1, 3))) for t in np.sort(rng.integers(0, 400_000, 4000))]
+                   pid=int(rng.integers(1, 3)), write=bool(rng.random() < 0.3))
+            for t in np.sort(rng.integers(0, 400_000, 4000))]
     rows += [access(200_000 + 1000 * c, c, 5, pid=1) for c in range(8)]  # late first touches
     for req, ts in enumerate(range(0, 400_000, 37_000)):
         cpu, pid = int(rng.integers(0, 3)), int(rng.integers(1, 3))
@@ -122,7 +132,7 @@ def test_plans_match_reference_on_long_queued_calls(tmp_path: Path) -> None:
                 "copy.channels=5"])
             pre = _prepass(path, profile)
             for policy in POLICIES:
-                calls += assert_same_plans(pre, profile, policy)
+                calls += assert_same_plans(pre, profile, policy, rows)
     assert calls > 100
 
 

@@ -15,7 +15,7 @@ from tracereplay.replay import DEFAULT_POLICIES as REPLAY_DEFAULTS
 
 
 def test_the_policies_are_listed_oldest_kernel_first_and_two_replay_by_default() -> None:
-    assert list(POLICIES) == ["serial", "batched", "batched-copy"]
+    assert list(POLICIES) == ["serial", "batched", "batched-copy", "transactional"]
     assert DEFAULT_POLICIES == REPLAY_DEFAULTS == ("serial", "batched")
     assert tr.POLICIES is POLICIES
 
@@ -34,7 +34,8 @@ def test_each_policy_declares_a_one_line_description_and_a_documented_frozen_con
 
 
 def test_an_unknown_policy_fails_naming_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown policy 'lazy'; known: serial, batched, batched-copy"):
+    with pytest.raises(ConfigError, match=r"unknown policy 'lazy'; known: serial, batched, "
+                                          r"batched-copy, transactional"):
         policy("lazy")
 
 

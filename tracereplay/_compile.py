@@ -21,7 +21,7 @@ class CompileTime:
     seconds: float = 0.0  # wall time in numba compilations of the block
 
 
-class _Outermost(event.Listener):  # type: ignore[misc]
+class _Outermost(event.Listener):
     def __init__(self, into: CompileTime) -> None:
         self.into, self.depth, self.t0 = into, 0, 0.0
 

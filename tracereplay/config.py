@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,6 +44,8 @@ class MachineConfig:
     cpu_node: tuple[int, ...] = setting(
         "NUMA node of each CPU; empty = CPUs fill the nodes in order", default=()
     )
+    arch: str = setting("instruction set: 'x86_64' or 'arm64' (which flush mechanisms exist)",
+                        default="x86_64")
 
     def machine(self) -> Machine:
         if self.cpu_node:
@@ -96,6 +99,9 @@ class FlushConfig:
     ipi_responder_ns: int = setting("time each receiver is interrupted by a flush IPI, flush work excluded, ns")
     mm_cpumask: str = setting("'sticky': a CPU that ever ran the process stays in mm_cpumask; 'window': only CPUs that accessed it within mm_cpumask_window_ns")
     mm_cpumask_window_ns: int = setting("activity window of mm_cpumask = 'window', ns")
+    mechanism: str = setting(
+        "how a flush round reaches the CPUs: 'ipi', 'invlpgb' (x86_64), 'tlbi' (arm64); its "
+        "own costs are [flush.<mechanism>]", default="ipi")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +136,8 @@ _SECTIONS: dict[str, type] = {
 }
 POLICY = "policy"  # [policy.<name>]: one section per registered policy
 COPY = "copy"  # [copy.<name>]: one section per registered copy engine
+MECHANISM = "flush"  # [flush.<name>]: one section per registered flush mechanism
+ARCHES = ("x86_64", "arm64")
 
 
 def _policies() -> dict[str, Any]:
@@ -138,6 +146,14 @@ def _policies() -> dict[str, Any]:
     from tracereplay.migrate import POLICIES
 
     return POLICIES
+
+
+def _mechanisms() -> dict[str, Any]:
+    """The registered flush mechanisms, in their order (imported when first needed, as the
+    policies are)."""
+    from tracereplay.flush import MECHANISMS
+
+    return MECHANISMS
 
 
 def _engines() -> dict[str, Any]:
@@ -149,9 +165,11 @@ def _engines() -> dict[str, Any]:
 
 
 def _sections() -> dict[str, type]:
-    """Every section and its config class: the fixed ones, ``copy.<name>`` for each registered
-    copy engine, then ``policy.<name>`` for each registered policy."""
-    return {**_SECTIONS, **{f"{COPY}.{n}": e.config for n, e in _engines().items()},
+    """Every section and its config class: the fixed ones, ``flush.<name>`` for each registered
+    flush mechanism, ``copy.<name>`` for each registered copy engine, then ``policy.<name>`` for
+    each registered policy."""
+    return {**_SECTIONS, **{f"{MECHANISM}.{n}": e.config for n, e in _mechanisms().items()},
+            **{f"{COPY}.{n}": e.config for n, e in _engines().items()},
             **{f"{POLICY}.{n}": p.config for n, p in _policies().items() if p.section == n}}
 
 
@@ -200,6 +218,8 @@ class Profile:
     copy: CopyConfig
     # Each registered copy engine's costs ([copy.<name>]), by name, in the registry's order.
     copy_engines: dict[str, Any]
+    # Each registered flush mechanism's own config ([flush.<name>]), by name.
+    mechanisms: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Keys set by a file of one's own (--profile PATH, --config) or --set rather than by a
     # shipped profile.
@@ -214,6 +234,8 @@ class Profile:
         """The config object of ``section`` (``flush``, ``policy.batched`` …)."""
         if section.startswith(f"{POLICY}."):
             return self.policy[section.removeprefix(f"{POLICY}.")]
+        if section.startswith(f"{MECHANISM}."):
+            return self.mechanisms[section.removeprefix(f"{MECHANISM}.")]
         if section.startswith(f"{COPY}."):
             return self.copy_engines[section.removeprefix(f"{COPY}.")]
         return getattr(self, section)
@@ -224,6 +246,7 @@ class Profile:
         d: dict[str, Any] = {"name": self.name, "description": self.description}
         for section in _SECTIONS:
             d[section] = _plain(getattr(self, section))
+        d[MECHANISM].update({name: _plain(cfg) for name, cfg in self.mechanisms.items() if _plain(cfg)})
         d[COPY].update({name: _plain(cfg) for name, cfg in self.copy_engines.items()})
         d[POLICY] = {name: _plain(cfg) for name, cfg in self.policy.items()}
         return d
@@ -284,6 +307,15 @@ def _check(p: Profile) -> None:
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
+    need(p.machine.arch in ARCHES, "machine.arch", f"must be one of {', '.join(ARCHES)}",
+         p.machine.arch)
+    mechanisms = _mechanisms()
+    need(fl.mechanism in mechanisms, "flush.mechanism",
+         f"must be one of {', '.join(mechanisms)}", fl.mechanism)
+    arches = mechanisms[fl.mechanism].arches
+    need(p.machine.arch in arches, "flush.mechanism",
+         f"does not exist on machine.arch '{p.machine.arch}' (only on {', '.join(arches)})",
+         fl.mechanism)
     need(p.copy.engine in _engines(), "copy.engine",
          f"must be one of {', '.join(map(repr, _engines()))}", p.copy.engine)
     need(0.0 <= m.fail_probability < 1.0, "migrate.fail_probability", "must be in [0, 1)",
@@ -360,6 +392,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
             if not isinstance(value, dict):
                 raise ConfigError(f"{origin}: '{key}' must be a table")
             tables += [(f"{POLICY}.{name}", table) for name, table in value.items()]
+        elif key == MECHANISM and isinstance(value, dict):
+            # [flush] holds its own keys and the mechanisms' sections ([flush.<name>]).
+            own = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            tables.append((key, own))
+            tables += [(f"{key}.{k}", v) for k, v in value.items() if isinstance(v, dict)]
         elif key == COPY and isinstance(value, dict):
             # [copy] holds the engine and its counts; [copy.<name>] an engine's costs.
             tables.append((key, {k: v for k, v in value.items() if not isinstance(v, dict)}))
@@ -373,6 +410,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], origin: str, *,
         if section.startswith(f"{POLICY}.") and section not in _sections():
             raise ConfigError(f"{origin}: unknown policy section '[{section}]'; policies: "
                               f"{', '.join(_policies())}")
+        if section.startswith(f"{MECHANISM}.") and section not in _sections():
+            raise ConfigError(f"{origin}: unknown flush mechanism section '[{section}]'; "
+                              f"mechanisms: {', '.join(_mechanisms())}")
         if section.startswith(f"{COPY}.") and section not in _sections():
             raise ConfigError(f"{origin}: unknown copy engine section '[{section}]'; engines: "
                               f"{', '.join(_engines())}")
@@ -478,6 +518,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
         origins=dict(data.get("origins", {})),
         policy={name: sections.pop(f"{POLICY}.{name}") for name, p in _policies().items()
                 if p.section == name},
+        mechanisms={name: sections.pop(f"{MECHANISM}.{name}") for name in _mechanisms()},
         copy_engines={name: sections.pop(f"{COPY}.{name}") for name in _engines()},
         **sections,
     )
@@ -486,7 +527,7 @@ def _build(data: dict[str, Any], origin: str) -> Profile:
 def load_profile(
     name: str = DEFAULT_PROFILE,
     *,
-    config_file: str | Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Profile:
     """The effective configuration: profile ``name``, then ``config_file``, then ``overrides``.

@@ -57,6 +57,8 @@ SUMMARY: tuple[SummaryField, ...] = (
     SummaryField("stall_p50_ns", "page_stall_summary", "stall_p50_ns"),
     SummaryField("stall_p99_ns", "page_stall_summary", "stall_p99_ns"),
     SummaryField("stall_max_ns", "page_stall_summary", "stall_max_ns"),
+    SummaryField("attempts_aborted", "throughput", "attempts_aborted"),
+    SummaryField("aborted_share", "throughput", "aborted_pct", fraction=True),
     SummaryField("accesses", "tlb_hits", "accesses"),
     SummaryField("l1_hit_rate", "tlb_hits", "l1_hit_pct", fraction=True),
     SummaryField("l2_hit_rate", "tlb_hits", "l2_hit_pct", fraction=True),

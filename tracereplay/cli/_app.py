@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 import typer.core
 from rich.console import Console
@@ -34,7 +36,7 @@ def _no_placeholder_for_flags() -> None:
     shows none (typer would print <bool>)."""
     shown = typer.core.TyperOption.display_type_rich
 
-    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else shown(self, ctx)
 
     typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]

@@ -89,7 +89,7 @@ def print_table(console: Console, table: pa.Table, title: str,
     room = console.width
     # the leading text columns name a row (run, trace, policy; metric and unit too in
     # policy_compare): each part repeats them
-    keys = []
+    keys: list[int] = []
     for i in range(len(names)):
         if numeric[i] or sum(widths[k] + _SEP for k in [*keys, i]) > room // 2:
             break

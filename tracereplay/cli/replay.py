@@ -117,6 +117,8 @@ _ROWS = (
     ("share: copy", "copy_share", "pct"),
     ("share: remap", "remap_share", "pct"),
     ("share: other", "other_share", "pct"),
+    ("attempts aborted (written)", "attempts_aborted", "int"),
+    ("share: aborted attempts", "aborted_share", "pct"),
     ("unmapped window p50", "window_p50_ns", "ns"),
     ("stalled accesses", "stalled_accesses", "int"),
     ("stall p50", "stall_p50_ns", "ns"),
@@ -172,6 +174,8 @@ def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
     table = Table("metric", *names, *(f"{n} vs {baseline}" for n in others),
                   title="tracereplay: model results per policy, "
                         f"{'closed' if closed_loop else 'open'} loop")
+    for numbers in table.columns[1:]:
+        numbers.justify = "right"  # numbers line up by their last digit
     by = {r.policy: r.metrics for r in results}
     change = {(r["metric"], r["policy"]): r["change_pct"] for r in rows}
     column = {f.key: f.column for f in SUMMARY}  # policy_compare names a metric by its column

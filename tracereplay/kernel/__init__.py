@@ -204,7 +204,7 @@ class KernelState:
         r = b.rounds
         rounds = Rounds(gid=r["gid"], cpu=r["cpu"], pid=r["pid_index"], full=r["full"],
                         mask_id=r["mask_id"], masks=self.masks, ptr=b.r_ptr, pages=b.r_pages,
-                        holding=b.holding)
+                        holding=b.holding, broadcast=r["broadcast"])
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(acc, limit, b.op_record(), 0, rounds, self._page,
                                     Cpus(self.cpu_node, self.cpu_first_ns, self.delay), self.tlbs,

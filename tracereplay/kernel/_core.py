@@ -11,7 +11,9 @@ chunk's last access, operations up to ``op_limit`` are applied):
   rounds across the run, as ``op_round`` of an unmap does). Its initiator (when in mm_cpumask) and every target
   invalidate the round's pages, or flush the whole address space when the round is full.
   CPUs outside the mask drop the translations silently: x86 catches them up when they next
-  switch to the address space (lazy TLB), which costs no IPI.
+  switch to the address space (lazy TLB), which costs no IPI. A *broadcast* round (INVLPGB,
+  arm64 TLBI) invalidates every CPU's TLB, initiator included, and interrupts nobody: no IPI
+  is counted and ``holding`` counts the CPUs other than the initiator that held a translation.
 
 Accesses: L1 dTLB, then STLB, then a page walk. A page's row names the set it is looked up in:
 a PMD-mapped folio's translation is one entry (its head page's id, set by vpn >> 9), in the
@@ -161,7 +163,8 @@ class Rounds(NamedTuple):
     masks: np.ndarray  # uint8 [n_masks, cpus]
     ptr: np.ndarray  # int64 [n + 1]: CSR of each round's pages
     pages: np.ndarray  # int64 page ids
-    holding: np.ndarray  # int32, out: targets that held a translation of the round's pages
+    holding: np.ndarray  # int32, out: CPUs reached (not the initiator) that held a translation
+    broadcast: np.ndarray  # the hardware reached every CPU: no IPI, nobody interrupted
 
 
 class Pages(NamedTuple):
@@ -249,6 +252,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     op_round, op_batch, op_req, op_start = ops.round, ops.batch, ops.req, ops.start
     r_gid, r_cpu, r_pid, r_full, r_mask_id = rounds.gid, rounds.cpu, rounds.pid, rounds.full, rounds.mask_id
     masks, r_ptr, r_pages, r_holding = rounds.masks, rounds.ptr, rounds.pages, rounds.holding
+    r_broadcast = rounds.broadcast
     page_pid, page, page_until = pg.pid, pg.row, pg.until
     page_batch, page_req, page_round = pg.batch, pg.req, pg.round
     cpu_node, cpu_first_ns, delay = cpus.node, cpus.first_ns, cpus.delay
@@ -318,6 +322,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
             s0 = r_ptr[r]
             s1 = r_ptr[r + 1]
             holding = 0
+            bcast = r_broadcast[r] != 0
             for c in range(ncpu):
                 if c != init and masks[m, c] == 0 and cpu_first_ns[pid, c] > op_ts[k]:
                     continue  # never ran the process: holds none of its translations
@@ -352,10 +357,17 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
                         useful = useful or hit > 0
                 in_mask = masks[m, c] != 0
                 if c == init:
-                    if in_mask:
+                    if in_mask or bcast:
                         stats[c, S_ENTRIES] += removed
                         if full:
                             stats[c, S_FULL] += 1
+                elif bcast:
+                    # A broadcast invalidation: every CPU's TLB, no interrupt.
+                    stats[c, S_ENTRIES] += removed
+                    if full:
+                        stats[c, S_FULL] += 1
+                    if useful:
+                        holding += 1
                 elif in_mask:
                     stats[c, S_IPIS] += 1
                     stats[c, S_ENTRIES] += removed

@@ -13,7 +13,7 @@ _OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
             "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64,
             "start": np.int64}
 _ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
-               "pages", "n_pages", "targets", "full", "mask_id")
+               "pages", "n_pages", "targets", "full", "mask_id", "broadcast")
 
 
 def _translations(pg: dict[str, np.ndarray], ok: np.ndarray
@@ -57,7 +57,12 @@ class OpBuffer:
         offset = n0
         for plan in plans:
             pg, rd = plan.pages, plan.rounds
-            ok = pg["status"] == mig.STATUS_MIGRATED
+            # Every attempt that unmapped its folio: migrated ones move it, aborted ones
+            # (transactional) restore it where it was.
+            ok = pg["status"] != mig.STATUS_FAILED
+            undone = pg["status"] == mig.STATUS_ABORTED
+            if undone.any():
+                pg = {**pg, "dst_node": np.where(undone, pg["src_node"], pg["dst_node"])}
             un, arg = _translations(pg, ok)
             n_u, n_r = len(arg), len(rd["gid"])
             none = np.full(n_r, -1, np.int64)

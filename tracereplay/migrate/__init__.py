@@ -21,6 +21,8 @@ from tracereplay.config import Profile
 from tracereplay.errors import ConfigError
 from tracereplay.migrate._engine import (
     BATCH_KINDS,
+    STATUS_ABORTED,
+    STATUS_FAILED,
     STATUS_MIGRATED,
     STATUS_NAMES,
     Call,
@@ -43,7 +45,8 @@ POLICIES: dict[str, Policy] = registered()
 # The policies replayed when none is named, as they declare themselves.
 DEFAULT_POLICIES: tuple[str, ...] = tuple(name for name, p in POLICIES.items() if p.default)
 
-__all__ = ["BATCH_KINDS", "DEFAULT_POLICIES", "POLICIES", "STATUS_MIGRATED", "STATUS_NAMES",
+__all__ = ["BATCH_KINDS", "DEFAULT_POLICIES", "POLICIES", "STATUS_ABORTED", "STATUS_FAILED",
+           "STATUS_MIGRATED", "STATUS_NAMES",
            "CallPlan", "Planner", "Policy", "policy"]
 
 
@@ -67,6 +70,13 @@ class Planner:
     def __init__(self, pre: PrePass, profile: Profile, policy_name: str) -> None:
         self.policy = policy_name
         self._migrate_call = policy(policy_name).migrate_call
+        self._horizon = policy(policy_name).horizon
+        if self._horizon is not None and pre.writes is None:
+            raise ValueError(f"policy '{policy_name}' reads the stores: the pre-pass must keep them")
+        # The start of the first call that waits for the pre-pass to read further (its policy
+        # reads the stores up to its horizon), or None.
+        self.blocked_ns: int | None = None
+        self._stores_from = 0
         self.pre = pre
         self.engine = Engine(pre, profile, profile.policy[policy(policy_name).section])
         self.calls = 0
@@ -119,11 +129,17 @@ class Planner:
                              f"knows it up to {self.pre.known_ns} ns")
         plans = []
         calls = self.pre.calls
+        self.blocked_ns = None
         while (best := self._next()) is not None and best[0] <= t_ns:
             start, _, i = best
             cpu = calls.cpu[i]
-            self._queues[cpu].popleft()
             self.engine.grow()
+            if self._horizon is not None:
+                need = start + self._horizon(self.engine, len(self._call_pages(i, start, count=False)))
+                if need > self.pre.known_ns:
+                    self.blocked_ns = start
+                    break
+            self._queues[cpu].popleft()
             pages = self._call_pages(i, start)
             if not len(pages):
                 self.empty_calls += 1
@@ -134,14 +150,22 @@ class Planner:
             self._free[cpu] = self._migrate_call(self.engine, call, pages, start)
             self.calls += 1
             plans.append(self.engine.take(call, start, self._free[cpu]))
+        if self._horizon is not None:
+            self._stores_from = t_ns + 1 if self.blocked_ns is None else self.blocked_ns
         return plans
+
+    def stores_from(self) -> int | None:
+        """The earliest store a call still to plan may read (no call still to plan starts
+        before it); None if the policy reads no stores."""
+        return None if self._horizon is None else self._stores_from
 
     def __iter__(self) -> Iterator[CallPlan]:
         yield from self.plan_until(self.pre.known_ns)
 
-    def _call_pages(self, i: int, start: int) -> np.ndarray:
+    def _call_pages(self, i: int, start: int, *, count: bool = True) -> np.ndarray:
         """The folios call ``i`` migrates (by head page), in order, as they are when it
-        starts. A folio moves whole: an explicit row naming any of its pages moves it."""
+        starts. A folio moves whole: an explicit row naming any of its pages moves it.
+        ``count``: add the pages it skips to the planner's counters."""
         pre, eng, calls = self.pre, self.engine, self.pre.calls
         pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
         exists = pre.page_first_ns <= start
@@ -163,16 +187,18 @@ class Planner:
             present = pages >= 0
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.
-            self.absent_pages += int((~present).sum())
             pages = pages[present]
             pages = pages - offset[pages]  # the folio's head
             _, first = np.unique(pages, return_index=True)
             pages = pages[np.sort(first)]  # two pages of one folio move it once
             on_dst = eng.node_now[pages] == dst
-            eng.skipped_on_dst += int(on_dst.sum())
             pages = pages[~on_dst]
+            if count:
+                self.absent_pages += int((~present).sum())
+                eng.skipped_on_dst += int(on_dst.sum())
         if src == dst:
             return pages[:0]
         busy = eng.busy_until[pages] > start
-        eng.skipped_busy += int(busy.sum())
+        if count:
+            eng.skipped_busy += int(busy.sum())
         return pages[~busy]

@@ -2,7 +2,7 @@
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
 windows, flush rounds and batch records through the engine's few verbs: ``mask``, ``draws``,
-``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
+``defers``, ``flush_round``, ``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
 ``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
 
 The unit of migration is the folio: a policy's list holds folio heads (a base page is a folio
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tracereplay import flush as fl
 from tracereplay.config import Profile
 from tracereplay.copy import Copier
 from tracereplay.prepass import PrePass
@@ -31,9 +32,10 @@ from tracereplay.trace.schema import pmd_order
 
 STATUS_MIGRATED = 0
 STATUS_FAILED = 1
-STATUS_NAMES = ("migrated", "failed")
+STATUS_ABORTED = 2  # an attempt undone after its copy (transactional): the page stays
+STATUS_NAMES = ("migrated", "failed", "aborted")
 
-BATCH_KINDS = ("serial", "batch", "sync_retry")
+BATCH_KINDS = ("serial", "batch", "sync_retry", "transactional")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +70,21 @@ class RoundRows:
 
     ts_ns: np.ndarray  # when the round starts
     cost_ns: np.ndarray  # the initiator's time (local flush and IPIs, waiting included)
-    targets: np.ndarray  # CPUs sent an IPI (mm_cpumask but the initiator)
+    targets: np.ndarray  # IPIs sent (CPUs of mm_cpumask but the initiator; 0 if broadcast)
     full: np.ndarray  # the round flushes the whole address space (more than ceiling_pages)
     mask_id: np.ndarray  # the mm_cpumask read, numbered by Engine.mask_id
     batch_id: np.ndarray
     n_pages: np.ndarray  # translations the round drops (a PMD-mapped folio's is one)
     page_list: np.ndarray  # those translations (page ids), round after round
+    broadcast: np.ndarray  # the hardware invalidated every CPU (no IPI, nobody interrupted)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PageRows:
     """Page attempts as a policy records them, one value per page (same rule as RoundRows).
-    A page given up on has status STATUS_FAILED and -1 for what never happened."""
+    A page given up on has status STATUS_FAILED and -1 for what never happened; an attempt
+    undone after its copy has STATUS_ABORTED and the times of what it did (its remap restores
+    the old PTE)."""
 
     page: np.ndarray
     batch_id: np.ndarray
@@ -148,6 +153,8 @@ class Engine:
         self.pre = pre
         self.profile = profile
         self.flush = profile.flush
+        self.mechanism = fl.mechanism(profile.flush.mechanism)
+        self._mechanism_config = profile.mechanisms[self.mechanism.name]
         self.costs = profile.migrate
         self.config = config  # the policy's own section, [policy.<name>]
         self.draws = Draws(profile.migrate.fail_probability, profile.migrate.seed)
@@ -241,17 +248,25 @@ class Engine:
         return cost, full
 
     def flush_cost(self, local: bool, targets: int, pages: int) -> tuple[int, bool]:
-        """(initiator ns, full) of a round of ``pages`` pages: ``local`` when the initiator is
-        in the mask (it ran the process, so it flushes its own TLB), ``targets`` other CPUs in
-        it, each sent an IPI that the initiator waits for."""
-        f = self.flush
-        full = pages > f.ceiling_pages
-        cost = 0
-        if local:
-            cost += f.full_flush_ns if full else f.invlpg_ns * pages
-        if targets:
-            cost += f.ipi_initiator_ns + f.ipi_extra_target_ns * (targets - 1)
-        return cost, full
+        """(initiator ns, full) of :meth:`flush_round`."""
+        rnd = self.flush_round(local, targets, pages)
+        return rnd.cost_ns, rnd.full
+
+    def _scope(self, local: bool, targets: int, pages: int) -> fl.Scope:
+        return fl.Scope(local=local, targets=targets, pages=pages, cpus=self.pre.machine.cpus)
+
+    def flush_round(self, local: bool, targets: int, pages: int) -> fl.Round:
+        """A flush round of ``pages`` pages as the profile's mechanism does it: ``local`` when
+        the initiator is in the mask (it ran the process), ``targets`` other CPUs in it. Whom it
+        interrupts (IPIs) and whether it is a broadcast depend on the mask alone."""
+        return self.mechanism.round(self.flush, self._mechanism_config,
+                                    self._scope(local, targets, pages))
+
+    def defers(self, local: bool, targets: int) -> bool:
+        """Whether a batched unmap defers its flush to one round (else each PTE is flushed
+        at once)."""
+        return self.mechanism.defers(self.flush, self._mechanism_config,
+                                     self._scope(local, targets, 1))
 
     def mask_id(self, mask: np.ndarray) -> int:
         """The number of ``mask`` in the run's mask table (added on first use)."""
@@ -276,6 +291,10 @@ class Engine:
         pages, remap = (rows.page, rows.remap_ns) if done.all() else (rows.page[done], rows.remap_ns[done])
         self.node_now[pages] = call.dst_node
         self.busy_until[pages] = remap
+        undone = rows.status == STATUS_ABORTED
+        if undone.any():
+            # An aborted attempt keeps its page busy until its old PTE is restored.
+            np.maximum.at(self.busy_until, rows.page[undone], rows.remap_ns[undone])
 
     def add_failed(self, *, pages: np.ndarray, call: Call, batch_id: int, attempts: int) -> None:
         """Record pages given up on after their pass budget (they stay where they are)."""
@@ -339,7 +358,7 @@ class Engine:
             "n_pages": counts,
             "gid": np.arange(first, first + n, dtype=np.int64),
             "targets": got["targets"], "full": got["full"], "mask_id": got["mask_id"],
-            "page_list": got["page_list"],
+            "page_list": got["page_list"], "broadcast": got["broadcast"],
         }
 
     def _page_columns(self, call: Call) -> dict[str, np.ndarray]:
@@ -414,6 +433,7 @@ def _joined(parts: list[Any], record: type, dtypes: Mapping[str, Any]) -> dict[s
 _ROUND_DTYPES = {
     "ts_ns": np.int64, "cost_ns": np.int64, "targets": np.int32, "full": bool,
     "mask_id": np.int32, "batch_id": np.int64, "n_pages": np.int64, "page_list": np.int64,
+    "broadcast": bool,
 }
 _PAGE_DTYPES = {
     "page": np.int64, "batch_id": np.int64, "pos": np.int32, "unmap_ns": np.int64,

@@ -118,7 +118,10 @@ def one_by_one(
             mask = masks.at(t)
             cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
             k = int(ok[seg].sum())
-            segments.append({"targets": mask.targets, "mask_id": masks.id(mask) if k else -1})
+            # Whom the mechanism's round interrupts depends on the mask, not on the pages.
+            how = eng.flush_round(mask.local, mask.targets, 1)
+            segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
+                             "broadcast": how.broadcast})
             t += n_seg * c.other_ns + k * (c.unmap_ns + c.remap_ns) + int(
                 (cost[seg] + copy[seg])[ok[seg]].sum())
         seg_of = per_row(segments, sizes)
@@ -136,6 +139,7 @@ def one_by_one(
                 full=full[ok], mask_id=seg_of["mask_id"][ok],
                 batch_id=np.full(k, batch_id, np.int64),
                 n_pages=entries[ok], page_list=eng.translations(page),
+                broadcast=seg_of["broadcast"][ok].astype(bool),
             ))
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),

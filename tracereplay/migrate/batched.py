@@ -5,14 +5,15 @@ The folio list is cut into chunks of ``batch_pages`` (512 = HPAGE_PMD_NR) base p
 that reaches or crosses the limit stays in the chunk (``nr_pages >= NR_MAX_BATCHED_MIGRATION``
 then ``list_cut_before`` the next folio, mm/migrate.c since 6.3). For each chunk:
 unmap every page (busy pages are retried within the unmap stage, up to the pass budget), then
-**one** flush (an IPI round to the other CPUs in mm_cpumask; more than ``ceiling_pages`` pages
-make the targets flush the whole address space), then per page copy and remap.
+**one** flush (a round of the profile's flush mechanism: under ``ipi`` an IPI round to the other
+CPUs in mm_cpumask, more than ``ceiling_pages`` pages making the targets flush the whole address
+space), then per page copy and remap.
 
 Sync callers (migratepages, move_pages) run each chunk as an async batch with
 ``async_passes`` (3) passes and retry each page still busy alone in sync mode for
 ``sync_passes`` (7) passes, with an immediate per-page flush (kind ``sync_retry``). Async callers
-get ``passes`` (10) passes and no fallback. When no other CPU is in mm_cpumask the flush is not
-deferred: each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
+get ``passes`` (10) passes and no fallback. When the mechanism does not defer (x86: no other CPU
+in mm_cpumask) each page gets its local ``invlpg`` as it is unmapped and no IPIs are sent.
 
 A call is laid out a stretch of chunks at a time: the draws say which attempts find a page
 busy before any time is computed, so the chunks up to the first that leaves a page busy are
@@ -145,20 +146,23 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
-        if mask.targets:
+        deferred = eng.defers(mask.local, mask.targets)
+        if deferred:
             # try_to_unmap_flush(): one round for the chunk once every folio is unmapped.
-            round_cost, full = eng.flush_cost(mask.local, mask.targets, span_sum)
+            rnd = eng.flush_round(mask.local, mask.targets, span_sum)
+            round_cost, full, ipis, broadcast = rnd.cost_ns, rnd.full, rnd.ipis, rnd.broadcast
             flush_ns = round_cost if moved else 0
         else:
             # Nobody else can hold the translations: each folio's are flushed at once (a local
             # flush of its range, as serial does), no IPIs.
             cost, _ = eng.flush_costs(mask.local, 0, span[a:b])
             local[a:b] = cost
-            round_cost, full = 0, False
+            round_cost, full, ipis = 0, False, 0
+            broadcast = eng.flush_round(mask.local, 0, 1).broadcast
             flush_ns = int(cost.sum())
         unmapped = t + attempts * c.other_ns + moved * c.unmap_ns + (
-            0 if mask.targets else flush_ns)
-        moves = unmapped + (round_cost if mask.targets and moved else 0)
+            0 if deferred else flush_ns)
+        moves = unmapped + (round_cost if deferred and moved else 0)
         if batch_copy:
             # The series' flow: every folio of the chunk copied at once, then each remapped.
             copied.append(eng.copier.batch(eng.folio_bytes(folios[a:b])))
@@ -173,9 +177,9 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
                       copy_ns=copy_ns, remap_ns=moved * c.remap_ns,
                       other_ns=attempts * c.other_ns, folios=int(st.sizes[j]))
         chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
-                       "targets": mask.targets, "full": full,
+                       "targets": ipis, "full": full,
                        "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
-                       "one_round": mask.targets > 0, "entries": entry_sum})
+                       "one_round": deferred, "entries": entry_sum, "broadcast": broadcast})
         t = end
     ch = per_row(chunks, st.k)  # the chunks' values, one row per folio unmapped
     one_round = ch["one_round"].astype(bool)
@@ -194,6 +198,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
         n_pages=np.where(one_round, ch["entries"], entries)[starts],
         page_list=eng.translations(folios),
+        broadcast=ch["broadcast"][starts].astype(bool),
     ))
     if batch_copy:
         # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.

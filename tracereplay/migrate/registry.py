@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 # migrate_call(engine, call, pages, start_ns) -> end_ns: plan one call through the engine's verbs.
 MigrateCall = Callable[["Engine", "Call", np.ndarray, int], int]
+# horizon(engine, n_pages) -> ns: how far past its start a call of n_pages may read the trace's
+# stores (PrePass.writes); the planner waits until the pre-pass has got that far.
+Horizon = Callable[["Engine", int], int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +41,7 @@ class Policy:
     # The policy whose [policy.<name>] section this one reads: itself, or one whose kernel
     # constants it shares (batched-copy reads batched's).
     section: str = ""
+    horizon: Horizon | None = None  # set by a policy that reads the stores during its calls
 
 
 _registered: dict[str, Policy] = {}
@@ -46,6 +50,7 @@ _registered: dict[str, Policy] = {}
 def register(
     *, name: str, description: str, config: type, order: int, default: bool = False,
     aliases: Mapping[str, str] | None = None, section: str | None = None,
+    horizon: Horizon | None = None,
 ) -> Callable[[MigrateCall], MigrateCall]:
     """Register the decorated ``migrate_call`` as policy ``name``."""
     params = getattr(config, "__dataclass_params__", None)
@@ -61,7 +66,8 @@ def register(
             raise TypeError(f"policy '{name}' is registered twice")
         _registered[name] = Policy(name=name, description=description, config=config,
                                    migrate_call=fn, default=default, order=order,
-                                   aliases=dict(aliases or {}), section=section or name)
+                                   aliases=dict(aliases or {}), section=section or name,
+                                   horizon=horizon)
         return fn
 
     return add

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from tracereplay.prepass.writes import WriteLog
 from tracereplay.trace import KIND_CODES, RowGroup, TraceReader
 from tracereplay.trace._pages import VPN_BITS
 from tracereplay.trace.pages import NEVER, PageTable
@@ -99,8 +100,10 @@ class PrePass:
     in each bin of that width, which ``mm_cpumask = 'window'`` needs.
     """
 
-    def __init__(self, pages: PageTable, *, active_bin_ns: int = 0) -> None:
+    def __init__(self, pages: PageTable, *, active_bin_ns: int = 0, writes: bool = False) -> None:
         self.pages = pages
+        # The stores read so far, when a policy needs them (``writes``; see prepass.writes).
+        self.writes: WriteLog | None = WriteLog() if writes else None
         self.machine = pages.machine
         self.active_bin_ns = active_bin_ns
         self._bins: list[tuple[int, np.ndarray]] = []  # (last ts, packed slot << 40 | bin)
@@ -219,6 +222,12 @@ class PrePass:
                 vaddr = np.asarray(sel.column("vaddr").fill_null(0).to_numpy(zero_copy_only=False), np.uint64)
                 self.calls.add(sel, group.pid_index[group.other_index[mig]],
                                (vaddr >> np.uint64(self.machine.page_shift)).astype(np.int64))
+        if self.writes is not None and n:
+            page = group.page
+            assert page is not None
+            acc = slice(None) if len(page) == n else group.kind == KIND_ACCESS
+            stores = group.write[acc]
+            self.writes.add(group.ts_ns[acc][stores], page[stores])
         self.rows = group.row0 + n
         if n:
             # Rows at the group's last time may go on in the next group.
@@ -229,9 +238,9 @@ class PrePass:
         self.known_ns = NEVER
 
 
-def prepass(reader: TraceReader, *, active_bin_ns: int = 0) -> PrePass:
+def prepass(reader: TraceReader, *, active_bin_ns: int = 0, writes: bool = False) -> PrePass:
     """The pre-pass over every row group of a trace's read."""
-    pre = PrePass(reader.pages, active_bin_ns=active_bin_ns)
+    pre = PrePass(reader.pages, active_bin_ns=active_bin_ns, writes=writes)
     for group in reader.groups():
         pre.add_rows(group)
     pre.close()

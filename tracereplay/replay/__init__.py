@@ -89,7 +89,8 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     notes = ([] if reader.file_machine is None
              else check_machine(profile, reader.file_machine, str(trace_path)))
     window = profile.flush.mm_cpumask == "window"
-    pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0)
+    pre = PrePass(reader.pages, active_bin_ns=max(1, profile.flush.mm_cpumask_window_ns // 16) if window else 0,
+                  writes=any(mig.policy(name).horizon is not None for name in policies))
     check_siblings(out, policies, None, profile.to_dict(), force)
     # A policy's directory appears only at its commit; an error removes every uncommitted one.
     with contextlib.ExitStack() as stack:

@@ -23,7 +23,10 @@ def conflicts(profile: Profile, trace: Machine) -> list[tuple[str, object, objec
     spread over the nodes) states nothing, so it never differs."""
     mine = profile.machine
     out = []
-    for key in sorted(k for k in profile.overridden if k.startswith("machine.")):
+    # A trace records CPUs, nodes and pages, not the instruction set: machine.arch is the
+    # configuration's.
+    for key in sorted(k for k in profile.overridden
+                      if k.startswith("machine.") and k != "machine.arch"):
         name = key.removeprefix("machine.")
         value = getattr(mine, name)
         theirs = getattr(trace, name)

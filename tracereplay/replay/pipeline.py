@@ -72,14 +72,27 @@ class Lane:
         self.pre = pre
         self.planner = mig.Planner(pre, profile, policy)
         self.state = KernelState(pre.machine, profile, closed_loop=closed_loop)
-        self.sink = tables.Sinks(pre, writer)
+        self.sink = tables.Sinks(pre, writer, profile.flush.mechanism)
         self.emit = emit
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"tracereplay-{policy}")
         self.running: list[Future[None]] = []
+        # Accesses at or after the start of a call the planner cannot plan yet (its policy
+        # reads stores the pre-pass has not got to): they wait for it.
+        self.held = _EMPTY
 
     def submit(self, chunk: Chunk) -> None:
-        """Plan the calls that start by the chunk's end (here), then replay it on the lane."""
+        """Plan the calls that start by the chunk's end (here), then replay it on the lane;
+        the accesses from a call that waits for more of the trace on, later."""
+        chunk = self.held.then(chunk)
+        if not len(chunk):
+            return
         plans = self.planner.plan_until(int(chunk.ts[-1]))
+        blocked = self.planner.blocked_ns
+        self.held = _EMPTY
+        if blocked is not None:
+            chunk, self.held = chunk.split(blocked - 1)
+        if not len(chunk) and not plans:
+            return
         pre = self.pre
         # What the lane reads of the pre-pass, as it is now: the caller goes on changing it.
         n = pre.n_pages
@@ -105,8 +118,10 @@ class Lane:
                                                       chunk.write, out))
 
     def finish(self) -> Future[None]:
-        """After the last chunk: the operations left, one call's plan at a time (the pre-pass
-        is complete, so the lane plans on its own thread)."""
+        """After the last chunk: the accesses held, then the operations left, one call's plan
+        at a time (the pre-pass is complete, so the lane plans on its own thread)."""
+        if len(self.held):
+            self.submit(_EMPTY)  # the pre-pass is complete: nothing waits any more
         return self.pool.submit(self._finish)
 
     def _finish(self) -> None:
@@ -141,6 +156,11 @@ def replay_groups(reader: tr.TraceReader, pre: PrePass, lanes: Sequence[Lane],
         if len(chunk):
             for lane in lanes:
                 lane.submit(chunk)
+            if pre.writes is not None:
+                # Stores no planner will read again (memory stays bounded by the calls' horizons).
+                wanted = [t for lane in lanes if (t := lane.planner.stores_from()) is not None]
+                if wanted:
+                    pre.writes.forget_before(min(wanted))
 
     for group in reader.groups():
         pre.add_rows(group)

@@ -20,9 +20,10 @@ _REASON_NAMES = {3: "local_mm_shootdown", 4: "remote_ipi_send"}
 class Sinks:
     """Turns plans and completed rounds of one policy into rows of its event tables."""
 
-    def __init__(self, pre: PrePass, writer: ev.PolicyRunWriter) -> None:
+    def __init__(self, pre: PrePass, writer: ev.PolicyRunWriter, mechanism: str = "ipi") -> None:
         self.pre = pre
         self.w = writer
+        self.mechanism = mechanism
 
     def plans(self, plans: list[mig.CallPlan]) -> None:
         for plan in plans:
@@ -30,7 +31,7 @@ class Sinks:
             self.w.write("batches", batches_table(self.pre, plan.batches))
 
     def rounds(self, rd: dict[str, np.ndarray]) -> None:
-        self.w.write("flushes", flushes_table(self.pre, rd))
+        self.w.write("flushes", flushes_table(self.pre, rd, self.mechanism))
 
 
 def _words(codes: np.ndarray, words: Sequence[str]) -> pa.Array:
@@ -43,14 +44,21 @@ def _nullable(values: np.ndarray) -> pa.Array:
     return pa.array(values, mask=values < 0)
 
 
-def flushes_table(pre: PrePass, rd: dict[str, np.ndarray]) -> pa.Table:
+def flushes_table(pre: PrePass, rd: dict[str, np.ndarray], mechanism: str = "ipi") -> pa.Table:
+    """Rounds as rows; a broadcast round (``mechanism`` is the profile's) sends no IPI and
+    reaches every other CPU, a round of any other kind reaches its IPI targets."""
     reason = np.where(rd["targets"] > 0, 4, 3).astype(np.int8)
+    bcast = rd["broadcast"].astype(bool)
+    reached = np.where(bcast, pre.machine.cpus - 1, rd["targets"]).astype(np.int32)
     return ev.to_table("flushes", {
         "flush_id": rd["gid"], "ts_ns": rd["ts_ns"], "end_ns": rd["end_ns"], "cpu": rd["cpu"],
         "pid": pre.pids[rd["pid_index"]], "req_id": rd["req_id"], "batch_id": rd["batch_id"],
-        "pages": rd["pages"], "targets": rd["targets"], "targets_holding": rd["holding"],
+        "pages": rd["pages"], "targets": rd["targets"],
+        "targets_holding": np.where(bcast, 0, rd["holding"]),
         "target_full_flush": rd["full"].astype(bool), "cost_ns": rd["cost_ns"], "reason": reason,
         "reason_name": _words(reason, ["", "", "", _REASON_NAMES[3], _REASON_NAMES[4]]),
+        "mechanism": _words(bcast.astype(np.int8), ["ipi", mechanism]),
+        "cpus_reached": reached, "reached_holding": rd["holding"],
     })
 
 
