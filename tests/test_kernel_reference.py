@@ -92,6 +92,11 @@ def workloads(draw: st.DrawFn, span: int = 20_000) -> tuple[Machine, list[dict],
        st.booleans())
 def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str,
                                         chunk: int, closed_loop: bool) -> None:
+    _kernel_equals_reference(w, policy, chunk, closed_loop)
+
+
+def _kernel_equals_reference(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int,
+                             closed_loop: bool) -> None:
     machine, rows, overrides = w
     profile = load_profile(overrides=overrides)
     with tempfile.TemporaryDirectory() as d:
@@ -136,22 +141,10 @@ def crowded_calls(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(crowded_calls(), st.sampled_from(["serial", "batched"]), st.integers(1, 16))
+@given(crowded_calls(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 16))
 def test_kernel_matches_reference_model_closed_loop(w: tuple[Machine, list[dict], list[str]],
                                                     policy: str, chunk: int) -> None:
-    machine, rows, overrides = w
-    profile = load_profile(overrides=overrides)
-    with tempfile.TemporaryDirectory() as d:
-        path = write_trace(Path(d) / "t.parquet", rows, machine)
-        pre, planner, acc = kernel_setup(path, profile, policy)
-    got = run_kernel(pre, profile, planner, acc, chunk, closed_loop=True)
-    buffer, masks = all_ops(pre, profile, policy)
-    want = reference.replay(pre, profile, buffer, masks, *acc, closed_loop=True)
-    for c in range(machine.cpus):
-        assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
-    assert got["holding"] == want.holding
-    assert (got["stalls"], got["stalls_at"]) == (want.stalls, want.stalls_at)
-    assert got["outcomes"] == want.outcomes
+    _kernel_equals_reference(w, policy, chunk, True)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
