@@ -207,11 +207,12 @@ def test_batched_copy_with_mt(tmp_path: Path) -> None:
 def test_move_ns_of_base_pages_with_the_cpu_engine_by_hand() -> None:
     p = load_profile()  # intel-2s: other 150, unmap 200, invlpg 100, remap 150, copy 350
     assert move_ns(p, folio_bytes=4096, batch_copy=False) == (GIB // 4096) * 950
-    # a PMD-mapped folio has one mapping; 512 pages copied
-    assert move_ns(p, folio_bytes=2 << 20, batch_copy=False) == 512 * (150 + 450 + 512 * 350)
-    # a 64 KiB folio is PTE-mapped: 16 mappings
+    # a 2 MiB folio: its flush counts 512 pages, above the ceiling of 33: a full flush (35)
+    assert move_ns(p, folio_bytes=2 << 20, batch_copy=False) == \
+        512 * (150 + 200 + 35 + 150 + 512 * 350)
+    # a 64 KiB folio: 16 pages flushed one by one
     assert move_ns(p, folio_bytes=64 << 10, batch_copy=False) == \
-        (GIB // (64 << 10)) * (150 + 16 * 450 + 16 * 350)
+        (GIB // (64 << 10)) * (150 + 200 + 16 * 100 + 150 + 16 * 350)
 
 
 def test_with_the_cpu_engine_batch_copy_takes_as_long_as_copying_folio_by_folio() -> None:
@@ -261,3 +262,46 @@ def test_amd_2s_documents_every_value_and_says_where_it_comes_from() -> None:
     assert (p.machine.cpus, p.machine.nodes) == (64, 2)
     missing = [key for key, _, doc, source in p.rows() if not doc or not source]
     assert missing == []
+
+
+# -- the same shape on move_pages() replays ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def move_pages_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    from tracereplay.generate.move_pages import MovePagesParams, write_move_pages
+
+    d = tmp_path_factory.mktemp("move_pages")
+    sizes = {4: 4, 2048: 64}  # folio KiB: MiB moved (1024 base pages; 32 PMD folios)
+    for kib, mib in sizes.items():
+        write_move_pages(d / f"{kib}.parquet", MovePagesParams(folio_kib=kib, total_mib=mib))
+    return {kib: d / f"{kib}.parquet" for kib in sizes}
+
+
+def _replayed_gbps(path: Path, policy: str, *sets: str) -> float:
+    """GB/s of the trace's one move_pages() call as the planner lays it out under amd-2s."""
+    profile = load_profile("amd-2s", overrides=["policy.batched.batch_pages=16384", *sets])
+    trace, pre = load_prepass(path, profile)
+    (plan,) = list(Planner(pre, profile, policy))
+    moved = int(plan.pages["pages"].sum()) * trace.machine.page_size
+    return moved / (plan.end_ns - plan.start_ns)
+
+
+def test_move_pages_replays_take_what_the_cost_functions_say(move_pages_traces: dict[int, Path]) -> None:
+    for kib, path in move_pages_traces.items():
+        total = (4 if kib == 4 else 64) << 20
+        for policy, sets in (("batched", ()), ("batched-copy", ("copy.engine=dma",)),
+                             ("batched-copy", ("copy.engine=mt", "copy.threads=4"))):
+            want = move_gbps(load_profile("amd-2s", overrides=list(sets)), folio_bytes=kib << 10,
+                             total_bytes=total, batch_pages=16384,
+                             batch_copy=policy == "batched-copy")
+            assert _replayed_gbps(path, policy, *sets) == pytest.approx(want, rel=1e-9), (kib, sets)
+
+
+def test_move_pages_replays_have_the_published_shape_on_amd_2s(move_pages_traces: dict[int, Path]) -> None:
+    small, pmd = move_pages_traces[4], move_pages_traces[2048]
+    cpu = {4: _replayed_gbps(small, "batched"), 2048: _replayed_gbps(pmd, "batched")}
+    assert cpu[2048] >= 2 * cpu[4]
+    assert _replayed_gbps(small, "batched-copy", "copy.engine=dma", "copy.channels=1") < cpu[4]
+    assert _replayed_gbps(pmd, "batched-copy", "copy.engine=dma", "copy.channels=16") >= 4 * cpu[2048]
+    one = _replayed_gbps(pmd, "batched-copy", "copy.engine=mt", "copy.threads=1")
+    assert _replayed_gbps(pmd, "batched-copy", "copy.engine=mt", "copy.threads=4") >= 2 * one

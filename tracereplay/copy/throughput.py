@@ -3,14 +3,17 @@
 does (one process, one thread, one ``move_pages()`` call; "Accelerate page migration with batch
 copying and hardware offload", linux-mm, 8 May 2026).
 
-It lays the call out as the policies do, in closed form, without a trace: the folios in chunks
-of ``batch_pages`` base pages (a folio that crosses the limit stays in its chunk, so a chunk holds
-at least one folio); the benchmark's process runs only on the migrating CPU, so no other CPU is
-in mm_cpumask and each mapping is flushed locally as it is unmapped (``flush.invlpg_ns``), with
-no IPIs. Per folio: one attempt (``migrate.other_ns``); per mapping of it (one PMD for a
-PMD-sized folio, one PTE per page otherwise): unmap, local flush and remap. The copy: ``batched``
-copies each folio by itself with the engine between flush and remap; ``batched-copy`` copies the
-chunk's folios together. Busy pages are not modelled here (the benchmark's pages are private).
+It lays the call out as the policies do (docs/model.md), in closed form, without a trace: the
+folios in chunks of ``batch_pages`` base pages (a folio that crosses the limit stays in its
+chunk, so a chunk holds at least one folio); the benchmark's process runs only on the migrating
+CPU, so no other CPU is in mm_cpumask and each folio is flushed locally as it is unmapped, with
+no IPIs: one range of its pages in 4 KiB strides, ``flush.invlpg_ns`` a page up to
+``flush.ceiling_pages`` and ``flush.full_flush_ns`` above (a 2 MiB folio counts 512). Per folio
+one attempt (``migrate.other_ns``), one unmap and one remap. The copy: ``batched`` copies each
+folio by itself with the engine between flush and remap; ``batched-copy`` copies the chunk's
+folios together. Busy pages are not modelled here (the benchmark's pages are private).
+``tests/test_copy.py`` checks that replays of ``tracereplay generate move-pages`` traces take
+exactly this time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import numpy as np
 from tracereplay.config import Profile, replace
 from tracereplay.copy import Copier
 
-PMD_PAGES = 512  # HPAGE_PMD_NR with 4 KiB pages: a folio of this many pages is PMD-mapped
 GIB = 1 << 30
 
 
@@ -38,8 +40,8 @@ def move_ns(profile: Profile, *, folio_bytes: int, total_bytes: int = GIB,
     batch = profile.policy["batched"].batch_pages if batch_pages is None else batch_pages
     per_chunk = max(1, -(-batch // pages))  # folios until the chunk reaches batch pages
     m, f = profile.migrate, profile.flush
-    mappings = 1 if pages == PMD_PAGES else pages
-    per_folio = m.other_ns + mappings * (m.unmap_ns + f.invlpg_ns + m.remap_ns)
+    flush = f.full_flush_ns if pages > f.ceiling_pages else f.invlpg_ns * pages
+    per_folio = m.other_ns + m.unmap_ns + flush + m.remap_ns
     copier = Copier(profile, page)
     full, rest = divmod(n, per_chunk)
 

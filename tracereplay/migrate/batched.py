@@ -139,6 +139,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     list_pages = np.concatenate([[0], np.cumsum(n_pages)])
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
+    local_full = np.zeros(len(folios), bool)  # and whether it flushes the whole address space
     chunks: list[dict[str, int]] = []
     copied: list[Copied] = []  # with batch_copy: each chunk's copy
     for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
@@ -155,7 +156,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         else:
             # Nobody else can hold the translations: each folio's are flushed at once (a local
             # flush of its range, as serial does), no IPIs.
-            cost, _ = eng.flush_costs(mask.local, 0, span[a:b])
+            cost, local_full[a:b] = eng.flush_costs(mask.local, 0, span[a:b])
             local[a:b] = cost
             round_cost, full, ipis = 0, False, 0
             broadcast = eng.flush_round(mask.local, 0, 1).broadcast
@@ -189,12 +190,11 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         if len(local) else local
     unmap = ch["start"] + (st.attempt + 1) * c.other_ns + (o + 1) * c.unmap_ns + local_before
     starts = ~one_round | (o == 0)  # the rows that start a round
-    _, fulls = eng.flush_costs(False, 0, span)
     first = eng.add_rounds(RoundRows(
         ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts],
         cost_ns=np.where(one_round, ch["cost"], local)[starts],
         targets=ch["targets"][starts],
-        full=np.where(one_round, ch["full"].astype(bool), fulls)[starts],
+        full=np.where(one_round, ch["full"].astype(bool), local_full)[starts],
         mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
         n_pages=np.where(one_round, ch["entries"], entries)[starts],
         page_list=eng.translations(folios),
