@@ -134,7 +134,7 @@ FROM (
 );
 
 CREATE OR REPLACE VIEW _run_traces AS
-SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, (json ->> '$.closed_loop')::BOOLEAN AS closed_loop FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
 
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
@@ -598,10 +598,12 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --                   are user faults inside a window and their stall_ns a lower bound.
 --
 -- A capture is closed-loop by nature: a thread that waits on a migration entry issues its next
--- access only after the wait. The replay is open loop (a stall delays no later access): the
--- trace's accesses are the capture's faults at the times they happened, waits included.
+-- access only after the wait. The trace's accesses are the capture's faults at the times they
+-- happened, waits included; a replay runs open loop (a stall delays no later access) unless
+-- `replay --closed-loop` (docs/model.md). `mode` says which, from the replay's run.json.
 --
--- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies.
+-- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies,
+-- _run_traces.
 --
 -- Columns:
 --   run       VARCHAR        run directory, as given to the loader
@@ -612,6 +614,7 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --   measured  DOUBLE         the capture's value, in unit; NULL where the capture does not record it
 --   model     DOUBLE         the policy's value on the capture's trace, in unit
 --   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
+--   mode      VARCHAR        the policy's replay: 'open loop' or 'closed loop' (NULL: unknown)
 
 CREATE VIEW _measured_vs_model_unmapped_vpn AS
 -- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
@@ -697,10 +700,17 @@ SELECT
     v.policy::VARCHAR AS policy,
     m.value::DOUBLE AS measured,
     v.value::DOUBLE AS model,
-    (v.value / nullif(m.value, 0))::DOUBLE AS ratio
+    (v.value / nullif(m.value, 0))::DOUBLE AS ratio,
+    (CASE WHEN rt.closed_loop THEN 'closed loop' WHEN NOT rt.closed_loop THEN 'open loop' END)::VARCHAR AS mode
 FROM _measured_vs_model_values AS v
 JOIN _measured_vs_model_measured AS m
     ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
+LEFT JOIN (
+    SELECT run, trace, policy, bool_or(closed_loop) AS closed_loop
+    FROM _run_traces
+    GROUP BY run, trace, policy
+) AS rt
+    ON rt.run = v.run AND rt.trace IS NOT DISTINCT FROM v.trace AND rt.policy = v.policy
 ORDER BY v.run, v.trace NULLS FIRST, v.ord, v.policy;
 
 -- page_stall_by_position: Unmapped window and stalls versus a page's position in its batch

@@ -62,6 +62,7 @@ class Result:
     holding: list[int]
     stalls: list[tuple[int, int, int, int]] = field(default_factory=list)  # idx, ns, batch, req
     outcomes: list[tuple[int, bool, int]] = field(default_factory=list)  # outcome, remote, latency
+    stalls_at: list[int] = field(default_factory=list)  # each stall's effective time
 
 
 def memory_ns(m: MemoryConfig, src: int, dst: int) -> int:
@@ -75,9 +76,14 @@ def memory_ns(m: MemoryConfig, src: int, dst: int) -> int:
     return int(m.local_ns + extra // (m.remote_distance - 10))
 
 
-def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type: ignore[no-untyped-def]
+def replay(pre, profile, buffer, masks, ts, cpu, page, write, *, closed_loop=False) -> Result:  # type: ignore[no-untyped-def]
     """Replay all accesses (numpy arrays) against every operation of a schedule
-    (a tracereplay.replay.OpBuffer holding all plans) and its mm_cpumask table."""
+    (a tracereplay.replay.OpBuffer holding all plans) and its mm_cpumask table.
+
+    Closed loop: each CPU's delay is the sum of its stalls so far; an access is judged at its
+    trace time plus that delay, against the page's latest window opened by then among those
+    already open at its trace time and those of calls that started by its trace time. TLBs,
+    flush rounds and the order of accesses stay those of the trace times."""
     ops, rounds = buffer.ops, buffer.rounds
     t, f, m = profile.tlb, profile.flush, profile.memory
     ncpu = pre.machine.cpus
@@ -108,6 +114,7 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
     window: dict[int, tuple[int, int, int, int, int]] = {}
     res = Result(stats=[dict.fromkeys(STAT_NAMES, 0) for _ in range(ncpu)],
                  holding=[0] * len(rounds["gid"]))
+    delay = [0] * ncpu
 
     def settle(p: int, now: int) -> None:
         """Apply a finished migration's node change."""
@@ -177,7 +184,20 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
         st = res.stats[c]
         st["accesses"] += 1
         st["writes"] += int(bool(write[i]))
-        in_window = p in window and now < window[p][0]
+        # The page at the access's effective time: its window (until, dst, batch, req) and the
+        # node it was on before that window opened.
+        at = now + delay[c] if closed_loop else now
+        win = window[p][:4] if p in window else None
+        before = node[p]
+        later = [j for j in range(k, n_ops)
+                 if ops["kind"][j] == OP_UNMAP and int(ops["arg"][j]) == p
+                 and now < ops["ts"][j] <= at and ops["start"][j] <= now]
+        if later:
+            j = later[-1]
+            if win is not None:
+                before = win[1]  # the earlier window ended before this one opened
+            win = (int(ops["until"][j]), int(ops["dst"][j]), int(ops["batch"][j]), int(ops["req"][j]))
+        in_window = win is not None and at < win[0]
         if set1.lookup(p):
             level, trans = L1, t.l1_hit_ns
             st["l1_hits"] += 1
@@ -187,16 +207,19 @@ def replay(pre, profile, buffer, masks, ts, cpu, page, write) -> Result:  # type
         else:
             level, trans = WALK, t.walk_ns
             st["walks"] += 1
-        where = node[p]
+        where = before if in_window or win is None else win[1]
         stall = 0
         outcome = level
         if in_window and level == WALK:
-            stall = window[p][0] - now
-            where = window[p][1]
+            assert win is not None
+            stall = win[0] - at
+            where = win[1]
             outcome = STALL
             st["stalls"] += 1
             st["stall_ns"] += stall
-            res.stalls.append((i, stall, window[p][2], window[p][3]))
+            res.stalls.append((i, stall, win[2], win[3]))
+            res.stalls_at.append(at)
+            delay[c] += stall if closed_loop else 0
         elif in_window:
             outcome = STALE
             st["stale_hits"] += 1

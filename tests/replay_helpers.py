@@ -96,21 +96,22 @@ def all_ops(pre: PrePass, profile: Profile, policy: str) -> tuple[OpBuffer, np.n
     return buffer, planner.masks()
 
 
-def new_state(pre: PrePass, profile: Profile) -> KernelState:
+def new_state(pre: PrePass, profile: Profile, *, closed_loop: bool = False) -> KernelState:
     """A kernel state holding every page of a finished pre-pass."""
-    state = KernelState(pre.machine, profile)
+    state = KernelState(pre.machine, profile, closed_loop=closed_loop)
     state.grow(pre.page_pid, pre.page_vpn, pre.page_node, pre.page_order)
     return state
 
 
 def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.ndarray, ...],
-               chunk: int) -> dict[str, Any]:
+               chunk: int, *, closed_loop: bool = False) -> dict[str, Any]:
     """Run the compiled kernel over the accesses in chunks of ``chunk``, as a replay does: the
     plans of the calls that start by a chunk's last access first, and after the last chunk the
     operations left, a call's plan at a time."""
-    state = new_state(pre, profile)
+    state = new_state(pre, profile, closed_loop=closed_loop)
     ts, cpu, page, write = acc
     stalls: list[tuple[int, int, int, int]] = []
+    stalls_at: list[int] = []
     outcomes: list[tuple[int, bool, int]] = []
     holding: dict[int, int] = {}
 
@@ -123,6 +124,8 @@ def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.n
         out = state.step(Accesses(ts[sl], cpu[sl], page[sl], write[sl]), emit=True, on_rounds=rounds)
         stalls += [(int(i) + s, int(n), int(bb), int(rr))
                    for i, n, bb, rr in zip(out.index, out.stall_ns, out.batch_id, out.req_id, strict=True)]
+        assert out.at_ns is not None
+        stalls_at += out.at_ns.tolist()
         assert out.outcome is not None and out.remote is not None and out.latency_ns is not None
         outcomes += [(int(o), bool(m), int(lat))
                      for o, m, lat in zip(out.outcome, out.remote, out.latency_ns, strict=True)]
@@ -133,4 +136,4 @@ def run_kernel(pre: PrePass, profile: Profile, planner: Planner, acc: tuple[np.n
             break
         state.add(planner.plan_until(nxt), planner.masks(), pre.cpu_first_ns)
     return {"stats": state.stats, "holding": [holding[g] for g in sorted(holding)],
-            "stalls": stalls, "outcomes": outcomes}
+            "stalls": stalls, "outcomes": outcomes, "stalls_at": stalls_at}

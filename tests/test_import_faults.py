@@ -204,6 +204,13 @@ def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compa
             assert r["ratio"] is None
     # the model replays every page the calls moved, those without a PTE included
     assert rows["pages_migrated"]["model"] == 865
+    assert {r["mode"] for r in rows.values()} == {"open loop"}
+    # closed loop, said so; the measured side is the same
+    replay(t, run, policies=["serial"], closed_loop=True)
+    q = run_query("measured_vs_model", [run]).to_pylist()
+    assert {(r["policy"], r["mode"]) for r in q} == {("batched", "open loop"),
+                                                       ("serial", "closed loop")}
+    assert {r["measured"] for r in q if r["metric"] == "stalls"} == {6}
 
 
 def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:

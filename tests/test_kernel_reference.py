@@ -28,8 +28,10 @@ from tracereplay.migrate import Planner
 
 
 @st.composite
-def workloads(draw: st.DrawFn, max_nodes: int = 2) -> tuple[Machine, list[dict], list[str]]:
-    """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound."""
+def workloads(draw: st.DrawFn, span: int = 20_000, max_nodes: int = 2) -> tuple[Machine, list[dict], list[str]]:
+    """Small machines and traces, with tiny TLBs so evictions, full flushes and stalls abound
+    (times in 0..span ns: a short span packs accesses into the calls' windows; nodes in
+    1..max_nodes)."""
     cpus = draw(st.integers(2, 6))
     nodes = draw(st.integers(1, max_nodes))
     machine = Machine.spread(cpus, nodes)
@@ -52,10 +54,10 @@ def workloads(draw: st.DrawFn, max_nodes: int = 2) -> tuple[Machine, list[dict],
 
     for _ in range(n):
         pid = draw(st.sampled_from(pids))
-        rows.append(access(draw(st.integers(0, 20_000)), draw(st.integers(0, cpus - 1)),
+        rows.append(access(draw(st.integers(0, span)), draw(st.integers(0, cpus - 1)),
                            some_page(pid), pid=pid, write=draw(st.booleans())))
     for req in range(draw(st.integers(0, 4))):
-        ts = draw(st.integers(0, 20_000))
+        ts = draw(st.integers(0, span))
         cpu = draw(st.integers(0, cpus - 1))
         pid = draw(st.sampled_from(pids))
         dst = draw(st.integers(0, nodes - 1))
@@ -87,21 +89,63 @@ def workloads(draw: st.DrawFn, max_nodes: int = 2) -> tuple[Machine, list[dict],
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(workloads(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 64))
-def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
+@given(workloads(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 64),
+       st.booleans())
+def test_kernel_matches_reference_model(w: tuple[Machine, list[dict], list[str]], policy: str,
+                                        chunk: int, closed_loop: bool) -> None:
+    _kernel_equals_reference(w, policy, chunk, closed_loop)
+
+
+def _kernel_equals_reference(w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int,
+                             closed_loop: bool) -> None:
     machine, rows, overrides = w
     profile = load_profile(overrides=overrides)
     with tempfile.TemporaryDirectory() as d:
         path = write_trace(Path(d) / "t.parquet", rows, machine)
         pre, planner, acc = kernel_setup(path, profile, policy)
-    got = run_kernel(pre, profile, planner, acc, chunk)
+    got = run_kernel(pre, profile, planner, acc, chunk, closed_loop=closed_loop)
     buffer, masks = all_ops(pre, profile, policy)
-    want = reference.replay(pre, profile, buffer, masks, *acc)
+    want = reference.replay(pre, profile, buffer, masks, *acc, closed_loop=closed_loop)
+    assert got["stalls_at"] == want.stalls_at
+    if not closed_loop:
+        assert want.stalls_at == [int(acc[0][i]) for i, *_ in want.stalls]
     for c in range(machine.cpus):
         assert {k: int(got["stats"][c, j]) for j, k in enumerate(STAT_NAMES)} == want.stats[c], f"cpu {c}"
     assert got["holding"] == want.holding
     assert got["stalls"] == want.stalls
     assert got["outcomes"] == want.outcomes
+
+
+@st.composite
+def crowded_calls(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
+    """Few pages, calls that overlap and accesses packed into their windows: closed loop, a
+    stalled CPU's later accesses land in windows opened after their trace time."""
+    cpus = draw(st.integers(2, 4))
+    nodes = draw(st.integers(1, 2))
+    rows = [access(v, draw(st.integers(0, cpus - 1)), v) for v in range(12)]
+    for req in range(draw(st.integers(1, 3))):
+        vpns = draw(st.lists(st.integers(0, 11), min_size=1, max_size=8, unique=True))
+        rows += migrate_pages(draw(st.integers(100, 3000)), draw(st.integers(0, cpus - 1)), vpns,
+                              draw(st.integers(0, nodes - 1)), req,
+                              mode=draw(st.sampled_from(["sync", "async"])))
+    rows += [access(draw(st.integers(100, 8000)), draw(st.integers(0, cpus - 1)),
+                    draw(st.integers(0, 11)), write=draw(st.booleans()))
+             for _ in range(draw(st.integers(1, 80)))]
+    overrides = [
+        "tlb.l1_entries=2", "tlb.l1_ways=2", "tlb.l2_entries=4", "tlb.l2_ways=2",
+        f"flush.ceiling_pages={draw(st.integers(0, 4))}",
+        f"policy.batched.batch_pages={draw(st.integers(1, 8))}",
+        f"migrate.fail_probability={draw(st.sampled_from([0.0, 0.3]))}",
+        f"migrate.copy_ns={draw(st.sampled_from([350, 2000]))}",
+    ]
+    return Machine.spread(cpus, nodes), rows, overrides
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_calls(), st.sampled_from(["serial", "batched", "transactional"]), st.integers(1, 16))
+def test_kernel_matches_reference_model_closed_loop(w: tuple[Machine, list[dict], list[str]],
+                                                    policy: str, chunk: int) -> None:
+    _kernel_equals_reference(w, policy, chunk, True)
 
 
 @st.composite
@@ -121,10 +165,11 @@ def with_distances(draw: st.DrawFn) -> tuple[Machine, list[dict], list[str]]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(with_distances(), st.sampled_from(["serial", "batched"]), st.integers(1, 64))
+@given(with_distances(), st.sampled_from(["serial", "batched"]), st.integers(1, 64),
+       st.booleans())
 def test_kernel_matches_reference_model_with_node_distances(
-        w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int) -> None:
-    test_kernel_matches_reference_model.hypothesis.inner_test(w, policy, chunk)  # type: ignore[attr-defined]
+        w: tuple[Machine, list[dict], list[str]], policy: str, chunk: int, closed_loop: bool) -> None:
+    _kernel_equals_reference(w, policy, chunk, closed_loop)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

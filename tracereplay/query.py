@@ -117,7 +117,8 @@ _GENERATED = {"_seed_figures": _seed_figures_sql}
 RUN_TRACES = "_run_traces"
 """The view of each policy directory's trace, from its ``run.json``: run, trace, policy,
 trace_sha256 (NULL where the manifest gives none), faults_captured (a measured run whose
-capture holds the page faults, so its stalls are known)."""
+capture holds the page faults, so its stalls are known), closed_loop (a replay's mode; NULL for
+a measured run and manifests that predate the mode)."""
 
 
 def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
@@ -128,13 +129,15 @@ def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
         "nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, "
         f"{policy_sql}::VARCHAR AS policy, "
         "(json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, "
-        "((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured "
+        "((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, "
+        "(json ->> '$.closed_loop')::BOOLEAN AS closed_loop "
         f"FROM read_json_objects({paths_sql}, filename = true)"
     )
 
 
 _RUN_TRACES_EMPTY = ("SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, "
-                     "NULL::VARCHAR AS trace_sha256, NULL::BOOLEAN AS faults_captured WHERE false")
+                     "NULL::VARCHAR AS trace_sha256, NULL::BOOLEAN AS faults_captured, "
+                     "NULL::BOOLEAN AS closed_loop WHERE false")
 """Views generated from data of the package, by name, created before the query files."""
 
 

@@ -175,12 +175,13 @@ def is_seed_run(rows: list[dict[str, Any]]) -> bool:
 
 
 def _print_results(results: list[PolicyResult], rows: list[dict[str, Any]],
-                   compare_seed: bool) -> None:
+                   compare_seed: bool, closed_loop: bool = False) -> None:
     names = [r.policy for r in results]
     baseline = rows[0]["baseline_policy"] if rows else None
     others = [n for n in names if n != baseline]
     table = Table("metric", *names, *(f"{n} vs {baseline}" for n in others),
-                  title="tracereplay: model results per policy")
+                  title="tracereplay: model results per policy, "
+                        f"{'closed' if closed_loop else 'open'} loop")
     for numbers in table.columns[1:]:
         numbers.justify = "right"  # numbers line up by their last digit
     by = {r.policy: r.metrics for r in results}
@@ -246,6 +247,10 @@ def replay(
     out_dir: Path | None = typer.Option(None, "-o", "--out", help="Run directory (default: runs/<trace stem>)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     emit_accesses: bool = typer.Option(False, "--emit-accesses", help="Also write one row per access."),
+    closed_loop: bool = typer.Option(
+        False, "--closed-loop",
+        help="A stalled access delays the later accesses of its CPU by its wait, as a real "
+             "thread would (default: open loop, trace times never delayed; docs/model.md)."),
     force: bool = typer.Option(False, "--force", help="Replace existing results."),
     compare_seed: bool = typer.Option(
         False, "--compare-seed",
@@ -274,17 +279,18 @@ def replay(
 
     try:
         results = run(trace, target, policies=policy_names(policy), profile=p, force=force,
-                      emit_accesses=emit_accesses, progress=shown("replay"))
+                      emit_accesses=emit_accesses, progress=shown("replay"),
+                      closed_loop=closed_loop)
     finally:
         if tasks:
             bar.stop()
     rows = _compared(target)
     if as_json:
-        body = {"out": str(target), "policies": {r.policy: {"path": str(r.path), **r.metrics}
+        body = {"out": str(target), "closed_loop": closed_loop, "policies": {r.policy: {"path": str(r.path), **r.metrics}
                                                  for r in results},
                 "baseline_policy": rows[0]["baseline_policy"] if rows else None,
                 "seed_comparison": (comparison(rows, [r.policy for r in results])
                                     if compare_seed or is_seed_run(rows) else None)}
         out.print_json(json.dumps(body))
     else:
-        _print_results(results, rows, compare_seed or is_seed_run(rows))
+        _print_results(results, rows, compare_seed or is_seed_run(rows), closed_loop)

@@ -7,6 +7,7 @@ core (``_core.replay_chunk``) named records of arrays, never positions to count.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class Stalls:
     outcome: np.ndarray | None = None  # int8 OUT_* per access
     remote: np.ndarray | None = None  # bool per access
     latency_ns: np.ndarray | None = None  # int64 per access
+    at_ns: np.ndarray | None = None  # int64: each stalled access's effective time (closed loop)
 
 
 class KernelState:
@@ -78,7 +80,7 @@ class KernelState:
     named records (:attr:`tlbs`, :attr:`stats`).
     """
 
-    def __init__(self, machine: Machine, profile: Profile) -> None:
+    def __init__(self, machine: Machine, profile: Profile, *, closed_loop: bool = False) -> None:
         t, f, m = profile.tlb, profile.flush, profile.memory
         cpus = machine.cpus
         self.costs = Costs(
@@ -87,6 +89,7 @@ class KernelState:
             local_ns=m.local_ns, remote_ns=m.remote_ns, invlpg_ns=f.invlpg_ns,
             full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns,
             l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways,
+            closed_loop=closed_loop,
             node_ns=node_latency_ns(m.local_ns, m.remote_ns, m.distances, m.remote_distance,
                                     machine.nodes))
         # 2 MiB translations: an array of their own after the 4 KiB sets, or the 4 KiB sets.
@@ -105,6 +108,7 @@ class KernelState:
                            req=np.zeros(0, np.int64), round=np.zeros(0, np.int64))
         self.cpu_node = np.asarray(machine.cpu_node, np.int32)
         self.cpu_first_ns = np.zeros((0, cpus), np.int64)
+        self.delay = np.zeros(cpus, np.int64)  # closed loop: each CPU's stalls so far, ns
         self.masks = np.zeros((1, cpus), np.uint8)
         # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
         # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
@@ -194,7 +198,7 @@ class KernelState:
         out = Out(st_idx=np.empty(n, np.int64), st_ns=np.empty(n, np.int64),
                   st_batch=np.empty(n, np.int64), st_req=np.empty(n, np.int64), emit=emit,
                   outcome=np.empty(k, np.int8), remote=np.empty(k, np.bool_),
-                  latency=np.empty(k, np.int64))
+                  latency=np.empty(k, np.int64), st_at=np.empty(n, np.int64))
         page = np.asarray(acc.page, np.int32)
         if self._key is not None:
             page = self._key[page]  # a PMD-mapped folio's pages share its head's translation
@@ -206,16 +210,17 @@ class KernelState:
                         holding=b.holding, broadcast=r["broadcast"])
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(acc, limit, b.op_record(), 0, rounds, self._page,
-                                    Cpus(self.cpu_node, self.cpu_first_ns), self.tlbs,
+                                    Cpus(self.cpu_node, self.cpu_first_ns, self.delay), self.tlbs,
                                     self.costs, out)
         self.kernel_s += time.perf_counter() - t0
         done = b.consume(cursor)
         if on_rounds is not None and len(done["gid"]):
             on_rounds(done)
         # Copies: a view would keep the whole chunk-sized buffer alive in a pending table.
-        return Stalls(out.st_idx[:n_st].copy(), out.st_ns[:n_st].copy(),
-                      out.st_batch[:n_st].copy(), out.st_req[:n_st].copy(),
-                      *((out.outcome, out.remote, out.latency) if emit else ()))
+        st = Stalls(out.st_idx[:n_st].copy(), out.st_ns[:n_st].copy(),
+                    out.st_batch[:n_st].copy(), out.st_req[:n_st].copy(),
+                    *((out.outcome, out.remote, out.latency) if emit else ()))
+        return dataclasses.replace(st, at_ns=out.st_at[:n_st].copy())
 
 
 NO_ACCESSES = Accesses(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),

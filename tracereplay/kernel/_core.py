@@ -20,8 +20,14 @@ a PMD-mapped folio's translation is one entry (its head page's id, set by vpn >>
 2 MiB array appended after the 4 KiB sets when the profile gives one (slots from ``l1_ways *
 l1_sets`` on, ``l1h_ways`` ways), else in the 4 KiB sets. A hit on a page whose PTE is a migration entry is
 a *stale hit* (the flush has not reached this CPU yet). A walk that finds a migration entry
-*stalls* until the page's remap and fills no TLB entry (the replay is open-loop: trace
-timestamps are not delayed by stalls).
+*stalls* until the page's remap and fills no TLB entry.
+
+Open loop (``costs.closed_loop`` false), trace timestamps are not delayed by stalls. Closed
+loop, each CPU carries a delay (``cpus.delay``, the sum of its stalls so far) and an access is
+judged at its effective time, trace time plus delay: against the window its page had at the
+trace time (the operations up to it are applied) or, when a later unmap of the page falls by the
+effective time, the latest such one whose call started by the trace time (``_unmap_ahead``).
+Accesses are still processed in trace order and TLBs are those at the trace time.
 """
 
 from __future__ import annotations
@@ -143,6 +149,7 @@ class Ops(NamedTuple):
     dst: np.ndarray  # int32: an unmap's destination node
     batch: np.ndarray  # int64: an unmap's batch id
     req: np.ndarray  # int64: an unmap's request id
+    start: np.ndarray  # int64 ns: when an unmap's call starts (closed loop: who sees it early)
 
 
 class Rounds(NamedTuple):
@@ -174,6 +181,7 @@ class Pages(NamedTuple):
 class Cpus(NamedTuple):
     node: np.ndarray  # int32: each CPU's node
     first_ns: np.ndarray  # int64 [pids, cpus]: first access of each pid index on each CPU
+    delay: np.ndarray  # int64 [cpus]: closed loop: each CPU's stalls so far, ns (in and out)
 
 
 class Tlbs(NamedTuple):
@@ -205,6 +213,7 @@ class Costs(NamedTuple):
     responder_ns: int
     l1h_ways: int  # ways of the 2 MiB sets appended after the l1_sets 4 KiB sets
     l2h_ways: int
+    closed_loop: bool  # a stall delays the later accesses of its CPU (see replay_chunk)
     # int64 [nodes, nodes]: memory latency from a CPU on node i to a page on node j (local_ns on
     # the diagonal; remote_ns elsewhere, or scaled by node distance: tracereplay.distances).
     node_ns: np.ndarray
@@ -221,6 +230,20 @@ class Out(NamedTuple):
     outcome: np.ndarray  # int8 (OUT_*)
     remote: np.ndarray  # bool
     latency: np.ndarray  # int64 ns
+    st_at: np.ndarray  # int64 ns: the stalled access's effective time (its trace time open loop)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at):
+    """Closed loop: the operation index of the latest unmap of page p after the cursor (so after
+    trace time ts) and at or before effective time ``at`` whose call started by ``ts``, or -1."""
+    found = -1
+    for k in range(cursor, op_ts.shape[0]):
+        if op_ts[k] > at:
+            break
+        if op_kind[k] == OP_UNMAP and op_arg[k] == p and op_start[k] <= ts:
+            found = k
+    return found
 
 
 @njit(cache=True, nogil=True)
@@ -229,16 +252,16 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     operations up to ``op_limit``; returns (next cursor, stalls written to ``out``)."""
     a_ts, a_cpu, a_page, a_write = acc.ts, acc.cpu, acc.page, acc.write
     op_ts, op_kind, op_arg, op_until, op_dst = ops.ts, ops.kind, ops.arg, ops.until, ops.dst
-    op_round, op_batch, op_req = ops.round, ops.batch, ops.req
+    op_round, op_batch, op_req, op_start = ops.round, ops.batch, ops.req, ops.start
     r_gid, r_cpu, r_pid, r_full, r_mask_id = rounds.gid, rounds.cpu, rounds.pid, rounds.full, rounds.mask_id
     masks, r_ptr, r_pages, r_holding = rounds.masks, rounds.ptr, rounds.pages, rounds.holding
     r_broadcast = rounds.broadcast
     page_pid, page, page_until = pg.pid, pg.row, pg.until
     page_batch, page_req, page_round = pg.batch, pg.req, pg.round
-    cpu_node, cpu_first_ns = cpus.node, cpus.first_ns
+    cpu_node, cpu_first_ns, delay = cpus.node, cpus.first_ns, cpus.delay
     l1_tag, l1_lru, l2_tag, l2_lru = tlb.l1_tag, tlb.l1_lru, tlb.l2_tag, tlb.l2_lru
     clock, stats = tlb.clock, tlb.stats
-    st_idx, st_ns, st_batch, st_req = out.st_idx, out.st_ns, out.st_batch, out.st_req
+    st_idx, st_ns, st_batch, st_req, st_at = out.st_idx, out.st_ns, out.st_batch, out.st_req, out.st_at
     emit, out_outcome, out_remote, out_latency = out.emit, out.outcome, out.remote, out.latency
     # Locals, not record reads in the loop.
     l1_sets = costs.l1_sets
@@ -258,6 +281,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     l2_base = l2_sets * l2_ways
     l1h_ways = costs.l1h_ways
     l2h_ways = costs.l2h_ways
+    closed_loop = costs.closed_loop
     ncpu = cpu_node.shape[0]
     l1_entries = l1_tag.shape[1]
     l2_entries = l2_tag.shape[1]
@@ -424,19 +448,43 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
             outcome = OUT_WALK
         node = page[up, PG_NODE]
         stall = 0
+        at = ts  # the access's effective time
+        k_win = -1
+        if closed_loop and delay[uc] > 0:
+            at = ts + delay[uc]
+            k_win = _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at)
+            if k_win >= 0:
+                # A later window, opened by the effective time (an earlier one has ended).
+                if page[up, PG_PENDING] >= 0:
+                    node = page[up, PG_PENDING]
+                migrating = at < op_until[k_win]
+                if not migrating:
+                    node = op_dst[k_win]
+            elif migrating and at >= page_until[up]:
+                migrating = False  # remapped by the effective time
+                node = page[up, PG_PENDING]
         if migrating:
             if level == 2:
                 # Faults on the migration entry and sleeps until the remap; no TLB fill.
-                stall = page_until[up] - ts
-                node = page[up, PG_PENDING]
+                if k_win >= 0:
+                    stall = op_until[k_win] - at
+                    node = op_dst[k_win]
+                    st_batch[n_st] = op_batch[k_win]
+                    st_req[n_st] = op_req[k_win]
+                else:
+                    stall = page_until[up] - at
+                    node = page[up, PG_PENDING]
+                    st_batch[n_st] = page_batch[up]
+                    st_req[n_st] = page_req[up]
                 outcome = OUT_STALL
                 stats[c, S_STALLS] += 1
                 stats[c, S_STALL_NS] += stall
                 st_idx[n_st] = i
                 st_ns[n_st] = stall
-                st_batch[n_st] = page_batch[up]
-                st_req[n_st] = page_req[up]
+                st_at[n_st] = at
                 n_st += 1
+                if closed_loop:
+                    delay[uc] += stall
             else:
                 outcome = OUT_STALE
                 stats[c, S_STALE] += 1

@@ -10,7 +10,8 @@ from tracereplay import migrate as mig
 from tracereplay.kernel._core import OP_ROUND, OP_UNMAP, Ops
 
 _OP_COLS = {"ts": np.int64, "kind": np.int8, "arg": np.int64, "round": np.int64,
-            "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64}
+            "until": np.int64, "dst": np.int32, "batch": np.int64, "req": np.int64,
+            "start": np.int64}
 _ROUND_COLS = ("gid", "ts_ns", "end_ns", "cost_ns", "cpu", "pid_index", "req_id", "batch_id",
                "pages", "n_pages", "targets", "full", "mask_id", "broadcast")
 
@@ -74,6 +75,7 @@ class OpBuffer:
                 "dst": np.concatenate([un["dst_node"], none.astype(np.int32)]),
                 "batch": np.concatenate([un["batch_id"], none]),
                 "req": np.concatenate([un["req_id"], none]),
+                "start": np.full(n_u + n_r, plan.start_ns, np.int64),
             })
             rounds.append({k: rd[k] for k in _ROUND_COLS})
             pages.append(rd["page_list"])
@@ -117,4 +119,4 @@ class OpBuffer:
     def op_record(self) -> Ops:
         o = self.ops
         return Ops(ts=o["ts"], kind=o["kind"], arg=o["arg"], round=o["round"], until=o["until"],
-                   dst=o["dst"], batch=o["batch"], req=o["req"])
+                   dst=o["dst"], batch=o["batch"], req=o["req"], start=o["start"])

@@ -54,8 +54,12 @@ def run(
     force: bool = False,
     emit_accesses: bool = False,
     progress: Progress | None = None,
+    closed_loop: bool = False,
 ) -> list[PolicyResult]:
     """Replay ``trace_path`` under each policy; write ``out_dir/policy=<name>/``.
+
+    ``closed_loop``: a stalled access delays the later accesses of its CPU by its wait
+    (docs/model.md); off, trace times are never delayed.
 
     ``progress(done, total)`` is called as rows are read and replayed (``done`` of the file's
     ``total`` rows, never falling)."""
@@ -69,7 +73,8 @@ def run(
     out = Path(out_dir)
     created = check_out_dir(out, policies, force)
     try:
-        return _run(trace_path, out, policies, profile, force, emit_accesses, progress, t0)
+        return _run(trace_path, out, policies, profile, force, emit_accesses, progress, t0,
+                    closed_loop)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # leave nothing behind where there was nothing
@@ -78,7 +83,7 @@ def run(
 
 def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], profile: Profile,
          force: bool, emit_accesses: bool, progress: Progress | None,
-         t0: float) -> list[PolicyResult]:
+         t0: float, closed_loop: bool = False) -> list[PolicyResult]:
     from tracereplay.replay.pipeline import Lane, replay_groups
 
     reader = tr.TraceReader(trace_path, machine=profile.machine.machine(), summarise=False)
@@ -93,7 +98,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(ev.PolicyRunWriter(out, name, force=force))
                    for name in policies]
-        lanes = [Lane(pre, profile, name, w, emit=emit_accesses)
+        lanes = [Lane(pre, profile, name, w, emit=emit_accesses, closed_loop=closed_loop)
                  for name, w in zip(policies, writers, strict=True)]
         for lane in lanes:
             stack.callback(lane.close)
@@ -116,6 +121,7 @@ def _run(trace_path: str | os.PathLike[str], out: Path, policies: list[str], pro
                           "machine_from_file": trace.machine_from_file},
                 "config": profile.to_dict(),
                 "policy": name,
+                "closed_loop": closed_loop,
                 "summary": metrics,
                 "skipped": {"absent_pages": planner.absent_pages,
                             "busy_pages": planner.skipped_busy,

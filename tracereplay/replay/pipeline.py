@@ -68,10 +68,10 @@ class Lane:
     tables (driven on the lane's own thread)."""
 
     def __init__(self, pre: PrePass, profile: Profile, policy: str, writer: ev.PolicyRunWriter,
-                 *, emit: bool) -> None:
+                 *, emit: bool, closed_loop: bool = False) -> None:
         self.pre = pre
         self.planner = mig.Planner(pre, profile, policy)
-        self.state = KernelState(pre.machine, profile)
+        self.state = KernelState(pre.machine, profile, closed_loop=closed_loop)
         self.sink = tables.Sinks(pre, writer, profile.flush.mechanism)
         self.emit = emit
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"tracereplay-{policy}")

@@ -97,7 +97,8 @@ def stalls_table(pre: PrePass, ts: np.ndarray, cpu: np.ndarray, page: np.ndarray
                  st: Stalls) -> pa.Table:
     sp = page[st.index]
     return ev.to_table("stalls", {
-        "ts_ns": ts[st.index], "cpu": cpu[st.index], "pid": pre.pids[pre.page_pid[sp]],
+        "ts_ns": ts[st.index] if st.at_ns is None else st.at_ns, "cpu": cpu[st.index],
+        "pid": pre.pids[pre.page_pid[sp]],
         "vpn": pre.page_vpn[sp], "stall_ns": st.stall_ns, "batch_id": st.batch_id,
         "req_id": st.req_id})
 
