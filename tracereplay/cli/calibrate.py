@@ -24,9 +24,11 @@ def calibrate(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fit as JSON.")] = False,
 ) -> None:  # fmt: skip
-    """Fit the per-page migration costs and the flush-round cost to a capture's measured calls;
-    write them as a partial profile for --config; print the residuals and, with --check, the
-    model beside the measurement on the same capture."""
+    """Fit the migration and flush costs to a capture's measured calls, as a partial profile.
+
+    Fits the per-page migration costs and the flush-round cost, writes them as a partial profile
+    for --config, prints the residuals and, with --check, the model beside the measurement on
+    the same capture."""
     from tracereplay.calibrate import check_targets, fit_capture, write_profile
 
     fit = fit_capture(run)

@@ -27,9 +27,11 @@ def capture_(
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Record tlb:tlb_flush, migrate:* and exceptions:page_fault_user on every CPU with perf
-    while COMMAND runs (tracereplay capture -o DIR -- COMMAND ...), or for --duration seconds,
-    then import it into DIR (policy=measured/, trace.parquet, capture.perf-script.zst)."""
+    """Record the migration, flush and page-fault tracepoints with perf, then import them.
+
+    Records tlb:tlb_flush, migrate:* and exceptions:page_fault_user on every CPU while COMMAND
+    runs (tracereplay capture -o DIR -- COMMAND ...), or for --duration seconds, then imports
+    the capture into DIR (policy=measured/, trace.parquet, capture.perf-script.zst)."""
     from tracereplay.capture import capture
 
     with err.status("recording with perf" + (f": {' '.join(ctx.args)}" if ctx.args else "")):

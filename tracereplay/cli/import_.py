@@ -91,8 +91,10 @@ def import_(
         bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Import a real trace: kernel tracepoints into policy=measured event tables, or valgrind
-    lackey accesses into a trace."""
+    """Import a real trace: kernel tracepoints as measured event tables, or lackey accesses.
+
+    Kernel tracepoints (perf script, ftrace, trace-cmd) become policy=measured event tables;
+    valgrind lackey accesses become a trace."""
     from tracereplay.importer import import_kernel_trace, import_lackey
 
     if fmt not in ("auto", "perf-script", "ftrace", "lackey"):
