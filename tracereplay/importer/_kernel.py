@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 import tracereplay
@@ -200,13 +201,15 @@ def import_kernel_trace(
 
             with writer as w:
                 w.write("skipped", empty_table("skipped"))  # present even when empty
-                b = MeasuredBuilder(emit=w.write, strict_fail=fail if strict else None)
+                held = _Held(w)
+                b = MeasuredBuilder(emit=held.emit, strict_fail=fail if strict else None)
                 for block, scanned in pipeline.scanned(layout):
                     b.feed(block, scanned)
+                    held.fed(faulted=bool(b.counts.get(_FAULT_EVENT)))
                 b.finish()
                 machine, origin = captured_machine(first, cpus, nodes, src_path)
                 check_cpus(machine, b.max_cpu, b.max_cpu_line, src_path, origin)
-                stalls = _stalls_pass(w) if b.counts.get(_FAULT_EVENT) else None
+                stalls = held.stalls() if b.counts.get(_FAULT_EVENT) else None
                 if b.base_ns is None:
                     raise ImportFormatError(
                         f"{src_path}: no event lines ({b.lines} lines read, "
@@ -249,23 +252,58 @@ def import_kernel_trace(
 _FAULT_EVENT = S.KIND_NAMES[S.KIND_PAGE_FAULT]
 
 
-def _stalls_pass(w: PolicyRunWriter) -> dict[str, Any]:
-    """Match the faults to the migration windows once every table is written: ``stalls``
-    rows, and each migrated page's owner in ``migrations.pid`` (see ``_stalls``)."""
-    w.close_tables()
-    faults = pq.read_table(w.tmp / "faults.parquet")
-    migrations = pq.read_table(w.tmp / "migrations.parquet")
-    owned, stalls = measured_stalls(faults, migrations)
-    w.replace("migrations", owned)
-    w.write("stalls", stalls)
-    return {
-        "faults": faults.num_rows,
-        "stalls": stalls.num_rows,
-        "pages_with_owner": owned.num_rows - owned.column("pid").null_count,
-        "note": "a fault inside a page's migration window is a stall; stall_ns = remap - fault "
-        "is a lower bound; migrations.pid is the process that faulted on the page (see "
-        "docs/importing.md)",
-    }
+class _Held:
+    """The builder's tables on their way to the writer. The faults decide each migrated page's
+    owner (``migrations.pid``) only once the last line is read, so while the capture has faults
+    the ``migrations`` rows are held back, and written once, complete, at the end (with the
+    faults, kept too). A capture whose first block has no fault is taken to have none: its
+    migrations stream to the writer; should a fault come later all the same, the finished table
+    is read back and rewritten."""
+
+    def __init__(self, w: PolicyRunWriter) -> None:
+        self._w = w
+        self._migrations: list[pa.Table] | None = []  # None: streamed to the writer
+        self._faults: list[pa.Table] = []
+
+    def emit(self, name: str, table: pa.Table) -> None:
+        if name == "migrations" and self._migrations is not None:
+            self._migrations.append(table)
+            return
+        if name == "faults":
+            self._faults.append(table)
+        self._w.write(name, table)
+
+    def fed(self, *, faulted: bool) -> None:
+        """After a block: without a fault so far, stop holding the migrations back."""
+        if not faulted and self._migrations is not None:
+            held, self._migrations = self._migrations, None
+            for t in held:
+                self._w.write("migrations", t)
+
+    def stalls(self) -> dict[str, Any]:
+        """Match the faults to the migration windows once every row is in: ``stalls`` rows,
+        and each migrated page's owner in ``migrations.pid`` (see ``_stalls``)."""
+        w = self._w
+        w.writer("migrations")  # the table is replaced below: its writer must be closed by then
+        w.close_tables()
+        if self._migrations is not None:
+            migrations = pa.concat_tables(self._migrations or [empty_table("migrations")])
+            faults = pa.concat_tables(self._faults)
+        else:
+            faults = pq.read_table(w.tmp / "faults.parquet")
+            migrations = pq.read_table(w.tmp / "migrations.parquet")
+        self._migrations = self._faults = []
+        owned, stalls = measured_stalls(faults, migrations)
+        w.replace("migrations", owned)
+        w.write("stalls", stalls)
+        return {
+            "faults": faults.num_rows,
+            "stalls": stalls.num_rows,
+            "pages_with_owner": owned.num_rows - owned.column("pid").null_count,
+            "note": "a fault inside a page's migration window is a stall; stall_ns = remap - "
+            "fault is a lower bound; migrations.pid is the process that faulted on the page "
+            "(see docs/importing.md)",
+        }
 
 
 def _manifest(

@@ -25,55 +25,105 @@ often another one: ``kcompactd``, a shell writing ``compact_memory``, ``migratep
 
 from __future__ import annotations
 
-import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from tracereplay.events import table_schema
 
 
 def measured_stalls(faults: pa.Table, migrations: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(migrations with ``pid`` set to each page's owner where unambiguous, stall rows).
 
     ``faults`` and ``migrations`` are the measured tables; the stall rows carry the ``stalls``
-    columns, in fault order (time, then input line).
+    columns, in fault order (time, then input line). One compiled pass over the faults and the
+    windows of their pages, grouped by page number.
     """
-    con = duckdb.connect()
-    try:
-        con.register("faults", faults)
-        con.register("mig_in", migrations)
-        con.execute("create temp table mig as select *, row_number() over () as _row from mig_in")
-        con.execute(_INSIDE)
-        stalls = con.sql(_STALLS).to_arrow_table()
-        owners = con.sql(_OWNERS).to_arrow_table()
-    finally:
-        con.close()
-    return owners.select(migrations.column_names).cast(migrations.schema), stalls
+    f_ts = _ints(faults, "ts_ns")
+    f_vpn = _ints(faults, "vpn")
+    f_pid = _ints(faults, "pid")
+    m_vpn = _ints(migrations, "vpn")
+    migrated = pc.equal(migrations.column("status"), "migrated").to_numpy(zero_copy_only=False)
+    unmap = _ints(migrations, "unmap_ns")
+    remap = _ints(migrations, "remap_ns")
+    # the faults grouped by page; each migration row's group (-1: no fault on its page)
+    fo = np.argsort(f_vpn, kind="stable")
+    pages, starts = np.unique(f_vpn[fo], return_index=True)
+    group = np.searchsorted(pages, m_vpn).clip(0, max(len(pages) - 1, 0))
+    group = np.where(len(pages) > 0, group, -1)
+    if len(pages):
+        group[pages[group] != m_vpn] = -1
+    bounds = np.append(starts, len(fo)).astype(np.int64)
+    stall_win, owner = _match(f_ts[fo], f_pid[fo], bounds, group, migrated, unmap, remap)
+    stall_win[fo] = stall_win.copy()
+    hit = np.flatnonzero(stall_win >= 0)
+    order = np.lexsort((_ints(faults, "line")[hit], f_ts[hit]))
+    hit, win = hit[order], stall_win[hit[order]]
+    sel = pa.array(hit)
+    wins = pa.array(win)
+    stalls = pa.Table.from_arrays(
+        [
+            faults.column("ts_ns").take(sel),
+            faults.column("cpu").take(sel),
+            faults.column("pid").take(sel),
+            faults.column("vpn").take(sel),
+            pa.array(remap[win] - f_ts[hit], pa.int64()),
+            migrations.column("batch_id").take(wins),
+            migrations.column("req_id").take(wins),
+        ],
+        schema=table_schema("stalls"),
+    )
+    pid = migrations.schema.get_field_index("pid")
+    owned = migrations.set_column(
+        pid, migrations.schema.field(pid), pa.array(owner, pa.int32(), mask=owner == _NONE)
+    )
+    return owned, stalls
 
 
-# Every (fault, window) pair with the fault inside the window.
-_INSIDE = """
-create temp table inside as
-select f.ts_ns, f.cpu, f.pid, f.vpn, f.line, m._row, m.remap_ns, m.batch_id, m.req_id
-from faults f join mig m
-  on f.vpn = m.vpn and f.ts_ns between m.unmap_ns and m.remap_ns
-where m.status = 'migrated'
-"""
+def _ints(table: pa.Table, name: str) -> np.ndarray:
+    """Column ``name`` as int64 (0 where null)."""
+    col = table.column(name)
+    return col.fill_null(0).to_numpy().astype(np.int64, copy=False)
 
-# One stall per fault: the window that closes first.
-_STALLS = """
-select ts_ns, cpu, pid, vpn, remap_ns - ts_ns as stall_ns, batch_id, req_id
-from inside
-qualify row_number() over (partition by line order by remap_ns, _row) = 1
-order by ts_ns, line
-"""
 
-_OWNERS = """
-with in_window as (
-  select _row, min(pid) as pid from inside group by _row having count(distinct pid) = 1
-), by_page as (
-  select vpn, min(pid) as pid from faults group by vpn having count(distinct pid) = 1
-)
-select m.* exclude (pid, _row), coalesce(w.pid, p.pid) as pid
-from mig m
-left join in_window w on w._row = m._row
-left join by_page p on p.vpn = m.vpn
-order by m._row
-"""
+_NONE = -(2**40)  # no pid (pids are int32)
+_MANY = -(2**41)  # more than one pid
+
+
+@njit(cache=True, nogil=True)
+def _match(ts, pid, bounds, group, migrated, unmap, remap):
+    """(the window each fault stalls in, -1 for none; the owner of each migration row, _NONE
+    for none). The faults are grouped by page, ``bounds[g]:bounds[g + 1]`` the faults of group
+    ``g`` and ``group[m]`` that of migration row ``m``. A fault's window is the one containing
+    it that closes first (then the first row); owners by the two rules of the module docstring.
+    """
+    nf = len(ts)
+    nm = len(group)
+    stall_win = np.full(nf, -1, np.int64)
+    owner = np.full(nm, _NONE, np.int64)
+    for m in range(nm):
+        g = group[m]
+        if g < 0:
+            continue
+        one = _NONE  # the one pid faulting inside the window, or _MANY
+        if migrated[m]:
+            for f in range(bounds[g], bounds[g + 1]):
+                t = ts[f]
+                if t < unmap[m] or t > remap[m]:
+                    continue
+                best = stall_win[f]
+                if best < 0 or remap[m] < remap[best]:
+                    stall_win[f] = m
+                if one == _NONE:
+                    one = pid[f]
+                elif one != pid[f]:
+                    one = _MANY
+        if one == _NONE or one == _MANY:
+            one = pid[bounds[g]]  # else the one pid faulting on the page, if only one does
+            for f in range(bounds[g], bounds[g + 1]):
+                if pid[f] != one:
+                    one = _NONE
+                    break
+        owner[m] = one
+    return stall_win, owner
