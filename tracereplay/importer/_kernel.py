@@ -61,10 +61,10 @@ def detect_format(head: bytes) -> str | None:
 
 
 class _Pipeline:
-    """Blocks read (and decompressed) on one thread from the start, a few ahead, then scanned on
-    another while the caller assembles the one before (decompressors, the scanner, hashlib and
-    Arrow all release the GIL). Reading starts before the format is known, so it overlaps the
-    compiled scanner's start-up."""
+    """Blocks read (and decompressed) on one thread from the start, a few ahead, with their
+    newlines found (numpy), then scanned on another while the caller assembles the one before
+    (decompressors, numpy, the scanner, hashlib and Arrow all release the GIL). Reading starts
+    before the format is known, so it overlaps the compiled scanner's start-up."""
 
     AHEAD = 4  # blocks read ahead of the one being scanned
 
@@ -72,7 +72,7 @@ class _Pipeline:
         self._blocks = blocks
         self._reader = ThreadPoolExecutor(max_workers=1)
         self._scanner = ThreadPoolExecutor(max_workers=1)
-        self._reads: deque[Future[bytes | None]] = deque()
+        self._reads: deque[Future[tuple[bytes, np.ndarray] | None]] = deque()
 
     def __enter__(self) -> _Pipeline:
         for _ in range(1 + self.AHEAD):
@@ -83,12 +83,14 @@ class _Pipeline:
         self._scanner.shutdown(wait=True, cancel_futures=True)
         self._reader.shutdown(wait=True, cancel_futures=True)
 
-    def _read(self) -> bytes | None:
-        return next(self._blocks, None)
+    def _read(self) -> tuple[bytes, np.ndarray] | None:
+        block = next(self._blocks, None)
+        return None if block is None else (block, S.newlines(block))
 
     def first(self) -> bytes:
         """The first block (empty for an empty input)."""
-        return self._reads[0].result() or b""
+        item = self._reads[0].result()
+        return b"" if item is None else item[0]
 
     def scanned(self, layout: int) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
         """Every block with its scan, in order."""
@@ -96,9 +98,14 @@ class _Pipeline:
         # scanned into the other, and asks for a block only when done with the one before.
         buffers = [S.ScanBuffers(), S.ScanBuffers()]
 
-        def scan(read: Future[bytes | None], i: int) -> tuple[bytes, dict[str, np.ndarray]] | None:
-            block = read.result()
-            return None if block is None else (block, S.scan(block, layout, buffers[i % 2]))
+        def scan(
+            read: Future[tuple[bytes, np.ndarray] | None], i: int
+        ) -> tuple[bytes, dict[str, np.ndarray]] | None:
+            item = read.result()
+            if item is None:
+                return None
+            block, nl = item
+            return block, S.scan(block, layout, buffers[i % 2], nl)
 
         i = 0
         pending = self._scanner.submit(scan, self._reads.popleft(), i)

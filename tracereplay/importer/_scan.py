@@ -166,29 +166,9 @@ def _token_end(buf, v, pe) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _line_end(buf, s, n) -> int:
-    """The first newline at or after s (n if none), eight bytes at a time."""
-    e = s
-    while e < n and (e & 7) != 0:
-        if buf[e] == 10:
-            return e
-        e += 1
-    while e + 8 <= n:
-        x = np.uint64(0)
-        for k in range(8):
-            x |= np.uint64(buf[e + k]) << np.uint64(8 * k)
-        x ^= np.uint64(0x0A0A0A0A0A0A0A0A)
-        if ((x - np.uint64(0x0101010101010101)) & ~x & np.uint64(0x8080808080808080)) != 0:
-            break
-        e += 8
-    while e < n and buf[e] != 10:
-        e += 1
-    return e
-
-
-@njit(cache=True, nogil=True)
 def scan_text(
     buf,
+    nl,
     layout_mode,
     ls,
     le,
@@ -210,18 +190,20 @@ def scan_text(
     s1s,
     s1e,
 ):
-    """Scan every line of ``buf`` (which ends at a newline or at the end of input).
+    """Scan every line of ``buf`` (which ends at a newline or at the end of input); ``nl`` holds
+    the positions of its newlines, in order.
 
     Fills the per-line output arrays and returns the number of lines. Integer payload values
     are MISSING when absent; spans are -1 when absent.
     """
     n = len(buf)
+    n_nl = len(nl)
     pos = 0
     line = 0
     while pos < n:
         # -- line bounds
         s = pos
-        e = _line_end(buf, s, n)
+        e = nl[line] if line < n_nl else n
         pos = e + 1
         if e > s and buf[e - 1] == 13:
             e -= 1
@@ -579,16 +561,24 @@ class ScanBuffers:
         return self._out
 
 
+def newlines(block: bytes) -> np.ndarray:
+    """The positions of the newlines of ``block`` (numpy, which releases the GIL: a thread can
+    find them while another scans, or while the compiled scanner loads)."""
+    return np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+
+
 def scan(
-    block: bytes, layout_mode: int = LAYOUT_ANY, buffers: ScanBuffers | None = None
+    block: bytes, layout_mode: int = LAYOUT_ANY, buffers: ScanBuffers | None = None,
+    nl: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Scan a block of whole lines; returns one array per field, one entry per line (views of
-    ``buffers`` when given)."""
+    ``buffers`` when given). ``nl``: the block's ``newlines``, when known."""
     buf = np.frombuffer(block, dtype=np.uint8)
-    n = block.count(b"\n") + 1
-    out = (buffers or ScanBuffers()).take(n)
+    if nl is None:
+        nl = newlines(block)
+    out = (buffers or ScanBuffers()).take(len(nl) + 1)
     m = scan_text(
-        buf, layout_mode,
+        buf, nl, layout_mode,
         out["ls"], out["le"], out["status"], out["err"], out["layout"], out["kind"],
         out["tid"], out["pid"], out["cpu"], out["ts"], out["es"], out["ee"],
         out["a0"], out["a1"], out["addr"], out["s0s"], out["s0e"], out["s1s"], out["s1e"],
