@@ -601,18 +601,27 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):
     ``open_ctx``/``open_call`` are the calls open per task when the rows begin; a start opens
     call ``next_call`` (then the next id), an end closes its task's call and still belongs to
     it. Returns (call, open_ctx, open_call, next_call) with call -1 outside any call and the
-    calls still open after the last row.
+    calls still open after the last row. Each task's open call sits beside it in an
+    open-addressing table.
     """
-    # numba types a dict by its first item: int64 -> int64, then it starts empty
-    state = {np.int64(0): np.int64(0)}
-    del state[np.int64(0)]
-    for j in range(len(open_ctx)):
-        state[open_ctx[j]] = open_call[j]
     n = len(ctx)
+    size = 16
+    while size < 2 * (n + len(open_ctx)):
+        size *= 2
+    keys = np.empty(size, np.int64)
+    vals = np.full(size, -2, np.int64)  # -2: free slot, -1: no open call
+    for j in range(len(open_ctx)):
+        h = _ctx_slot(keys, vals, open_ctx[j], size)
+        keys[h] = open_ctx[j]
+        vals[h] = open_call[j]
     call = np.empty(n, np.int64)
     for i in range(n):
         c = ctx[i]
-        prev = state.get(c, np.int64(-1))
+        h = _ctx_slot(keys, vals, c, size)
+        if vals[h] == -2:
+            keys[h] = c
+            vals[h] = -1
+        prev = vals[h]
         k = kind[i]
         if k == KIND_MIGRATE_START:
             cur = np.int64(next_call)
@@ -622,20 +631,19 @@ def assign_calls(ctx, kind, open_ctx, open_call, next_call):
         else:
             cur = prev
         call[i] = prev if k == KIND_MIGRATE_END else cur
-        state[c] = cur
-    m = 0
-    for v in state.values():
-        if v >= 0:
-            m += 1
-    keys = np.empty(m, np.int64)
-    vals = np.empty(m, np.int64)
-    j = 0
-    for c, v in state.items():
-        if v >= 0:
-            keys[j] = c
-            vals[j] = v
-            j += 1
-    return call, keys, vals, next_call
+        vals[h] = cur
+    still = np.flatnonzero(vals >= 0)
+    return call, keys[still], vals[still], next_call
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ctx_slot(keys, vals, c, size):
+    """The slot of task ``c`` in the table: its own, or the free one where it would go."""
+    h = np.uint64(c) * np.uint64(0x9E3779B97F4A7C15)
+    j = np.int64((h ^ (h >> np.uint64(29))) & np.uint64(size - 1))
+    while vals[j] != -2 and keys[j] != c:
+        j = (j + 1) & (size - 1)
+    return j
 
 
 @njit(cache=True, nogil=True)
