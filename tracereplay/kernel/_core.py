@@ -453,7 +453,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out, 
         stall = 0
         at = ts  # the access's effective time
         k_win = -1
-        if delay is not None:  # pruned from the open-loop specialization
+        if delay is not None:  # noqa: SIM102 (alone, so that numba prunes it in open loop)
             if delay[uc] > 0:
                 at = ts + delay[uc]
                 k_win = _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at)
