@@ -181,10 +181,10 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
         seg = slice(s0, s0 + n_seg)
         mask = masks.at(t)
         cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
-        k = int(ok[seg].sum())
+        n_ok = int(ok[seg].sum())
         how = eng.flush_round(mask.local, mask.targets, 1)
-        segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
+        segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if n_ok else -1,
                          "broadcast": how.broadcast})
-        t += n_seg * c.other_ns + k * (c.unmap_ns + c.remap_ns) + int(
+        t += n_seg * c.other_ns + n_ok * (c.unmap_ns + c.remap_ns) + int(
             (cost[seg] + copy[seg])[ok[seg]].sum())
     return cost, full, segments, t
