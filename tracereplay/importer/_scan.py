@@ -98,7 +98,7 @@ KEY_WORDS, KEY_OFFS = _packed(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _u(i):  # type: ignore[no-untyped-def]
+def _u(i):
     """An index as unsigned: numba then skips the wrap-around of negative indices, a test and
     a branch at every byte the scanner reads (a quarter of its time). Every index passed is
     known to be >= 0."""

@@ -119,7 +119,7 @@ def _match(ts, pid, bounds, group, migrated, unmap, remap):
                     one = pid[f]
                 elif one != pid[f]:
                     one = _MANY
-        if one == _NONE or one == _MANY:
+        if one in (_NONE, _MANY):
             one = pid[bounds[g]]  # else the one pid faulting on the page, if only one does
             for f in range(bounds[g], bounds[g + 1]):
                 if pid[f] != one:
