@@ -294,7 +294,6 @@ class MeasuredBuilder:
             **mig,
             "mode": _blank_null(_strings(buf, r["s0s"][rows], r["s0e"][rows])),
             "reason": _blank_null(_strings(buf, r["s1s"][rows], r["s1e"][rows])),
-            "text": _strings(buf, r["ls"][rows], r["le"][rows]),
         }
         kind, call = mig["kind"], mig["call"]
         is_end = kind == S.KIND_MIGRATE_END
@@ -304,10 +303,16 @@ class MeasuredBuilder:
                 mig["line"][orphan],
                 pa.array([S.KIND_NAMES[S.KIND_MIGRATE_END]] * len(orphan)),
                 "end_without_start",
-                _take(cols, orphan)["text"],
+                _strings(buf, r["ls"][rows[orphan]], r["le"][rows[orphan]]),
             )
-        starts = _take(cols, np.nonzero(kind == S.KIND_MIGRATE_START)[0])
+        is_start = np.nonzero(kind == S.KIND_MIGRATE_START)[0]
+        starts = _take(cols, is_start)
         ends = _take(cols, np.nonzero(is_end & (call >= 0))[0])
+        # The text of a start is kept for a call that does not end in this block (it may be
+        # reported as without end); the others' is left empty, never to be read.
+        open_ = ~np.isin(starts["call"], ends["call"])
+        at = rows[is_start]
+        starts["text"] = _strings(buf, np.where(open_, r["ls"][at], -1), r["le"][at])
         if self._pending_starts is not None:
             old = self._pending_starts
             starts = {c: _concat(old[c], v) for c, v in starts.items()}
