@@ -291,17 +291,26 @@ class _Held:
         """Match the faults to the migration windows once every row is in: ``stalls`` rows,
         and each migrated page's owner in ``migrations.pid`` (see ``_stalls``)."""
         w = self._w
-        w.writer("migrations")  # the table is replaced below: its writer must be closed by then
-        w.close_tables()
         if self._migrations is not None:
             migrations = pa.concat_tables(self._migrations or [empty_table("migrations")])
             faults = pa.concat_tables(self._faults)
+            # The other tables are finished on a thread of their own while the faults are
+            # matched and the migrations written (Arrow and the matching release the GIL); the
+            # migrations' own writer, empty, is closed first, so nothing else writes that file.
+            w.writer("migrations").close()
+            with ThreadPoolExecutor(max_workers=1) as closer:
+                closing = closer.submit(w.close_tables)
+                owned, stalls = measured_stalls(faults, migrations)
+                w.replace("migrations", owned)
+                closing.result()
         else:
+            w.writer("migrations")  # replaced below: its writer must be closed by then
+            w.close_tables()
             faults = pq.read_table(w.tmp / "faults.parquet")
             migrations = pq.read_table(w.tmp / "migrations.parquet")
+            owned, stalls = measured_stalls(faults, migrations)
+            w.replace("migrations", owned)
         self._migrations = self._faults = []
-        owned, stalls = measured_stalls(faults, migrations)
-        w.replace("migrations", owned)
         w.write("stalls", stalls)
         return {
             "faults": faults.num_rows,
