@@ -98,6 +98,7 @@ def one_by_one(
     masks = MaskReader(eng, call)
     remaining = pages
     copy = eng.copy_times(pages)  # each folio copied by itself
+    unmap_c, remap_c = eng.unmap_remap(pages)  # once per mapping
     entries = eng.flush_entries(pages)
     span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
@@ -122,16 +123,16 @@ def one_by_one(
             how = eng.flush_round(mask.local, mask.targets, 1)
             segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
                              "broadcast": how.broadcast})
-            t += n_seg * c.other_ns + k * (c.unmap_ns + c.remap_ns) + int(
-                (cost[seg] + copy[seg])[ok[seg]].sum())
+            t += n_seg * c.other_ns + int(
+                (unmap_c[seg] + remap_c[seg] + cost[seg] + copy[seg])[ok[seg]].sum())
         seg_of = per_row(segments, sizes)
         # Each attempt takes `other`, and a folio that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + cost + copy + c.remap_ns, 0)
+        dur = c.other_ns + np.where(ok, unmap_c + cost + copy + remap_c, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
-            unmap = start[ok] + (c.other_ns + c.unmap_ns)
+            unmap = start[ok] + (c.other_ns + unmap_c[ok])
             round_cost = cost[ok]
             flush = unmap + round_cost
             first = eng.add_rounds(RoundRows(
@@ -144,7 +145,7 @@ def one_by_one(
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
                 pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
-                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + c.remap_ns),
+                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + remap_c[ok]),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
                 copy_end_ns=flush + copy[ok],
@@ -153,9 +154,10 @@ def one_by_one(
             ph.copy += int(copy[ok].sum())
             moved += int(eng.folio_pages(page).sum())
         ph.other += n * c.other_ns
-        ph.unmap += k * c.unmap_ns
-        ph.remap += k * c.remap_ns
+        ph.unmap += int(unmap_c[ok].sum())
+        ph.remap += int(remap_c[ok].sum())
         done += k
         remaining, copy, entries, span = remaining[~ok], copy[~ok], entries[~ok], span[~ok]
+        unmap_c, remap_c = unmap_c[~ok], remap_c[~ok]
         attempts = attempts[~ok] + 1
     return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)
