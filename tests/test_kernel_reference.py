@@ -67,7 +67,7 @@ def workloads(draw: st.DrawFn, span: int = 20_000, max_nodes: int = 2) -> tuple[
         else:
             vpns = [some_page(pid) for _ in range(draw(st.integers(1, 12)))]
             # Pages mapped several times (shared): each mapping unmapped and remapped.
-            maps = draw(st.none() | st.lists(st.none() | st.integers(1, 4), min_size=len(vpns),
+            maps = draw(st.none() | st.lists(st.none() | st.integers(0, 4), min_size=len(vpns),
                                              max_size=len(vpns)))
             rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode, mappings=maps)
     overrides = [

@@ -76,8 +76,17 @@ def test_a_page_without_mappings_costs_what_it_did_before(tmp_path: Path) -> Non
     assert plan.pages["remap_ns"].tolist() == [2550, 3050, 3550]
 
 
+def test_a_page_no_process_maps_costs_no_unmap_or_remap(tmp_path: Path) -> None:
+    rows = [map_page(v) for v in (1, 2)] + migrate_pages(1000, 0, [1, 2], 1, 0, mappings=[0, 1])
+    _, (plan,) = plans(write_trace(tmp_path / "t.parquet", rows, MACHINE), "serial")
+    # page 1: other -1150, no unmap, copy -1500, no remap; page 2: other -1650, unmap -1850,
+    # copy -2200, remap -2350
+    assert plan.pages["unmap_ns"].tolist() == [1150, 1850]
+    assert plan.pages["remap_ns"].tolist() == [1500, 2350]
+
+
 def test_the_replay_writes_the_longer_windows(tmp_path: Path) -> None:
-    (res,) = run(three_pages(tmp_path), tmp_path / "run", policies=["serial"])
+    run(three_pages(tmp_path), tmp_path / "run", policies=["serial"])
     mig = pq.read_table(tmp_path / "run" / "policy=serial" / "migrations.parquet")
     windows = [r - u for u, r in zip(mig.column("unmap_ns").to_pylist(),
                                       mig.column("remap_ns").to_pylist(), strict=True)]
@@ -117,7 +126,7 @@ def test_trace_start_overlaps_the_previous_call_and_skips_its_busy_page(tmp_path
 
 
 def test_trace_start_replays_overlapping_calls_on_one_cpu(tmp_path: Path) -> None:
-    (res,) = run(two_calls_on_one_cpu(tmp_path), tmp_path / "run", policies=["batched"],
+    run(two_calls_on_one_cpu(tmp_path), tmp_path / "run", policies=["batched"],
                  profile=load_profile(overrides=["migrate.call_start=trace"]))
     batches = pq.read_table(tmp_path / "run" / "policy=batched" / "batches.parquet")
     assert list(zip(batches.column("start_ns").to_pylist(), batches.column("end_ns").to_pylist(),

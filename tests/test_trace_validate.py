@@ -121,7 +121,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path], object], str | None, int | None]] = 
     "folio-overlap": (lambda p: write_raw(p, overlapping_folios()), "order", 6),
     "mappings-on-migrate": (lambda p: write_raw(p, with_mappings([None, None, None, 2, None, 3])),
                             "mappings", 5),
-    "mappings-range": (lambda p: write_raw(p, with_mappings([None, None, None, 1, 0, None])),
+    "mappings-range": (lambda p: write_raw(p, with_mappings([None, None, None, 0, -1, None])),
                        "mappings", 4),
 }
 

@@ -64,7 +64,7 @@ class Calls:
         return parts[0]
 
     def pages_mappings(self, i: int) -> np.ndarray:
-        """The mappings (PTEs) of each page call ``i`` lists, in order (int64, >= 1)."""
+        """The mappings (PTEs) of each page call ``i`` lists, in order (int64, >= 0)."""
         parts = self.mappings[i]
         if len(parts) != 1:
             self.mappings[i] = parts = [np.concatenate(parts) if parts else np.zeros(0, np.int64)]

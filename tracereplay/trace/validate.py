@@ -386,10 +386,10 @@ class _Validator:
                           f"{'an' if KINDS[kind.values[i]] == 'access' else 'a'} "
                           f"{KINDS[kind.values[i]]} row")
                        + "; only an explicit-page migrate row counts the PTEs of its page")
-        flag(mappings.valid & ((mappings.values < 1) | (mappings.values >= _PID_LIMIT)),
+        flag(mappings.valid & ((mappings.values < 0) | (mappings.values >= _PID_LIMIT)),
              "mappings-range", "mappings",
-             lambda i: f"mappings {mappings.values[i]} is outside 1..2^31-1: a page being "
-                       "migrated is mapped at least once")
+             lambda i: f"mappings {mappings.values[i]} is outside 0..2^31-1 (the PTEs that "
+                       "map the page; 0 when no process maps it)")
 
     def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
         access = masks["access"]
