@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from tracereplay.config import load_profile
 from tracereplay.errors import ImportFormatError
 from tracereplay.importer import import_kernel_trace
 
@@ -205,12 +206,22 @@ def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compa
     # the model replays every page the calls moved, those without a PTE included
     assert rows["pages_migrated"]["model"] == 865
     assert {r["mode"] for r in rows.values()} == {"open loop"}
+    assert {r["call_start"] for r in rows.values()} == {"queued"}
     # closed loop, said so; the measured side is the same
     replay(t, run, policies=["serial"], closed_loop=True)
     q = run_query("measured_vs_model", [run]).to_pylist()
     assert {(r["policy"], r["mode"]) for r in q} == {("batched", "open loop"),
                                                        ("serial", "closed loop")}
     assert {r["measured"] for r in q if r["metric"] == "stalls"} == {6}
+    # the calls at their trace times (another configuration: a run of its own beside the
+    # import's measured run), said so
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "policy=measured").symlink_to(run / "policy=measured")
+    replay(t, other, policies=["batched"],
+           profile=load_profile(overrides=["migrate.call_start=trace"]))
+    q = run_query("measured_vs_model", [other]).to_pylist()
+    assert {(r["mode"], r["call_start"]) for r in q} == {("open loop", "trace")}
 
 
 def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:
