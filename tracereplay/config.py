@@ -117,8 +117,9 @@ class MigrateConfig:
     ``[policy.<name>]`` section)."""
 
     other_ns: int = setting("per page attempt: allocate the destination, lock, checks, ns")
-    unmap_ns: int = setting("per page: rmap walk and PTE clear (install the migration entry), ns")
-    remap_ns: int = setting("per page: install the new PTE and wake waiters, ns")
+    unmap_ns: int = setting("per mapping of a page (one PTE; a trace's mappings column, 1 by "
+                            "default): rmap step and PTE clear (install the migration entry), ns")
+    remap_ns: int = setting("per mapping of a page: install the new PTE and wake waiters, ns")
     fail_probability: float = setting("probability that an attempt finds the page busy (-EAGAIN)")
     seed: int = setting("seed of the failure draws")
     call_start: str = setting(
