@@ -55,7 +55,7 @@ def calibrate(
     if check:
         with err.status("replaying the capture's trace with the fitted profile"):
             rows = check_targets(fit, path)
-        modes = sorted({f"{r.get('mode')}, calls {_STARTS.get(r.get('call_start'), '?')}"
+        modes = sorted({f"{r.get('mode')}, calls {_STARTS.get(str(r.get('call_start')), '?')}"
                         for r in rows})
         c = Table(title=f"measured vs model (batched, {'; '.join(modes)}) with the fitted "
                         "profile")
