@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracereplay import Machine, TraceFormatError, trace
+from tracereplay.trace.layout import RowGroups
 
 MACHINE = Machine.spread(4, 2)
 COLUMNS = [f.name for f in trace.arrow_schema()]
@@ -166,7 +169,64 @@ def test_same_rows_in_other_batches_give_the_same_bytes(tmp_path: Path) -> None:
     trace.write(table, one, machine=MACHINE, row_group_rows=4)
     trace.write(table.to_batches(max_chunksize=5), other, machine=MACHINE, row_group_rows=4)
     assert one.read_bytes() == other.read_bytes()
-    assert [pq.ParquetFile(one).metadata.row_group(i).num_rows for i in range(5)] == [4] * 4 + [2]
+    # Groups of 4 rows have runs of 1 access row (4 // 16, at least 1) in groups of their own:
+    # each copy is a run of 2 access rows, then 4 rows of other kinds.
+    meta = pq.ParquetFile(one).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 4] * 3
+
+
+def test_long_runs_of_accesses_get_row_groups_of_their_own() -> None:
+    # 32 rows a group: a run of 2 or more access rows is long. A=access, o=another kind.
+    kinds = "AoAAAooA" + "A" * 70 + "o"
+    is_access = np.array([k == "A" for k in kinds])
+    # [A o] other; [A A A] long; [o o] other; 71 A: long, in groups of 32, 32, 7; [o] other.
+    assert RowGroups(32).cut(is_access, final=True) == [2, 3, 2, 32, 32, 7, 1]
+    # Waiting for more rows, a long run at the end gives its whole groups; the rest waits.
+    assert RowGroups(32).cut(is_access[:-1], final=False) == [2, 3, 2, 32, 32]
+    # A short run at the end may still become long: the rows before it of its segment wait too.
+    assert RowGroups(32).cut(is_access[:6], final=False) == [2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.integers(1, 40), runs=st.lists(st.tuples(st.booleans(), st.integers(1, 90)),
+                                              max_size=12),
+       cuts=st.lists(st.integers(1, 60), min_size=1, max_size=30))
+def test_row_groups_do_not_depend_on_the_batches_written(rows: int, runs: list[tuple[bool, int]],
+                                                         cuts: list[int]) -> None:
+    is_access = np.concatenate([np.full(n, a) for a, n in runs] or [np.zeros(0, bool)])
+    want = RowGroups(rows).cut(is_access, final=True)
+    assert sum(want) == len(is_access) and all(0 < w <= rows for w in want)
+    layout, got, written, seen = RowGroups(rows), [], 0, 0
+    for step in itertools.cycle(cuts):
+        seen = min(len(is_access), seen + step)
+        final = seen == len(is_access)
+        sizes = layout.cut(is_access[written:seen], final=final)
+        got += sizes
+        written += sum(sizes)
+        if final:
+            break
+    assert got == want
+
+
+def test_groups_of_accesses_have_the_other_kinds_columns_all_null(tmp_path: Path) -> None:
+    # A call between two long runs of accesses: the access groups' statistics say the
+    # columns that only other rows set are all null, so a reader skips them.
+    n = 40
+    cols = {"ts_ns": list(range(2 * n + 1)), "kind": ["access"] * n + ["migrate"] + ["access"] * n,
+            "cpu": [0] * (2 * n + 1), "pid": [7] * (2 * n + 1),
+            "vaddr": [0x1000] * n + [None] + [0x1000] * n,
+            "write": [False] * n + [None] + [False] * n,
+            "src_node": [None] * n + [0] + [None] * n, "dst_node": [None] * n + [1] + [None] * n,
+            "req_id": [None] * n + [0] + [None] * n, "mode": [None] * (2 * n + 1)}
+    path = tmp_path / "t.parquet"
+    trace.write(pa.table(cols), path, machine=MACHINE, row_group_rows=64)
+    meta = pq.ParquetFile(path).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [40, 1, 40]
+    names = meta.schema.names
+    for g in (0, 2):
+        for name in ("src_node", "dst_node", "req_id", "mode"):
+            stats = meta.row_group(g).column(names.index(name)).statistics
+            assert stats.null_count == 40, name
 
 
 def test_written_file_has_canonical_metadata_and_settings(tiny_trace: Path) -> None:

@@ -89,7 +89,6 @@ class KernelState:
             local_ns=m.local_ns, remote_ns=m.remote_ns, invlpg_ns=f.invlpg_ns,
             full_flush_ns=f.full_flush_ns, responder_ns=f.ipi_responder_ns,
             l1h_ways=t.l1_2m_ways or t.l1_ways, l2h_ways=t.l2_2m_ways or t.l2_ways,
-            closed_loop=closed_loop,
             node_ns=node_latency_ns(m.local_ns, m.remote_ns, m.distances, m.remote_distance,
                                     machine.nodes))
         # 2 MiB translations: an array of their own after the 4 KiB sets, or the 4 KiB sets.
@@ -108,7 +107,9 @@ class KernelState:
                            req=np.zeros(0, np.int64), round=np.zeros(0, np.int64))
         self.cpu_node = np.asarray(machine.cpu_node, np.int32)
         self.cpu_first_ns = np.zeros((0, cpus), np.int64)
-        self.delay = np.zeros(cpus, np.int64)  # closed loop: each CPU's stalls so far, ns
+        # Closed loop: each CPU's stalls so far, ns; None open loop (the kernel's other
+        # specialization, without the closed-loop path).
+        self.delay = np.zeros(cpus, np.int64) if closed_loop else None
         self.masks = np.zeros((1, cpus), np.uint8)
         # Tags are page ids (-1: empty) and LRU stamps the kernel's clock (renumbered before it
         # overflows), both 32 bits so that a set of the STLB spans fewer cache lines.
@@ -210,8 +211,8 @@ class KernelState:
                         holding=b.holding, broadcast=r["broadcast"])
         t0 = time.perf_counter()
         cursor, n_st = replay_chunk(acc, limit, b.op_record(), 0, rounds, self._page,
-                                    Cpus(self.cpu_node, self.cpu_first_ns, self.delay), self.tlbs,
-                                    self.costs, out)
+                                    Cpus(self.cpu_node, self.cpu_first_ns), self.tlbs,
+                                    self.costs, out, self.delay)
         self.kernel_s += time.perf_counter() - t0
         done = b.consume(cursor)
         if on_rounds is not None and len(done["gid"]):

@@ -22,12 +22,15 @@ l1_sets`` on, ``l1h_ways`` ways), else in the 4 KiB sets. A hit on a page whose 
 a *stale hit* (the flush has not reached this CPU yet). A walk that finds a migration entry
 *stalls* until the page's remap and fills no TLB entry.
 
-Open loop (``costs.closed_loop`` false), trace timestamps are not delayed by stalls. Closed
-loop, each CPU carries a delay (``cpus.delay``, the sum of its stalls so far) and an access is
+Open loop (``delay`` None), trace timestamps are not delayed by stalls. Closed
+loop, each CPU carries a delay (``delay``, the sum of its stalls so far) and an access is
 judged at its effective time, trace time plus delay: against the window its page had at the
 trace time (the operations up to it are applied) or, when a later unmap of the page falls by the
 effective time, the latest such one whose call started by the trace time (``_unmap_ahead``).
-Accesses are still processed in trace order and TLBs are those at the trace time.
+Accesses are still processed in trace order and TLBs are those at the trace time. The mode is
+a type, not a flag: numba compiles ``replay_chunk`` once per type of ``delay`` and prunes the
+closed-loop branches from the open-loop specialization (``delay is None``), so that the common
+open-loop replay carries none of their work or registers.
 """
 
 from __future__ import annotations
@@ -181,7 +184,6 @@ class Pages(NamedTuple):
 class Cpus(NamedTuple):
     node: np.ndarray  # int32: each CPU's node
     first_ns: np.ndarray  # int64 [pids, cpus]: first access of each pid index on each CPU
-    delay: np.ndarray  # int64 [cpus]: closed loop: each CPU's stalls so far, ns (in and out)
 
 
 class Tlbs(NamedTuple):
@@ -213,7 +215,6 @@ class Costs(NamedTuple):
     responder_ns: int
     l1h_ways: int  # ways of the 2 MiB sets appended after the l1_sets 4 KiB sets
     l2h_ways: int
-    closed_loop: bool  # a stall delays the later accesses of its CPU (see replay_chunk)
     # int64 [nodes, nodes]: memory latency from a CPU on node i to a page on node j (local_ns on
     # the diagonal; remote_ns elsewhere, or scaled by node distance: tracereplay.distances).
     node_ns: np.ndarray
@@ -247,9 +248,12 @@ def _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at):
 
 
 @njit(cache=True, nogil=True)
-def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
+def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out, delay):
     """Replay the accesses of ``acc`` merged with ``ops`` from ``cursor`` on, then the
-    operations up to ``op_limit``; returns (next cursor, stalls written to ``out``)."""
+    operations up to ``op_limit``; returns (next cursor, stalls written to ``out``).
+
+    ``delay``: None (open loop), or int64 [cpus], each CPU's stalls so far in ns, read and
+    updated (closed loop: a stall delays the later accesses of its CPU)."""
     a_ts, a_cpu, a_page, a_write = acc.ts, acc.cpu, acc.page, acc.write
     op_ts, op_kind, op_arg, op_until, op_dst = ops.ts, ops.kind, ops.arg, ops.until, ops.dst
     op_round, op_batch, op_req, op_start = ops.round, ops.batch, ops.req, ops.start
@@ -258,7 +262,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     r_broadcast = rounds.broadcast
     page_pid, page, page_until = pg.pid, pg.row, pg.until
     page_batch, page_req, page_round = pg.batch, pg.req, pg.round
-    cpu_node, cpu_first_ns, delay = cpus.node, cpus.first_ns, cpus.delay
+    cpu_node, cpu_first_ns = cpus.node, cpus.first_ns
     l1_tag, l1_lru, l2_tag, l2_lru = tlb.l1_tag, tlb.l1_lru, tlb.l2_tag, tlb.l2_lru
     clock, stats = tlb.clock, tlb.stats
     st_idx, st_ns, st_batch, st_req, st_at = out.st_idx, out.st_ns, out.st_batch, out.st_req, out.st_at
@@ -281,7 +285,6 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
     l2_base = l2_sets * l2_ways
     l1h_ways = costs.l1h_ways
     l2h_ways = costs.l2h_ways
-    closed_loop = costs.closed_loop
     ncpu = cpu_node.shape[0]
     l1_entries = l1_tag.shape[1]
     l2_entries = l2_tag.shape[1]
@@ -450,19 +453,20 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
         stall = 0
         at = ts  # the access's effective time
         k_win = -1
-        if closed_loop and delay[uc] > 0:
-            at = ts + delay[uc]
-            k_win = _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at)
-            if k_win >= 0:
-                # A later window, opened by the effective time (an earlier one has ended).
-                if page[up, PG_PENDING] >= 0:
+        if delay is not None:  # noqa: SIM102 (alone, so that numba prunes it in open loop)
+            if delay[uc] > 0:
+                at = ts + delay[uc]
+                k_win = _unmap_ahead(op_ts, op_kind, op_arg, op_start, cursor, p, ts, at)
+                if k_win >= 0:
+                    # A later window, opened by the effective time (an earlier one has ended).
+                    if page[up, PG_PENDING] >= 0:
+                        node = page[up, PG_PENDING]
+                    migrating = at < op_until[k_win]
+                    if not migrating:
+                        node = op_dst[k_win]
+                elif migrating and at >= page_until[up]:
+                    migrating = False  # remapped by the effective time
                     node = page[up, PG_PENDING]
-                migrating = at < op_until[k_win]
-                if not migrating:
-                    node = op_dst[k_win]
-            elif migrating and at >= page_until[up]:
-                migrating = False  # remapped by the effective time
-                node = page[up, PG_PENDING]
         if migrating:
             if level == 2:
                 # Faults on the migration entry and sleeps until the remap; no TLB fill.
@@ -483,7 +487,7 @@ def replay_chunk(acc, op_limit, ops, cursor, rounds, pg, cpus, tlb, costs, out):
                 st_ns[n_st] = stall
                 st_at[n_st] = at
                 n_st += 1
-                if closed_loop:
+                if delay is not None:
                     delay[uc] += stall
             else:
                 outcome = OUT_STALE

@@ -171,6 +171,8 @@ class Engine:
         self.mappings = np.ones(0, np.int64)
         self.grow()
         self._masks: dict[bytes, int] = {}
+        # Flush rounds by (local, targets, pages): a mechanism's round depends on nothing else.
+        self._round_of: dict[tuple[bool, int, int], fl.Round] = {}
         self.mask_table: list[np.ndarray] = []
         self._rounds: list[RoundRows] = []
         self._pages: list[PageRows] = []
@@ -253,6 +255,9 @@ class Engine:
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(initiator ns, full) of rounds of ``entries`` TLB entries each, by
         :meth:`flush_cost`."""
+        if len(entries) and entries.min() == entries.max():  # rounds of one size (base pages)
+            cost, full = self.flush_cost(local, targets, int(entries[0]))
+            return np.full(len(entries), cost, np.int64), np.full(len(entries), full, bool)
         values, at = np.unique(entries, return_inverse=True)
         got = [self.flush_cost(local, targets, int(v)) for v in values]
         cost = np.array([g[0] for g in got], np.int64)[at]
@@ -271,8 +276,12 @@ class Engine:
         """A flush round of ``pages`` pages as the profile's mechanism does it: ``local`` when
         the initiator is in the mask (it ran the process), ``targets`` other CPUs in it. Whom it
         interrupts (IPIs) and whether it is a broadcast depend on the mask alone."""
-        return self.mechanism.round(self.flush, self._mechanism_config,
-                                    self._scope(local, targets, pages))
+        key = (local, targets, pages)
+        got = self._round_of.get(key)
+        if got is None:
+            got = self._round_of[key] = self.mechanism.round(
+                self.flush, self._mechanism_config, self._scope(local, targets, pages))
+        return got
 
     def defers(self, local: bool, targets: int) -> bool:
         """Whether a batched unmap defers its flush to one round (else each PTE is flushed

@@ -110,21 +110,9 @@ def one_by_one(
             break
         ok = ~eng.draws.take(n)
         sizes = group_sizes(n, sample_pages)
-        segments = []  # each run of sample_pages attempts reads the mask once
-        cost = np.zeros(n, np.int64)
-        full = np.zeros(n, bool)
         t_pass = t
-        for s0, n_seg in zip(range(0, n, sample_pages), sizes.tolist(), strict=True):
-            seg = slice(s0, s0 + n_seg)
-            mask = masks.at(t)
-            cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
-            k = int(ok[seg].sum())
-            # Whom the mechanism's round interrupts depends on the mask, not on the pages.
-            how = eng.flush_round(mask.local, mask.targets, 1)
-            segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
-                             "broadcast": how.broadcast})
-            t += n_seg * c.other_ns + int(
-                (unmap_c[seg] + remap_c[seg] + cost[seg] + copy[seg])[ok[seg]].sum())
+        cost, full, segments, t = _pass_rounds(eng, masks, t, ok, span, copy,
+                                               unmap_c + remap_c, sizes)
         seg_of = per_row(segments, sizes)
         # Each attempt takes `other`, and a folio that is not busy its whole step besides.
         dur = c.other_ns + np.where(ok, unmap_c + cost + copy + remap_c, 0)
@@ -161,3 +149,44 @@ def one_by_one(
         unmap_c, remap_c = unmap_c[~ok], remap_c[~ok]
         attempts = attempts[~ok] + 1
     return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)
+
+
+def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: np.ndarray,
+                 copy: np.ndarray, ptes: np.ndarray, sizes: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, int]], int]:
+    """The flush rounds of one pass of :func:`one_by_one`: each run of ``sizes`` attempts reads
+    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping). Returns each attempt's round cost and fullness, each run's
+    round fields (IPI targets, mask id, broadcast) and the pass's end time.
+
+    A sticky mask only grows, so when the reading at the last run's start is the one at the
+    first, every run between reads it too: the runs are then costed at once (the general
+    per-run step, vectorised); otherwise run by run."""
+    c = eng.costs
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    first = masks.at(t)
+    if eng.flush.mm_cpumask == "sticky":
+        cost, full = eng.flush_costs(first.local, first.targets, span)
+        dur = np.where(ok, ptes + cost + copy, 0) + c.other_ns
+        run_start = t + np.concatenate(([0], np.cumsum(np.add.reduceat(dur, starts))))
+        if masks.at(int(run_start[-2])) is first:
+            k = np.add.reduceat(ok.astype(np.int64), starts)
+            # Whom the mechanism's round interrupts depends on the mask, not on the pages.
+            how = eng.flush_round(first.local, first.targets, 1)
+            mask_id = masks.id(first) if k.any() else -1
+            segments = [{"targets": how.ipis, "mask_id": mask_id if n_ok else -1,
+                         "broadcast": how.broadcast} for n_ok in k.tolist()]
+            return cost, full, segments, int(run_start[-1])
+    n = len(ok)
+    cost = np.zeros(n, np.int64)
+    full = np.zeros(n, bool)
+    segments = []
+    for s0, n_seg in zip(starts.tolist(), sizes.tolist(), strict=True):
+        seg = slice(s0, s0 + n_seg)
+        mask = masks.at(t)
+        cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
+        k = int(ok[seg].sum())
+        how = eng.flush_round(mask.local, mask.targets, 1)
+        segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
+                         "broadcast": how.broadcast})
+        t += n_seg * c.other_ns + int((ptes[seg] + cost[seg] + copy[seg])[ok[seg]].sum())
+    return cost, full, segments, t

@@ -14,6 +14,7 @@ from tracereplay._output import replacing
 from tracereplay.errors import TraceFormatError
 from tracereplay.machine import Machine
 from tracereplay.trace.columns import _row_group, _to_arrow
+from tracereplay.trace.layout import RowGroups
 from tracereplay.trace.pages import PageTable
 from tracereplay.trace.read import _check_columns
 from tracereplay.trace.schema import (
@@ -23,6 +24,7 @@ from tracereplay.trace.schema import (
     _MACHINE_KEY,
     _ROW_GROUP_ROWS,
     _SCHEMA_KEY,
+    KINDS,
     TRACE_SCHEMA,
     arrow_schema,
     optional_columns,
@@ -50,7 +52,8 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
     pairs (e.g. where an imported trace came from). The file is written under a temporary name
     in the same directory and renamed into place, so a failure leaves no file; an unusable
     ``path`` raises ``OutputPathError``. Same data, same bytes: nothing time-dependent goes in.
-    Row groups hold ``row_group_rows`` rows (the last one fewer).
+    Row groups hold at most ``row_group_rows`` rows, a long run of access rows in groups of its
+    own (``tracereplay.trace.layout``).
     """
     path = Path(path)
     batches = _as_batches(data)
@@ -71,6 +74,7 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
     ) as writer:
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
+        groups = RowGroups(row_group_rows)
         for batch in itertools.chain([] if first is None else [first], batches):
             if not pending and batch.num_rows == 0:
                 continue
@@ -82,14 +86,25 @@ def write(data: pa.Table | Iterable[pa.RecordBatch], path: str | os.PathLike[str
                 pages.add(_row_group(canonical, row0))
             pending.append(canonical)
             pending_rows += batch.num_rows
-            # Row groups of exactly row_group_rows, whatever the input's batch sizes.
-            while pending_rows >= row_group_rows:
-                table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
-                writer.write_table(table.slice(0, row_group_rows))
-                rest = table.slice(row_group_rows)
-                pending = rest.to_batches()
-                pending_rows = rest.num_rows
+            # Row groups by the layout's rule, whatever the input's batch sizes; rows wait
+            # until twice a group's worth so that each cut writes about a group or more.
+            if pending_rows >= 2 * row_group_rows:
+                pending, pending_rows = _write_groups(writer, groups, pending, schema, final=False)
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema))
+            _write_groups(writer, groups, pending, schema, final=True)
         if validator.rows == 0:
             raise TraceFormatError("no rows to write", path=str(path), rule=rule_text("not-empty"))
+
+
+def _write_groups(writer: pq.ParquetWriter, groups: RowGroups, pending: list[pa.RecordBatch],
+                  schema: pa.Schema, *, final: bool) -> tuple[list[pa.RecordBatch], int]:
+    """Write the row groups that ``pending`` fills; returns the rows left waiting."""
+    table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
+    kind = table.column("kind").combine_chunks()
+    is_access = kind.indices.to_numpy(zero_copy_only=False) == KINDS.index("access")
+    start = 0
+    for size in groups.cut(is_access, final=final):
+        writer.write_table(table.slice(start, size))
+        start += size
+    rest = table.slice(start)
+    return rest.to_batches(), rest.num_rows
