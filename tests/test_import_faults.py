@@ -271,3 +271,20 @@ def test_a_page_mapped_twice_is_one_page_of_two_mappings_at_its_faulted_address(
         (1, 9, 0x7F0000002000, 50_000, 1),
         (1, 9, (1 << 56) + 4096, 50_000, 0),
     ]
+
+
+def test_two_pages_at_one_address_each_get_an_address_of_their_own(tmp_path: Path) -> None:
+    # A parent and its forked child map different pages (pfns 0x101c1f and 0x101c1e) at
+    # 0x7f0000001000; the second page is also mapped at 0x7f0000002000: it is written there.
+    src = tmp_path / "in.txt"
+    src.write_text(
+        "  sh 9/9 [001] 1.000000: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
+        "  sh 9/9 [001] 1.000010: migrate:set_migration_pte: addr=7f0000001000, pte=e7ffffffdfc7c000 order=0\n"
+        "  sh 9/9 [001] 1.000011: migrate:set_migration_pte: addr=7f0000001000, pte=e7ffffffdfc7c200 order=0\n"
+        "  sh 9/9 [001] 1.000012: migrate:set_migration_pte: addr=7f0000002000, pte=e7ffffffdfc7c200 order=0\n"
+        "  sh 9/9 [001] 1.000040: migrate:mm_migrate_pages: nr_succeeded=2 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
+    )  # fmt: skip
+    res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    assert res.manifest["as_trace_rows"]["pages_with_pte"] == 2
+    mig = pl.read_parquet(tmp_path / "t.parquet").filter(pl.col("kind") == "migrate")
+    assert mig.select("vaddr", "mappings").rows() == [(0x7F0000001000, 1), (0x7F0000002000, 2)]

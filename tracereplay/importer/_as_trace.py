@@ -162,22 +162,25 @@ def write_as_trace(
 
 
 def _distinct_addresses(pages: pl.DataFrame) -> pl.DataFrame:
-    """One address (``vpn``) for each page of a call, from its list of addresses, the first
-    that no earlier page of the call took (two processes forked from one map different pages
-    at one address); a page left without one gets an address above user space, as a page
-    without a PTE does."""
+    """One address (``vpn``) for each page of a call, from its list of addresses, none taken
+    twice in a call (two processes forked from one map different pages at one address): the
+    pages with fewer addresses choose first (then in unmap order), each its first address not
+    taken; a page left without one gets an address above user space, as a page without a PTE
+    does."""
     first = pages.with_columns(vpn=pl.col("vpn").list.first())
     taken = first.select("req_id", "vpn").is_duplicated()
     if not taken.any():
         return first
     used: dict[int, set[int]] = {}
-    out = []
+    out = [0] * pages.height
     spare = (UNMAPPED_BASE >> 12) + (1 << 40)  # beyond the addresses of pages without a PTE
-    for req, vpns in pages.select("req_id", "vpn").iter_rows():
+    rows = pages.select("req_id", "vpn", "unmap_order").rows()
+    for i in sorted(range(len(rows)), key=lambda i: (len(set(rows[i][1])), rows[i][2])):
+        req, vpns, _ = rows[i]
         mine = used.setdefault(req, set())
         vpn = next((v for v in vpns if v not in mine), None)
         if vpn is None:
             vpn, spare = spare, spare + 1
         mine.add(vpn)
-        out.append(vpn)
+        out[i] = vpn
     return pages.with_columns(vpn=pl.Series(out, dtype=pl.Int64))
