@@ -256,8 +256,8 @@ class Engine:
         """(initiator ns, full) of rounds of ``entries`` TLB entries each, by
         :meth:`flush_cost`."""
         if len(entries) and entries.min() == entries.max():  # rounds of one size (base pages)
-            cost, full = self.flush_cost(local, targets, int(entries[0]))
-            return np.full(len(entries), cost, np.int64), np.full(len(entries), full, bool)
+            one_cost, one_full = self.flush_cost(local, targets, int(entries[0]))
+            return np.full(len(entries), one_cost, np.int64), np.full(len(entries), one_full, bool)
         values, at = np.unique(entries, return_inverse=True)
         got = [self.flush_cost(local, targets, int(v)) for v in values]
         cost = np.array([g[0] for g in got], np.int64)[at]

@@ -155,8 +155,9 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
                  copy: np.ndarray, ptes: np.ndarray, sizes: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, list[dict[str, int]], int]:
     """The flush rounds of one pass of :func:`one_by_one`: each run of ``sizes`` attempts reads
-    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping). Returns each attempt's round cost and fullness, each run's
-    round fields (IPI targets, mask id, broadcast) and the pass's end time.
+    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping).
+    Returns each attempt's round cost and fullness, each run's round fields (IPI targets, mask
+    id, broadcast) and the pass's end time.
 
     A sticky mask only grows, so when the reading at the last run's start is the one at the
     first, every run between reads it too: the runs are then costed at once (the general
@@ -184,9 +185,9 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
         seg = slice(s0, s0 + n_seg)
         mask = masks.at(t)
         cost[seg], full[seg] = eng.flush_costs(mask.local, mask.targets, span[seg])
-        k = int(ok[seg].sum())
+        n_ok = int(ok[seg].sum())
         how = eng.flush_round(mask.local, mask.targets, 1)
-        segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if k else -1,
+        segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if n_ok else -1,
                          "broadcast": how.broadcast})
         t += n_seg * c.other_ns + int((ptes[seg] + cost[seg] + copy[seg])[ok[seg]].sum())
     return cost, full, segments, t
