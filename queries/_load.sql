@@ -50,9 +50,10 @@ SELECT
     remap_ns::BIGINT AS remap_ns,
     status::VARCHAR AS status,
     attempts::INTEGER AS attempts,
-    pages::INTEGER AS pages
+    pages::INTEGER AS pages,
+    pfn::BIGINT AS pfn
 FROM (
-    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages WHERE false
+    SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, NULL::BIGINT AS req_id, NULL::BIGINT AS batch_id, NULL::INTEGER AS cpu, NULL::INTEGER AS pid, NULL::BIGINT AS vpn, NULL::INTEGER AS pos_in_batch, NULL::INTEGER AS src_node, NULL::INTEGER AS dst_node, NULL::BIGINT AS unmap_ns, NULL::BIGINT AS flush_ns, NULL::BIGINT AS copy_start_ns, NULL::BIGINT AS copy_end_ns, NULL::BIGINT AS remap_ns, NULL::VARCHAR AS status, NULL::INTEGER AS attempts, NULL::INTEGER AS pages, NULL::BIGINT AS pfn WHERE false
     UNION ALL BY NAME
     SELECT getvariable('run') AS run, * FROM read_parquet(getvariable('run') || '/migrations.parquet', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)
 );
@@ -134,7 +135,7 @@ FROM (
 );
 
 CREATE OR REPLACE VIEW _run_traces AS
-SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, (json ->> '$.closed_loop')::BOOLEAN AS closed_loop FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
+SELECT getvariable('run')::VARCHAR AS run, nullif(regexp_extract(filename, 'trace=([^/]+)/policy=', 1), '')::VARCHAR AS trace, json ->> '$.policy'::VARCHAR AS policy, (json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, ((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, (json ->> '$.closed_loop')::BOOLEAN AS closed_loop, (json ->> '$.config.migrate.call_start')::VARCHAR AS call_start FROM read_json_objects(getvariable('run') || '/run.json', filename = true);
 
 -- _seed_figures: The seed's published figures; generated from tracereplay/seed.py
 --
@@ -507,7 +508,7 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 -- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
 -- not 0.
 --
--- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
+-- Reads: migrations, _page_stall_rows, stalls, _policies, _stalls_observed.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -526,14 +527,23 @@ ORDER BY run, trace NULLS FIRST, policy, req_id NULLS LAST, batch_id NULLS LAST,
 --   stall_p99_ns    BIGINT   (ns)       99th percentile wait
 --   stall_max_ns    BIGINT   (ns)       longest wait
 
+-- A window is remap_ns - unmap_ns, as page_stall has it; read from migrations itself, since
+-- page_stall's rows match stalls to pages, which the windows do not need.
 CREATE VIEW _page_stall_summary_windows AS
 SELECT
     run, trace, policy,
     count(*) FILTER (WHERE status = 'migrated') AS pages,
     -- one list of quantiles sorts the windows once
-    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
-    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
-    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+    quantile_disc(remap_ns - unmap_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated')
+        AS window_q,
+    max(remap_ns - unmap_ns) FILTER (WHERE status = 'migrated') AS window_max_ns
+FROM migrations
+GROUP BY run, trace, policy;
+
+-- A subquery of the column that asks for it, so that a query without it (run.json's summary,
+-- policy_compare) never matches stalls to pages.
+CREATE VIEW _page_stall_summary_stalled_pages AS
+SELECT run, trace, policy, count(*) FILTER (WHERE stalls > 0) AS stalled_pages
 FROM _page_stall_rows
 GROUP BY run, trace, policy;
 
@@ -557,7 +567,10 @@ SELECT
     w.window_q[2]::BIGINT AS window_p90_ns,
     w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce((
+        SELECT sp.stalled_pages FROM _page_stall_summary_stalled_pages AS sp
+        WHERE sp.run = p.run AND sp.trace IS NOT DISTINCT FROM p.trace AND sp.policy = p.policy
+    ), 0) END)::BIGINT AS stalled_pages,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
     s.stall_q[1]::BIGINT AS stall_p50_ns,
@@ -601,6 +614,10 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 -- access only after the wait. The trace's accesses are the capture's faults at the times they
 -- happened, waits included; a replay runs open loop (a stall delays no later access) unless
 -- `replay --closed-loop` (docs/model.md). `mode` says which, from the replay's run.json.
+-- A capture's call times are measured too: with migrate.call_start = 'trace' each call starts
+-- at its time in the capture, with 'queued' (the default) no earlier than the model's end of
+-- the previous call on its CPU, so a call the model makes longer delays every later one.
+-- `call_start` says which.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies,
 -- _run_traces.
@@ -615,6 +632,7 @@ ORDER BY p.run, p.trace NULLS FIRST, p.policy;
 --   model     DOUBLE         the policy's value on the capture's trace, in unit
 --   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
 --   mode      VARCHAR        the policy's replay: 'open loop' or 'closed loop' (NULL: unknown)
+--   call_start VARCHAR       the policy's replay's migrate.call_start: 'queued' or 'trace' (NULL: unknown)
 
 CREATE VIEW _measured_vs_model_unmapped_vpn AS
 -- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
@@ -701,12 +719,13 @@ SELECT
     m.value::DOUBLE AS measured,
     v.value::DOUBLE AS model,
     (v.value / nullif(m.value, 0))::DOUBLE AS ratio,
-    (CASE WHEN rt.closed_loop THEN 'closed loop' WHEN NOT rt.closed_loop THEN 'open loop' END)::VARCHAR AS mode
+    (CASE WHEN rt.closed_loop THEN 'closed loop' WHEN NOT rt.closed_loop THEN 'open loop' END)::VARCHAR AS mode,
+    rt.call_start::VARCHAR AS call_start
 FROM _measured_vs_model_values AS v
 JOIN _measured_vs_model_measured AS m
     ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
 LEFT JOIN (
-    SELECT run, trace, policy, bool_or(closed_loop) AS closed_loop
+    SELECT run, trace, policy, bool_or(closed_loop) AS closed_loop, min(call_start) AS call_start
     FROM _run_traces
     GROUP BY run, trace, policy
 ) AS rt

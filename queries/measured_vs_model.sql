@@ -26,6 +26,10 @@
 -- access only after the wait. The trace's accesses are the capture's faults at the times they
 -- happened, waits included; a replay runs open loop (a stall delays no later access) unless
 -- `replay --closed-loop` (docs/model.md). `mode` says which, from the replay's run.json.
+-- A capture's call times are measured too: with migrate.call_start = 'trace' each call starts
+-- at its time in the capture, with 'queued' (the default) no earlier than the model's end of
+-- the previous call on its CPU, so a call the model makes longer delays every later one.
+-- `call_start` says which.
 --
 -- Reads: flushes, batches, migrations, stalls, flush_counts, page_stall_summary, _policies,
 -- _run_traces.
@@ -40,6 +44,7 @@
 --   model     DOUBLE         the policy's value on the capture's trace, in unit
 --   ratio     DOUBLE         model / measured; NULL where measured is 0 or NULL
 --   mode      VARCHAR        the policy's replay: 'open loop' or 'closed loop' (NULL: unknown)
+--   call_start VARCHAR       the policy's replay's migrate.call_start: 'queued' or 'trace' (NULL: unknown)
 
 CREATE VIEW _measured_vs_model_unmapped_vpn AS
 -- tracereplay.importer._as_trace.UNMAPPED_BASE (2^56) >> 12
@@ -126,12 +131,13 @@ SELECT
     m.value::DOUBLE AS measured,
     v.value::DOUBLE AS model,
     (v.value / nullif(m.value, 0))::DOUBLE AS ratio,
-    (CASE WHEN rt.closed_loop THEN 'closed loop' WHEN NOT rt.closed_loop THEN 'open loop' END)::VARCHAR AS mode
+    (CASE WHEN rt.closed_loop THEN 'closed loop' WHEN NOT rt.closed_loop THEN 'open loop' END)::VARCHAR AS mode,
+    rt.call_start::VARCHAR AS call_start
 FROM _measured_vs_model_values AS v
 JOIN _measured_vs_model_measured AS m
     ON m.run = v.run AND m.trace IS NOT DISTINCT FROM v.trace AND m.metric = v.metric
 LEFT JOIN (
-    SELECT run, trace, policy, bool_or(closed_loop) AS closed_loop
+    SELECT run, trace, policy, bool_or(closed_loop) AS closed_loop, min(call_start) AS call_start
     FROM _run_traces
     GROUP BY run, trace, policy
 ) AS rt

@@ -10,7 +10,7 @@
 -- measured run without one (see _stalls_observed) has NULL stalled_pages, stalls and stall_ns,
 -- not 0.
 --
--- Reads: _page_stall_rows, stalls, _policies, _stalls_observed.
+-- Reads: migrations, _page_stall_rows, stalls, _policies, _stalls_observed.
 --
 -- Columns:
 --   run             VARCHAR             run directory, as given to the loader
@@ -29,14 +29,23 @@
 --   stall_p99_ns    BIGINT   (ns)       99th percentile wait
 --   stall_max_ns    BIGINT   (ns)       longest wait
 
+-- A window is remap_ns - unmap_ns, as page_stall has it; read from migrations itself, since
+-- page_stall's rows match stalls to pages, which the windows do not need.
 CREATE VIEW _page_stall_summary_windows AS
 SELECT
     run, trace, policy,
     count(*) FILTER (WHERE status = 'migrated') AS pages,
     -- one list of quantiles sorts the windows once
-    quantile_disc(window_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated') AS window_q,
-    max(window_ns) FILTER (WHERE status = 'migrated') AS window_max_ns,
-    count(*) FILTER (WHERE stalls > 0) AS stalled_pages
+    quantile_disc(remap_ns - unmap_ns, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'migrated')
+        AS window_q,
+    max(remap_ns - unmap_ns) FILTER (WHERE status = 'migrated') AS window_max_ns
+FROM migrations
+GROUP BY run, trace, policy;
+
+-- A subquery of the column that asks for it, so that a query without it (run.json's summary,
+-- policy_compare) never matches stalls to pages.
+CREATE VIEW _page_stall_summary_stalled_pages AS
+SELECT run, trace, policy, count(*) FILTER (WHERE stalls > 0) AS stalled_pages
 FROM _page_stall_rows
 GROUP BY run, trace, policy;
 
@@ -60,7 +69,10 @@ SELECT
     w.window_q[2]::BIGINT AS window_p90_ns,
     w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce(w.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    (CASE WHEN x.run IS NOT NULL THEN coalesce((
+        SELECT sp.stalled_pages FROM _page_stall_summary_stalled_pages AS sp
+        WHERE sp.run = p.run AND sp.trace IS NOT DISTINCT FROM p.trace AND sp.policy = p.policy
+    ), 0) END)::BIGINT AS stalled_pages,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
     s.stall_q[1]::BIGINT AS stall_p50_ns,

@@ -9,7 +9,11 @@ call, page and attempt one at a time, in time order, with plain Python numbers.
 The rules, as the documents state them:
 
 - Calls run on their CPU one after another: a call starts at max(its time, the end of the
-  CPU's previous call); of the calls waiting, the one that can start first goes first.
+  CPU's previous call); of the calls waiting, the one that can start first goes first. With
+  ``migrate.call_start = "trace"`` a call starts at its time, whatever the CPU is doing.
+- A page named with ``mappings`` k (null: 1) is unmapped and remapped k times: each of its
+  unmaps costs ``unmap_ns`` x k and its remap ``remap_ns`` x k (rmap_walk() visits every
+  mapping). A whole-node call's pages have one mapping each.
 - A whole-node call (migrate_pages(2)) takes the pid's pages on ``src_node`` in address order
   when it starts; an explicit call (move_pages(2)) its listed pages, each once. Pages that do
   not exist yet are skipped (``absent_pages``), explicit pages already on the destination too
@@ -179,6 +183,7 @@ class ReferencePlanner:
         self.mask_ids: dict[tuple[bool, ...], int] = {}
         self.n_rounds = self.n_batches = 0
         self.calls = self.skipped_busy = self.skipped_on_dst = self.absent_pages = 0
+        self.maps: dict[int, int] = {}  # mappings of each folio of the call being planned
 
     # -- calls -------------------------------------------------------------------------
 
@@ -190,7 +195,9 @@ class ReferencePlanner:
         free: dict[int, int] = {}
         out = []
         while any(waiting.values()):
-            start, _, i = min((max(calls.ts_ns[q[0]], free.get(cpu, 0)), calls.ts_ns[q[0]], q[0])
+            queued = self.m.call_start == "queued"
+            start, _, i = min((max(calls.ts_ns[q[0]], free.get(cpu, 0) if queued else 0),
+                               calls.ts_ns[q[0]], q[0])
                               for cpu, q in waiting.items() if q)
             waiting[calls.cpu[i]].pop(0)
             pages = self.call_pages(i, start)
@@ -234,6 +241,7 @@ class ReferencePlanner:
     def call_pages(self, i: int, start: int) -> list[int]:
         pre, calls = self.pre, self.pre.calls
         pid_index, src, dst = calls.pid_index[i], calls.src_node[i], calls.dst_node[i]
+        self.maps = {}  # a whole-node call's folios: one mapping each
 
         def exists(page: int) -> bool:
             return int(pre.page_first_ns[page]) <= start
@@ -252,7 +260,8 @@ class ReferencePlanner:
                     pages.append(p)
             return pages
         pages, seen, heads = [], set(), set()
-        for vpn in calls.pages_vpn(i).tolist():
+        for vpn, k in zip(calls.pages_vpn(i).tolist(), calls.pages_mappings(i).tolist(),
+                          strict=True):
             if vpn in seen:
                 continue  # a page listed twice moves once
             seen.add(vpn)
@@ -264,6 +273,7 @@ class ReferencePlanner:
             if p in heads:
                 continue  # so does a folio named by two of its pages
             heads.add(p)
+            self.maps[p] = k
             if self.node[p] == dst:
                 self.skipped_on_dst += 1
             elif self.busy_until[p] > start:
@@ -328,7 +338,7 @@ class ReferencePlanner:
         if copy_end is None:
             copy_end = copy_start + self.copy_alone(page)
         if remap is None:
-            remap = copy_end + self.m.remap_ns
+            remap = copy_end + self.remap(page)
         self.rows.append({
             "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
             "cpu": self.call["cpu"], "pos": pos, "src_node": self.node[page],
@@ -366,6 +376,14 @@ class ReferencePlanner:
             "folios": len(folios),
         })
 
+    def unmap(self, folio: int) -> int:
+        """ns to unmap every mapping of the folio."""
+        return self.m.unmap_ns * self.maps.get(folio, 1)
+
+    def remap(self, folio: int) -> int:
+        """ns to remap every mapping of the folio."""
+        return self.m.remap_ns * self.maps.get(folio, 1)
+
     def new_batch(self) -> int:
         self.n_batches += 1
         return self.n_batches - 1
@@ -389,14 +407,14 @@ class ReferencePlanner:
                 if self.attempt(page, attempts, phases):
                     still.append(page)
                     continue
-                unmap = t + m.unmap_ns
+                unmap = t + self.unmap(page)
                 gid, cost = self.flush_round(mask, unmap, [page], batch_id)
                 flush = unmap + cost
                 t = self.moved(page, batch_id, len(moved), unmap, flush, flush, gid,
                                attempts[page])
                 moved.append(page)
-                for phase, ns in (("unmap", m.unmap_ns), ("flush", cost),
-                                  ("copy", self.copy_alone(page)), ("remap", m.remap_ns)):
+                for phase, ns in (("unmap", self.unmap(page)), ("flush", cost),
+                                  ("copy", self.copy_alone(page)), ("remap", self.remap(page))):
                     phases[phase] += ns
             pages = still
         return t, pages, moved
@@ -414,9 +432,9 @@ class ReferencePlanner:
             copy = self.copy_alone(page)
             for attempt in range(1, self.cfg.retries + 2):
                 copy_start = t + m.other_ns
-                unmap = copy_start + copy + m.unmap_ns
+                unmap = copy_start + copy + self.unmap(page)
                 gid, cost = self.flush_round(self.mask(unmap), unmap, [page], batch_id)
-                remap = unmap + cost + m.remap_ns
+                remap = unmap + cost + self.remap(page)
                 dirty = any(p in mine and copy_start <= ts < unmap for ts, p in self.stores)
                 self.rows.append({
                     "page": page, "req_id": self.call["req_id"], "batch_id": batch_id,
@@ -430,7 +448,8 @@ class ReferencePlanner:
                 pos += 1
                 t = remap
                 for phase, ns in (("other", m.other_ns), ("copy", copy),
-                                  ("unmap", m.unmap_ns), ("flush", cost), ("remap", m.remap_ns)):
+                                  ("unmap", self.unmap(page)), ("flush", cost),
+                                  ("remap", self.remap(page))):
                     phases[phase] += ns
                 self.busy_until[page] = max(self.busy_until[page], remap)
                 if not dirty:
@@ -479,8 +498,8 @@ class ReferencePlanner:
                     if self.attempt(page, attempts, phases):
                         still.append(page)
                         continue
-                    t += m.unmap_ns
-                    phases["unmap"] += m.unmap_ns
+                    t += self.unmap(page)
+                    phases["unmap"] += self.unmap(page)
                     if deferred:
                         unmapped.append((page, t, -1, -1))
                     else:
@@ -504,15 +523,15 @@ class ReferencePlanner:
                 t += total
                 phases["copy"] += total
                 for pos, (page, unmap, flush, gid) in enumerate(unmapped):
-                    t += m.remap_ns
+                    t += self.remap(page)
                     self.moved(page, batch_id, pos, unmap, flush, copied + starts[pos], gid,
                                attempts[page], copy_end=copied + ends[pos], remap=t)
-                    phases["remap"] += m.remap_ns
+                    phases["remap"] += self.remap(page)
             else:
                 for pos, (page, unmap, flush, gid) in enumerate(unmapped):
                     t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
                     phases["copy"] += self.copy_alone(page)
-                    phases["remap"] += m.remap_ns
+                    phases["remap"] += self.remap(page)
             self.batch(batch_id, "batch", chunk, [u[0] for u in unmapped], chunk_start, t,
                        phases)
             if self.call["is_async"]:

@@ -55,20 +55,25 @@ def test_an_exactly_linear_capture_gives_back_its_costs(tmp_path: Path) -> None:
     fit = fit_capture(tmp_path / "run")
     assert fit.coefficients == pytest.approx({"page_ns": 1000, "pte_ns": 500, "round_ns": 20_000})
     assert fit.residuals["rms_ns"] == pytest.approx(0, abs=1e-6)
-    # unmap + remap = 500 ns x 16 PTEs / 64 pages = 125 ns, split 200:150 as intel-2s;
-    # other + copy = 1000 ns, split 150:350
+    # unmap + remap = 500 ns a PTE (charged once per mapping), split 200:150 as intel-2s;
+    # other + copy = 1000 ns, split 150:350; the calls start at their measured times
     assert fit.values == {
-        "migrate.unmap_ns": 71, "migrate.remap_ns": 54, "migrate.other_ns": 300,
-        "copy.cpu.page_ns": 700, "flush.ipi_initiator_ns": 20_000,
+        "migrate.unmap_ns": 286, "migrate.remap_ns": 214, "migrate.other_ns": 300,
+        "copy.cpu.page_ns": 700, "flush.ipi_initiator_ns": 20_000, "migrate.call_start": "trace",
     }  # fmt: skip
     out = write_profile(fit, tmp_path / "my.toml")
     data = tomllib.loads(out.read_text())
     assert "machine" not in data
     assert data["copy"]["cpu"]["page_ns"] == 700 and data["flush"]["ipi_initiator_ns"] == 20_000
+    assert data["migrate"]["call_start"] == "trace"
     assert set(data["sources"]) == set(fit.values)
-    assert all("c.txt" in s and "least squares over 4 calls" in s for s in data["sources"].values())
+    assert all("c.txt" in s for s in data["sources"].values())
+    assert all("least squares over 4 calls" in s for k, s in data["sources"].items()
+               if k != "migrate.call_start")
+    assert "measured times" in data["sources"]["migrate.call_start"]
     p = load_profile(config_file=out)
     assert p.copy_engines["cpu"].page_ns == 700
+    assert p.migrate.call_start == "trace"
     assert p.sources["copy.cpu.page_ns"].startswith("calibrate: ")
 
 

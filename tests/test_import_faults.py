@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from tracereplay.config import load_profile
 from tracereplay.errors import ImportFormatError
 from tracereplay.importer import import_kernel_trace
 
@@ -205,12 +206,22 @@ def test_the_trace_of_an_import_replays_into_its_run_and_measured_vs_model_compa
     # the model replays every page the calls moved, those without a PTE included
     assert rows["pages_migrated"]["model"] == 865
     assert {r["mode"] for r in rows.values()} == {"open loop"}
+    assert {r["call_start"] for r in rows.values()} == {"queued"}
     # closed loop, said so; the measured side is the same
     replay(t, run, policies=["serial"], closed_loop=True)
     q = run_query("measured_vs_model", [run]).to_pylist()
     assert {(r["policy"], r["mode"]) for r in q} == {("batched", "open loop"),
                                                        ("serial", "closed loop")}
     assert {r["measured"] for r in q if r["metric"] == "stalls"} == {6}
+    # the calls at their trace times (another configuration: a run of its own beside the
+    # import's measured run), said so
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "policy=measured").symlink_to(run / "policy=measured")
+    replay(t, other, policies=["batched"],
+           profile=load_profile(overrides=["migrate.call_start=trace"]))
+    q = run_query("measured_vs_model", [other]).to_pylist()
+    assert {(r["mode"], r["call_start"]) for r in q} == {("open loop", "trace")}
 
 
 def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> None:
@@ -224,36 +235,56 @@ def test_another_trace_does_not_replay_into_an_import_run(tmp_path: Path) -> Non
                policies=["batched"])  # fmt: skip
 
 
-def test_a_call_keeps_as_many_addresses_as_it_moved_pages_faulted_ones_first(
+def test_a_page_mapped_twice_is_one_page_of_two_mappings_at_its_faulted_address(
     tmp_path: Path,
 ) -> None:
-    # one page mapped at two addresses (two processes): two PTEs, nr_succeeded=1; the second
-    # address was faulted on by pid 5, so it is the one the trace keeps, in pid 5's space.
-    # A second call moved 3 pages through 1 PTE: 2 pages without a PTE.
+    # one physical page (pfn 0x101c1f: both migration entries name it) mapped at two addresses
+    # (two processes): two PTEs, nr_succeeded=1; the second address was faulted on by pid 5,
+    # so the trace writes the page there, in pid 5's space, with 2 mappings.
+    # A second call moved 3 pages through 1 PTE (pfn 0x101c1e): 2 pages without a PTE.
     src = tmp_path / "in.txt"
     src.write_text(
         "  sh 9/9 [001] 1.000000: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
-        "  sh 9/9 [001] 1.000010: migrate:set_migration_pte: addr=7f0000001000, pte=1 order=0\n"
-        "  sh 9/9 [001] 1.000011: migrate:set_migration_pte: addr=7f0000009000, pte=1 order=0\n"
+        "  sh 9/9 [001] 1.000010: migrate:set_migration_pte: addr=7f0000001000, pte=e7ffffffdfc7c000 order=0\n"
+        "  sh 9/9 [001] 1.000011: migrate:set_migration_pte: addr=7f0000009000, pte=e7ffffffdfc7c000 order=0\n"
         "   w 5/6 [000] 1.000020: exceptions:page_fault_user: address=0x7f0000009010 ip=0x1 error_code=0x6\n"
-        "  sh 9/9 [001] 1.000030: migrate:remove_migration_pte: addr=7f0000001000, pte=2 order=0\n"
-        "  sh 9/9 [001] 1.000031: migrate:remove_migration_pte: addr=7f0000009000, pte=2 order=0\n"
+        "  sh 9/9 [001] 1.000030: migrate:remove_migration_pte: addr=7f0000001000, pte=80000003fd621005 order=0\n"
+        "  sh 9/9 [001] 1.000031: migrate:remove_migration_pte: addr=7f0000009000, pte=80000003fd621005 order=0\n"
         "  sh 9/9 [001] 1.000040: migrate:mm_migrate_pages: nr_succeeded=1 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
         "  sh 9/9 [001] 1.000050: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
-        "  sh 9/9 [001] 1.000060: migrate:set_migration_pte: addr=7f0000002000, pte=1 order=0\n"
-        "  sh 9/9 [001] 1.000070: migrate:remove_migration_pte: addr=7f0000002000, pte=2 order=0\n"
+        "  sh 9/9 [001] 1.000060: migrate:set_migration_pte: addr=7f0000002000, pte=e7ffffffdfc7c200 order=0\n"
+        "  sh 9/9 [001] 1.000070: migrate:remove_migration_pte: addr=7f0000002000, pte=80000003fd622005 order=0\n"
         "  sh 9/9 [001] 1.000080: migrate:mm_migrate_pages: nr_succeeded=3 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
     )  # fmt: skip
     res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    measured = pl.read_parquet(tmp_path / "run" / "policy=measured" / "migrations.parquet")
+    assert measured["pfn"].to_list() == [0x101C1F, 0x101C1F, 0x101C1E]
     assert res.manifest["as_trace_rows"] == {
-        "accesses": 1, "migrate_rows": 4, "pages_without_pte": 2, "ptes_beyond_pages": 1,
-        "maps": 4,
+        "accesses": 1, "migrate_rows": 4, "pages_without_pte": 2, "pages_with_pte": 2,
+        "ptes": 3, "pages_beyond_nr_succeeded": 0, "maps": 4,
     }  # fmt: skip
     mig = pl.read_parquet(tmp_path / "t.parquet").filter(pl.col("kind") == "migrate")
-    assert mig.select("req_id", "pid", "vaddr", "ts_ns").rows() == [
-        (0, 5, 0x7F0000009000, 0),
+    assert mig.select("req_id", "pid", "vaddr", "ts_ns", "mappings").rows() == [
+        (0, 5, 0x7F0000009000, 0, 2),
         # call 1 (pid 9, no known owner): its PTE's page between the two without a PTE
-        (1, 9, 1 << 56, 50_000),
-        (1, 9, 0x7F0000002000, 50_000),
-        (1, 9, (1 << 56) + 4096, 50_000),
+        (1, 9, 1 << 56, 50_000, 0),
+        (1, 9, 0x7F0000002000, 50_000, 1),
+        (1, 9, (1 << 56) + 4096, 50_000, 0),
     ]
+
+
+def test_two_pages_at_one_address_each_get_an_address_of_their_own(tmp_path: Path) -> None:
+    # A parent and its forked child map different pages (pfns 0x101c1f and 0x101c1e) at
+    # 0x7f0000001000; the second page is also mapped at 0x7f0000002000: it is written there.
+    src = tmp_path / "in.txt"
+    src.write_text(
+        "  sh 9/9 [001] 1.000000: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction\n"
+        "  sh 9/9 [001] 1.000010: migrate:set_migration_pte: addr=7f0000001000, pte=e7ffffffdfc7c000 order=0\n"
+        "  sh 9/9 [001] 1.000011: migrate:set_migration_pte: addr=7f0000001000, pte=e7ffffffdfc7c200 order=0\n"
+        "  sh 9/9 [001] 1.000012: migrate:set_migration_pte: addr=7f0000002000, pte=e7ffffffdfc7c200 order=0\n"
+        "  sh 9/9 [001] 1.000040: migrate:mm_migrate_pages: nr_succeeded=2 nr_failed=0 mode=MIGRATE_SYNC reason=compaction\n"
+    )  # fmt: skip
+    res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    assert res.manifest["as_trace_rows"]["pages_with_pte"] == 2
+    mig = pl.read_parquet(tmp_path / "t.parquet").filter(pl.col("kind") == "migrate")
+    assert mig.select("vaddr", "mappings").rows() == [(0x7F0000001000, 1), (0x7F0000002000, 2)]

@@ -66,7 +66,10 @@ def workloads(draw: st.DrawFn, span: int = 20_000, max_nodes: int = 2) -> tuple[
             rows.append(migrate_node(ts, cpu, draw(st.integers(0, nodes - 1)), dst, req, pid=pid, mode=mode))
         else:
             vpns = [some_page(pid) for _ in range(draw(st.integers(1, 12)))]
-            rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode)
+            # Pages mapped several times (shared): each mapping unmapped and remapped.
+            maps = draw(st.none() | st.lists(st.none() | st.integers(0, 4), min_size=len(vpns),
+                                             max_size=len(vpns)))
+            rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode, mappings=maps)
     overrides = [
         f"tlb.l1_entries={draw(st.sampled_from([2, 4]))}", "tlb.l1_ways=2",
         f"tlb.l2_entries={draw(st.sampled_from([4, 6, 8]))}", "tlb.l2_ways=2",
@@ -77,6 +80,8 @@ def workloads(draw: st.DrawFn, span: int = 20_000, max_nodes: int = 2) -> tuple[
         f"flush.mm_cpumask={draw(st.sampled_from(['sticky', 'window']))}",
         "flush.mm_cpumask_window_ns=3000",
         f"migrate.copy_ns={draw(st.sampled_from([50, 350, 2000]))}",
+        # Calls queued behind their CPU's previous one, or each at its trace time (overlapping).
+        f"migrate.call_start={draw(st.sampled_from(['queued', 'trace']))}",
         # 2 MiB translations: arrays of their own, or shared with the 4 KiB ones.
         *draw(st.sampled_from([[], ["tlb.l1_2m_entries=0", "tlb.l1_2m_ways=0"]])),
         *draw(st.sampled_from([[], ["tlb.l2_2m_entries=4", "tlb.l2_2m_ways=2"]])),

@@ -175,4 +175,5 @@ def test_batched_copy_with_the_cpu_engine_does_batched_work_but_remaps_no_earlie
                 continue
             mine = moved & (b.pages["batch_id"] == batch["batch_id"])
             if mine.any():
-                assert b.pages["remap_ns"][mine].min() > b.pages["copy_end_ns"][mine].max()
+                # (at the copy's end only for a page no process maps: no PTE to remap)
+                assert b.pages["remap_ns"][mine].min() >= b.pages["copy_end_ns"][mine].max()

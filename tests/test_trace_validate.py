@@ -50,6 +50,12 @@ def with_folios(orders: list, *, extra: dict | None = None) -> dict:
     return cols
 
 
+def with_mappings(mappings: list) -> dict:
+    """The valid trace with a ``mappings`` column (rows 3 and 4 are explicit-page migrate rows,
+    row 5 a whole-node one)."""
+    return {**valid_columns(), "mappings": mappings}
+
+
 def overlapping_folios() -> dict:
     """The valid trace whose map row (row 2) declares the base page 0x9000 and, last, a map
     row of the 8-page folio 0x8000 .. 0xffff of the same pid: the two overlap."""
@@ -113,6 +119,10 @@ BAD_FILES: dict[str, tuple[Callable[[Path], object], str | None, int | None]] = 
     "folio-aligned": (lambda p: write_raw(p, with_folios([None, None, 1, None, None, None])),
                       "vaddr", 2),
     "folio-overlap": (lambda p: write_raw(p, overlapping_folios()), "order", 6),
+    "mappings-on-migrate": (lambda p: write_raw(p, with_mappings([None, None, None, 2, None, 3])),
+                            "mappings", 5),
+    "mappings-range": (lambda p: write_raw(p, with_mappings([None, None, None, 0, -1, None])),
+                       "mappings", 4),
 }
 
 
@@ -232,6 +242,24 @@ def test_values_a_kind_ignores_are_not_checked_and_read_as_null(tmp_path: Path) 
     (batch,) = trace.load(path).batches()
     assert batch.column("src_node")[0].as_py() is None
     assert batch.column("write")[3].as_py() is None
+
+
+def test_mappings_on_an_access_row_is_named_by_the_row_check(tmp_path: Path) -> None:
+    path = write_raw(tmp_path / "t.parquet", with_mappings([None, 2, None, None, None, None]))
+    with pytest.raises(TraceFormatError, match="set on an access row") as info:
+        trace.load(path)
+    assert (info.value.rule, info.value.column, info.value.row) == ("mappings-on-migrate",
+                                                                    "mappings", 1)
+
+
+def test_mappings_is_kept_on_explicit_migrate_rows_and_absent_files_read_as_before(
+        tmp_path: Path) -> None:
+    t = trace.load(write_raw(tmp_path / "m.parquet", with_mappings([None, None, None, 4, None,
+                                                                    None])))
+    (batch,) = t.batches()
+    assert batch.column("mappings").to_pylist() == [None, None, None, 4, None, None]
+    (plain,) = trace.load(write_raw(tmp_path / "p.parquet", valid_columns())).batches()
+    assert "mappings" not in plain.schema.names
 
 
 def test_a_whole_node_request_has_exactly_one_row(tmp_path: Path) -> None:

@@ -9,16 +9,21 @@ is modelled as
 
 (pages: every page the call moved or failed, mapped or not; ptes: ``set_migration_pte`` rows;
 rounds: ``tlb_flush`` reasons 2, 3, 4 inside the call), fitted by least squares over the calls
-with every coefficient at least 0. The profile charges each page ``other_ns + unmap_ns +
-copy_ns + remap_ns`` (``copy_ns``: the cpu engine's ``copy.cpu.page_ns``) and the trace of ``--as-trace`` gives the model every page of a call,
-mapped or not, so:
+with every coefficient at least 0. The profile charges each page ``other_ns + copy_ns``
+(``copy_ns``: the cpu engine's ``copy.cpu.page_ns``) and each of its mappings ``unmap_ns +
+remap_ns`` (the rmap walk visits every PTE); the trace of ``--as-trace`` gives the model every
+page of a call, mapped or not, with its mappings (the ``set_migration_pte`` lines of its
+physical page; 0 for a page without a PTE), so:
 
-- ``unmap_ns + remap_ns`` = pte_ns x (PTEs / pages of the capture): the rmap walk and PTE work,
-  spread over all pages, split as the base profile splits them;
+- ``unmap_ns + remap_ns`` = pte_ns: the rmap step and PTE work of one mapping, split as the
+  base profile splits them;
 - ``other_ns + copy_ns`` = page_ns, split as the base profile splits them (no tracepoint falls
   between allocation, copy and remap, so the capture cannot tell them apart);
 - ``flush.ipi_initiator_ns`` = round_ns (a round of the capture: the migrating CPU's flush and
-  its IPIs, if any).
+  its IPIs, if any);
+- ``migrate.call_start = "trace"``: each call starts at its measured time, not behind the
+  model's end of the previous call on its CPU (which would count a call's modelling error
+  again in every later call).
 
 The result is a partial profile (cost sections only: the trace of ``--as-trace`` carries the
 captured machine) whose ``[sources]`` name the capture and the fit.
@@ -63,7 +68,7 @@ order by b.req_id
 class Fit:
     """Fitted profile values, their sources, and how well the fit explains the calls."""
 
-    values: dict[str, int]
+    values: dict[str, int | str]
     sources: dict[str, str]
     coefficients: dict[str, float]  # page_ns, pte_ns, round_ns
     residuals: dict[str, float]
@@ -113,16 +118,16 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
     rel = np.abs(res) / np.maximum(duration, 1)
     base = load_profile(base_profile)
     m = base.migrate
-    pte_per_page = pte_ns * ptes.sum() / pages.sum()
     unmap_share = m.unmap_ns / (m.unmap_ns + m.remap_ns)
     copy_ns = base.copy_engines["cpu"].page_ns  # a base page copied by the migrating CPU
     other_share = m.other_ns / (m.other_ns + copy_ns)
     values = {
-        "migrate.unmap_ns": round(pte_per_page * unmap_share),
-        "migrate.remap_ns": round(pte_per_page * (1 - unmap_share)),
+        "migrate.unmap_ns": round(pte_ns * unmap_share),
+        "migrate.remap_ns": round(pte_ns * (1 - unmap_share)),
         "migrate.other_ns": round(page_ns * other_share),
         "copy.cpu.page_ns": round(page_ns * (1 - other_share)),
         "flush.ipi_initiator_ns": round(round_ns),
+        "migrate.call_start": "trace",
     }
     source = manifest.get("source", {})
     cap = f"capture {Path(source.get('path', '?')).name} (sha256 {source.get('sha256', '?')[:12]})"
@@ -131,16 +136,19 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
         f"{pte_ns:.0f} ns + flush rounds x {round_ns:.0f} ns"
     )
     sources = {
-        "migrate.unmap_ns": f"calibrate: {cap}; {fit}; PTE cost x PTEs/pages "
-        f"({int(ptes.sum())}/{int(pages.sum())}), the base profile's unmap share "
+        "migrate.unmap_ns": f"calibrate: {cap}; {fit}; the PTE cost (charged once per mapping: "
+        f"{int(ptes.sum())} PTEs of {int(pages.sum())} pages) x the base profile's unmap share "
         f"({unmap_share:.2f})",
-        "migrate.remap_ns": f"calibrate: {cap}; {fit}; PTE cost x PTEs/pages, the base "
-        f"profile's remap share ({1 - unmap_share:.2f})",
+        "migrate.remap_ns": f"calibrate: {cap}; {fit}; the PTE cost x the base profile's remap "
+        f"share ({1 - unmap_share:.2f})",
         "migrate.other_ns": f"calibrate: {cap}; {fit}; page cost x the base profile's other "
         f"share ({other_share:.2f})",
         "copy.cpu.page_ns": f"calibrate: {cap}; {fit}; page cost x the base profile's copy share "
         f"({1 - other_share:.2f})",
         "flush.ipi_initiator_ns": f"calibrate: {cap}; {fit}; the flush-round cost",
+        "migrate.call_start": f"calibrate: {cap}; the capture's calls started at their measured "
+        "times: queueing each behind the model's end of the previous call on its CPU would "
+        "count every call's modelling error again in all later calls",
     }
     total = float(duration.sum())
     residuals = {
@@ -173,7 +181,7 @@ def write_profile(fit: Fit, path: str | os.PathLike[str], *, force: bool = False
     out = Path(path)
     if out.exists() and not force:
         raise OutputExistsError(f"{out} already exists; use --force to replace it")
-    sections: dict[str, dict[str, int]] = {}
+    sections: dict[str, dict[str, int | str]] = {}
     for key, v in fit.values.items():
         section, name = key.rsplit(".", 1)
         sections.setdefault(section, {})[name] = v
@@ -187,7 +195,7 @@ def write_profile(fit: Fit, path: str | os.PathLike[str], *, force: bool = False
     ]
     for section, kv in sections.items():
         lines.append(f"[{section}]")
-        lines += [f"{k} = {v}" for k, v in kv.items()]
+        lines += [f"{k} = {_toml_str(v) if isinstance(v, str) else v}" for k, v in kv.items()]
         lines.append("")
     lines.append("[sources]")
     lines += [f"{_toml_str(k)} = {_toml_str(v)}" for k, v in fit.sources.items()]
@@ -243,7 +251,8 @@ def check_targets(
     for r in rows:
         lo_hi = TARGETS.get(r["metric"])
         ratio = r["ratio"]
-        r = {k: r[k] for k in ("metric", "unit", "policy", "measured", "model", "ratio")}
+        r = {k: r[k] for k in ("metric", "unit", "policy", "measured", "model", "ratio", "mode",
+                               "call_start")}
         if lo_hi is not None:
             r["target"] = f"{lo_hi[0]:g}..{lo_hi[1]:g}"
             r["met"] = ratio is not None and lo_hi[0] <= ratio <= lo_hi[1]

@@ -117,10 +117,16 @@ class MigrateConfig:
     ``[policy.<name>]`` section)."""
 
     other_ns: int = setting("per page attempt: allocate the destination, lock, checks, ns")
-    unmap_ns: int = setting("per page: rmap walk and PTE clear (install the migration entry), ns")
-    remap_ns: int = setting("per page: install the new PTE and wake waiters, ns")
+    unmap_ns: int = setting("per mapping of a page (one PTE; a trace's mappings column, 1 by "
+                            "default): rmap step and PTE clear (install the migration entry), ns")
+    remap_ns: int = setting("per mapping of a page: install the new PTE and wake waiters, ns")
     fail_probability: float = setting("probability that an attempt finds the page busy (-EAGAIN)")
     seed: int = setting("seed of the failure draws")
+    call_start: str = setting(
+        "when a call starts: 'queued' (at its trace time or when the previous call on its CPU "
+        "ends, whichever is later) or 'trace' (at its trace time, even while the previous call "
+        "on its CPU is still running in the model: a capture's calls, whose times are "
+        "measured)", default="queued")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +151,7 @@ POLICY = "policy"  # [policy.<name>]: one section per registered policy
 COPY = "copy"  # [copy.<name>]: one section per registered copy engine
 MECHANISM = "flush"  # [flush.<name>]: one section per registered flush mechanism
 ARCHES = ("x86_64", "arm64")
+CALL_STARTS = ("queued", "trace")  # migrate.call_start
 
 
 def _policies() -> dict[str, Any]:
@@ -319,6 +326,8 @@ def _check(p: Profile) -> None:
          fl.mm_cpumask)
     need(fl.mm_cpumask != "window" or fl.mm_cpumask_window_ns > 0, "flush.mm_cpumask_window_ns",
          "must be positive with mm_cpumask = 'window'", fl.mm_cpumask_window_ns)
+    need(p.migrate.call_start in CALL_STARTS, "migrate.call_start",
+         f"must be one of {', '.join(CALL_STARTS)}", p.migrate.call_start)
     need(p.machine.arch in ARCHES, "machine.arch", f"must be one of {', '.join(ARCHES)}",
          p.machine.arch)
     mechanisms = _mechanisms()

@@ -118,7 +118,8 @@ RUN_TRACES = "_run_traces"
 """The view of each policy directory's trace, from its ``run.json``: run, trace, policy,
 trace_sha256 (NULL where the manifest gives none), faults_captured (a measured run whose
 capture holds the page faults, so its stalls are known), closed_loop (a replay's mode; NULL for
-a measured run and manifests that predate the mode)."""
+a measured run and manifests that predate the mode), call_start (a replay's
+``migrate.call_start``: 'queued' or 'trace'; NULL likewise)."""
 
 
 def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
@@ -130,14 +131,15 @@ def _run_traces_select(paths_sql: str, run_sql: str, policy_sql: str) -> str:
         f"{policy_sql}::VARCHAR AS policy, "
         "(json ->> '$.trace.sha256')::VARCHAR AS trace_sha256, "
         "((json -> '$.stalls') IS NOT NULL)::BOOLEAN AS faults_captured, "
-        "(json ->> '$.closed_loop')::BOOLEAN AS closed_loop "
+        "(json ->> '$.closed_loop')::BOOLEAN AS closed_loop, "
+        "(json ->> '$.config.migrate.call_start')::VARCHAR AS call_start "
         f"FROM read_json_objects({paths_sql}, filename = true)"
     )
 
 
 _RUN_TRACES_EMPTY = ("SELECT NULL::VARCHAR AS run, NULL::VARCHAR AS trace, NULL::VARCHAR AS policy, "
                      "NULL::VARCHAR AS trace_sha256, NULL::BOOLEAN AS faults_captured, "
-                     "NULL::BOOLEAN AS closed_loop WHERE false")
+                     "NULL::BOOLEAN AS closed_loop, NULL::VARCHAR AS call_start WHERE false")
 """Views generated from data of the package, by name, created before the query files."""
 
 

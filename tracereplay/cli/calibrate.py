@@ -11,6 +11,8 @@ from rich.table import Table
 
 from tracereplay.cli._app import app, err, out
 
+_STARTS = {"trace": "at their trace times", "queued": "queued on their CPU"}
+
 
 @app.command("calibrate")
 def calibrate(
@@ -37,7 +39,7 @@ def calibrate(
     t.add_column("key")
     t.add_column("value", justify="right")
     for k, v in fit.values.items():
-        t.add_row(k, f"{v:,} ns")
+        t.add_row(k, f"{v:,} ns" if isinstance(v, int) else str(v))
     err.print(t)
     r = fit.residuals
     err.print(
@@ -53,7 +55,10 @@ def calibrate(
     if check:
         with err.status("replaying the capture's trace with the fitted profile"):
             rows = check_targets(fit, path)
-        c = Table(title="measured vs model (batched, open loop) with the fitted profile")
+        modes = sorted({f"{r.get('mode')}, calls {_STARTS.get(str(r.get('call_start')), '?')}"
+                        for r in rows})
+        c = Table(title=f"measured vs model (batched, {'; '.join(modes)}) with the fitted "
+                        "profile")
         for col in ("metric", "measured", "model", "ratio", "target", "met"):
             c.add_column(col, justify="left" if col == "metric" else "right")
         for row in rows:

@@ -3,8 +3,10 @@
 - every user page fault is an ``access`` row: its time, CPU, process, address, and a store when
   the error code says so;
 - every complete ``mm_migrate_pages`` call is a request (``req_id``) of ``migrate`` rows at the
-  call's start, on the CPU that ran it: one per distinct page it unmapped and one per page it
-  moved without unmapping any PTE. A request is one address space (trace v1, as
+  call's start, on the CPU that ran it: one per physical page it unmapped (the pfn of its
+  migration entries), with ``mappings`` = the ``set_migration_pte`` lines of that page in the
+  call (one per PTE: the rmap walk visits each), and one per page it moved without unmapping
+  any PTE (``mappings`` 0). A request is one address space (trace v1, as
   ``move_pages(2)``): that of the process owning most of the call's pages whose owner is known
   (see ``_stalls``), else the migrating task's; a page of another owner in the same call is
   put there too, where that owner's faults do not meet it (rare: compaction takes pages by
@@ -58,26 +60,37 @@ def write_as_trace(
     calls = calls.join(owner, on="req_id", how="left").with_columns(
         call_pid=pl.coalesce("owner", "call_pid")
     )
+    # A page mapped by several processes (shared libraries, forks) is unmapped once per
+    # mapping, each at its own address: one call of the capture of docs/importing.md unmapped
+    # 4,447 PTEs of 408 physical pages. The migration entry names the physical page (pfn), so
+    # a page is a pfn of the call (a row without one is a page of its own), written once with
+    # its mappings: the set_migration_pte lines of that pfn in the call, each an rmap step.
     mapped = (
         mig.join(calls, on="req_id", how="inner")
         .with_columns(
             known=pl.col("pid").is_not_null(),
-            pid=pl.col("call_pid"),
-            vaddr=pl.col("vpn").cast(pl.UInt64) * PAGE_SIZE,
             unmap_order=pl.int_range(pl.len()),
+            page=pl.coalesce(pl.col("pfn"), -1 - pl.col("vpn")),
         )
-        .unique(subset=["req_id", "vpn"], keep="first", maintain_order=True)
+        # the address a page is written at: one faulted on (known owner) first, then the
+        # first unmapped; its place in the call: its first unmap
+        .sort(["req_id", "page", "known", "unmap_order"], descending=[False, False, True, False])
+        .group_by("req_id", "page", maintain_order=True)
+        .agg(
+            pl.col("vpn"), pl.first("known"), pl.first("call_pid"), pl.first("nr_succeeded"),
+            mappings=pl.len().cast(pl.Int32), unmap_order=pl.min("unmap_order"),
+        )
     )
-    # A page mapped by several processes is unmapped once per mapping, each at its own address
-    # (shared libraries: 4,447 PTEs for 477 pages in one call of the capture of
-    # docs/importing.md). A call moves nr_succeeded pages, so it keeps that many of its
-    # addresses: those with a known owner first (the ones faulted on), then in unmap order.
+    mapped = _distinct_addresses(mapped)
+    named = mapped.height
+    # A call moves nr_succeeded pages; should it name more (a capture cut short), it keeps
+    # that many: those with a known owner first (the ones faulted on), then in unmap order.
     mapped = (
         mapped.sort(["req_id", "known", "unmap_order"], descending=[False, True, False])
         .filter(pl.int_range(pl.len()).over("req_id") < pl.col("nr_succeeded").fill_null(0))
         .sort("unmap_order")
+        .with_columns(pid=pl.col("call_pid"), vaddr=pl.col("vpn").cast(pl.UInt64) * PAGE_SIZE)
     )
-    n_addresses_merged = mig.height - mapped.height
     per_call = mapped.group_by("req_id").agg(n_mapped=pl.len())
     calls = calls.join(per_call, on="req_id", how="left").with_columns(
         n_unmapped=(pl.col("nr_succeeded").fill_null(0) - pl.col("n_mapped").fill_null(0)).clip(0)
@@ -97,7 +110,10 @@ def write_as_trace(
     mapped = mapped.with_columns(
         order=(pl.int_range(pl.len()).over("req_id") + 0.5) / pl.len().over("req_id")
     )
-    cols = ["req_id", "start_ns", "call_cpu", "call_mode", "pid", "vaddr", "order"]
+    cols = ["req_id", "start_ns", "call_cpu", "call_mode", "pid", "vaddr", "order", "mappings"]
+    unmapped = unmapped.with_columns(mappings=pl.lit(0, pl.Int32))  # no PTE maps them
+    mapped = mapped.join(calls.select("req_id", "start_ns", "call_cpu", "call_mode"),
+                         on="req_id", how="left")
     rows = pl.concat([mapped.select(cols), unmapped.select(cols)]).sort(
         ["start_ns", "req_id", "order"], maintain_order=True
     )
@@ -121,6 +137,7 @@ def write_as_trace(
         vaddr=pl.col("vaddr"),
         dst_node=pl.lit(dst_node, pl.Int32),
         req_id=pl.col("req_id"),
+        mappings=pl.col("mappings"),
         mode=pl.when(pl.col("call_mode") == "MIGRATE_ASYNC")
         .then(pl.lit("async"))
         .otherwise(pl.lit("sync")),
@@ -137,6 +154,33 @@ def write_as_trace(
         "accesses": faults.height if faults is not None else 0,
         "migrate_rows": migrates.height,
         "pages_without_pte": int(n_unmapped or 0),
-        "ptes_beyond_pages": n_addresses_merged,
+        "pages_with_pte": mapped.height,
+        "ptes": int(mapped["mappings"].sum() or 0),
+        "pages_beyond_nr_succeeded": named - mapped.height,
         "maps": maps.height,
     }
+
+
+def _distinct_addresses(pages: pl.DataFrame) -> pl.DataFrame:
+    """One address (``vpn``) for each page of a call, from its list of addresses, none taken
+    twice in a call (two processes forked from one map different pages at one address): the
+    pages with fewer addresses choose first (then in unmap order), each its first address not
+    taken; a page left without one gets an address above user space, as a page without a PTE
+    does."""
+    first = pages.with_columns(vpn=pl.col("vpn").list.first())
+    taken = first.select("req_id", "vpn").is_duplicated()
+    if not taken.any():
+        return first
+    used: dict[int, set[int]] = {}
+    out = [0] * pages.height
+    spare = (UNMAPPED_BASE >> 12) + (1 << 40)  # beyond the addresses of pages without a PTE
+    rows = pages.select("req_id", "vpn", "unmap_order").rows()
+    for i in sorted(range(len(rows)), key=lambda i: (len(set(rows[i][1])), rows[i][2])):
+        req, vpns, _ = rows[i]
+        mine = used.setdefault(req, set())
+        vpn = next((v for v in vpns if v not in mine), None)
+        if vpn is None:
+            vpn, spare = spare, spare + 1
+        mine.add(vpn)
+        out[i] = vpn
+    return pages.with_columns(vpn=pl.Series(out, dtype=pl.Int64))

@@ -495,6 +495,7 @@ class MeasuredBuilder:
             "batch_id": call,
             "cpu": rows["cpu"],
             "vpn": (rows["addr"] >> np.uint64(PAGE_SHIFT)).astype(np.int64),
+            "pfn": migration_entry_pfn(rows["a1"]),
             "unmap_ns": rows["ts"] - self.base_ns,
             "remap_ns": remap,
             "status": _repeat(status, n),
@@ -543,8 +544,25 @@ class MeasuredBuilder:
 _TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
 _CALL_COLS = ["line", "kind", "cpu", "pid", "ts", "a0", "a1", "call"]
 _REASON_LIST = pa.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], pa.string())
-_PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call"]
+_PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call", "a1"]
 _FAULT_COLS = ["line", "cpu", "pid", "tid", "ts", "addr", "a0"]
+
+
+# x86-64 swap entries (arch/x86/include/asm/pgtable_64.h, since the L1TF change f62c44c03c76):
+# the type in the top 5 bits, the offset inverted from bit 9 (_PAGE_BIT_PROTNONE + 1). A
+# migration entry's offset is the page's PFN (include/linux/swapops.h make_*_migration_entry),
+# with the young and dirty bits above the PFN's MAX_PHYSMEM_BITS - PAGE_SHIFT bits (34 with
+# 4-level paging; the PFNs of machines below 64 TiB fit in them with 5-level paging too).
+_SWP_TYPE_BITS, _SWP_OFFSET_SHIFT, _SWP_PFN_BITS = 5, 14, 34
+
+
+def migration_entry_pfn(pte: np.ndarray) -> pa.Array:
+    """The PFN of the page in each x86-64 migration entry ``pte`` (the ``pte=`` of a
+    ``set_migration_pte`` line, its 64 bits as int64); null where the line had none."""
+    raw = pte.view(np.uint64)
+    offset = (~raw << np.uint64(_SWP_TYPE_BITS)) >> np.uint64(_SWP_OFFSET_SHIFT)
+    pfn = (offset & np.uint64((1 << _SWP_PFN_BITS) - 1)).astype(np.int64)
+    return pa.array(pfn, pa.int64(), mask=pte == S.MISSING)
 
 
 def _select(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -90,10 +90,10 @@ SYSTEM_WORDS, SYSTEM_OFFS = _packed(
 )
 # Payload keys.
 K_PAGES, K_REASON, K_MODE, K_NR_SUCCEEDED, K_NR_FAILED, K_ADDR, K_ORDER = range(7)
-K_ADDRESS, K_ERROR_CODE = 7, 8
+K_ADDRESS, K_ERROR_CODE, K_PTE = 7, 8, 9
 KEY_WORDS, KEY_OFFS = _packed(
     ["pages", "reason", "mode", "nr_succeeded", "nr_failed", "addr", "order", "address",
-     "error_code"]
+     "error_code", "pte"]
 )
 
 
@@ -437,6 +437,10 @@ def scan_text(
             addr[_u(i)] = x
             o = _parse_int(buf, _find_value(buf, ps, pe, K_ORDER), pe)
             a0[_u(i)] = 0 if o == MISSING else o
+            # the PTE as printed (its 64 bits as int64; MISSING when absent or not hexadecimal)
+            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_PTE), pe)
+            if ok:
+                a1[_u(i)] = np.int64(x)
         elif kd == KIND_PAGE_FAULT:
             # "address=0x7f46300a5000 ip=0x55b789cab45b error_code=0x6"
             x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ADDRESS), pe)

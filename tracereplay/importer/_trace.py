@@ -6,6 +6,7 @@ never leaves a file that looks finished (nor the temporary one).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 
 from tracereplay import trace
 from tracereplay.machine import Machine
+from tracereplay.trace.schema import optional_columns
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -29,9 +31,14 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def write_trace(data: pa.Table | Iterable[pa.Table], path: str | os.PathLike[str],
                 extra: dict[str, str] | None = None, machine: Machine | None = None) -> None:
     """Write imported rows (one table, or tables in time order) as a trace v1 file (carrying
-    ``machine`` when known)."""
-    schema = trace.arrow_schema()
-    tables = [data] if isinstance(data, pa.Table) else data
+    ``machine`` when known); an optional column (``mappings``) is written when the first
+    table has it."""
+    tables = iter([data] if isinstance(data, pa.Table) else data)
+    first = next(tables, None)
+    have = set() if first is None else set(first.column_names)
+    skip = set(optional_columns()) - have
+    schema = pa.schema([f for f in trace.arrow_schema(optional=True) if f.name not in skip])
+    tables = itertools.chain([] if first is None else [first], tables)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for t in tables:

@@ -4,8 +4,10 @@ Each policy is a module of this package that registers its
 ``migrate_call(engine, call, pages, start_ns) -> end_ns`` with its name, description and config
 (``registry``); every public module here is imported, so the registry knows them all.
 :class:`Planner` runs the calls of a trace through one policy. Calls on one CPU queue behind
-each other; a whole-node call collects the pid's pages on ``src_node`` in address order when it
-starts.
+each other (``migrate.call_start = "queued"``), or each starts at its trace time
+(``"trace"``); a whole-node call collects the pid's pages on ``src_node`` in address order when
+it starts. An explicit page costs its unmap and remap once per mapping (the trace's
+``mappings`` column).
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class Planner:
         self._queued = 0  # calls of pre.calls put in a CPU's queue
         self._queues: dict[int, deque[int]] = {}
         self._free: dict[int, int] = {}  # when each CPU's last call ends
+        # "trace": a call starts at its trace time even if the CPU's previous call has not
+        # ended in the model (a capture's call times are measured, not to be queued again).
+        self._queue_on_cpu = profile.migrate.call_start == "queued"
 
     @property
     def skipped_busy(self) -> int:
@@ -116,7 +121,8 @@ class Planner:
             if q:
                 # Calls on one CPU queue behind each other; the earliest possible start goes next.
                 i = q[0]
-                key = (max(calls.ts_ns[i], self._free.get(cpu, 0)), calls.ts_ns[i], i)
+                free = self._free.get(cpu, 0) if self._queue_on_cpu else 0
+                key = (max(calls.ts_ns[i], free), calls.ts_ns[i], i)
                 if best is None or key < best:
                     best = key
         return best
@@ -165,7 +171,9 @@ class Planner:
     def _call_pages(self, i: int, start: int, *, count: bool = True) -> np.ndarray:
         """The folios call ``i`` migrates (by head page), in order, as they are when it
         starts. A folio moves whole: an explicit row naming any of its pages moves it.
-        ``count``: add the pages it skips to the planner's counters."""
+        ``count``: add the pages it skips to the planner's counters. Sets the engine's
+        mappings of each folio (the ``mappings`` of the row that named it first; 1 for a
+        whole-node call)."""
         pre, eng, calls = self.pre, self.engine, self.pre.calls
         pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
         exists = pre.page_first_ns <= start
@@ -178,21 +186,24 @@ class Planner:
                 offset == 0)
             order = pre.address_order()
             pages = order[sel[order]]
+            maps = np.ones(len(pages), np.int64)
         else:
-            vpns = calls.pages_vpn(i)
+            vpns, maps = calls.pages_vpn(i), calls.pages_mappings(i)
             _, first = np.unique(vpns, return_index=True)
-            vpns = vpns[np.sort(first)]  # a page listed twice moves once
+            keep = np.sort(first)  # a page listed twice moves once
+            vpns, maps = vpns[keep], maps[keep]
             # (by vpn: pages not seen yet all have id -1, and each is one absent page)
             pages = pre.page_ids(np.full(len(vpns), calls.pid[i]), vpns)
             present = pages >= 0
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.
-            pages = pages[present]
+            pages, maps = pages[present], maps[present]
             pages = pages - offset[pages]  # the folio's head
             _, first = np.unique(pages, return_index=True)
-            pages = pages[np.sort(first)]  # two pages of one folio move it once
+            keep = np.sort(first)  # two pages of one folio move it once
+            pages, maps = pages[keep], maps[keep]
             on_dst = eng.node_now[pages] == dst
-            pages = pages[~on_dst]
+            pages, maps = pages[~on_dst], maps[~on_dst]
             if count:
                 self.absent_pages += int((~present).sum())
                 eng.skipped_on_dst += int(on_dst.sum())
@@ -201,4 +212,6 @@ class Planner:
         busy = eng.busy_until[pages] > start
         if count:
             eng.skipped_busy += int(busy.sum())
-        return pages[~busy]
+        pages = pages[~busy]
+        eng.mappings[pages] = maps[~busy]
+        return pages

@@ -166,6 +166,9 @@ class Engine:
         self._n = 0  # pages taken from the pre-pass
         self.node_now = np.zeros(0, np.int32)
         self.busy_until = np.zeros(0, np.int64)
+        # PTEs mapping each folio (by head) in the call being planned: its unmap and remap
+        # walk every mapping (rmap_walk()), so each costs unmap_ns and remap_ns that many times.
+        self.mappings = np.ones(0, np.int64)
         self.grow()
         self._masks: dict[bytes, int] = {}
         # Flush rounds by (local, targets, pages): a mechanism's round depends on nothing else.
@@ -192,7 +195,9 @@ class Engine:
             node[:have] = self.node_now
             busy = np.zeros(cap, np.int64)
             busy[:have] = self.busy_until
-            self.node_now, self.busy_until = node, busy
+            maps = np.ones(cap, np.int64)
+            maps[:have] = self.mappings
+            self.node_now, self.busy_until, self.mappings = node, busy, maps
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         self._n = n
 
@@ -223,6 +228,13 @@ class Engine:
         if len(n) and n.max() == 1:
             return folios.astype(np.int64, copy=True)
         return np.repeat(folios.astype(np.int64), n) + within(n)
+
+    def unmap_remap(self, folios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """int64 ns: the unmap and the remap of each folio of the call being planned,
+        ``unmap_ns`` and ``remap_ns`` once per mapping (try_to_migrate() and
+        remove_migration_ptes() visit every PTE of the folio through rmap_walk())."""
+        maps = self.mappings[folios]
+        return maps * self.costs.unmap_ns, maps * self.costs.remap_ns
 
     def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
         """int64: the size of each folio in bytes, what the copy engine is asked about."""

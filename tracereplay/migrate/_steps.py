@@ -98,6 +98,7 @@ def one_by_one(
     masks = MaskReader(eng, call)
     remaining = pages
     copy = eng.copy_times(pages)  # each folio copied by itself
+    unmap_c, remap_c = eng.unmap_remap(pages)  # once per mapping
     entries = eng.flush_entries(pages)
     span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
@@ -110,15 +111,16 @@ def one_by_one(
         ok = ~eng.draws.take(n)
         sizes = group_sizes(n, sample_pages)
         t_pass = t
-        cost, full, segments, t = _pass_rounds(eng, masks, t, ok, span, copy, sizes)
+        cost, full, segments, t = _pass_rounds(eng, masks, t, ok, span, copy,
+                                               unmap_c + remap_c, sizes)
         seg_of = per_row(segments, sizes)
         # Each attempt takes `other`, and a folio that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, c.unmap_ns + cost + copy + c.remap_ns, 0)
+        dur = c.other_ns + np.where(ok, unmap_c + cost + copy + remap_c, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
-            unmap = start[ok] + (c.other_ns + c.unmap_ns)
+            unmap = start[ok] + (c.other_ns + unmap_c[ok])
             round_cost = cost[ok]
             flush = unmap + round_cost
             first = eng.add_rounds(RoundRows(
@@ -131,7 +133,7 @@ def one_by_one(
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
                 pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
-                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + c.remap_ns),
+                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + remap_c[ok]),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
                 copy_end_ns=flush + copy[ok],
@@ -140,20 +142,22 @@ def one_by_one(
             ph.copy += int(copy[ok].sum())
             moved += int(eng.folio_pages(page).sum())
         ph.other += n * c.other_ns
-        ph.unmap += k * c.unmap_ns
-        ph.remap += k * c.remap_ns
+        ph.unmap += int(unmap_c[ok].sum())
+        ph.remap += int(remap_c[ok].sum())
         done += k
         remaining, copy, entries, span = remaining[~ok], copy[~ok], entries[~ok], span[~ok]
+        unmap_c, remap_c = unmap_c[~ok], remap_c[~ok]
         attempts = attempts[~ok] + 1
     return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)
 
 
 def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: np.ndarray,
-                 copy: np.ndarray, sizes: np.ndarray
+                 copy: np.ndarray, ptes: np.ndarray, sizes: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, list[dict[str, int]], int]:
     """The flush rounds of one pass of :func:`one_by_one`: each run of ``sizes`` attempts reads
-    mm_cpumask once, at its start. Returns each attempt's round cost and fullness, each run's
-    round fields (IPI targets, mask id, broadcast) and the pass's end time.
+    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping).
+    Returns each attempt's round cost and fullness, each run's round fields (IPI targets, mask
+    id, broadcast) and the pass's end time.
 
     A sticky mask only grows, so when the reading at the last run's start is the one at the
     first, every run between reads it too: the runs are then costed at once (the general
@@ -163,7 +167,7 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
     first = masks.at(t)
     if eng.flush.mm_cpumask == "sticky":
         cost, full = eng.flush_costs(first.local, first.targets, span)
-        dur = np.where(ok, c.unmap_ns + c.remap_ns + cost + copy, 0) + c.other_ns
+        dur = np.where(ok, ptes + cost + copy, 0) + c.other_ns
         run_start = t + np.concatenate(([0], np.cumsum(np.add.reduceat(dur, starts))))
         if masks.at(int(run_start[-2])) is first:
             k = np.add.reduceat(ok.astype(np.int64), starts)
@@ -185,6 +189,5 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
         how = eng.flush_round(mask.local, mask.targets, 1)
         segments.append({"targets": how.ipis, "mask_id": masks.id(mask) if n_ok else -1,
                          "broadcast": how.broadcast})
-        t += n_seg * c.other_ns + n_ok * (c.unmap_ns + c.remap_ns) + int(
-            (cost[seg] + copy[seg])[ok[seg]].sum())
+        t += n_seg * c.other_ns + int((ptes[seg] + cost[seg] + copy[seg])[ok[seg]].sum())
     return cost, full, segments, t

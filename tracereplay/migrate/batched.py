@@ -129,13 +129,15 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     c = eng.costs
     folios = pages[st.order]  # the folios unmapped, chunk after chunk
     copy = eng.copy_times(folios)  # each copied by itself
+    unmap_c, remap_c = eng.unmap_remap(folios)  # once per mapping of each folio
     entries = eng.flush_entries(folios)
     span = eng.flush_span(folios)
     n_pages = eng.folio_pages(pages)
     ends = np.cumsum(st.k)
     firsts = ends - st.k
     cum = (np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)]),
-           np.concatenate([[0], np.cumsum(span)]))
+           np.concatenate([[0], np.cumsum(span)]), np.concatenate([[0], np.cumsum(unmap_c)]),
+           np.concatenate([[0], np.cumsum(remap_c)]))
     list_pages = np.concatenate([[0], np.cumsum(n_pages)])
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
@@ -145,6 +147,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
         a, b = int(firsts[j]), int(ends[j])
         entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
+        unmap_sum, remap_sum = int(cum[3][b] - cum[3][a]), int(cum[4][b] - cum[4][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
         deferred = eng.defers(mask.local, mask.targets)
@@ -161,7 +164,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             round_cost, full, ipis = 0, False, 0
             broadcast = eng.flush_round(mask.local, 0, 1).broadcast
             flush_ns = int(cost.sum())
-        unmapped = t + attempts * c.other_ns + moved * c.unmap_ns + (
+        unmapped = t + attempts * c.other_ns + unmap_sum + (
             0 if deferred else flush_ns)
         moves = unmapped + (round_cost if deferred and moved else 0)
         if batch_copy:
@@ -170,12 +173,12 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             copy_ns = copied[-1].total_ns
         else:
             copy_ns = int(cum[0][b] - cum[0][a])
-        end = moves + copy_ns + moved * c.remap_ns
+        end = moves + copy_ns + remap_sum
         chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
         eng.add_batch(call=call, kind="batch", pages=chunk_pages,
                       nr_succeeded=int(n_pages[st.order[a:b]].sum()), start_ns=t,
-                      end_ns=end, unmap_ns=moved * c.unmap_ns, flush_ns=flush_ns,
-                      copy_ns=copy_ns, remap_ns=moved * c.remap_ns,
+                      end_ns=end, unmap_ns=unmap_sum, flush_ns=flush_ns,
+                      copy_ns=copy_ns, remap_ns=remap_sum,
                       other_ns=attempts * c.other_ns, folios=int(st.sizes[j]))
         chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
                        "targets": ipis, "full": full,
@@ -188,7 +191,10 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     before = np.repeat(firsts, st.k)  # the chunk's first row, for sums over earlier rows
     local_before = (np.cumsum(local) - local) - (np.cumsum(local) - local)[before] \
         if len(local) else local
-    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + (o + 1) * c.unmap_ns + local_before
+    # The unmaps of the chunk up to and including each folio's (every mapping of each).
+    unmaps_upto = np.cumsum(unmap_c) - (np.cumsum(unmap_c) - unmap_c)[before] \
+        if len(unmap_c) else unmap_c
+    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + unmaps_upto + local_before
     starts = ~one_round | (o == 0)  # the rows that start a round
     first = eng.add_rounds(RoundRows(
         ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts],
@@ -205,9 +211,10 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         copy_start = ch["moves"] + _joined_offsets([cp.start_ns for cp in copied])
         copy_end = ch["moves"] + _joined_offsets([cp.end_ns for cp in copied])
         total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
-        remap = ch["moves"] + total + (o + 1) * c.remap_ns
+        remaps_upto = np.cumsum(remap_c) - (np.cumsum(remap_c) - remap_c)[before]
+        remap = ch["moves"] + total + remaps_upto
     else:
-        step = copy + c.remap_ns
+        step = copy + remap_c
         step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
             if len(step) else step
         copy_start = ch["moves"] + step_before

@@ -51,7 +51,10 @@ def horizon(eng: Engine, n_pages: int) -> int:
     big = 1 << eng.pmd_order
     flush = max(eng.flush_round(local, k, big).cost_ns for local in (False, True)
                 for k in range(cpus))
-    step = c.other_ns + eng.copier.alone(big * eng.page_bytes) + c.unmap_ns + flush + c.remap_ns
+    # Every mapping of a folio is unmapped and remapped: bound them by the most of any page.
+    maps = int(eng.mappings.max()) if len(eng.mappings) else 1
+    step = (c.other_ns + eng.copier.alone(big * eng.page_bytes) + maps * (c.unmap_ns + c.remap_ns)
+            + flush)
     return n_pages * (eng.config.retries + 1) * step + 1
 
 
@@ -76,10 +79,11 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     batch_id = eng.new_batch_id()
     masks = MaskReader(eng, call)
     copy, span, size = eng.copy_times(pages), eng.flush_span(pages), eng.folio_pages(pages)
+    unmap_c, remap_c = eng.unmap_remap(pages)  # once per mapping
     ph = Phases()
     cols: dict[str, list[int]] = {k: [] for k in (
         "page", "copy_start", "copy", "unmap", "cost", "ipis", "full", "mask_id", "broadcast", "status",
-        "attempts")}
+        "attempts", "remap")}
     t = start_ns
     moved = 0
     for i, page in enumerate(pages.tolist()):
@@ -88,23 +92,23 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
         written = np.sort(np.concatenate(parts)) if len(parts) > 1 else (parts[0] if parts else None)
         for attempt in range(1, cfg.retries + 2):
             copy_start = t + c.other_ns
-            unmap = copy_start + int(copy[i]) + c.unmap_ns
+            unmap = copy_start + int(copy[i]) + int(unmap_c[i])
             mask = masks.at(unmap)
             rnd = eng.flush_round(mask.local, mask.targets, int(span[i]))
             # The dirty bit: a store between the start of the copy and the PTE clear.
             dirty = _written(written, copy_start, unmap)
-            t = unmap + rnd.cost_ns + c.remap_ns
+            t = unmap + rnd.cost_ns + int(remap_c[i])
             for k, v in (("page", page), ("copy_start", copy_start), ("copy", copy[i]), ("unmap", unmap),
                          ("cost", rnd.cost_ns), ("ipis", rnd.ipis), ("full", rnd.full),
                          ("mask_id", masks.id(mask)), ("broadcast", rnd.broadcast),
                          ("status", STATUS_ABORTED if dirty else STATUS_MIGRATED),
-                         ("attempts", attempt)):
+                         ("attempts", attempt), ("remap", remap_c[i])):
                 cols[k].append(int(v))
             ph.other += c.other_ns
             ph.copy += int(copy[i])
-            ph.unmap += c.unmap_ns
+            ph.unmap += int(unmap_c[i])
             ph.flush += rnd.cost_ns
-            ph.remap += c.remap_ns
+            ph.remap += int(remap_c[i])
             if not dirty:
                 moved += int(size[i])
                 break
@@ -119,7 +123,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     eng.add_pages(PageRows(
         page=a["page"], batch_id=ids.copy(), pos=np.arange(n, dtype=np.int32),
         unmap_ns=a["unmap"], flush_ns=flush, copy_start_ns=a["copy_start"],
-        remap_ns=flush + c.remap_ns, round=np.arange(first, first + n, dtype=np.int64),
+        remap_ns=flush + a["remap"], round=np.arange(first, first + n, dtype=np.int64),
         status=a["status"].astype(np.int8), attempts=a["attempts"].astype(np.int32),
         copy_end_ns=a["copy_start"] + a["copy"]), call)
     eng.add_batch(call=call, kind="transactional", pages=int(size.sum()), nr_succeeded=moved,

@@ -50,6 +50,8 @@ class Calls:
     is_async: list[bool] = field(default_factory=list)
     vpns: list[list[np.ndarray]] = field(default_factory=list)  # explicit pages, in listed order
     index: dict[int, int] = field(default_factory=dict)  # req_id -> call
+    # the PTEs mapping each explicit page (the optional ``mappings`` column; null is 1)
+    mappings: list[list[np.ndarray]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.req_id)
@@ -59,6 +61,13 @@ class Calls:
         parts = self.vpns[i]
         if len(parts) != 1:
             self.vpns[i] = parts = [np.concatenate(parts) if parts else np.zeros(0, np.int64)]
+        return parts[0]
+
+    def pages_mappings(self, i: int) -> np.ndarray:
+        """The mappings (PTEs) of each page call ``i`` lists, in order (int64, >= 0)."""
+        parts = self.mappings[i]
+        if len(parts) != 1:
+            self.mappings[i] = parts = [np.concatenate(parts) if parts else np.zeros(0, np.int64)]
         return parts[0]
 
     def add(self, rows: pa.RecordBatch, pid_index: np.ndarray, vpn: np.ndarray) -> None:
@@ -72,6 +81,9 @@ class Calls:
         dst = rows.column("dst_node").to_numpy(zero_copy_only=False)
         src = rows.column("src_node").fill_null(-1).to_numpy(zero_copy_only=False)
         mode = rows.column("mode").fill_null("sync").to_pylist()
+        maps = (np.asarray(rows.column("mappings").fill_null(1).to_numpy(zero_copy_only=False),
+                           np.int64)
+                if "mappings" in rows.schema.names else np.ones(len(req), np.int64))
         ids, first, inverse = np.unique(req, return_index=True, return_inverse=True)
         for j in np.argsort(first, kind="stable"):
             r, f = int(ids[j]), int(first[j])
@@ -87,8 +99,10 @@ class Calls:
                 self.src_node.append(int(src[f]))
                 self.is_async.append(mode[f] == "async")
                 self.vpns.append([])
+                self.mappings.append([])
             if explicit[f]:
                 self.vpns[i].append(vpn[inverse == j])
+                self.mappings[i].append(maps[inverse == j])
 
 
 class PrePass:

@@ -228,6 +228,8 @@ class _Validator:
 
         self._folios(cols, masks, kind, flag)
 
+        self._mappings(cols, masks, kind, flag)
+
         mode = cols["mode"]
         flag(mode.values == -2, "mode-known", "mode",
              lambda i: f"unknown mode {batch.column('mode')[i].as_py()!r}; expected sync, "
@@ -295,11 +297,13 @@ class _Validator:
         mode = _column(batch, "mode")
         if bad < 0 and mode.null_count < n:
             bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
-        if bad < 0 and "order" in names:
-            order = batch.column("order")  # only a map row may set it: check() names the row
-            if order.null_count < n and _first(
-                    _valid_mask(order) & (codes == KIND_CODES["access"])) is not None:
-                bad = 0
+        for name in ("order", "mappings"):
+            # Neither may be set on an access row: check() names the row.
+            if bad < 0 and name in names:
+                col = batch.column(name)
+                if col.null_count < n and _first(
+                        _valid_mask(col) & (codes == KIND_CODES["access"])) is not None:
+                    bad = 0
         offset = self.rows
         if bad >= 0:
             self.check(batch)  # names the broken rule
@@ -368,6 +372,24 @@ class _Validator:
         flag(misaligned, "folio-aligned", "vaddr",
              lambda i: f"vaddr {cols['vaddr'].values[i]:#x} is not aligned to its folio of "
                        f"order {order.values[i]} ({(1 << int(order.values[i])) << shift} bytes)")
+
+    def _mappings(self, cols: dict[str, _Col], masks: dict[str, np.ndarray], kind: _Col,
+                  flag: Any) -> None:
+        """The rules of the optional ``mappings`` column (the PTEs of a migrated page)."""
+        mappings = cols["mappings"]
+        if not mappings.valid.any():
+            return
+        explicit = masks["migrate"] & cols["vaddr"].valid
+        flag(mappings.valid & ~explicit, "mappings-on-migrate", "mappings",
+             lambda i: "mappings is set on "
+                       + ("a whole-node migrate row (no vaddr)" if masks["migrate"][i] else
+                          f"{'an' if KINDS[kind.values[i]] == 'access' else 'a'} "
+                          f"{KINDS[kind.values[i]]} row")
+                       + "; only an explicit-page migrate row counts the PTEs of its page")
+        flag(mappings.valid & ((mappings.values < 0) | (mappings.values >= _PID_LIMIT)),
+             "mappings-range", "mappings",
+             lambda i: f"mappings {mappings.values[i]} is outside 0..2^31-1 (the PTEs that "
+                       "map the page; 0 when no process maps it)")
 
     def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
         access = masks["access"]
