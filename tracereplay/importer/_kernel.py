@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +92,10 @@ class _Pipeline:
         item = self._reads[0].result()
         return b"" if item is None else item[0]
 
-    def scanned(self, layout: int) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
-        """Every block with its scan, in order."""
+    def scanned(
+        self, layout: int, meanwhile: Callable[[], None] = lambda: None
+    ) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
+        """Every block with its scan, in order; ``meanwhile`` runs while the first is scanned."""
         # Two sets of scan arrays in turn: the caller assembles one block while the next is
         # scanned into the other, and asks for a block only when done with the one before.
         buffers = [S.ScanBuffers(), S.ScanBuffers()]
@@ -109,6 +111,7 @@ class _Pipeline:
 
         i = 0
         pending = self._scanner.submit(scan, self._reads.popleft(), i)
+        meanwhile()
         while True:
             item = pending.result()
             if item is None:
@@ -119,6 +122,34 @@ class _Pipeline:
             i += 1
             pending = self._scanner.submit(scan, self._reads.popleft(), i)
             yield item
+
+
+# One line of each event the importer assembles, in both layouts: _warm_up's input.
+_WARM_LINES = """\
+w 5/6 [000] 1.000000: tlb:tlb_flush: pages:-1 reason:remote IPI send (4)
+w 5/7 [001] 1.000001: tlb:tlb_flush: pages:-1 reason:remote shootdown (1)
+sh 9/9 [001] 1.000002: migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction
+sh 9/9 [001] 1.000003: migrate:set_migration_pte: addr=7f0000001000, pte=1 order=0
+w 5/6 [000] 1.000004: exceptions:page_fault_user: address=0x7f0000001000 ip=0x1 error_code=0x6
+sh 9/9 [001] 1.000005: migrate:remove_migration_pte: addr=7f0000001000, pte=2 order=0
+sh 9/9 [001] 1.000006: migrate:mm_migrate_pages: nr_succeeded=1 nr_failed=0 mode=MIGRATE_SYNC
+"""
+_WARM = {
+    S.LAYOUT_PERF: _WARM_LINES.encode(),
+    S.LAYOUT_FTRACE: re.sub(r"(?m)^(\w+) \d+/(\d+) ", r"\1-\2 (5) ", _WARM_LINES).encode(),
+}
+
+
+def _warm_up(layout: int) -> None:
+    """Assemble a few lines of each event the importer knows, and match their fault, and throw
+    the tables away: numba loads each compiled pass at its first call, here while the scanner
+    scans the first block (the main thread would wait for it), not once that block is in."""
+    emitted: dict[str, list[pa.Table]] = {}
+    b = MeasuredBuilder(emit=lambda name, t: emitted.setdefault(name, []).append(t))
+    block = _WARM[layout]
+    b.feed(block, S.scan(block, layout))
+    b.finish()
+    measured_stalls(emitted["faults"][0], emitted["migrations"][0])
 
 
 def _flavor(head: bytes, fmt: str) -> str:
@@ -210,7 +241,7 @@ def import_kernel_trace(
                 w.write("skipped", empty_table("skipped"))  # present even when empty
                 held = _Held(w)
                 b = MeasuredBuilder(emit=held.emit, strict_fail=fail if strict else None)
-                for block, scanned in pipeline.scanned(layout):
+                for block, scanned in pipeline.scanned(layout, lambda: _warm_up(layout)):
                     b.feed(block, scanned)
                     held.fed(faulted=bool(b.counts.get(_FAULT_EVENT)))
                 b.finish()
