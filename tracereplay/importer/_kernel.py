@@ -253,8 +253,11 @@ def import_kernel_trace(
                         f"{src_path}: no event lines ({b.lines} lines read, "
                         f"{b.malformed_total} malformed)"
                     )
+                # the clock stops once every table is written and the input hashed
+                w.close_tables()
+                sha256 = src.sha256
                 wall = time.perf_counter() - t0
-                manifest = _manifest(src_path, src.compression, src.sha256, _flavor(first, fmt), b,
+                manifest = _manifest(src_path, src.compression, sha256, _flavor(first, fmt), b,
                                      wall, compiled.seconds)  # fmt: skip
                 if stalls is not None:
                     manifest["stalls"] = stalls
