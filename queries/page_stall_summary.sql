@@ -42,8 +42,8 @@ SELECT
 FROM migrations
 GROUP BY run, trace, policy;
 
--- A subquery of the column that asks for it, so that a query without it (run.json's summary,
--- policy_compare) never matches stalls to pages.
+-- Which page attempts an access stalled on: page_stall's rows, which match every stall to its
+-- page's windows (a join over every migration row), so only page_stall_summary reads it.
 CREATE VIEW _page_stall_summary_stalled_pages AS
 SELECT run, trace, policy, count(*) FILTER (WHERE stalls > 0) AS stalled_pages
 FROM _page_stall_rows
@@ -59,20 +59,17 @@ SELECT
 FROM stalls
 GROUP BY run, trace, policy;
 
-CREATE VIEW page_stall_summary AS
+-- Every column but stalled_pages: what run.json's summary and policy_compare read, without the
+-- join that matches stalls to pages.
+CREATE VIEW _page_stall_summary_distributions AS
 SELECT
-    p.run::VARCHAR AS run,
-    p.trace::VARCHAR AS trace,
-    p.policy::VARCHAR AS policy,
+    p.run, p.trace, p.policy,
+    x.run IS NOT NULL AS stalls_observed,
     coalesce(w.pages, 0)::BIGINT AS pages,
     w.window_q[1]::BIGINT AS window_p50_ns,
     w.window_q[2]::BIGINT AS window_p90_ns,
     w.window_q[3]::BIGINT AS window_p99_ns,
     w.window_max_ns::BIGINT AS window_max_ns,
-    (CASE WHEN x.run IS NOT NULL THEN coalesce((
-        SELECT sp.stalled_pages FROM _page_stall_summary_stalled_pages AS sp
-        WHERE sp.run = p.run AND sp.trace IS NOT DISTINCT FROM p.trace AND sp.policy = p.policy
-    ), 0) END)::BIGINT AS stalled_pages,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stalls, 0) END)::BIGINT AS stalls,
     (CASE WHEN x.run IS NOT NULL THEN coalesce(s.stall_ns, 0) END)::BIGINT AS stall_ns,
     s.stall_q[1]::BIGINT AS stall_p50_ns,
@@ -85,5 +82,26 @@ LEFT JOIN _stalls_observed AS x
 LEFT JOIN _page_stall_summary_windows AS w
     ON w.run = p.run AND w.trace IS NOT DISTINCT FROM p.trace AND w.policy = p.policy
 LEFT JOIN _page_stall_summary_stalls AS s
-    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy
-ORDER BY p.run, p.trace NULLS FIRST, p.policy;
+    ON s.run = p.run AND s.trace IS NOT DISTINCT FROM p.trace AND s.policy = p.policy;
+
+CREATE VIEW page_stall_summary AS
+SELECT
+    d.run::VARCHAR AS run,
+    d.trace::VARCHAR AS trace,
+    d.policy::VARCHAR AS policy,
+    d.pages,
+    d.window_p50_ns,
+    d.window_p90_ns,
+    d.window_p99_ns,
+    d.window_max_ns,
+    (CASE WHEN d.stalls_observed THEN coalesce(sp.stalled_pages, 0) END)::BIGINT AS stalled_pages,
+    d.stalls,
+    d.stall_ns,
+    d.stall_p50_ns,
+    d.stall_p90_ns,
+    d.stall_p99_ns,
+    d.stall_max_ns
+FROM _page_stall_summary_distributions AS d
+LEFT JOIN _page_stall_summary_stalled_pages AS sp
+    ON sp.run = d.run AND sp.trace IS NOT DISTINCT FROM d.trace AND sp.policy = d.policy
+ORDER BY d.run, d.trace NULLS FIRST, d.policy;

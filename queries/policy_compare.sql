@@ -14,7 +14,8 @@
 -- the baseline is the seed's, since it is a change from that policy. The metric names are
 -- columns of flush_counts, throughput, copy_share and page_stall_summary, which define them.
 --
--- Reads: flush_counts, throughput, copy_share, page_stall_summary, _policies, _seed_figures, _run_traces.
+-- Reads: flush_counts, throughput, copy_share, _page_stall_summary_distributions, _policies,
+-- _seed_figures, _run_traces.
 --
 -- Columns:
 --   run              VARCHAR       run directory, as given to the loader
@@ -69,7 +70,7 @@ JOIN throughput AS t
     ON t.run = f.run AND t.trace IS NOT DISTINCT FROM f.trace AND t.policy = f.policy
 JOIN copy_share AS c
     ON c.run = f.run AND c.trace IS NOT DISTINCT FROM f.trace AND c.policy = f.policy
-JOIN page_stall_summary AS s
+JOIN _page_stall_summary_distributions AS s
     ON s.run = f.run AND s.trace IS NOT DISTINCT FROM f.trace AND s.policy = f.policy;
 
 CREATE VIEW policy_compare AS
