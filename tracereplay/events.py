@@ -270,11 +270,14 @@ class PolicyRunWriter:
                 self.counts[name] = 0
 
     def replace(self, name: str, table: pa.Table) -> None:
-        """Rewrite table ``name`` with ``table``, after :meth:`close_tables` (a pass that
-        completes a finished table, e.g. with facts only its last rows decide)."""
+        """Rewrite table ``name`` with ``table`` (a pass that completes a finished table, e.g.
+        with facts only its last rows decide). The table's writer is finished first, so that
+        nothing it holds is written over the new file later."""
         schema = table_schema(name)
+        w = self.writer(name)
+        w.close()
         pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet", **_writer_options(schema))
-        self.writer(name).rows = table.num_rows
+        w.rows = table.num_rows
         self.counts[name] = table.num_rows
 
     def commit(self, manifest: Mapping[str, Any]) -> Path:

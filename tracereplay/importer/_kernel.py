@@ -338,7 +338,6 @@ class _Held:
                 w.replace("migrations", owned)
                 closing.result()
         else:
-            w.writer("migrations")  # replaced below: its writer must be closed by then
             w.close_tables()
             faults = pq.read_table(w.tmp / "faults.parquet")
             migrations = pq.read_table(w.tmp / "migrations.parquet")
