@@ -6,6 +6,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import settings
+
+# The property tests draw the same examples on every run (a failure reproduces, and a run that
+# passed passes again on the same code); ``pytest --hypothesis-profile explore`` draws new ones
+# each run, to look for counterexamples.
+settings.register_profile("default", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("default")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_traces"

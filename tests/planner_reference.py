@@ -29,8 +29,8 @@ The rules, as the documents state them:
   ``tlbsync_ns``, no IPI, never a full flush; a smaller one as under ``ipi``. Under ``tlbi``
   every round is such a broadcast (``page_ns`` a page plus one ``dsb_ns``).
 - serial (Linux <= 6.2): up to ``passes`` passes over the list; per page other, unmap, a round
-  for that page at once, copy, remap. mm_cpumask is read before every
-  ``mm_cpumask_sample_pages``-th attempt of a pass.
+  for that page at once, copy, remap. mm_cpumask is read before an attempt of a pass when the
+  attempts since the last reading hold ``mm_cpumask_sample_pages`` base pages or more.
 - batched (Linux >= 6.3): chunks of ``batch_pages``; mm_cpumask read when a chunk starts. Unmap
   every page (busy ones retried in later passes: ``passes`` for an async call, ``async_passes``
   for a sync one); if another CPU is in the mask (always under ``tlbi``: arm64 always defers),
@@ -400,9 +400,13 @@ class ReferencePlanner:
             if not pages:
                 break
             still = []
-            for j, page in enumerate(pages):
-                if j % sample == 0:
+            held = 0  # base pages tried since mm_cpumask was last read
+            for page in pages:
+                if held == 0:
                     mask = self.mask(t)
+                held += self.size(page)
+                if held >= sample:
+                    held = 0
                 t += m.other_ns
                 if self.attempt(page, attempts, phases):
                     still.append(page)

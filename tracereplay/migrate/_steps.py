@@ -63,6 +63,21 @@ def group_sizes(n: int, size: int) -> np.ndarray:
     return counts
 
 
+def chunk_bounds(n_pages: np.ndarray, batch_pages: int) -> np.ndarray:
+    """Where each chunk of the folio list starts, and the end: folios are added to a chunk
+    until it holds ``batch_pages`` base pages or more (``migrate_pages()``: the folio that
+    reaches the limit stays in the chunk). ``n_pages``: each folio's base pages."""
+    n = len(n_pages)
+    if not n or n_pages.max() == 1:
+        return np.concatenate([[0], np.cumsum(group_sizes(n, batch_pages))])
+    cum = np.cumsum(n_pages)
+    bounds = [0]
+    while bounds[-1] < n:
+        before = int(cum[bounds[-1] - 1]) if bounds[-1] else 0
+        bounds.append(min(n, int(np.searchsorted(cum, before + batch_pages, side="left")) + 1))
+    return np.asarray(bounds, np.int64)
+
+
 def per_row(groups: list[dict[str, int]], counts: np.ndarray) -> dict[str, np.ndarray]:
     """int64 arrays by name: each group's values (one dict a group, same names) repeated for
     each of its ``counts`` rows."""
@@ -92,7 +107,9 @@ def one_by_one(
     busy ``unmap``, a flush of its translations at once (one range flush), ``copy``, ``remap``.
 
     This is Linux ≤ 6.2's ``unmap_and_move()`` and the sync one-by-one fallback of ≥ 6.3.
-    mm_cpumask is read at the start of each run of ``sample_pages`` attempts of a pass.
+    mm_cpumask is read at the start of each run of attempts of a pass holding ``sample_pages``
+    base pages (cut as :func:`chunk_bounds` cuts a batched call, so that both policies read it
+    at the same resolution).
     """
     c = eng.costs
     masks = MaskReader(eng, call)
@@ -109,7 +126,7 @@ def one_by_one(
         if not n:
             break
         ok = ~eng.draws.take(n)
-        sizes = group_sizes(n, sample_pages)
+        sizes = np.diff(chunk_bounds(eng.folio_pages(remaining), sample_pages))
         t_pass = t
         cost, full, segments, t = _pass_rounds(eng, masks, t, ok, span, copy,
                                                unmap_c + remap_c, sizes)

@@ -33,7 +33,7 @@ from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows
 from tracereplay.migrate._steps import (
     MaskReader,
     Phases,
-    group_sizes,
+    chunk_bounds,
     one_by_one,
     per_row,
 )
@@ -227,21 +227,6 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         status=np.zeros(len(o), np.int8), attempts=st.tries, copy_end_ns=copy_end,
     ), call)
     return t, chunks[-1]["batch_id"]
-
-
-def chunk_bounds(n_pages: np.ndarray, batch_pages: int) -> np.ndarray:
-    """Where each chunk of the folio list starts, and the end: folios are added to a chunk
-    until it holds ``batch_pages`` base pages or more (``migrate_pages()``: the folio that
-    reaches the limit stays in the chunk)."""
-    n = len(n_pages)
-    if not n or n_pages.max() == 1:
-        return np.concatenate([[0], np.cumsum(group_sizes(n, batch_pages))])
-    cum = np.cumsum(n_pages)
-    bounds = [0]
-    while bounds[-1] < n:
-        before = int(cum[bounds[-1] - 1]) if bounds[-1] else 0
-        bounds.append(min(n, int(np.searchsorted(cum, before + batch_pages, side="left")) + 1))
-    return np.asarray(bounds, np.int64)
 
 
 def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
