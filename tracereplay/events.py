@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -121,20 +122,24 @@ class _Background:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracereplay-writer")
         self._queued: deque[Future[None]] = deque()
         self._ahead = ahead
+        # Tables of one run are written from two threads (a replay's caller and its lane).
+        self._lock = threading.Lock()
 
     def submit(self, fn: Callable[[], None]) -> None:
-        while self._queued and (self._queued[0].done() or len(self._queued) >= self._ahead):
-            self._queued.popleft().result()
-        self._queued.append(self._pool.submit(fn))
+        with self._lock:
+            while self._queued and (self._queued[0].done() or len(self._queued) >= self._ahead):
+                self._queued.popleft().result()
+            self._queued.append(self._pool.submit(fn))
 
     def wait(self) -> None:
-        try:
-            while self._queued:
-                self._queued.popleft().result()
-        finally:
-            for f in self._queued:
-                f.cancel()
-            self._queued.clear()
+        with self._lock:
+            try:
+                while self._queued:
+                    self._queued.popleft().result()
+            finally:
+                for f in self._queued:
+                    f.cancel()
+                self._queued.clear()
 
     def shutdown(self) -> None:
         for f in self._queued:

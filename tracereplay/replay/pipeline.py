@@ -5,9 +5,10 @@ Per row group, on the caller's thread: the reader thread has decoded it, the val
 it, the pre-pass numbers its pages and learns its calls. Its accesses up to the time the
 pre-pass has got past (every row at or before it read, so only the rows at the group's last
 timestamp wait for the next group) form the next chunk: each policy's planner plans the calls
-that start by the chunk's end, and each policy's lane (a thread of its own: the compiled
-kernel releases the GIL) replays the chunk and writes its event rows, while the caller goes on
-to the next group.
+that start by the chunk's end (and builds their rows of the migrations and batches tables),
+and each policy's lane (a thread of its own: the compiled kernel releases the GIL) replays the
+chunk and writes the rows of its stalls and flush rounds, while the caller goes on to the next
+group.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Lane:
         if not len(chunk):
             return
         plans = self.planner.plan_until(int(chunk.ts[-1]))
+        # Their rows are the caller's to build: the lane's thread is the replay's longest.
+        self.sink.plans(plans)
         blocked = self.planner.blocked_ns
         self.held = _EMPTY
         if blocked is not None:
@@ -108,7 +111,6 @@ class Lane:
         st = self.state
         st.grow(*pages)
         st.add(plans, masks, first)
-        self.sink.plans(plans)
         out = st.step(Accesses(chunk.ts, chunk.cpu, chunk.page, chunk.write), emit=self.emit,
                       on_rounds=self.sink.rounds)
         w = self.sink.w
