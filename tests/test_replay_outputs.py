@@ -124,6 +124,17 @@ def test_cli_replay_compares_with_the_first_policy_when_the_seeds_baseline_is_ab
         f.name for f in seed.FIGURES if f.policy == "batched" and not f.change}
 
 
+def test_cli_replay_of_one_policy_compares_nothing_and_says_so(tiny_trace: Path,
+                                                               tmp_path: Path) -> None:
+    # Nothing to compare: the policy is its own baseline, no seed figures, no change column.
+    args = ["replay", str(tiny_trace), "-o", str(tmp_path / "r"), "-p", "batched"]
+    body = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert (body["baseline_policy"], body["seed_comparison"]) == ("batched", None)
+    result = CliRunner().invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    assert "pages migrated" in result.output and " vs " not in result.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["-p", "lazy"], "unknown policy 'lazy'"),
     (["--set", "batch_size=0"], "'policy.batched.batch_pages' must be at least 1"),
