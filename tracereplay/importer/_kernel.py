@@ -62,16 +62,18 @@ def detect_format(head: bytes) -> str | None:
 
 class _Pipeline:
     """Blocks read (and decompressed) on one thread from the start, a few ahead, with their
-    newlines found (numpy), then scanned on another while the caller assembles the one before
-    (decompressors, numpy, the scanner, hashlib and Arrow all release the GIL). Reading starts
-    before the format is known, so it overlaps the compiled scanner's start-up."""
+    newlines found (numpy), then scanned on two others (a block each) while the caller
+    assembles the one before (decompressors, numpy, the scanner, hashlib and Arrow all release
+    the GIL). Reading starts before the format is known, so it overlaps the compiled scanner's
+    start-up."""
 
-    AHEAD = 4  # blocks read ahead of the one being scanned
+    AHEAD = 4  # blocks read ahead of those being scanned
+    SCANNERS = 2  # blocks scanned at once
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
         self._blocks = blocks
         self._reader = ThreadPoolExecutor(max_workers=1)
-        self._scanner = ThreadPoolExecutor(max_workers=1)
+        self._scanner = ThreadPoolExecutor(max_workers=self.SCANNERS)
         self._reads: deque[Future[tuple[bytes, np.ndarray] | None]] = deque()
 
     def __enter__(self) -> _Pipeline:
@@ -95,10 +97,11 @@ class _Pipeline:
     def scanned(
         self, layout: int, meanwhile: Callable[[], None] = lambda: None
     ) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
-        """Every block with its scan, in order; ``meanwhile`` runs while the first is scanned."""
-        # Two sets of scan arrays in turn: the caller assembles one block while the next is
-        # scanned into the other, and asks for a block only when done with the one before.
-        buffers = [S.ScanBuffers(), S.ScanBuffers()]
+        """Every block with its scan, in order; ``meanwhile`` runs while the first are scanned."""
+        # A set of scan arrays for each block in flight, in turn: the caller assembles one block
+        # while the next ones are scanned into the others, and asks for a block only when done
+        # with the one before.
+        buffers = [S.ScanBuffers() for _ in range(self.SCANNERS + 1)]
 
         def scan(
             read: Future[tuple[bytes, np.ndarray] | None], i: int
@@ -107,20 +110,27 @@ class _Pipeline:
             if item is None:
                 return None
             block, nl = item
-            return block, S.scan(block, layout, buffers[i % 2], nl)
+            return block, S.scan(block, layout, buffers[i % len(buffers)], nl)
 
+        pending: deque[Future[tuple[bytes, dict[str, np.ndarray]] | None]] = deque()
         i = 0
-        pending = self._scanner.submit(scan, self._reads.popleft(), i)
-        meanwhile()
-        while True:
-            item = pending.result()
-            if item is None:
-                for read in self._reads:  # the input has ended: these read nothing
-                    read.result()
-                return
+
+        def next_scan() -> None:
+            nonlocal i
+            pending.append(self._scanner.submit(scan, self._reads.popleft(), i))
             self._reads.append(self._reader.submit(self._read))
             i += 1
-            pending = self._scanner.submit(scan, self._reads.popleft(), i)
+
+        for _ in range(self.SCANNERS):
+            next_scan()
+        meanwhile()
+        while True:
+            item = pending.popleft().result()
+            if item is None:
+                for f in (*pending, *self._reads):  # the input has ended: these read nothing
+                    f.result()
+                return
+            next_scan()
             yield item
 
 
