@@ -127,8 +127,10 @@ class _Pipeline:
         while True:
             item = pending.popleft().result()
             if item is None:
-                for f in (*pending, *self._reads):  # the input has ended: these read nothing
-                    f.result()
+                for scanning in pending:  # the input has ended: these read nothing
+                    scanning.result()
+                for read in self._reads:
+                    read.result()
                 return
             next_scan()
             yield item

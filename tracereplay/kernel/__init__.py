@@ -42,7 +42,7 @@ from tracereplay.kernel._core import (
     Tlbs,
     replay_chunk,
 )
-from tracereplay.kernel.ops import OpBuffer
+from tracereplay.kernel.ops import OpBuffer, PlanOps, plan_ops
 from tracereplay.machine import Machine
 from tracereplay.trace.schema import pmd_order
 
@@ -53,7 +53,8 @@ RoundSink = Callable[[dict[str, np.ndarray]], None]
 
 __all__ = [
     "NO_LIMIT", "OP_ROUND", "OP_UNMAP", "OUT_L1", "OUT_L2", "OUT_STALE", "OUT_STALL", "OUT_WALK",
-    "STAMP_MAX", "STAT_NAMES", "Accesses", "KernelState", "OpBuffer", "Stalls",
+    "STAMP_MAX", "STAT_NAMES", "Accesses", "KernelState", "OpBuffer", "PlanOps", "Stalls",
+    "plan_ops",
 ]
 
 
@@ -180,9 +181,11 @@ class KernelState:
             row[head, PG_B1] = base1 + (huge_vpn % sets1) * c.l1h_ways
             row[head, PG_B2] = base2 + (huge_vpn % sets2) * c.l2h_ways
 
-    def add(self, plans: Sequence[mig.CallPlan], masks: np.ndarray, cpu_first_ns: np.ndarray) -> None:
-        """Take the plans of calls reached, with the mm_cpumask table they index and the first
-        access of each process on each CPU as known by then."""
+    def add(self, plans: Sequence[mig.CallPlan] | PlanOps, masks: np.ndarray,
+            cpu_first_ns: np.ndarray) -> None:
+        """Take the plans of calls reached (or their operations, as :func:`ops.plan_ops` lays
+        them out), with the mm_cpumask table they index and the first access of each process on
+        each CPU as known by then."""
         self.buffer.add(plans)
         self.masks = masks
         self.cpu_first_ns = cpu_first_ns

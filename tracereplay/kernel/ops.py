@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,64 @@ def _translations(pg: dict[str, np.ndarray], ok: np.ndarray
             head + np.arange(len(head), dtype=np.int64) - np.repeat(first, span))
 
 
+@dataclass(frozen=True, slots=True)
+class PlanOps:
+    """The operations of some plans in time order, with the rounds they name (numbered from 0
+    in the order of the plans) and the rounds' page lists, joined."""
+
+    ops: dict[str, np.ndarray]
+    rounds: dict[str, np.ndarray]
+    pages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ops["ts"])
+
+
+def plan_ops(plans: Sequence[mig.CallPlan]) -> PlanOps:
+    """The operations of ``plans``: the unmap of each translation of each folio an attempt
+    unmapped (migrated ones move it, aborted ones, transactional, restore it where it was) and
+    each flush round's completion. Time first; at equal times unmaps before rounds; then the
+    order they were planned. A pure function of the plans: the replay's caller lays them out
+    while the lane replays."""
+    parts = [{k: np.zeros(0, t) for k, t in _OP_COLS.items()}]
+    rounds = [{k: np.zeros(0, np.int64) for k in _ROUND_COLS}]
+    pages = [np.zeros(0, np.int64)]
+    offset = 0
+    for plan in plans:
+        pg, rd = plan.pages, plan.rounds
+        ok = pg["status"] != mig.STATUS_FAILED
+        undone = pg["status"] == mig.STATUS_ABORTED
+        if undone.any():
+            pg = {**pg, "dst_node": np.where(undone, pg["src_node"], pg["dst_node"])}
+        un, arg = _translations(pg, ok)
+        n_u, n_r = len(arg), len(rd["gid"])
+        none = np.full(n_r, -1, np.int64)
+        parts.append({
+            "ts": np.concatenate([un["unmap_ns"], rd["end_ns"]]),
+            "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
+            "arg": np.concatenate([arg, np.arange(offset, offset + n_r, dtype=np.int64)]),
+            "round": np.concatenate([un["round"], none]),
+            "until": np.concatenate([un["remap_ns"], none]),
+            "dst": np.concatenate([un["dst_node"], none.astype(np.int32)]),
+            "batch": np.concatenate([un["batch_id"], none]),
+            "req": np.concatenate([un["req_id"], none]),
+            "start": np.full(n_u + n_r, plan.start_ns, np.int64),
+        })
+        rounds.append({k: rd[k] for k in _ROUND_COLS})
+        pages.append(rd["page_list"])
+        offset += n_r
+    ops = {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in _OP_COLS.items()}
+    order = np.lexsort((ops["kind"], ops["ts"]))  # stable: planned order among equals
+    return PlanOps({k: v[order] for k, v in ops.items()},
+                   {k: np.concatenate([r[k] for r in rounds]) for k in _ROUND_COLS},
+                   np.concatenate(pages))
+
+
+def _order_key(ops: dict[str, np.ndarray]) -> np.ndarray:
+    """One int64 per operation that sorts as (time, kind)."""
+    return ops["ts"] * 2 + ops["kind"]
+
+
 class OpBuffer:
     """Scheduled operations not yet replayed, in time order, with the rounds they name.
 
@@ -47,48 +106,32 @@ class OpBuffer:
     def __len__(self) -> int:
         return len(self.ops["ts"])
 
-    def add(self, plans: Sequence[mig.CallPlan]) -> None:
-        if not plans:
+    def add(self, plans: Sequence[mig.CallPlan] | PlanOps) -> None:
+        """Take the operations of plans (or as :func:`plan_ops` laid them out), after those
+        already here at equal time and kind."""
+        new = plans if isinstance(plans, PlanOps) else plan_ops(plans)
+        if not len(new) and not len(new.rounds["gid"]):
             return
         n0 = len(self.rounds["gid"])
-        parts = [self.ops]
-        rounds = [self.rounds]
-        pages = [self.r_pages]
-        offset = n0
-        for plan in plans:
-            pg, rd = plan.pages, plan.rounds
-            # Every attempt that unmapped its folio: migrated ones move it, aborted ones
-            # (transactional) restore it where it was.
-            ok = pg["status"] != mig.STATUS_FAILED
-            undone = pg["status"] == mig.STATUS_ABORTED
-            if undone.any():
-                pg = {**pg, "dst_node": np.where(undone, pg["src_node"], pg["dst_node"])}
-            un, arg = _translations(pg, ok)
-            n_u, n_r = len(arg), len(rd["gid"])
-            none = np.full(n_r, -1, np.int64)
-            parts.append({
-                "ts": np.concatenate([un["unmap_ns"], rd["end_ns"]]),
-                "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
-                "arg": np.concatenate([arg, np.arange(offset, offset + n_r, dtype=np.int64)]),
-                "round": np.concatenate([un["round"], none]),
-                "until": np.concatenate([un["remap_ns"], none]),
-                "dst": np.concatenate([un["dst_node"], none.astype(np.int32)]),
-                "batch": np.concatenate([un["batch_id"], none]),
-                "req": np.concatenate([un["req_id"], none]),
-                "start": np.full(n_u + n_r, plan.start_ns, np.int64),
-            })
-            rounds.append({k: rd[k] for k in _ROUND_COLS})
-            pages.append(rd["page_list"])
-            offset += n_r
-        ops = {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in _OP_COLS.items()}
-        # Time first; at equal times unmaps before rounds; then the order they were planned.
-        order = np.lexsort((np.arange(len(ops["ts"])), ops["kind"], ops["ts"]))
-        self.ops = {k: v[order] for k, v in ops.items()}
-        self.rounds = {k: np.concatenate([r[k] for r in rounds]) for k in _ROUND_COLS}
-        self.r_pages = np.concatenate(pages)
+        add = dict(new.ops)
+        add["arg"] = np.where(add["kind"] == OP_ROUND, add["arg"] + n0, add["arg"])
+        # Merge two sorted lists, those already here first among equals.
+        at = np.searchsorted(_order_key(self.ops), _order_key(add), side="right")
+        at += np.arange(len(at))
+        mine = np.ones(len(self) + len(at), bool)
+        mine[at] = False
+        merged = {}
+        for k, t in _OP_COLS.items():
+            col = np.empty(len(mine), t)
+            col[mine] = self.ops[k]
+            col[at] = add[k]
+            merged[k] = col
+        self.ops = merged
+        self.rounds = {k: np.concatenate([self.rounds[k], new.rounds[k]]) for k in _ROUND_COLS}
+        self.r_pages = np.concatenate([self.r_pages, new.pages])
         self.r_ptr = np.zeros(len(self.rounds["gid"]) + 1, np.int64)
         self.r_ptr[1:] = np.cumsum(self.rounds["n_pages"])
-        self.holding = np.concatenate([self.holding, np.zeros(offset - n0, np.int32)])
+        self.holding = np.concatenate([self.holding, np.zeros(len(new.rounds["gid"]), np.int32)])
 
     def consume(self, n: int) -> dict[str, np.ndarray]:
         """Drop the first ``n`` operations; return the rounds they completed (with holding)."""

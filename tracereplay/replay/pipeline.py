@@ -23,7 +23,7 @@ from tracereplay import events as ev
 from tracereplay import migrate as mig
 from tracereplay import trace as tr
 from tracereplay.config import Profile
-from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, Accesses, KernelState
+from tracereplay.kernel import NO_ACCESSES, NO_LIMIT, Accesses, KernelState, PlanOps, plan_ops
 from tracereplay.prepass import KIND_ACCESS, PrePass
 from tracereplay.replay import tables
 
@@ -88,8 +88,10 @@ class Lane:
         if not len(chunk):
             return
         plans = self.planner.plan_until(int(chunk.ts[-1]))
-        # Their rows are the caller's to build: the lane's thread is the replay's longest.
+        # Their rows and operations are the caller's to build: the lane's thread is the
+        # replay's longest.
         self.sink.plans(plans)
+        ops = plan_ops(plans)
         blocked = self.planner.blocked_ns
         self.held = _EMPTY
         if blocked is not None:
@@ -103,14 +105,14 @@ class Lane:
         masks, first = self.planner.masks(), pre.cpu_first_ns
         while len(self.running) >= LANE_DEPTH:
             self.running.pop(0).result()
-        self.running.append(self.pool.submit(self._step, chunk, plans, pages, masks, first))
+        self.running.append(self.pool.submit(self._step, chunk, ops, pages, masks, first))
 
-    def _step(self, chunk: Chunk, plans: list[mig.CallPlan],
+    def _step(self, chunk: Chunk, ops: PlanOps,
               pages: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], masks: np.ndarray,
               first: np.ndarray) -> None:
         st = self.state
         st.grow(*pages)
-        st.add(plans, masks, first)
+        st.add(ops, masks, first)
         out = st.step(Accesses(chunk.ts, chunk.cpu, chunk.page, chunk.write), emit=self.emit,
                       on_rounds=self.sink.rounds)
         w = self.sink.w
