@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from tracereplay.events import table_schema, to_table
 from tracereplay.importer import _scan as S
+from tracereplay.importer._off_cpu import OffCpuTracker
 
 # A receiver (reason 1) belongs to the latest IPI round (reason 4) sent from another CPU at
 # most this long before it. IPIs arrive within microseconds; a receiver further away than this
@@ -103,6 +104,7 @@ class MeasuredBuilder:
     _open_sets: dict[str, np.ndarray] | None = None
     _tlb_tail: tuple[dict[str, np.ndarray], pa.Array] | None = None
     _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    off_cpu: OffCpuTracker = field(default_factory=OffCpuTracker)
 
     # ------------------------------------------------------------------ block
     def feed(self, block: bytes, r: dict[str, np.ndarray]) -> None:
@@ -149,13 +151,12 @@ class MeasuredBuilder:
                 self.counts[vc["values"]] += vc["counts"]
             self._skip(line_no[unknown], names, "unknown_event", buf, r, unknown)
 
-        known = ev[kinds >= 0]
-        if not len(known):
+        is_known = kinds >= 0
+        if not is_known.any() and not self._open_calls:
             return
-        self._known_lines = line_no[known]
-        kinds = kind[known]
-        tid = r["tid"][known]
-        cpu = r["cpu"][known]
+        # the call of every event line's task (unknown events too: the off-CPU gaps see them)
+        tid = r["tid"][ev]
+        cpu = r["cpu"][ev]
         ctx = np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64)
         n_open = len(self._open_calls)
         call, open_ctx, open_call, self._next_call = S.assign_calls(
@@ -166,6 +167,13 @@ class MeasuredBuilder:
             self._next_call,
         )
         self._open_calls = dict(zip(open_ctx.tolist(), open_call.tolist(), strict=True))
+        self.off_cpu.feed(r, ev, ctx, call, line_no)
+        known = ev[is_known]
+        if not len(known):
+            return
+        self._known_lines = line_no[known]
+        kinds = kinds[is_known]
+        ctx, call = ctx[is_known], call[is_known]
 
         def rows(sel: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
             """Columns ``names`` of the known rows ``sel`` (positions in ``known``)."""
@@ -539,6 +547,8 @@ class MeasuredBuilder:
         if self._pending_starts is not None:
             self._unterminated(self._pending_starts)
             self._pending_starts = None
+        if self.base_ns is not None:
+            self.emit("off_cpu", self.off_cpu.table(self.base_ns))
 
 
 _TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
