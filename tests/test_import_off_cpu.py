@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
+from tracereplay.importer import _as_trace, _trace, import_kernel_trace
 from tracereplay.importer import _scan as S
-from tracereplay.importer import import_kernel_trace
 from tracereplay.importer._measured import MeasuredBuilder
 
 START = "migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction"
@@ -16,7 +17,9 @@ END = "migrate:mm_migrate_pages: nr_succeeded={} nr_failed=0 mode=MIGRATE_SYNC r
 
 
 def _set(page: int) -> str:
-    return f"migrate:set_migration_pte: addr=7f000000{page}000, pte=1 order=0"
+    # the migration entry of pfn 0x100 + page (x86-64: the offset inverted from bit 9)
+    pte = ~((0x100 + page) << 9) & (2**64 - 1)
+    return f"migrate:set_migration_pte: addr=7f000000{page}000, pte={pte:x} order=0"
 
 
 def _remove(page: int) -> str:
@@ -106,3 +109,46 @@ def test_a_capture_without_gaps_has_an_empty_table(tmp_path: Path) -> None:
     t = pl.read_parquet(tmp_path / "run" / "policy=measured" / "off_cpu.parquet")
     assert t.height == 0
     assert t.columns[:3] == ["req_id", "cpu", "pid"]
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[pa.Table]:
+    """The tables ``--as-trace`` writes, as handed to the trace writer (every column)."""
+    tables: list[pa.Table] = []
+
+    def keep(table: pa.Table, *args: object, **kw: object) -> None:
+        tables.append(table)
+        _trace.write_trace(table, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_as_trace, "write_trace", keep)
+    return tables
+
+
+def test_as_trace_gives_each_gap_to_the_page_step_after_it(
+    tmp_path: Path, written: list[pa.Table]
+) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(LINES) + "\n")
+    res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    rows = pl.from_arrow(written[0]).filter(pl.col("kind") == "migrate")
+    got = rows.select("req_id", "vaddr", "off_cpu_unmap_ns", "off_cpu_move_ns").rows()
+    assert got == [
+        (0, 0x7F0000001000, None, None),
+        # 100 µs before its unmap (the switch line's gap), 175 µs before its move
+        (0, 0x7F0000002000, 100_000, 175_000),
+        # the gap that ends at a flush goes to the unmap after it; the one before the end, nowhere
+        (1, 0x7F0000003000, 50_000, None),
+    ]
+    counts = res.manifest["as_trace_rows"]
+    assert (counts["off_cpu_gaps"], counts["off_cpu_ns"]) == (3, 325_000)
+    assert (counts["off_cpu_gaps_dropped"], counts["off_cpu_dropped_ns"]) == (1, 35_000)
+
+
+def test_as_trace_of_a_capture_without_gaps_has_no_off_cpu_columns(
+    tmp_path: Path, written: list[pa.Table]
+) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(x for x in LINES[15:] if " w " not in x) + "\n")
+    res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    assert "off_cpu_unmap_ns" not in written[0].column_names
+    assert not any(k.startswith("off_cpu") for k in res.manifest["as_trace_rows"])

@@ -129,7 +129,12 @@ def write_as_trace(
         vaddr=pl.col("vaddr"),
         dst_node=pl.lit(src_node, pl.Int32),
     )
+    off_cpu = _off_cpu_columns(run, mig, mapped)
+    if off_cpu is not None:
+        rows = rows.join(off_cpu, on=["req_id", "vaddr"], how="left", maintain_order="left")
+    extra = [] if off_cpu is None else ["off_cpu_unmap_ns", "off_cpu_move_ns"]
     migrates = rows.select(
+        *extra,
         ts_ns=pl.col("start_ns"),
         kind=pl.lit("migrate"),
         cpu=pl.col("call_cpu"),
@@ -158,6 +163,7 @@ def write_as_trace(
         "ptes": int(mapped["mappings"].sum() or 0),
         "pages_beyond_nr_succeeded": named - mapped.height,
         "maps": maps.height,
+        **_off_cpu_counts(run, off_cpu),
     }
 
 
@@ -184,3 +190,69 @@ def _distinct_addresses(pages: pl.DataFrame) -> pl.DataFrame:
         mine.add(vpn)
         out[i] = vpn
     return pages.with_columns(vpn=pl.Series(out, dtype=pl.Int64))
+
+
+def _gaps(run: Path) -> pl.DataFrame | None:
+    path = run / "off_cpu.parquet"
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def _off_cpu_columns(run: Path, mig: pl.DataFrame, pages: pl.DataFrame) -> pl.DataFrame | None:
+    """``off_cpu_unmap_ns`` and ``off_cpu_move_ns`` of the written pages (``pages``: req_id,
+    page, vaddr), from the run's ``off_cpu`` gaps; None when no gap lands on one of them.
+
+    A gap of stage ``unmap`` goes to the page of the first ``set_migration_pte`` of its call with
+    its ``vpn`` at or after its end (the line that ends it, or the task's next such line), one of
+    stage ``move`` to that of the first such ``remove_migration_pte``; several on one page add
+    up. A gap of stage ``other``, of a call the trace does not have, or on a page it does not
+    write (beyond ``nr_succeeded``) goes nowhere: ``_off_cpu_counts`` counts them."""
+    gaps = _gaps(run)
+    if gaps is None or not gaps.height:
+        return None
+    mig = mig.with_columns(page=pl.coalesce(pl.col("pfn"), -1 - pl.col("vpn")))
+    landed = []
+    for stage, at in (("unmap", "unmap_ns"), ("move", "remap_ns")):
+        g = gaps.filter(pl.col("stage") == stage).select("req_id", "vpn", "end_ns", "dur_ns")
+        steps = mig.filter(pl.col(at).is_not_null()).select("req_id", "vpn", "page", at=at)
+        landed.append(
+            g.sort("end_ns")
+            .join_asof(
+                steps.sort("at"), left_on="end_ns", right_on="at", by=["req_id", "vpn"],
+                strategy="forward", check_sortedness=False,
+            )
+            .filter(pl.col("page").is_not_null())
+            .group_by("req_id", "page")
+            .agg(pl.sum("dur_ns").alias(f"off_cpu_{stage}_ns"), pl.len().alias(f"{stage}_gaps"))
+        )
+    per_page = pages.select("req_id", "page", "vaddr")
+    for part in landed:
+        per_page = per_page.join(part, on=["req_id", "page"], how="left")
+    per_page = per_page.filter(
+        pl.col("off_cpu_unmap_ns").is_not_null() | pl.col("off_cpu_move_ns").is_not_null()
+    )
+    if not per_page.height:
+        return None
+    return per_page.select(
+        "req_id", "vaddr", "off_cpu_unmap_ns", "off_cpu_move_ns",
+        gaps=pl.sum_horizontal("unmap_gaps", "move_gaps"),
+    )  # fmt: skip
+
+
+def _off_cpu_counts(run: Path, written: pl.DataFrame | None) -> dict[str, int]:
+    """The off-CPU gaps the trace carries and those it leaves out: how many, how long (nothing
+    for a capture without a gap)."""
+    gaps = _gaps(run)
+    if gaps is None or not gaps.height:
+        return {}
+    n = gaps.height
+    total = int(gaps["dur_ns"].sum())
+    kept_n = kept = 0
+    if written is not None:
+        kept_n = int(written["gaps"].sum())
+        kept = int(written.select(pl.sum("off_cpu_unmap_ns") + pl.sum("off_cpu_move_ns")).item())
+    return {
+        "off_cpu_gaps": kept_n,
+        "off_cpu_ns": kept,
+        "off_cpu_gaps_dropped": n - kept_n,
+        "off_cpu_dropped_ns": total - kept,
+    }
