@@ -14,6 +14,10 @@ The rules, as the documents state them:
 - A page named with ``mappings`` k (null: 1) is unmapped and remapped k times: each of its
   unmaps costs ``unmap_ns`` x k and its remap ``remap_ns`` x k (rmap_walk() visits every
   mapping). A whole-node call's pages have one mapping each.
+- A page named with ``off_cpu_unmap_ns`` u and ``off_cpu_move_ns`` v (null: 0) makes its call
+  wait u just before the page's unmap and v just before its move (its copy; in batched-copy,
+  before its remap, the copy being the chunk's), on the attempt that unmaps it (transactional:
+  its first attempt), counted as ``other`` time.
 - A whole-node call (migrate_pages(2)) takes the pid's pages on ``src_node`` in address order
   when it starts; an explicit call (move_pages(2)) its listed pages, each once. Pages that do
   not exist yet are skipped (``absent_pages``), explicit pages already on the destination too
@@ -184,6 +188,7 @@ class ReferencePlanner:
         self.n_rounds = self.n_batches = 0
         self.calls = self.skipped_busy = self.skipped_on_dst = self.absent_pages = 0
         self.maps: dict[int, int] = {}  # mappings of each folio of the call being planned
+        self.off: dict[int, tuple[int, int]] = {}  # its time off the CPU: before unmap, move
 
     # -- calls -------------------------------------------------------------------------
 
@@ -242,6 +247,7 @@ class ReferencePlanner:
         pre, calls = self.pre, self.pre.calls
         pid_index, src, dst = calls.pid_index[i], calls.src_node[i], calls.dst_node[i]
         self.maps = {}  # a whole-node call's folios: one mapping each
+        self.off = {}  # and no time off the CPU
 
         def exists(page: int) -> bool:
             return int(pre.page_first_ns[page]) <= start
@@ -260,8 +266,9 @@ class ReferencePlanner:
                     pages.append(p)
             return pages
         pages, seen, heads = [], set(), set()
-        for vpn, k in zip(calls.pages_vpn(i).tolist(), calls.pages_mappings(i).tolist(),
-                          strict=True):
+        for vpn, k, (off_u, off_m) in zip(calls.pages_vpn(i).tolist(),
+                                          calls.pages_mappings(i).tolist(),
+                                          calls.pages_off_cpu(i).tolist(), strict=True):
             if vpn in seen:
                 continue  # a page listed twice moves once
             seen.add(vpn)
@@ -274,6 +281,7 @@ class ReferencePlanner:
                 continue  # so does a folio named by two of its pages
             heads.add(p)
             self.maps[p] = k
+            self.off[p] = (off_u, off_m)
             if self.node[p] == dst:
                 self.skipped_on_dst += 1
             elif self.busy_until[p] > start:
@@ -384,6 +392,14 @@ class ReferencePlanner:
         """ns to remap every mapping of the folio."""
         return self.m.remap_ns * self.maps.get(folio, 1)
 
+    def off_unmap(self, folio: int) -> int:
+        """ns its task was off the CPU just before the folio's unmap."""
+        return self.off.get(folio, (0, 0))[0]
+
+    def off_move(self, folio: int) -> int:
+        """ns its task was off the CPU just before the folio's move."""
+        return self.off.get(folio, (0, 0))[1]
+
     def new_batch(self) -> int:
         self.n_batches += 1
         return self.n_batches - 1
@@ -411,14 +427,15 @@ class ReferencePlanner:
                 if self.attempt(page, attempts, phases):
                     still.append(page)
                     continue
-                unmap = t + self.unmap(page)
+                unmap = t + self.off_unmap(page) + self.unmap(page)
                 gid, cost = self.flush_round(mask, unmap, [page], batch_id)
                 flush = unmap + cost
-                t = self.moved(page, batch_id, len(moved), unmap, flush, flush, gid,
-                               attempts[page])
+                t = self.moved(page, batch_id, len(moved), unmap, flush,
+                               flush + self.off_move(page), gid, attempts[page])
                 moved.append(page)
                 for phase, ns in (("unmap", self.unmap(page)), ("flush", cost),
-                                  ("copy", self.copy_alone(page)), ("remap", self.remap(page))):
+                                  ("copy", self.copy_alone(page)), ("remap", self.remap(page)),
+                                  ("other", self.off_unmap(page) + self.off_move(page))):
                     phases[phase] += ns
             pages = still
         return t, pages, moved
@@ -435,8 +452,10 @@ class ReferencePlanner:
             mine = range(page, page + self.size(page))  # the folio's pages
             copy = self.copy_alone(page)
             for attempt in range(1, self.cfg.retries + 2):
-                copy_start = t + m.other_ns
-                unmap = copy_start + copy + self.unmap(page)
+                off_u, off_m = ((self.off_unmap(page), self.off_move(page)) if attempt == 1
+                                else (0, 0))
+                copy_start = t + m.other_ns + off_m
+                unmap = copy_start + copy + off_u + self.unmap(page)
                 gid, cost = self.flush_round(self.mask(unmap), unmap, [page], batch_id)
                 remap = unmap + cost + self.remap(page)
                 dirty = any(p in mine and copy_start <= ts < unmap for ts, p in self.stores)
@@ -451,7 +470,7 @@ class ReferencePlanner:
                 })
                 pos += 1
                 t = remap
-                for phase, ns in (("other", m.other_ns), ("copy", copy),
+                for phase, ns in (("other", m.other_ns + off_u + off_m), ("copy", copy),
                                   ("unmap", self.unmap(page)), ("flush", cost),
                                   ("remap", self.remap(page))):
                     phases[phase] += ns
@@ -502,8 +521,9 @@ class ReferencePlanner:
                     if self.attempt(page, attempts, phases):
                         still.append(page)
                         continue
-                    t += self.unmap(page)
+                    t += self.off_unmap(page) + self.unmap(page)
                     phases["unmap"] += self.unmap(page)
+                    phases["other"] += self.off_unmap(page)
                     if deferred:
                         unmapped.append((page, t, -1, -1))
                     else:
@@ -527,13 +547,16 @@ class ReferencePlanner:
                 t += total
                 phases["copy"] += total
                 for pos, (page, unmap, flush, gid) in enumerate(unmapped):
-                    t += self.remap(page)
+                    t += self.off_move(page) + self.remap(page)
+                    phases["other"] += self.off_move(page)
                     self.moved(page, batch_id, pos, unmap, flush, copied + starts[pos], gid,
                                attempts[page], copy_end=copied + ends[pos], remap=t)
                     phases["remap"] += self.remap(page)
             else:
                 for pos, (page, unmap, flush, gid) in enumerate(unmapped):
-                    t = self.moved(page, batch_id, pos, unmap, flush, t, gid, attempts[page])
+                    t = self.moved(page, batch_id, pos, unmap, flush, t + self.off_move(page),
+                                   gid, attempts[page])
+                    phases["other"] += self.off_move(page)
                     phases["copy"] += self.copy_alone(page)
                     phases["remap"] += self.remap(page)
             self.batch(batch_id, "batch", chunk, [u[0] for u in unmapped], chunk_start, t,

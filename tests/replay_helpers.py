@@ -33,15 +33,19 @@ def access(ts: int, cpu: int, vpn: int, *, pid: int = 1, write: bool = False) ->
 
 
 def migrate_pages(ts: int, cpu: int, vpns: list[int], dst: int, req: int, *, pid: int = 1,
-                  mode: str = "sync", mappings: list[int | None] | None = None
+                  mode: str = "sync", mappings: list[int | None] | None = None,
+                  off_cpu: list[tuple[int | None, int | None]] | None = None
                   ) -> list[dict[str, Any]]:
-    """The rows of one explicit-page call; ``mappings``: the PTEs of each page (a column
-    only when given)."""
+    """The rows of one explicit-page call; ``mappings``: the PTEs of each page, ``off_cpu``:
+    each page's (off_cpu_unmap_ns, off_cpu_move_ns) (columns only when given)."""
     rows = [{"ts_ns": ts, "kind": "migrate", "cpu": cpu, "pid": pid, "vaddr": v * 4096,
              "dst_node": dst, "req_id": req, "mode": mode} for v in vpns]
     if mappings is not None:
         for r, k in zip(rows, mappings, strict=True):
             r["mappings"] = k
+    if off_cpu is not None:
+        for r, (u, m) in zip(rows, off_cpu, strict=True):
+            r["off_cpu_unmap_ns"], r["off_cpu_move_ns"] = u, m
     return rows
 
 
@@ -61,7 +65,8 @@ def write_trace(path: Path, rows: list[dict[str, Any]], machine: Machine, *,
                 row_group_rows: int = 1 << 20) -> Path:
     """Write ``rows`` (sorted stably by ts_ns) as a trace v1 file."""
     rows = sorted(rows, key=lambda r: r["ts_ns"])
-    schema = tr.arrow_schema(optional=any("order" in r or "mappings" in r for r in rows))
+    schema = tr.arrow_schema(optional=any(
+        "order" in r or "mappings" in r or "off_cpu_move_ns" in r for r in rows))
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
     tr.write(pa.table(cols, schema=schema), path, machine=machine, row_group_rows=row_group_rows)
     return path

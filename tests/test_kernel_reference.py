@@ -69,7 +69,12 @@ def workloads(draw: st.DrawFn, span: int = 20_000, max_nodes: int = 2) -> tuple[
             # Pages mapped several times (shared): each mapping unmapped and remapped.
             maps = draw(st.none() | st.lists(st.none() | st.integers(0, 4), min_size=len(vpns),
                                              max_size=len(vpns)))
-            rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode, mappings=maps)
+            # The migrating task off its CPU before a page's unmap and before its move.
+            pause = st.none() | st.integers(0, 3000)
+            off = draw(st.none() | st.lists(st.tuples(pause, pause), min_size=len(vpns),
+                                            max_size=len(vpns)))
+            rows += migrate_pages(ts, cpu, vpns, dst, req, pid=pid, mode=mode, mappings=maps,
+                                  off_cpu=off)
     overrides = [
         f"tlb.l1_entries={draw(st.sampled_from([2, 4]))}", "tlb.l1_ways=2",
         f"tlb.l2_entries={draw(st.sampled_from([4, 6, 8]))}", "tlb.l2_ways=2",

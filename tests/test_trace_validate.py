@@ -50,6 +50,13 @@ def with_folios(orders: list, *, extra: dict | None = None) -> dict:
     return cols
 
 
+def with_off_cpu(unmap: list, move: list | None = None) -> dict:
+    """The valid trace with the off-CPU columns (rows 3 and 4 are explicit-page migrate rows,
+    row 5 a whole-node one)."""
+    return {**valid_columns(), "off_cpu_unmap_ns": unmap,
+            "off_cpu_move_ns": move if move is not None else [None] * len(unmap)}
+
+
 def with_mappings(mappings: list) -> dict:
     """The valid trace with a ``mappings`` column (rows 3 and 4 are explicit-page migrate rows,
     row 5 a whole-node one)."""
@@ -123,6 +130,11 @@ BAD_FILES: dict[str, tuple[Callable[[Path], object], str | None, int | None]] = 
                             "mappings", 5),
     "mappings-range": (lambda p: write_raw(p, with_mappings([None, None, None, 0, -1, None])),
                        "mappings", 4),
+    "off-cpu-on-migrate": (lambda p: write_raw(p, with_off_cpu([None, None, None, 5, None, 7])),
+                           "off_cpu_unmap_ns", 5),
+    "off-cpu-range": (lambda p: write_raw(p, with_off_cpu([None] * 6,
+                                                          [None, None, None, 0, -3, None])),
+                      "off_cpu_move_ns", 4),
 }
 
 
@@ -250,6 +262,15 @@ def test_mappings_on_an_access_row_is_named_by_the_row_check(tmp_path: Path) -> 
         trace.load(path)
     assert (info.value.rule, info.value.column, info.value.row) == ("mappings-on-migrate",
                                                                     "mappings", 1)
+
+
+def test_off_cpu_on_an_access_row_is_named_by_the_row_check(tmp_path: Path) -> None:
+    path = write_raw(tmp_path / "t.parquet", with_off_cpu([None] * 6,
+                                                          [None, 9, None, None, None, None]))
+    with pytest.raises(TraceFormatError, match="set on an access row") as info:
+        trace.load(path)
+    assert (info.value.rule, info.value.column, info.value.row) == ("off-cpu-on-migrate",
+                                                                    "off_cpu_move_ns", 1)
 
 
 def test_mappings_is_kept_on_explicit_migrate_rows_and_absent_files_read_as_before(

@@ -173,6 +173,7 @@ class Planner:
         starts. A folio moves whole: an explicit row naming any of its pages moves it.
         ``count``: add the pages it skips to the planner's counters. Sets the engine's
         mappings of each folio (the ``mappings`` of the row that named it first; 1 for a
+        whole-node call) and its time off the CPU (that row's ``off_cpu_*_ns``; 0 for a
         whole-node call)."""
         pre, eng, calls = self.pre, self.engine, self.pre.calls
         pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
@@ -187,23 +188,24 @@ class Planner:
             order = pre.address_order()
             pages = order[sel[order]]
             maps = np.ones(len(pages), np.int64)
+            off = np.zeros((len(pages), 2), np.int64)
         else:
-            vpns, maps = calls.pages_vpn(i), calls.pages_mappings(i)
+            vpns, maps, off = calls.pages_vpn(i), calls.pages_mappings(i), calls.pages_off_cpu(i)
             _, first = np.unique(vpns, return_index=True)
             keep = np.sort(first)  # a page listed twice moves once
-            vpns, maps = vpns[keep], maps[keep]
+            vpns, maps, off = vpns[keep], maps[keep], off[keep]
             # (by vpn: pages not seen yet all have id -1, and each is one absent page)
             pages = pre.page_ids(np.full(len(vpns), calls.pid[i]), vpns)
             present = pages >= 0
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.
-            pages, maps = pages[present], maps[present]
+            pages, maps, off = pages[present], maps[present], off[present]
             pages = pages - offset[pages]  # the folio's head
             _, first = np.unique(pages, return_index=True)
             keep = np.sort(first)  # two pages of one folio move it once
-            pages, maps = pages[keep], maps[keep]
+            pages, maps, off = pages[keep], maps[keep], off[keep]
             on_dst = eng.node_now[pages] == dst
-            pages, maps = pages[~on_dst], maps[~on_dst]
+            pages, maps, off = pages[~on_dst], maps[~on_dst], off[~on_dst]
             if count:
                 self.absent_pages += int((~present).sum())
                 eng.skipped_on_dst += int(on_dst.sum())
@@ -214,4 +216,5 @@ class Planner:
             eng.skipped_busy += int(busy.sum())
         pages = pages[~busy]
         eng.mappings[pages] = maps[~busy]
+        eng.off_cpu[pages] = off[~busy]
         return pages

@@ -169,6 +169,9 @@ class Engine:
         # PTEs mapping each folio (by head) in the call being planned: its unmap and remap
         # walk every mapping (rmap_walk()), so each costs unmap_ns and remap_ns that many times.
         self.mappings = np.ones(0, np.int64)
+        # The migrating task's measured time off its CPU before each folio's unmap and before
+        # its move, [folio, 2] (a capture's, from the trace; every policy waits it out).
+        self.off_cpu = np.zeros((0, 2), np.int64)
         self.grow()
         self._masks: dict[bytes, int] = {}
         # Flush rounds by (local, targets, pages): a mechanism's round depends on nothing else.
@@ -197,7 +200,9 @@ class Engine:
             busy[:have] = self.busy_until
             maps = np.ones(cap, np.int64)
             maps[:have] = self.mappings
-            self.node_now, self.busy_until, self.mappings = node, busy, maps
+            off = np.zeros((cap, 2), np.int64)
+            off[:have] = self.off_cpu
+            self.node_now, self.busy_until, self.mappings, self.off_cpu = node, busy, maps, off
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         self._n = n
 
@@ -235,6 +240,14 @@ class Engine:
         remove_migration_ptes() visit every PTE of the folio through rmap_walk())."""
         maps = self.mappings[folios]
         return maps * self.costs.unmap_ns, maps * self.costs.remap_ns
+
+    def pauses(self, folios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """int64 ns: how long the migrating task was off its CPU just before each folio's unmap,
+        and just before its move (copy and remap), as the trace measured them (0 elsewhere).
+        A policy waits them out on the attempt that unmaps (moves) the folio and counts them
+        as ``other`` time."""
+        off = self.off_cpu[folios]
+        return off[:, 0].copy(), off[:, 1].copy()
 
     def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
         """int64: the size of each folio in bytes, what the copy engine is asked about."""

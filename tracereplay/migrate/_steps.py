@@ -86,8 +86,6 @@ def per_row(groups: list[dict[str, int]], counts: np.ndarray) -> dict[str, np.nd
     return dict(zip(names, np.repeat(table.T, counts, axis=1), strict=True))
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class OneByOne:
     """What :func:`one_by_one` did: its end time, the folios still busy after its passes (in
@@ -116,6 +114,7 @@ def one_by_one(
     remaining = pages
     copy = eng.copy_times(pages)  # each folio copied by itself
     unmap_c, remap_c = eng.unmap_remap(pages)  # once per mapping
+    off_u, off_m = eng.pauses(pages)  # the task off its CPU before the unmap, the move
     entries = eng.flush_entries(pages)
     span = eng.flush_span(pages)
     attempts = np.full(len(pages), attempts_before, np.int64)
@@ -129,17 +128,19 @@ def one_by_one(
         sizes = np.diff(chunk_bounds(eng.folio_pages(remaining), sample_pages))
         t_pass = t
         cost, full, segments, t = _pass_rounds(eng, masks, t, ok, span, copy,
-                                               unmap_c + remap_c, sizes)
+                                               unmap_c + remap_c + off_u + off_m, sizes)
         seg_of = per_row(segments, sizes)
-        # Each attempt takes `other`, and a folio that is not busy its whole step besides.
-        dur = c.other_ns + np.where(ok, unmap_c + cost + copy + remap_c, 0)
+        # Each attempt takes `other`, and a folio that is not busy its whole step besides (with
+        # the time its task was off the CPU before its unmap and before its move).
+        dur = c.other_ns + np.where(ok, off_u + unmap_c + cost + off_m + copy + remap_c, 0)
         start = t_pass + np.cumsum(dur) - dur
         k = int(ok.sum())
         if k:
             page = remaining[ok]
-            unmap = start[ok] + (c.other_ns + unmap_c[ok])
+            unmap = start[ok] + (c.other_ns + off_u[ok] + unmap_c[ok])
             round_cost = cost[ok]
             flush = unmap + round_cost
+            moves = flush + off_m[ok]
             first = eng.add_rounds(RoundRows(
                 ts_ns=unmap.copy(), cost_ns=round_cost, targets=seg_of["targets"][ok],
                 full=full[ok], mask_id=seg_of["mask_id"][ok],
@@ -150,20 +151,21 @@ def one_by_one(
             eng.add_pages(PageRows(
                 page=page, batch_id=np.full(k, batch_id, np.int64),
                 pos=np.arange(done, done + k, dtype=np.int32), unmap_ns=unmap, flush_ns=flush,
-                copy_start_ns=flush.copy(), remap_ns=flush + (copy[ok] + remap_c[ok]),
+                copy_start_ns=moves, remap_ns=moves + (copy[ok] + remap_c[ok]),
                 round=np.arange(first, first + k, dtype=np.int64),
                 status=np.zeros(k, np.int8), attempts=attempts[ok] + 1,
-                copy_end_ns=flush + copy[ok],
+                copy_end_ns=moves + copy[ok],
             ), call)
             ph.flush += int(round_cost.sum())
             ph.copy += int(copy[ok].sum())
+            ph.other += int(off_u[ok].sum() + off_m[ok].sum())
             moved += int(eng.folio_pages(page).sum())
         ph.other += n * c.other_ns
         ph.unmap += int(unmap_c[ok].sum())
         ph.remap += int(remap_c[ok].sum())
         done += k
         remaining, copy, entries, span = remaining[~ok], copy[~ok], entries[~ok], span[~ok]
-        unmap_c, remap_c = unmap_c[~ok], remap_c[~ok]
+        unmap_c, remap_c, off_u, off_m = unmap_c[~ok], remap_c[~ok], off_u[~ok], off_m[~ok]
         attempts = attempts[~ok] + 1
     return OneByOne(end_ns=t, left=remaining, nr_succeeded=moved)
 
@@ -172,7 +174,8 @@ def _pass_rounds(eng: Engine, masks: MaskReader, t: int, ok: np.ndarray, span: n
                  copy: np.ndarray, ptes: np.ndarray, sizes: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, list[dict[str, int]], int]:
     """The flush rounds of one pass of :func:`one_by_one`: each run of ``sizes`` attempts reads
-    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping).
+    mm_cpumask once, at its start (``ptes``: each attempt's unmap and remap, every mapping, and
+    its task's time off the CPU).
     Returns each attempt's round cost and fullness, each run's round fields (IPI targets, mask
     id, broadcast) and the pass's end time.
 

@@ -130,6 +130,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     folios = pages[st.order]  # the folios unmapped, chunk after chunk
     copy = eng.copy_times(folios)  # each copied by itself
     unmap_c, remap_c = eng.unmap_remap(folios)  # once per mapping of each folio
+    off_u, off_m = eng.pauses(folios)  # the task off its CPU before each unmap, each move
     entries = eng.flush_entries(folios)
     span = eng.flush_span(folios)
     n_pages = eng.folio_pages(pages)
@@ -137,7 +138,8 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     firsts = ends - st.k
     cum = (np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)]),
            np.concatenate([[0], np.cumsum(span)]), np.concatenate([[0], np.cumsum(unmap_c)]),
-           np.concatenate([[0], np.cumsum(remap_c)]))
+           np.concatenate([[0], np.cumsum(remap_c)]), np.concatenate([[0], np.cumsum(off_u)]),
+           np.concatenate([[0], np.cumsum(off_m)]))
     list_pages = np.concatenate([[0], np.cumsum(n_pages)])
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
@@ -148,6 +150,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         a, b = int(firsts[j]), int(ends[j])
         entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
         unmap_sum, remap_sum = int(cum[3][b] - cum[3][a]), int(cum[4][b] - cum[4][a])
+        off_unmap, off_move = int(cum[5][b] - cum[5][a]), int(cum[6][b] - cum[6][a])
         bid = eng.new_batch_id()
         mask = masks.at(t)
         deferred = eng.defers(mask.local, mask.targets)
@@ -164,7 +167,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             round_cost, full, ipis = 0, False, 0
             broadcast = eng.flush_round(mask.local, 0, 1).broadcast
             flush_ns = int(cost.sum())
-        unmapped = t + attempts * c.other_ns + unmap_sum + (
+        unmapped = t + attempts * c.other_ns + off_unmap + unmap_sum + (
             0 if deferred else flush_ns)
         moves = unmapped + (round_cost if deferred and moved else 0)
         if batch_copy:
@@ -173,13 +176,14 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             copy_ns = copied[-1].total_ns
         else:
             copy_ns = int(cum[0][b] - cum[0][a])
-        end = moves + copy_ns + remap_sum
+        end = moves + off_move + copy_ns + remap_sum
         chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
         eng.add_batch(call=call, kind="batch", pages=chunk_pages,
                       nr_succeeded=int(n_pages[st.order[a:b]].sum()), start_ns=t,
                       end_ns=end, unmap_ns=unmap_sum, flush_ns=flush_ns,
                       copy_ns=copy_ns, remap_ns=remap_sum,
-                      other_ns=attempts * c.other_ns, folios=int(st.sizes[j]))
+                      other_ns=attempts * c.other_ns + off_unmap + off_move,
+                      folios=int(st.sizes[j]))
         chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
                        "targets": ipis, "full": full,
                        "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
@@ -192,8 +196,9 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     local_before = (np.cumsum(local) - local) - (np.cumsum(local) - local)[before] \
         if len(local) else local
     # The unmaps of the chunk up to and including each folio's (every mapping of each).
-    unmaps_upto = np.cumsum(unmap_c) - (np.cumsum(unmap_c) - unmap_c)[before] \
-        if len(unmap_c) else unmap_c
+    unmaps = off_u + unmap_c
+    unmaps_upto = np.cumsum(unmaps) - (np.cumsum(unmaps) - unmaps)[before] \
+        if len(unmaps) else unmaps
     unmap = ch["start"] + (st.attempt + 1) * c.other_ns + unmaps_upto + local_before
     starts = ~one_round | (o == 0)  # the rows that start a round
     first = eng.add_rounds(RoundRows(
@@ -211,15 +216,17 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         copy_start = ch["moves"] + _joined_offsets([cp.start_ns for cp in copied])
         copy_end = ch["moves"] + _joined_offsets([cp.end_ns for cp in copied])
         total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
-        remaps_upto = np.cumsum(remap_c) - (np.cumsum(remap_c) - remap_c)[before]
+        # The chunk's pauses before moves fall among its remaps, each before its folio's.
+        remaps = off_m + remap_c
+        remaps_upto = np.cumsum(remaps) - (np.cumsum(remaps) - remaps)[before]
         remap = ch["moves"] + total + remaps_upto
     else:
-        step = copy + remap_c
+        step = off_m + copy + remap_c
         step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
             if len(step) else step
-        copy_start = ch["moves"] + step_before
+        copy_start = ch["moves"] + step_before + off_m
         copy_end = copy_start + copy
-        remap = copy_start + step
+        remap = copy_end + remap_c
     eng.add_pages(PageRows(
         page=folios, batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
         flush_ns=np.where(one_round, ch["moves"], unmap + local), copy_start_ns=copy_start,

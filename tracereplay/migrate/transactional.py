@@ -53,8 +53,10 @@ def horizon(eng: Engine, n_pages: int) -> int:
                 for k in range(cpus))
     # Every mapping of a folio is unmapped and remapped: bound them by the most of any page.
     maps = int(eng.mappings.max()) if len(eng.mappings) else 1
+    # And a folio's time off the CPU by the most of any page (the first attempt waits it out).
+    off = int(eng.off_cpu.sum(axis=1).max()) if len(eng.off_cpu) else 0
     step = (c.other_ns + eng.copier.alone(big * eng.page_bytes) + maps * (c.unmap_ns + c.remap_ns)
-            + flush)
+            + flush + off)
     return n_pages * (eng.config.retries + 1) * step + 1
 
 
@@ -80,6 +82,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
     masks = MaskReader(eng, call)
     copy, span, size = eng.copy_times(pages), eng.flush_span(pages), eng.folio_pages(pages)
     unmap_c, remap_c = eng.unmap_remap(pages)  # once per mapping
+    off_u, off_m = eng.pauses(pages)  # the task off its CPU before the unmap, the move
     ph = Phases()
     cols: dict[str, list[int]] = {k: [] for k in (
         "page", "copy_start", "copy", "unmap", "cost", "ipis", "full", "mask_id", "broadcast", "status",
@@ -91,8 +94,11 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
         parts = [w for q in range(page, page + int(size[i])) if (w := stores.get(q)) is not None]
         written = np.sort(np.concatenate(parts)) if len(parts) > 1 else (parts[0] if parts else None)
         for attempt in range(1, cfg.retries + 2):
-            copy_start = t + c.other_ns
-            unmap = copy_start + int(copy[i]) + int(unmap_c[i])
+            # The measured pauses come with the folio's first attempt: before its copy (the move
+            # begins with it here) and before its unmap.
+            pause_m, pause_u = (int(off_m[i]), int(off_u[i])) if attempt == 1 else (0, 0)
+            copy_start = t + c.other_ns + pause_m
+            unmap = copy_start + int(copy[i]) + pause_u + int(unmap_c[i])
             mask = masks.at(unmap)
             rnd = eng.flush_round(mask.local, mask.targets, int(span[i]))
             # The dirty bit: a store between the start of the copy and the PTE clear.
@@ -104,7 +110,7 @@ def migrate_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int) -> i
                          ("status", STATUS_ABORTED if dirty else STATUS_MIGRATED),
                          ("attempts", attempt), ("remap", remap_c[i])):
                 cols[k].append(int(v))
-            ph.other += c.other_ns
+            ph.other += c.other_ns + pause_m + pause_u
             ph.copy += int(copy[i])
             ph.unmap += int(unmap_c[i])
             ph.flush += rnd.cost_ns

@@ -25,6 +25,7 @@ from tracereplay.prepass.writes import WriteLog
 from tracereplay.trace import KIND_CODES, RowGroup, TraceReader
 from tracereplay.trace._pages import VPN_BITS
 from tracereplay.trace.pages import NEVER, PageTable
+from tracereplay.trace.schema import OFF_CPU_COLUMNS
 
 KIND_ACCESS, KIND_MIGRATE, KIND_MAP = (KIND_CODES[k] for k in ("access", "migrate", "map"))
 
@@ -52,6 +53,9 @@ class Calls:
     index: dict[int, int] = field(default_factory=dict)  # req_id -> call
     # the PTEs mapping each explicit page (the optional ``mappings`` column; null is 1)
     mappings: list[list[np.ndarray]] = field(default_factory=list)
+    # each explicit page's measured time off the CPU before its unmap and before its move
+    # (the optional ``off_cpu_unmap_ns`` and ``off_cpu_move_ns`` columns; null is 0), [k, 2]
+    off_cpu: list[list[np.ndarray]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.req_id)
@@ -70,6 +74,15 @@ class Calls:
             self.mappings[i] = parts = [np.concatenate(parts) if parts else np.zeros(0, np.int64)]
         return parts[0]
 
+    def pages_off_cpu(self, i: int) -> np.ndarray:
+        """int64 [pages, 2]: each page call ``i`` lists, in order, the time its migrating task
+        was off its CPU before the page's unmap and before its move (0 when not measured)."""
+        parts = self.off_cpu[i]
+        if len(parts) != 1:
+            self.off_cpu[i] = parts = [np.concatenate(parts) if parts
+                                       else np.zeros((0, 2), np.int64)]
+        return parts[0]
+
     def add(self, rows: pa.RecordBatch, pid_index: np.ndarray, vpn: np.ndarray) -> None:
         """Take the migrate rows of one row group (validated: the rows of one ``req_id`` agree
         on time, CPU, process, mode and destination); a call's rows may span row groups."""
@@ -84,6 +97,10 @@ class Calls:
         maps = (np.asarray(rows.column("mappings").fill_null(1).to_numpy(zero_copy_only=False),
                            np.int64)
                 if "mappings" in rows.schema.names else np.ones(len(req), np.int64))
+        off = np.zeros((len(req), 2), np.int64)
+        for k, name in enumerate(OFF_CPU_COLUMNS):
+            if name in rows.schema.names:
+                off[:, k] = rows.column(name).fill_null(0).to_numpy(zero_copy_only=False)
         ids, first, inverse = np.unique(req, return_index=True, return_inverse=True)
         for j in np.argsort(first, kind="stable"):
             r, f = int(ids[j]), int(first[j])
@@ -100,9 +117,12 @@ class Calls:
                 self.is_async.append(mode[f] == "async")
                 self.vpns.append([])
                 self.mappings.append([])
+                self.off_cpu.append([])
             if explicit[f]:
-                self.vpns[i].append(vpn[inverse == j])
-                self.mappings[i].append(maps[inverse == j])
+                rows_j = inverse == j
+                self.vpns[i].append(vpn[rows_j])
+                self.mappings[i].append(maps[rows_j])
+                self.off_cpu[i].append(off[rows_j])
 
 
 class PrePass:

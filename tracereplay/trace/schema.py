@@ -25,6 +25,10 @@ _ROW_GROUP_ROWS = 1 << 20
 # vaddr must be below 2^57 (5-level paging user space).
 _VADDR_LIMIT = 1 << 57
 _PID_LIMIT = 1 << 31
+_OFF_CPU_LIMIT = 1 << 62
+OFF_CPU_COLUMNS = ("off_cpu_unmap_ns", "off_cpu_move_ns")
+"""Optional columns of explicit-page migrate rows: the migrating task's measured time off its
+CPU before the page's unmap, and before its move (copy and remap)."""
 
 _INT_TYPES: dict[str, pa.DataType] = {
     "int8": pa.int8(),

@@ -26,10 +26,12 @@ from tracereplay.trace.columns import (
 )
 from tracereplay.trace.schema import (
     _EMPTY_MASK,
+    _OFF_CPU_LIMIT,
     _PID_LIMIT,
     _VADDR_LIMIT,
     KIND_CODES,
     KINDS,
+    OFF_CPU_COLUMNS,
     RowGroup,
     TraceSummary,
     _columns,
@@ -230,6 +232,8 @@ class _Validator:
 
         self._mappings(cols, masks, kind, flag)
 
+        self._off_cpu(cols, masks, kind, flag)
+
         mode = cols["mode"]
         flag(mode.values == -2, "mode-known", "mode",
              lambda i: f"unknown mode {batch.column('mode')[i].as_py()!r}; expected sync, "
@@ -297,8 +301,8 @@ class _Validator:
         mode = _column(batch, "mode")
         if bad < 0 and mode.null_count < n:
             bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
-        for name in ("order", "mappings"):
-            # Neither may be set on an access row: check() names the row.
+        for name in ("order", "mappings", *OFF_CPU_COLUMNS):
+            # None may be set on an access row: check() names the row.
             if bad < 0 and name in names:
                 col = batch.column(name)
                 if col.null_count < n and _first(
@@ -390,6 +394,25 @@ class _Validator:
              "mappings-range", "mappings",
              lambda i: f"mappings {mappings.values[i]} is outside 0..2^31-1 (the PTEs that "
                        "map the page; 0 when no process maps it)")
+
+    def _off_cpu(self, cols: dict[str, _Col], masks: dict[str, np.ndarray], kind: _Col,
+                 flag: Any) -> None:
+        """The rules of the optional off-CPU columns (a migrated page's measured pauses)."""
+        explicit = masks["migrate"] & cols["vaddr"].valid
+        for name in OFF_CPU_COLUMNS:
+            col = cols[name]
+            if not col.valid.any():
+                continue
+            flag(col.valid & ~explicit, "off-cpu-on-migrate", name,
+                 lambda i, name=name: f"{name} is set on "
+                 + ("a whole-node migrate row (no vaddr)" if masks["migrate"][i] else
+                    f"{'an' if KINDS[kind.values[i]] == 'access' else 'a'} "
+                    f"{KINDS[kind.values[i]]} row")
+                 + "; only an explicit-page migrate row times its page's steps")
+            flag(col.valid & ((col.values < 0) | (col.values >= _OFF_CPU_LIMIT)),
+                 "off-cpu-range", name,
+                 lambda i, col=col, name=name: f"{name} {col.values[i]} is outside 0..2^62-1 "
+                 "(ns the migrating task was off its CPU)")
 
     def _count(self, cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
         access = masks["access"]
