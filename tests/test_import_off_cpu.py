@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from tracereplay.importer import _as_trace, _trace, import_kernel_trace
 from tracereplay.importer import _scan as S
+from tracereplay.importer import import_kernel_trace
 from tracereplay.importer._measured import MeasuredBuilder
+from tracereplay.replay import run
 
 START = "migrate:mm_migrate_pages_start: mode=MIGRATE_SYNC reason=compaction"
 END = "migrate:mm_migrate_pages: nr_succeeded={} nr_failed=0 mode=MIGRATE_SYNC reason=compaction"
@@ -111,26 +112,11 @@ def test_a_capture_without_gaps_has_an_empty_table(tmp_path: Path) -> None:
     assert t.columns[:3] == ["req_id", "cpu", "pid"]
 
 
-@pytest.fixture
-def written(monkeypatch: pytest.MonkeyPatch) -> list[pa.Table]:
-    """The tables ``--as-trace`` writes, as handed to the trace writer (every column)."""
-    tables: list[pa.Table] = []
-
-    def keep(table: pa.Table, *args: object, **kw: object) -> None:
-        tables.append(table)
-        _trace.write_trace(table, *args, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_as_trace, "write_trace", keep)
-    return tables
-
-
-def test_as_trace_gives_each_gap_to_the_page_step_after_it(
-    tmp_path: Path, written: list[pa.Table]
-) -> None:
+def test_as_trace_gives_each_gap_to_the_page_step_after_it(tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("\n".join(LINES) + "\n")
     res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
-    rows = pl.from_arrow(written[0]).filter(pl.col("kind") == "migrate")
+    rows = pl.read_parquet(tmp_path / "t.parquet").filter(pl.col("kind") == "migrate")
     got = rows.select("req_id", "vaddr", "off_cpu_unmap_ns", "off_cpu_move_ns").rows()
     assert got == [
         (0, 0x7F0000001000, None, None),
@@ -144,11 +130,37 @@ def test_as_trace_gives_each_gap_to_the_page_step_after_it(
     assert (counts["off_cpu_gaps_dropped"], counts["off_cpu_dropped_ns"]) == (1, 35_000)
 
 
-def test_as_trace_of_a_capture_without_gaps_has_no_off_cpu_columns(
-    tmp_path: Path, written: list[pa.Table]
-) -> None:
+def test_as_trace_of_a_capture_without_gaps_has_no_off_cpu_columns(tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("\n".join(x for x in LINES[15:] if " w " not in x) + "\n")
     res = import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
-    assert "off_cpu_unmap_ns" not in written[0].column_names
+    assert "off_cpu_unmap_ns" not in pl.read_parquet(tmp_path / "t.parquet").columns
     assert not any(k.startswith("off_cpu") for k in res.manifest["as_trace_rows"])
+
+
+def test_the_replay_of_the_trace_waits_out_the_gaps(tmp_path: Path) -> None:
+    """batched: unmap 1, (100 µs), unmap 2, flush, move 1, (175 µs), move 2 in call 0; (50 µs),
+    unmap 3, flush, move 3 in call 1. Against the same trace without the columns, page 1's
+    window grows by the wait before unmap 2, page 2's by the wait before its move, page 3's
+    unmap comes 50 µs later and its window is unchanged."""
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(LINES) + "\n")
+    import_kernel_trace(src, tmp_path / "run", as_trace=tmp_path / "t.parquet")
+    t = pq.read_table(tmp_path / "t.parquet")
+    plain = t.drop_columns(["off_cpu_unmap_ns", "off_cpu_move_ns"])
+    pq.write_table(plain.replace_schema_metadata(t.schema.metadata), tmp_path / "plain.parquet")
+    windows = {}
+    for name in ("t", "plain"):
+        run(tmp_path / f"{name}.parquet", tmp_path / name, policies=["batched"])
+        m = pl.read_parquet(tmp_path / name / "policy=batched" / "migrations.parquet")
+        windows[name] = m.sort("vpn").select("vpn", "unmap_ns", "remap_ns")
+    d = windows["t"].with_columns(
+        d_unmap=pl.col("unmap_ns") - windows["plain"]["unmap_ns"],
+        d_window=(pl.col("remap_ns") - pl.col("unmap_ns"))
+        - (windows["plain"]["remap_ns"] - windows["plain"]["unmap_ns"]),
+    )
+    assert d.select("vpn", "d_unmap", "d_window").rows() == [
+        (0x7F0000001, 0, 100_000),
+        (0x7F0000002, 100_000, 175_000),
+        (0x7F0000003, 50_000, 0),
+    ]
