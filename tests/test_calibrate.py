@@ -16,8 +16,11 @@ from tracereplay.importer import import_kernel_trace
 CALLS = [(10, 2, 1), (20, 0, 0), (4, 4, 2), (30, 10, 1)]
 
 
-def capture(path: Path) -> Path:
-    """perf script text of CALLS, one after the other on CPU 1 (times in us)."""
+def capture(path: Path, off_cpu_us: dict[int, int] | None = None) -> Path:
+    """perf script text of CALLS, one after the other on CPU 1 (times in us); a call of
+    ``off_cpu_us`` is that much longer: its task switches out (a reason-0 flush) when its own
+    work is done, another task runs on CPU 1, and the call ends when the task is back."""
+    off_cpu_us = off_cpu_us or {}
     lines, t = [], 1_000_000
     sh = "  sh 9/9 [001] {:d}.{:06d}: {}\n"
 
@@ -39,6 +42,11 @@ def capture(path: Path) -> Path:
                 t + 1,
                 f"migrate:remove_migration_pte: addr={0x7F0000000000 + (k * 64 + p) * 4096:x}, pte=1 order=0",
             )
+        if k in off_cpu_us:
+            at(t + dur_us, "tlb:tlb_flush: pages:-1 reason:flush on task switch (0)")
+            u = t + dur_us + 1
+            lines.append(f"  k 7/7 [001] {u // 1_000_000}.{u % 1_000_000:06d}: sched:sched_stat_runtime: x\n")
+            dur_us += off_cpu_us[k]
         at(
             t + dur_us,
             f"migrate:mm_migrate_pages: nr_succeeded={pages} nr_failed=0 mode=MIGRATE_SYNC reason=compaction",
@@ -75,6 +83,16 @@ def test_an_exactly_linear_capture_gives_back_its_costs(tmp_path: Path) -> None:
     assert p.copy_engines["cpu"].page_ns == 700
     assert p.migrate.call_start == "trace"
     assert p.sources["copy.cpu.page_ns"].startswith("calibrate: ")
+
+
+def test_the_fit_is_of_the_calls_own_time_without_their_time_off_the_cpu(tmp_path: Path) -> None:
+    # call 1 (20 pages: 20 us of work) and call 3 (55 us) spend 300 and 40 us off the CPU
+    import_kernel_trace(capture(tmp_path / "c.txt", {1: 300, 3: 40}), tmp_path / "run")
+    fit = fit_capture(tmp_path / "run")
+    assert fit.coefficients == pytest.approx({"page_ns": 1000, "pte_ns": 500, "round_ns": 20_000})
+    assert fit.residuals["rms_ns"] == pytest.approx(0, abs=1e-6)
+    assert (fit.residuals["off_cpu_ns"], fit.residuals["off_cpu_calls"]) == (340_000, 2)
+    assert fit.residuals["total_duration_ns"] == 31_000 + 20_000 + 46_000 + 55_000
 
 
 def test_a_negative_coefficient_is_dropped_and_the_rest_refitted(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ is modelled as
 
 (pages: every page the call moved or failed, mapped or not; ptes: ``set_migration_pte`` rows;
 rounds: ``tlb_flush`` reasons 2, 3, 4 inside the call), fitted by least squares over the calls
-with every coefficient at least 0. The profile charges each page ``other_ns + copy_ns``
+with every coefficient at least 0. The duration is the call's own time: ``end_ns - start_ns``
+minus the time its task was off its CPU (the import's ``off_cpu`` table), which the trace
+carries on its pages (``off_cpu_unmap_ns``, ``off_cpu_move_ns``) and every policy waits out, so
+the costs must not hold it again. The profile charges each page ``other_ns + copy_ns``
 (``copy_ns``: the cpu engine's ``copy.cpu.page_ns``) and each of its mappings ``unmap_ns +
 remap_ns`` (the rmap walk visits every PTE); the trace of ``--as-trace`` gives the model every
 page of a call, mapped or not, with its mappings (the ``set_migration_pte`` lines of its
@@ -64,6 +67,11 @@ order by b.req_id
 """
 
 
+_OFF_CPU_SQL = """
+select req_id, sum(dur_ns)::BIGINT as off_ns from read_parquet(?) group by req_id order by req_id
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Fit:
     """Fitted profile values, their sources, and how well the fit explains the calls."""
@@ -101,11 +109,20 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
         )
     manifest = json.loads(manifest_path.read_text())
     paths = [str(d / f"{t}.parquet") for t in ("migrations", "flushes", "batches")]
-    calls = duckdb.connect().execute(_CALLS_SQL, paths).fetchnumpy()
+    con = duckdb.connect()
+    calls = con.execute(_CALLS_SQL, paths).fetchnumpy()
     pages = calls["pages"].astype(float)
     ptes = calls["ptes"].astype(float)
     rounds = calls["rounds"].astype(float)
-    duration = calls["duration_ns"].astype(float)
+    # The call's own time: the replay waits out the task's time off its CPU itself (the trace's
+    # off_cpu_*_ns), so a cost fitted to the whole duration would count it twice.
+    off = np.zeros(len(pages))
+    if (d / "off_cpu.parquet").is_file() and len(off):
+        gaps = con.execute(_OFF_CPU_SQL, [str(d / "off_cpu.parquet")]).fetchnumpy()
+        at = np.searchsorted(calls["req_id"], gaps["req_id"])
+        ok = (at < len(off)) & (calls["req_id"][np.minimum(at, len(off) - 1)] == gaps["req_id"])
+        off[at[ok]] = gaps["off_ns"][ok]
+    duration = calls["duration_ns"].astype(float) - off
     if len(pages) < 3 or pages.sum() == 0:
         raise ImportFormatError(
             f"{run}: {len(pages)} migration call(s) in the capture; calibrate needs at least 3 "
@@ -132,8 +149,8 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
     source = manifest.get("source", {})
     cap = f"capture {Path(source.get('path', '?')).name} (sha256 {source.get('sha256', '?')[:12]})"
     fit = (
-        f"least squares over {len(pages)} calls: duration = pages x {page_ns:.0f} ns + PTEs x "
-        f"{pte_ns:.0f} ns + flush rounds x {round_ns:.0f} ns"
+        f"least squares over {len(pages)} calls: duration - off-CPU time = pages x "
+        f"{page_ns:.0f} ns + PTEs x {pte_ns:.0f} ns + flush rounds x {round_ns:.0f} ns"
     )
     sources = {
         "migrate.unmap_ns": f"calibrate: {cap}; {fit}; the PTE cost (charged once per mapping: "
@@ -159,6 +176,12 @@ def fit_capture(run: str | os.PathLike[str], *, base_profile: str = DEFAULT_PROF
         "total_duration_ns": total,
         "total_fitted_ns": float(pred.sum()),
         "r2": float(1 - (res**2).sum() / max(((duration - duration.mean()) ** 2).sum(), 1e-9)),
+        "off_cpu_ns": float(off.sum()),
+        "off_cpu_calls": float((off > 0).sum()),
+        # of which the trace of --as-trace does not carry (docs/importing.md)
+        "off_cpu_not_in_trace_ns": float(
+            manifest.get("as_trace_rows", {}).get("off_cpu_dropped_ns", 0)
+        ),
     }
     return Fit(
         values=values,

@@ -43,12 +43,18 @@ def calibrate(
     err.print(t)
     r = fit.residuals
     err.print(
-        f"fit: duration = pages x {fit.coefficients['page_ns']:,.0f} ns + PTEs x "
+        f"fit: duration - off-CPU time = pages x {fit.coefficients['page_ns']:,.0f} ns + PTEs x "
         f"{fit.coefficients['pte_ns']:,.0f} ns + rounds x {fit.coefficients['round_ns']:,.0f} ns"
         f" over {int(r['calls']):,} calls; residuals: RMS {r['rms_ns']:,.0f} ns, median "
         f"|error| {r['median_abs_rel']:.0%} of a call, p90 {r['p90_abs_rel']:.0%}, R² "
         f"{r['r2']:.3f}; total {r['total_fitted_ns'] / 1e6:,.1f} ms fitted for "
         f"{r['total_duration_ns'] / 1e6:,.1f} ms measured"
+    )
+    err.print(
+        f"subtracted from the calls' durations: {r['off_cpu_ns'] / 1e6:,.1f} ms off the CPU in "
+        f"{int(r['off_cpu_calls']):,} calls (the import's off_cpu table; the replay waits out "
+        f"the {(r['off_cpu_ns'] - r['off_cpu_not_in_trace_ns']) / 1e6:,.1f} ms of it the trace "
+        f"carries, {r['off_cpu_not_in_trace_ns'] / 1e6:,.1f} ms reach no page)"
     )
     report: dict[str, Any] = {"profile": str(path), "values": fit.values, "coefficients": fit.coefficients,
               "residuals": fit.residuals}  # fmt: skip
