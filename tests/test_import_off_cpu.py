@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -95,6 +96,12 @@ def test_gaps_with_another_task_or_a_switch_line_are_off_cpu_time(tmp_path: Path
 def test_gaps_are_the_same_whatever_the_blocks(per_block: int) -> None:
     emitted: dict[str, pl.DataFrame] = {}
     b = MeasuredBuilder(emit=lambda name, t: emitted.__setitem__(name, pl.from_arrow(t)))
+    # room for one open call, one gap and one settled gap: the tracker grows them as it goes
+    tracker = b.off_cpu
+    tracker._slots, tracker._gap_rows, tracker._res_rows = (
+        np.zeros((1, a.shape[1]), np.int64)
+        for a in (tracker._slots, tracker._gap_rows, tracker._res_rows)
+    )
     for i in range(0, len(LINES), per_block):
         block = ("\n".join(LINES[i : i + per_block]) + "\n").encode()
         b.feed(block, S.scan(block, S.LAYOUT_PERF))

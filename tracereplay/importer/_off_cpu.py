@@ -67,31 +67,34 @@ _G_COLS = 11
 _R_COLS = 4  # resolutions: call, line, stage, vpn
 
 
-@njit(cache=True, nogil=True)
-def _grow(a, n):
-    if n < a.shape[0]:
-        return a
-    b = np.empty((2 * a.shape[0] + 16, a.shape[1]), np.int64)
+def _grown(a: np.ndarray) -> np.ndarray:
+    b = np.empty((2 * a.shape[0], a.shape[1]), np.int64)
     b[: a.shape[0]] = a
     return b
 
 
 @njit(cache=True, nogil=True)
-def find_gaps(ts, cpu, ctx, pid, kind, reason, call, vpn, line, slots, n_slots, gap_ns):
-    """Scan event lines in file order (``call``: the call each line's task is inside, -1 for
-    none; ``slots[:n_slots]``: the calls open before the first line).
+def find_gaps(ev, ts, cpu, ctx, pid, tid, kind, reason, call, addr, first_line, e0, slots,
+              n_slots, gaps, n_gaps, res, n_res, gap_ns):
+    """Scan the event lines ``ev[e0:]`` of a block in file order (the other arrays are the
+    block's scan, but ``ctx`` and ``call``, one per event line: its task and the call that task
+    is inside, -1 for none; ``slots[:n_slots]``: the calls open before line ``e0``).
 
-    Returns (gaps, n_gaps, resolutions, n_res, slots, n_slots): a row per off-CPU gap (columns
-    ``_G_*``; stage pending when no set/remove line ends it) and a row per set/remove line that
-    settles the pending gaps of its call (``call, line, stage, vpn``)."""
-    gaps = np.empty((16, _G_COLS), np.int64)
-    res = np.empty((16, _R_COLS), np.int64)
-    n_gaps = 0
-    n_res = 0
-    for i in range(len(ts)):
+    Adds a row to ``gaps`` per off-CPU gap (columns ``_G_*``; stage pending when no set/remove
+    line ends it) and one to ``res`` per set/remove line that settles the pending gaps of its
+    call (``call, line, stage, vpn``). Returns (e, n_slots, n_gaps, n_res): ``e`` is the line it
+    stopped at, before the end when an array is full (the caller grows it and goes on from
+    there; no array is reallocated inside the loop)."""
+    for e in range(e0, len(ev)):
+        if n_slots == slots.shape[0] or n_gaps == gaps.shape[0] or n_res == res.shape[0]:
+            return e, n_slots, n_gaps, n_res
+        k = call[e]
+        if k < 0 and n_slots == 0:
+            continue
+        i = ev[e]
         t = ts[i]
         c = cpu[i]
-        x = ctx[i]
+        x = ctx[e]
         # another task's line on the CPU of an open gap
         for s in range(n_slots):
             if slots[s, _S_CPU] == c and slots[s, _S_CTX] != x and t > slots[s, _S_TS]:
@@ -103,7 +106,6 @@ def find_gaps(ts, cpu, ctx, pid, kind, reason, call, vpn, line, slots, n_slots, 
                 if t == slots[s, _S_MAX]:
                     slots[s, _S_NMAX] += 1
                 slots[s, _S_N] += 1
-        k = call[i]
         if k < 0:
             continue
         s = -1
@@ -119,7 +121,6 @@ def find_gaps(ts, cpu, ctx, pid, kind, reason, call, vpn, line, slots, n_slots, 
             step = STAGE_MOVE
         if s < 0:
             # the call's first line (its start, or the first line after a capture's start)
-            slots = _grow(slots, n_slots)
             s = n_slots
             n_slots += 1
             slots[s, _S_CALL] = k
@@ -127,38 +128,36 @@ def find_gaps(ts, cpu, ctx, pid, kind, reason, call, vpn, line, slots, n_slots, 
             slots[s, _S_PENDING] = 0
         else:
             a = slots[s, _S_TS]
-            ev = 0
+            evid = 0
             if slots[s, _S_SWITCH]:
-                ev |= EV_SWITCH
+                evid |= EV_SWITCH
             others = 0
             if slots[s, _S_N] > 0 and slots[s, _S_FIRST] < t:
-                ev |= EV_OTHER
+                evid |= EV_OTHER
                 others = slots[s, _S_N]
                 if slots[s, _S_MAX] >= t:
                     others -= slots[s, _S_NMAX]
-            if t - a > gap_ns and ev:
-                gaps = _grow(gaps, n_gaps)
-                g = gaps[n_gaps]
-                g[_G_CALL] = k
-                g[_G_CTX] = x
-                g[_G_PID] = pid[i]
-                g[_G_CPU] = slots[s, _S_CPU]
-                g[_G_START] = a
-                g[_G_END] = t
-                g[_G_EV] = ev
-                g[_G_OTHERS] = others
-                g[_G_LINE] = line[i]
-                g[_G_STAGE] = step
-                g[_G_VPN] = vpn[i] if step != STAGE_PENDING else -1
+            if t - a > gap_ns and evid:
+                gaps[n_gaps, _G_CALL] = k
+                gaps[n_gaps, _G_CTX] = x
+                gaps[n_gaps, _G_PID] = pid[i] if pid[i] >= 0 else tid[i]
+                gaps[n_gaps, _G_CPU] = slots[s, _S_CPU]
+                gaps[n_gaps, _G_START] = a
+                gaps[n_gaps, _G_END] = t
+                gaps[n_gaps, _G_EV] = evid
+                gaps[n_gaps, _G_OTHERS] = others
+                gaps[n_gaps, _G_LINE] = first_line + i
+                gaps[n_gaps, _G_STAGE] = step
+                gaps[n_gaps, _G_VPN] = (np.int64(addr[i] >> np.uint64(12))
+                                        if step != STAGE_PENDING else -1)
                 n_gaps += 1
                 if step == STAGE_PENDING:
                     slots[s, _S_PENDING] += 1
             if step != STAGE_PENDING and slots[s, _S_PENDING] > 0:
-                res = _grow(res, n_res)
                 res[n_res, 0] = k
-                res[n_res, 1] = line[i]
+                res[n_res, 1] = first_line + i
                 res[n_res, 2] = step
-                res[n_res, 3] = vpn[i]
+                res[n_res, 3] = np.int64(addr[i] >> np.uint64(12))
                 n_res += 1
                 slots[s, _S_PENDING] = 0
         if kd == S.KIND_MIGRATE_END:
@@ -169,7 +168,7 @@ def find_gaps(ts, cpu, ctx, pid, kind, reason, call, vpn, line, slots, n_slots, 
         slots[s, _S_CPU] = c
         slots[s, _S_SWITCH] = kd == S.KIND_TLB_FLUSH and reason[i] == TLB_FLUSH_ON_TASK_SWITCH
         slots[s, _S_N] = 0
-    return gaps, n_gaps, res, n_res, slots, n_slots
+    return len(ev), n_slots, n_gaps, n_res
 
 
 @dataclass
@@ -182,6 +181,9 @@ class OffCpuTracker:
     _n_slots: int = 0
     _gaps: list[np.ndarray] = field(default_factory=list)
     _res: list[np.ndarray] = field(default_factory=list)
+    # the rows of one block, reused
+    _gap_rows: np.ndarray = field(default_factory=lambda: np.empty((16, _G_COLS), np.int64))
+    _res_rows: np.ndarray = field(default_factory=lambda: np.empty((16, _R_COLS), np.int64))
 
     def feed(
         self, r: dict[str, np.ndarray], ev: np.ndarray, ctx: np.ndarray, call: np.ndarray,
@@ -191,13 +193,22 @@ class OffCpuTracker:
         the call that task is inside (``call``, -1: none), and the block's line numbers."""
         if not self._n_slots and not (call >= 0).any():
             return
-        p, t = r["pid"][ev], r["tid"][ev]
-        gaps, n, res, m, self._slots, self._n_slots = find_gaps(
-            r["ts"][ev], r["cpu"][ev], ctx, np.where(p >= 0, p, t).astype(np.int64),
-            r["kind"][ev], r["a1"][ev], call,
-            (r["addr"][ev] >> np.uint64(12)).astype(np.int64), line_no[ev],
-            self._slots, self._n_slots, self.gap_ns,
-        )  # fmt: skip
+        gaps, res = self._gap_rows, self._res_rows
+        e = n = m = 0
+        while True:
+            e, self._n_slots, n, m = find_gaps(
+                ev, r["ts"], r["cpu"], ctx, r["pid"], r["tid"], r["kind"], r["a1"], call,
+                r["addr"], int(line_no[0]), e, self._slots, self._n_slots, gaps, n, res, m,
+                self.gap_ns,
+            )
+            if e == len(ev):
+                break
+            if self._n_slots == len(self._slots):
+                self._slots = _grown(self._slots)
+            if n == len(gaps):
+                gaps = self._gap_rows = _grown(gaps)
+            if m == len(res):
+                res = self._res_rows = _grown(res)
         if n:
             self._gaps.append(gaps[:n].copy())
         if m:
