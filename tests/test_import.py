@@ -199,6 +199,26 @@ def test_malformed_lines_are_counted_with_line_numbers_and_strict_fails_at_the_f
     assert not (tmp_path / "strict" / "policy=measured").exists()
 
 
+def test_a_task_without_a_number_or_numbers_beyond_32_bits_are_malformed(tmp_path: Path) -> None:
+    # tids, pids and CPUs are 32-bit columns: a lone "-" is no tid, and a value that does not
+    # fit is out of range rather than wrapped.
+    lines = (FIX / "perf-default.txt").read_text().splitlines()
+    task, rest = lines[4].split(" [", 1)
+    comm = task.rsplit(None, 1)[0]
+    lines[4] = f"{comm} - [{rest}"
+    lines[5] = f"{comm} 9/ [{lines[5].split(' [', 1)[1]}"
+    lines[6] = f"{comm} 99999999999 [{lines[6].split(' [', 1)[1]}"
+    lines[7] = f"{comm} 7 [99999999999] {lines[7].split('] ', 1)[1]}"
+    src = tmp_path / "bad.txt"
+    src.write_text("\n".join(lines) + "\n")
+    res = import_kernel_trace(src, tmp_path / "out")
+    assert res.manifest["malformed_lines"] == [5, 6, 7, 8]
+    why = tables(tmp_path / "out")["skipped"].filter(
+        pl.col("why").str.starts_with("malformed"))["why"].to_list()
+    assert ["no task" in w for w in why] == [True, True, False, False]
+    assert ["out of range" in w for w in why] == [False, False, True, True]
+
+
 def test_cli_bad_input_exits_2_without_traceback_and_writes_nothing(tmp_path: Path) -> None:
     src = tmp_path / "junk.txt"
     src.write_text("hello\nworld\n")

@@ -47,6 +47,7 @@ KIND_NAMES = (
 ADDR_LIMIT = 1 << 57
 
 MISSING = -(2**62)
+_I32_LIMIT = 2**31  # tids, pids and CPUs are stored in 32 bits
 REASON_NAME_ONLY = -2  # tlb_flush reason printed without "(code)"
 
 # Why a line is malformed: the rule it breaks.
@@ -263,7 +264,10 @@ def scan_text(
             continue
         c = 0
         for k in range(lb + 1, rb):
-            c = c * 10 + (buf[_u(k)] - 48)
+            c = min(c * 10 + (buf[_u(k)] - 48), _I32_LIMIT)  # stops growing once out of range
+        if c >= _I32_LIMIT:
+            err[_u(i)] = 10
+            continue
         cpu[_u(i)] = c
 
         # -- task before "[cpu]"
@@ -287,6 +291,10 @@ def scan_text(
         # perf: last token is "tid" or "pid/tid" and a comm precedes it
         lay = 0
         slash = -1
+        # tid and pid parsed here, checked before they are stored (the arrays are 32-bit: a
+        # MISSING or a value beyond them would not survive the store)
+        tid_v = -1
+        pid_v = -1
         digits = t1 > t0
         for k in range(t0, t1):
             ch = buf[_u(k)]
@@ -298,10 +306,10 @@ def scan_text(
         if digits and t0 > b and slash != t1 - 1:
             lay = LAYOUT_PERF
             if slash >= 0:
-                pid[_u(i)] = _parse_int(buf, t0, slash)
-                tid[_u(i)] = _parse_int(buf, slash + 1, t1)
+                pid_v = _parse_int(buf, t0, slash)
+                tid_v = _parse_int(buf, slash + 1, t1)
             else:
-                tid[_u(i)] = _parse_int(buf, t0, t1)
+                tid_v = _parse_int(buf, t0, t1)
         else:
             dash = -1
             for k in range(t1 - 1, b, -1):
@@ -316,18 +324,20 @@ def scan_text(
                         break
                 if ok:
                     lay = LAYOUT_FTRACE
-                    tid[_u(i)] = _parse_int(buf, dash + 1, t1)
-                    pid[_u(i)] = tgid
-        if lay == 0:
-            err[_u(i)] = 2
+                    tid_v = _parse_int(buf, dash + 1, t1)
+                    pid_v = tgid
+        if lay == 0 or tid_v == MISSING or pid_v == MISSING:
+            err[_u(i)] = 2  # a lone "-" is no tid, "5/" no tid, "/6" no pid
             continue
         if layout_mode != LAYOUT_ANY and lay != layout_mode:
             err[_u(i)] = 3
             continue
         layout[_u(i)] = lay
-        if tid[_u(i)] == MISSING or pid[_u(i)] == MISSING:
+        if not (-_I32_LIMIT <= tid_v < _I32_LIMIT and -_I32_LIMIT <= pid_v < _I32_LIMIT):
             err[_u(i)] = 10
             continue
+        tid[_u(i)] = tid_v
+        pid[_u(i)] = pid_v
 
         # -- optional flags token, then "secs.frac:"
         v = _skip_spaces(buf, rb + 1, e)
