@@ -39,6 +39,10 @@ With ``--run RUN`` (an import and a ``-p batched`` replay of its trace, e.g. wit
 ``measured_vs_model`` counts them, before and after each call's off-CPU gaps are inserted into
 the model's plan of that call as pauses (a post-processing estimate; stalls not recomputed).
 
+``tracereplay import`` applies the same gap rule to every capture (its ``off_cpu`` table,
+``tracereplay/importer/_off_cpu.py``; on the shipped capture it finds the same 44 gaps); this
+script stays as the exploration that led to it (stages, stalls, correlations, the pauses).
+
 Timestamps are perf's per-CPU clock printed to the microsecond; a gap shorter than a few
 microseconds is not resolved, and a task switch to a kernel thread (lazy TLB, no ``switch_mm``)
 or to a task that traces nothing leaves no line: ``off_us`` misses such time.
