@@ -129,7 +129,8 @@ def write_as_trace(
         vaddr=pl.col("vaddr"),
         dst_node=pl.lit(src_node, pl.Int32),
     )
-    off_cpu = _off_cpu_columns(run, mig, mapped)
+    gaps = _gaps(run)
+    off_cpu = _off_cpu_columns(gaps, mig, mapped)
     if off_cpu is not None:
         rows = rows.join(off_cpu, on=["req_id", "vaddr"], how="left", maintain_order="left")
     extra = [] if off_cpu is None else ["off_cpu_unmap_ns", "off_cpu_move_ns"]
@@ -163,7 +164,7 @@ def write_as_trace(
         "ptes": int(mapped["mappings"].sum() or 0),
         "pages_beyond_nr_succeeded": named - mapped.height,
         "maps": maps.height,
-        **_off_cpu_counts(run, off_cpu),
+        **_off_cpu_counts(gaps, off_cpu),
     }
 
 
@@ -197,16 +198,17 @@ def _gaps(run: Path) -> pl.DataFrame | None:
     return pl.read_parquet(path) if path.exists() else None
 
 
-def _off_cpu_columns(run: Path, mig: pl.DataFrame, pages: pl.DataFrame) -> pl.DataFrame | None:
+def _off_cpu_columns(gaps: pl.DataFrame | None, mig: pl.DataFrame, pages: pl.DataFrame
+                     ) -> pl.DataFrame | None:
     """``off_cpu_unmap_ns`` and ``off_cpu_move_ns`` of the written pages (``pages``: req_id,
-    page, vaddr), from the run's ``off_cpu`` gaps; None when no gap lands on one of them.
+    page, vaddr), from the run's ``off_cpu`` gaps (``gaps``, None without the table); None
+    when no gap lands on one of them.
 
     A gap of stage ``unmap`` goes to the page of the first ``set_migration_pte`` of its call with
     its ``vpn`` at or after its end (the line that ends it, or the task's next such line), one of
     stage ``move`` to that of the first such ``remove_migration_pte``; several on one page add
     up. A gap of stage ``other``, of a call the trace does not have, or on a page it does not
     write (beyond ``nr_succeeded``) goes nowhere: ``_off_cpu_counts`` counts them."""
-    gaps = _gaps(run)
     if gaps is None or not gaps.height:
         return None
     mig = mig.with_columns(page=pl.coalesce(pl.col("pfn"), -1 - pl.col("vpn")))
@@ -238,10 +240,10 @@ def _off_cpu_columns(run: Path, mig: pl.DataFrame, pages: pl.DataFrame) -> pl.Da
     )  # fmt: skip
 
 
-def _off_cpu_counts(run: Path, written: pl.DataFrame | None) -> dict[str, int]:
+def _off_cpu_counts(gaps: pl.DataFrame | None, written: pl.DataFrame | None
+                    ) -> dict[str, int]:
     """The off-CPU gaps the trace carries and those it leaves out: how many, how long (nothing
     for a capture without a gap)."""
-    gaps = _gaps(run)
     if gaps is None or not gaps.height:
         return {}
     n = gaps.height

@@ -136,10 +136,10 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     n_pages = eng.folio_pages(pages)
     ends = np.cumsum(st.k)
     firsts = ends - st.k
-    cum = (np.concatenate([[0], np.cumsum(copy)]), np.concatenate([[0], np.cumsum(entries)]),
-           np.concatenate([[0], np.cumsum(span)]), np.concatenate([[0], np.cumsum(unmap_c)]),
-           np.concatenate([[0], np.cumsum(remap_c)]), np.concatenate([[0], np.cumsum(off_u)]),
-           np.concatenate([[0], np.cumsum(off_m)]))
+    # Prefix sums over the folios unmapped, so that a chunk's total is one difference.
+    cum = {name: np.concatenate([[0], np.cumsum(v)]) for name, v in (
+        ("copy", copy), ("entries", entries), ("span", span), ("unmap", unmap_c),
+        ("remap", remap_c), ("off_unmap", off_u), ("off_move", off_m))}
     list_pages = np.concatenate([[0], np.cumsum(n_pages)])
     chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
     local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
@@ -148,9 +148,10 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
     copied: list[Copied] = []  # with batch_copy: each chunk's copy
     for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
         a, b = int(firsts[j]), int(ends[j])
-        entry_sum, span_sum = int(cum[1][b] - cum[1][a]), int(cum[2][b] - cum[2][a])
-        unmap_sum, remap_sum = int(cum[3][b] - cum[3][a]), int(cum[4][b] - cum[4][a])
-        off_unmap, off_move = int(cum[5][b] - cum[5][a]), int(cum[6][b] - cum[6][a])
+        sums = {name: int(v[b] - v[a]) for name, v in cum.items()}
+        entry_sum, span_sum = sums["entries"], sums["span"]
+        unmap_sum, remap_sum = sums["unmap"], sums["remap"]
+        off_unmap, off_move = sums["off_unmap"], sums["off_move"]
         bid = eng.new_batch_id()
         mask = masks.at(t)
         deferred = eng.defers(mask.local, mask.targets)
@@ -175,7 +176,7 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
             copied.append(eng.copier.batch(eng.folio_bytes(folios[a:b])))
             copy_ns = copied[-1].total_ns
         else:
-            copy_ns = int(cum[0][b] - cum[0][a])
+            copy_ns = sums["copy"]
         end = moves + off_move + copy_ns + remap_sum
         chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
         eng.add_batch(call=call, kind="batch", pages=chunk_pages,
