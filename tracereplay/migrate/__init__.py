@@ -193,19 +193,19 @@ class Planner:
             vpns, maps, off = calls.pages_vpn(i), calls.pages_mappings(i), calls.pages_off_cpu(i)
             _, first = np.unique(vpns, return_index=True)
             keep = np.sort(first)  # a page listed twice moves once
-            vpns, maps, off = vpns[keep], maps[keep], off[keep]
+            vpns, maps, off = vpns[keep], maps[keep], off.take(keep, axis=0)
             # (by vpn: pages not seen yet all have id -1, and each is one absent page)
             pages = pre.page_ids(np.full(len(vpns), calls.pid[i]), vpns)
             present = pages >= 0
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.
-            pages, maps, off = pages[present], maps[present], off[present]
+            pages, maps, off = pages[present], maps[present], off.compress(present, axis=0)
             pages = pages - offset[pages]  # the folio's head
             _, first = np.unique(pages, return_index=True)
             keep = np.sort(first)  # two pages of one folio move it once
-            pages, maps, off = pages[keep], maps[keep], off[keep]
+            pages, maps, off = pages[keep], maps[keep], off.take(keep, axis=0)
             on_dst = eng.node_now[pages] == dst
-            pages, maps, off = pages[~on_dst], maps[~on_dst], off[~on_dst]
+            pages, maps, off = pages[~on_dst], maps[~on_dst], off.compress(~on_dst, axis=0)
             if count:
                 self.absent_pages += int((~present).sum())
                 eng.skipped_on_dst += int(on_dst.sum())
@@ -216,5 +216,11 @@ class Planner:
             eng.skipped_busy += int(busy.sum())
         pages = pages[~busy]
         eng.mappings[pages] = maps[~busy]
-        eng.off_cpu[pages] = off[~busy]
+        _rows(eng.off_cpu)[pages] = _rows(off.compress(~busy, axis=0))
         return pages
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous int64 [n, 2] array as n records of two: numpy moves the rows of a 2-D
+    array by fancy indexing one element at a time, a record in one copy."""
+    return a.view(np.dtype([("unmap", np.int64), ("move", np.int64)])).reshape(-1)

@@ -172,6 +172,7 @@ class Engine:
         # The migrating task's measured time off its CPU before each folio's unmap and before
         # its move, [folio, 2] (a capture's, from the trace; every policy waits it out).
         self.off_cpu = np.zeros((0, 2), np.int64)
+        self._folio_pages = np.ones(0, np.int64)  # base pages of the folio of each page, 2^order
         self.grow()
         self._masks: dict[bytes, int] = {}
         # Flush rounds by (local, targets, pages): a mechanism's round depends on nothing else.
@@ -202,15 +203,20 @@ class Engine:
             maps[:have] = self.mappings
             off = np.zeros((cap, 2), np.int64)
             off[:have] = self.off_cpu
+            size = np.ones(cap, np.int64)
+            size[:have] = self._folio_pages
             self.node_now, self.busy_until, self.mappings, self.off_cpu = node, busy, maps, off
+            self._folio_pages = size
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
+        # A page's folio is fixed when the page appears (a map row after it changes nothing).
+        self._folio_pages[self._n:n] = np.left_shift(1, self.pre.page_order[self._n:n].astype(np.int64))
         self._n = n
 
     # -- folios ------------------------------------------------------------------------
 
     def folio_pages(self, folios: np.ndarray) -> np.ndarray:
         """int64: the base pages of each folio (heads), 2^order."""
-        return np.left_shift(1, self.pre.page_order[folios].astype(np.int64))
+        return self._folio_pages[folios]
 
     def flush_entries(self, folios: np.ndarray) -> np.ndarray:
         """int64: the TLB entries a flush of each folio drops: one for a PMD-mapped folio
@@ -246,8 +252,9 @@ class Engine:
         and just before its move (copy and remap), as the trace measured them (0 elsewhere).
         A policy waits them out on the attempt that unmaps (moves) the folio and counts them
         as ``other`` time."""
-        off = self.off_cpu[folios]
-        return off[:, 0].copy(), off[:, 1].copy()
+        # (take: numpy gathers the rows of a 2-D array by fancy indexing element by element)
+        unmap, move = self.off_cpu.take(folios, axis=0).T.copy()
+        return unmap, move
 
     def folio_bytes(self, folios: np.ndarray) -> np.ndarray:
         """int64: the size of each folio in bytes, what the copy engine is asked about."""
@@ -255,14 +262,23 @@ class Engine:
 
     def copy_times(self, folios: np.ndarray) -> np.ndarray:
         """int64 ns: the copy engine's time for each folio copied by itself."""
-        sizes, at = np.unique(self.folio_bytes(folios), return_inverse=True)
-        return np.array([self.copier.alone(int(v)) for v in sizes], np.int64)[at]
+        sizes = self.folio_bytes(folios)
+        if not len(sizes) or sizes.min() == sizes.max():  # folios of one size (base pages)
+            return np.full(len(sizes), self.copier.alone(int(sizes[0])) if len(sizes) else 0,
+                           np.int64)
+        values, at = np.unique(sizes, return_inverse=True)
+        return np.array([self.copier.alone(int(v)) for v in values], np.int64)[at]
 
     # -- verbs for policies -------------------------------------------------------------
 
     def mask(self, pid_index: int, t_ns: int) -> np.ndarray:
         """mm_cpumask of the pid at ``t_ns`` (bool over CPUs)."""
         return self.pre.mask(pid_index, t_ns, self.flush.mm_cpumask, self.flush.mm_cpumask_window_ns)
+
+    def mask_until(self, pid_index: int, t_ns: int) -> int:
+        """Until when (exclusive) :meth:`mask` reads as it does at ``t_ns``."""
+        return self.pre.mask_until(pid_index, t_ns, self.flush.mm_cpumask,
+                                   self.flush.mm_cpumask_window_ns)
 
     def flush_costs(self, local: bool, targets: int, entries: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -349,16 +365,17 @@ class Engine:
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
-        folios: int | None = None,
+        folios: int | None = None, batch_id: int | None = None,
     ) -> None:
-        """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
-        add up to its length. ``pages`` and ``nr_succeeded`` count base pages, as the
-        kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None: as many as
-        pages)."""
+        """Record the batch ``batch_id`` (None: the last numbered by :meth:`new_batch_id`); its
+        phase durations must add up to its length. ``pages`` and ``nr_succeeded`` count base
+        pages, as the kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None:
+        as many as pages)."""
         if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
             raise AssertionError("batch phases do not add up to the batch length")
         self._batches.append({
-            "batch_id": self.n_batches - 1, "req_id": call.req_id, "cpu": call.cpu,
+            "batch_id": self.n_batches - 1 if batch_id is None else batch_id,
+            "req_id": call.req_id, "cpu": call.cpu,
             "pid_index": call.pid_index, "kind": kind,
             "mode": "async" if call.is_async else "sync", "pages": pages,
             "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
@@ -366,6 +383,15 @@ class Engine:
             "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns,
             "folios": pages if folios is None else folios,
         })
+
+    def add_batches(self, *, call: Call, kind: str, batch_id: np.ndarray,
+                    **columns: np.ndarray) -> None:
+        """Record batches as :meth:`add_batch` records each, from an array of one value per
+        batch for each of its arguments."""
+        names = list(columns)
+        rows = zip(*(columns[name].tolist() for name in names), strict=True)
+        for bid, values in zip(batch_id.tolist(), rows, strict=True):
+            self.add_batch(call=call, kind=kind, batch_id=bid, **dict(zip(names, values, strict=True)))
 
     # -- results ----------------------------------------------------------------------------
 
@@ -437,13 +463,16 @@ def _with_first_remap(batches: list[dict[str, Any]], pages: Mapping[str, np.ndar
     """The batch records, each given ``first_remap_ns``: the earliest remap of its migrated
     pages (None when none was migrated). Taken from the page windows whatever the policy, so
     it is right for any order of the steps a policy chooses."""
+    ids, remap = pages["batch_id"], pages["remap_ns"]
     done = pages["status"] == STATUS_MIGRATED
-    ids, remap = pages["batch_id"][done], pages["remap_ns"][done]
-    order = np.lexsort((remap, ids))
-    ids, remap = ids[order], remap[order]
-    first = np.ones(len(ids), bool)
-    first[1:] = ids[1:] != ids[:-1]
-    earliest = dict(zip(ids[first].tolist(), remap[first].tolist(), strict=True))
+    if not done.all():
+        ids, remap = ids[done], remap[done]
+    if len(ids) > 1 and (ids[1:] < ids[:-1]).any():  # the pages of a batch together
+        order = np.argsort(ids, kind="stable")
+        ids, remap = ids[order], remap[order]
+    first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if len(ids) else ids
+    earliest = dict(zip(ids[first].tolist(), np.minimum.reduceat(remap, first).tolist(),
+                        strict=True)) if len(ids) else {}
     for b in batches:
         b["first_remap_ns"] = earliest.get(b["batch_id"])
     return batches

@@ -33,21 +33,28 @@ class Mask:
 
 
 class MaskReader:
-    """mm_cpumask of a call's pid as the call's policy reads it."""
+    """mm_cpumask of a call's pid as the call's policy reads it. A reading holds from its time
+    up to :attr:`until` (exclusive): readings in between are not made again."""
 
-    __slots__ = ("call", "eng", "seen")
+    __slots__ = ("_last", "_since", "call", "eng", "seen", "until")
 
     def __init__(self, eng: Engine, call: Call) -> None:
         self.eng, self.call = eng, call
         self.seen: dict[bytes, Mask] = {}
+        self._last: Mask | None = None
+        self._since = self.until = 0
 
     def at(self, t_ns: int) -> Mask:
+        if self._last is not None and self._since <= t_ns < self.until:
+            return self._last
         cpus = self.eng.mask(self.call.pid_index, t_ns)
         key = cpus.tobytes()
         got = self.seen.get(key)
         if got is None:
             local = bool(cpus[self.call.cpu])
             got = self.seen[key] = Mask(cpus, int(cpus.sum()) - int(local), local)
+        self._last, self._since = got, t_ns
+        self.until = self.eng.mask_until(self.call.pid_index, t_ns)
         return got
 
     def id(self, mask: Mask) -> int:

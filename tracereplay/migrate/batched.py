@@ -17,8 +17,9 @@ in mm_cpumask) each page gets its local ``invlpg`` as it is unmapped and no IPIs
 
 A call is laid out a stretch of chunks at a time: the draws say which attempts find a page
 busy before any time is computed, so the chunks up to the first that leaves a page busy are
-timed one by one (a few scalars each: mm_cpumask is read when each starts) and their rows are
-computed at once. Without busy pages the whole call is one stretch.
+timed together and their rows computed at once. Without busy pages the whole call is one
+stretch. A chunk reads mm_cpumask when it starts; the chunks that start while one reading
+holds (a sticky mask changes only when a CPU first runs the process) are timed at once.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracereplay.config import setting
-from tracereplay.copy import Copied
 from tracereplay.migrate._engine import Call, Draws, Engine, PageRows, RoundRows, within
 from tracereplay.migrate._steps import (
     MaskReader,
     Phases,
     chunk_bounds,
     one_by_one,
-    per_row,
 )
 from tracereplay.migrate.registry import register
 
@@ -119,122 +118,170 @@ def _stretch(draws: Draws, bounds: np.ndarray, c: int, passes: int) -> _Stretch:
                     np.concatenate(order), np.concatenate(attempt), np.concatenate(tries), left)
 
 
+@dataclass(frozen=True, slots=True)
+class _Timed:
+    """The chunks of a stretch as mm_cpumask, read when each starts, makes them flush."""
+
+    start: np.ndarray  # when each chunk starts
+    flush: np.ndarray  # its flush time: its round (if it unmapped a folio) or its local flushes
+    deferred: np.ndarray  # bool: the chunk's flush is one round after its unmaps
+    full: np.ndarray  # bool: that round flushes the whole address space
+    targets: np.ndarray  # that round's IPIs
+    broadcast: np.ndarray  # bool: a round from the chunk is a broadcast
+    mask_id: np.ndarray  # the mask its rounds read (-1: it unmapped nothing)
+    local: np.ndarray  # each folio's own flush, in a chunk that does not defer (else 0)
+    local_full: np.ndarray  # bool: and whether that flush drops the whole address space
+
+
+def _time_chunks(eng: Engine, masks: MaskReader, t: int, st: _Stretch, firsts: np.ndarray,
+                 before: np.ndarray, after: np.ndarray, span: np.ndarray) -> tuple[_Timed, int]:
+    """Time the chunks one after another from ``t``: each takes ``before`` (its unmap stage
+    but its flushes), its flush and ``after`` (its moves); returns them and when the last
+    ends. A chunk reads mm_cpumask when it starts, so the chunks that start while a reading
+    holds (before ``masks.until``) flush alike and are timed at once. ``span``: what the flush
+    of each folio unmapped covers."""
+    n = len(st.k)
+    out = _Timed(start=np.zeros(n, np.int64), flush=np.zeros(n, np.int64),
+                 deferred=np.zeros(n, bool), full=np.zeros(n, bool),
+                 targets=np.zeros(n, np.int64), broadcast=np.zeros(n, bool),
+                 mask_id=np.full(n, -1, np.int64), local=np.zeros(len(span), np.int64),
+                 local_full=np.zeros(len(span), bool))
+    span_sum = _chunk_sums(span, firsts, st.k)
+    own: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # local flushes, by `local`
+    j = 0
+    while j < n:
+        mask = masks.at(t)
+        deferred = eng.defers(mask.local, mask.targets)
+        if deferred:
+            # try_to_unmap_flush(): one round per chunk, once its folios are unmapped.
+            sizes, at = np.unique(span_sum[j:], return_inverse=True)
+            rounds = [eng.flush_round(mask.local, mask.targets, s) for s in sizes.tolist()]
+            flush = np.where(st.k[j:] > 0, np.array([r.cost_ns for r in rounds], np.int64)[at], 0)
+        else:
+            # Nobody else can hold the translations: each folio's are flushed at once (a local
+            # flush of its range, as serial does), no IPIs.
+            if mask.local not in own:
+                cost, full = eng.flush_costs(mask.local, 0, span)
+                own[mask.local] = cost, full, _chunk_sums(cost, firsts, st.k)
+            flush = own[mask.local][2][j:]
+        dur = before[j:] + flush + after[j:]
+        start = t + np.cumsum(dur) - dur
+        m = int(np.searchsorted(start, masks.until, side="left"))  # chunks it holds for (>= 1)
+        run = slice(j, j + m)
+        out.start[run], out.flush[run], out.deferred[run] = start[:m], flush[:m], deferred
+        if deferred:
+            out.full[run] = np.array([r.full for r in rounds], bool)[at[:m]]
+            out.targets[run] = np.array([r.ipis for r in rounds], np.int64)[at[:m]]
+            out.broadcast[run] = np.array([r.broadcast for r in rounds], bool)[at[:m]]
+        else:
+            rows = slice(int(firsts[j]), int(firsts[j + m - 1] + st.k[j + m - 1]))
+            out.local[rows], out.local_full[rows] = own[mask.local][0][rows], own[mask.local][1][rows]
+            out.broadcast[run] = eng.flush_round(mask.local, 0, 1).broadcast
+        if st.k[run].any():
+            out.mask_id[run] = np.where(st.k[run] > 0, masks.id(mask), -1)
+        t = int(start[m - 1] + dur[m - 1])
+        j += m
+    return out, t
+
+
+def _chunk_sums(v: np.ndarray, firsts: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """int64: the sum of ``v`` over each chunk's rows (``firsts[j]`` its first, ``k[j]`` its
+    count; the chunks' rows one after another)."""
+    out = np.zeros(len(k), np.int64)
+    some = k > 0
+    if some.any():
+        out[some] = np.add.reduceat(v, firsts[some])
+    return out
+
+
+def _before_each(running: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """A running sum (inclusive) as it was before each chunk's first row."""
+    return np.concatenate([[0], running])[firsts]
+
+
 def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: MaskReader,
-             t: int, batch_copy: bool, list_start: int) -> tuple[int, int]:
-    """Time the stretch's chunks (the first starts at index ``list_start`` of the folio list)
-    one after another and record their batches, rounds and folio rows; returns the end time
-    and the last chunk's batch id. After a chunk's flush its folios are copied and remapped one
-    after another, or, with ``batch_copy``, copied together by the copy engine and then
-    remapped one after another."""
+             t: int, batch_copy: bool, chunk_pages: np.ndarray) -> tuple[int, int]:
+    """Time the stretch's chunks (``chunk_pages``: the base pages of each) one after another
+    and record their batches, rounds and folio rows; returns the end time and the last chunk's
+    batch id. After a chunk's flush its folios are copied and remapped one after another, or,
+    with ``batch_copy``, copied together by the copy engine and then remapped one after
+    another."""
     c = eng.costs
     folios = pages[st.order]  # the folios unmapped, chunk after chunk
     copy = eng.copy_times(folios)  # each copied by itself
     unmap_c, remap_c = eng.unmap_remap(folios)  # once per mapping of each folio
     off_u, off_m = eng.pauses(folios)  # the task off its CPU before each unmap, each move
     entries = eng.flush_entries(folios)
-    span = eng.flush_span(folios)
-    n_pages = eng.folio_pages(pages)
-    ends = np.cumsum(st.k)
-    firsts = ends - st.k
-    # Prefix sums over the folios unmapped, so that a chunk's total is one difference.
-    cum = {name: np.concatenate([[0], np.cumsum(v)]) for name, v in (
-        ("copy", copy), ("entries", entries), ("span", span), ("unmap", unmap_c),
-        ("remap", remap_c), ("off_unmap", off_u), ("off_move", off_m))}
-    list_pages = np.concatenate([[0], np.cumsum(n_pages)])
-    chunk_end = list_start + np.cumsum(st.sizes)  # list index after each chunk
-    local = np.zeros(len(folios), np.int64)  # each folio's own flush, when nobody else holds it
-    local_full = np.zeros(len(folios), bool)  # and whether it flushes the whole address space
-    chunks: list[dict[str, int]] = []
-    copied: list[Copied] = []  # with batch_copy: each chunk's copy
-    for j, (attempts, moved) in enumerate(zip(st.attempts.tolist(), st.k.tolist(), strict=True)):
-        a, b = int(firsts[j]), int(ends[j])
-        sums = {name: int(v[b] - v[a]) for name, v in cum.items()}
-        entry_sum, span_sum = sums["entries"], sums["span"]
-        unmap_sum, remap_sum = sums["unmap"], sums["remap"]
-        off_unmap, off_move = sums["off_unmap"], sums["off_move"]
-        bid = eng.new_batch_id()
-        mask = masks.at(t)
-        deferred = eng.defers(mask.local, mask.targets)
-        if deferred:
-            # try_to_unmap_flush(): one round for the chunk once every folio is unmapped.
-            rnd = eng.flush_round(mask.local, mask.targets, span_sum)
-            round_cost, full, ipis, broadcast = rnd.cost_ns, rnd.full, rnd.ipis, rnd.broadcast
-            flush_ns = round_cost if moved else 0
-        else:
-            # Nobody else can hold the translations: each folio's are flushed at once (a local
-            # flush of its range, as serial does), no IPIs.
-            cost, local_full[a:b] = eng.flush_costs(mask.local, 0, span[a:b])
-            local[a:b] = cost
-            round_cost, full, ipis = 0, False, 0
-            broadcast = eng.flush_round(mask.local, 0, 1).broadcast
-            flush_ns = int(cost.sum())
-        unmapped = t + attempts * c.other_ns + off_unmap + unmap_sum + (
-            0 if deferred else flush_ns)
-        moves = unmapped + (round_cost if deferred and moved else 0)
-        if batch_copy:
-            # The series' flow: every folio of the chunk copied at once, then each remapped.
-            copied.append(eng.copier.batch(eng.folio_bytes(folios[a:b])))
-            copy_ns = copied[-1].total_ns
-        else:
-            copy_ns = sums["copy"]
-        end = moves + off_move + copy_ns + remap_sum
-        chunk_pages = int(list_pages[chunk_end[j]] - list_pages[chunk_end[j] - st.sizes[j]])
-        eng.add_batch(call=call, kind="batch", pages=chunk_pages,
-                      nr_succeeded=int(n_pages[st.order[a:b]].sum()), start_ns=t,
-                      end_ns=end, unmap_ns=unmap_sum, flush_ns=flush_ns,
-                      copy_ns=copy_ns, remap_ns=remap_sum,
-                      other_ns=attempts * c.other_ns + off_unmap + off_move,
-                      folios=int(st.sizes[j]))
-        chunks.append({"start": t, "unmapped": unmapped, "moves": moves, "cost": round_cost,
-                       "targets": ipis, "full": full,
-                       "mask_id": masks.id(mask) if moved else -1, "batch_id": bid,
-                       "one_round": deferred, "entries": entry_sum, "broadcast": broadcast})
-        t = end
-    ch = per_row(chunks, st.k)  # the chunks' values, one row per folio unmapped
-    one_round = ch["one_round"].astype(bool)
+    firsts = np.cumsum(st.k) - st.k  # each chunk's first row
+    sums = {name: _chunk_sums(v, firsts, st.k) for name, v in (
+        ("entries", entries), ("unmap", unmap_c), ("remap", remap_c), ("off_unmap", off_u),
+        ("off_move", off_m), ("pages", eng.folio_pages(folios)))}
+    if batch_copy:
+        # The series' flow: every folio of the chunk copied at once, then each remapped.
+        copied = [eng.copier.batch(eng.folio_bytes(folios[a:a + k]))
+                  for a, k in zip(firsts.tolist(), st.k.tolist(), strict=True)]
+        copy_ns = np.array([cp.total_ns for cp in copied], np.int64)
+    else:
+        copy_ns = _chunk_sums(copy, firsts, st.k)
+    # Each chunk: its attempts and unmaps, its flush, then its moves.
+    before = st.attempts * c.other_ns + sums["off_unmap"] + sums["unmap"]
+    after = sums["off_move"] + copy_ns + sums["remap"]
+    ch, t = _time_chunks(eng, masks, t, st, firsts, before, after, eng.flush_span(folios))
+    moves = ch.start + before + ch.flush
+    unmapped = np.where(ch.deferred, moves - ch.flush, moves)  # the chunk's last unmap ends
+    batch_ids = np.array([eng.new_batch_id() for _ in range(len(st.k))], np.int64)
+    eng.add_batches(call=call, kind="batch", batch_id=batch_ids, pages=chunk_pages,
+                    nr_succeeded=sums["pages"], start_ns=ch.start, end_ns=moves + after,
+                    unmap_ns=sums["unmap"], flush_ns=ch.flush, copy_ns=copy_ns,
+                    remap_ns=sums["remap"],
+                    other_ns=st.attempts * c.other_ns + sums["off_unmap"] + sums["off_move"],
+                    folios=st.sizes)
+
+    def each(v: np.ndarray) -> np.ndarray:  # each chunk's value on each of its folios' rows
+        return np.repeat(v, st.k)
+
     o = within(st.k)  # position among its chunk's moves
-    before = np.repeat(firsts, st.k)  # the chunk's first row, for sums over earlier rows
-    local_before = (np.cumsum(local) - local) - (np.cumsum(local) - local)[before] \
-        if len(local) else local
-    # The unmaps of the chunk up to and including each folio's (every mapping of each).
-    unmaps = off_u + unmap_c
-    unmaps_upto = np.cumsum(unmaps) - (np.cumsum(unmaps) - unmaps)[before] \
-        if len(unmaps) else unmaps
-    unmap = ch["start"] + (st.attempt + 1) * c.other_ns + unmaps_upto + local_before
-    starts = ~one_round | (o == 0)  # the rows that start a round
+    deferred = each(ch.deferred)
+    # Each folio's unmap ends after the chunk's unmaps up to its own (every mapping of each)
+    # and the local flushes of those before it.
+    running = np.cumsum(off_u + unmap_c + ch.local)
+    unmap = each(ch.start - _before_each(running, firsts)) + (st.attempt + 1) * c.other_ns + \
+        running - ch.local
+    # The rounds: a deferring chunk's one (if it unmapped a folio), else one per folio.
+    n_rounds = np.where(ch.deferred, st.k > 0, st.k)
+    of = np.repeat(np.arange(len(st.k)), n_rounds)  # each round's chunk
+    row = np.repeat(firsts, n_rounds) + within(n_rounds)  # and its first folio's row
+    one = ch.deferred[of]
     first = eng.add_rounds(RoundRows(
-        ts_ns=np.where(one_round, ch["unmapped"], unmap)[starts],
-        cost_ns=np.where(one_round, ch["cost"], local)[starts],
-        targets=ch["targets"][starts],
-        full=np.where(one_round, ch["full"].astype(bool), local_full)[starts],
-        mask_id=ch["mask_id"][starts], batch_id=ch["batch_id"][starts],
-        n_pages=np.where(one_round, ch["entries"], entries)[starts],
+        ts_ns=np.where(one, unmapped[of], unmap[row]),
+        cost_ns=np.where(one, ch.flush[of], ch.local[row]),
+        targets=ch.targets[of],
+        full=np.where(one, ch.full[of], ch.local_full[row]),
+        mask_id=ch.mask_id[of], batch_id=batch_ids[of],
+        n_pages=np.where(one, sums["entries"][of], entries[row]),
         page_list=eng.translations(folios),
-        broadcast=ch["broadcast"][starts].astype(bool),
+        broadcast=ch.broadcast[of],
     ))
+    round_ = first + each(np.cumsum(n_rounds) - n_rounds) + np.where(deferred, 0, o)
     if batch_copy:
         # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.
-        copy_start = ch["moves"] + _joined_offsets([cp.start_ns for cp in copied])
-        copy_end = ch["moves"] + _joined_offsets([cp.end_ns for cp in copied])
-        total = np.repeat(np.array([cp.total_ns for cp in copied], np.int64), st.k)
+        copy_start = each(moves) + _joined_offsets([cp.start_ns for cp in copied])
+        copy_end = each(moves) + _joined_offsets([cp.end_ns for cp in copied])
         # The chunk's pauses before moves fall among its remaps, each before its folio's.
-        remaps = off_m + remap_c
-        remaps_upto = np.cumsum(remaps) - (np.cumsum(remaps) - remaps)[before]
-        remap = ch["moves"] + total + remaps_upto
+        running = np.cumsum(off_m + remap_c)
+        remap = each(moves + copy_ns - _before_each(running, firsts)) + running
     else:
-        step = off_m + copy + remap_c
-        step_before = (np.cumsum(step) - step) - (np.cumsum(step) - step)[before] \
-            if len(step) else step
-        copy_start = ch["moves"] + step_before + off_m
-        copy_end = copy_start + copy
-        remap = copy_end + remap_c
+        running = np.cumsum(off_m + copy + remap_c)
+        remap = each(moves - _before_each(running, firsts)) + running
+        copy_end = remap - remap_c
+        copy_start = copy_end - copy
     eng.add_pages(PageRows(
-        page=folios, batch_id=ch["batch_id"].copy(), pos=o, unmap_ns=unmap,
-        flush_ns=np.where(one_round, ch["moves"], unmap + local), copy_start_ns=copy_start,
-        remap_ns=remap, round=first + np.cumsum(starts) - 1,
-        status=np.zeros(len(o), np.int8), attempts=st.tries, copy_end_ns=copy_end,
+        page=folios, batch_id=each(batch_ids), pos=o, unmap_ns=unmap,
+        flush_ns=np.where(deferred, each(moves), unmap + ch.local), copy_start_ns=copy_start,
+        remap_ns=remap, round=round_, status=np.zeros(len(o), np.int8), attempts=st.tries,
+        copy_end_ns=copy_end,
     ), call)
-    return t, chunks[-1]["batch_id"]
+    return t, int(batch_ids[-1])
 
 
 def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
@@ -247,13 +294,16 @@ def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
     base pages (see :func:`_lay_out` for ``batch_copy``); returns its end time."""
     cfg: BatchedConfig = eng.config
     passes = cfg.passes if call.is_async else cfg.async_passes
-    bounds = chunk_bounds(eng.folio_pages(pages), cfg.batch_pages)
+    n_pages = eng.folio_pages(pages)
+    bounds = chunk_bounds(n_pages, cfg.batch_pages)
+    chunk_pages = np.add.reduceat(n_pages, bounds[:-1]) if len(pages) else n_pages
     masks = MaskReader(eng, call)
     t = start_ns
     c = 0
     while c < len(bounds) - 1:
         st = _stretch(eng.draws, bounds, c, passes)
-        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy, int(bounds[c]))
+        t, batch_id = _lay_out(eng, call, pages, st, masks, t, batch_copy,
+                               chunk_pages[c:c + len(st.sizes)])
         c += len(st.sizes)
         if call.is_async:
             eng.add_failed(pages=pages[st.left], call=call, batch_id=batch_id, attempts=passes)
@@ -268,7 +318,7 @@ def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
             eng.add_failed(pages=moved.left, call=call, batch_id=retry_id,
                            attempts=cfg.async_passes + cfg.sync_passes)
             eng.add_batch(call=call, kind="sync_retry",
-                          pages=int(eng.folio_pages(pages[i:i + 1])[0]),
+                          pages=int(n_pages[i]),
                           nr_succeeded=moved.nr_succeeded, start_ns=t, end_ns=moved.end_ns,
                           folios=1, **ph.as_kwargs())
             t = moved.end_ns

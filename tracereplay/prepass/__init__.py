@@ -237,6 +237,20 @@ class PrePass:
             out[slot[hit] - slot_lo] = True
         return out
 
+    def mask_until(self, pid_index: int, t_ns: int, mode: str, window_ns: int) -> int:
+        """The earliest time after ``t_ns`` at which :meth:`mask` (same arguments) may read
+        otherwise than at ``t_ns``, as far as the pre-pass has read: every reading from
+        ``t_ns`` up to it is the same. ``sticky``: when the next CPU first runs the pid (NEVER
+        if none will); ``window``: when either end of the window crosses an activity bin's
+        edge."""
+        if mode == "sticky":
+            first = self.cpu_first_ns[pid_index]
+            later = first[first > t_ns]
+            return int(later.min()) if len(later) else NEVER
+        w = self.active_bin_ns
+        lo, hi = (t_ns - window_ns) // w, (t_ns + 1) // w - 1
+        return min((lo + 1) * w + window_ns, (hi + 2) * w - 1)
+
     # -- advancing ----------------------------------------------------------------------------
 
     def add_rows(self, group: RowGroup) -> None:
