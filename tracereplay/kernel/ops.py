@@ -22,6 +22,8 @@ def _translations(pg: dict[str, np.ndarray], ok: np.ndarray
     """The migrated folios' rows, one per translation their unmap covers (``span``: every page
     of a PTE-mapped folio, the head of a PMD-mapped one), and the translation of each."""
     cols = ("unmap_ns", "round", "remap_ns", "dst_node", "batch_id", "req_id")
+    if ok.all():  # (no page given up on: the columns as they are)
+        pg, ok = {k: pg[k] for k in (*cols, "page", "span")}, slice(None)
     span = pg["span"][ok]
     if not len(span) or span.max() == 1:
         return {k: pg[k][ok] for k in cols}, pg["page"][ok]
@@ -50,7 +52,7 @@ def plan_ops(plans: Sequence[mig.CallPlan]) -> PlanOps:
     each flush round's completion. Time first; at equal times unmaps before rounds; then the
     order they were planned. A pure function of the plans: the replay's caller lays them out
     while the lane replays."""
-    parts = [{k: np.zeros(0, t) for k, t in _OP_COLS.items()}]
+    parts: dict[str, list[np.ndarray]] = {k: [np.zeros(0, t)] for k, t in _OP_COLS.items()}
     rounds = [{k: np.zeros(0, np.int64) for k in _ROUND_COLS}]
     pages = [np.zeros(0, np.int64)]
     offset = 0
@@ -63,22 +65,20 @@ def plan_ops(plans: Sequence[mig.CallPlan]) -> PlanOps:
         un, arg = _translations(pg, ok)
         n_u, n_r = len(arg), len(rd["gid"])
         none = np.full(n_r, -1, np.int64)
-        parts.append({
-            "ts": np.concatenate([un["unmap_ns"], rd["end_ns"]]),
-            "kind": np.concatenate([np.full(n_u, OP_UNMAP, np.int8), np.full(n_r, OP_ROUND, np.int8)]),
-            "arg": np.concatenate([arg, np.arange(offset, offset + n_r, dtype=np.int64)]),
-            "round": np.concatenate([un["round"], none]),
-            "until": np.concatenate([un["remap_ns"], none]),
-            "dst": np.concatenate([un["dst_node"], none.astype(np.int32)]),
-            "batch": np.concatenate([un["batch_id"], none]),
-            "req": np.concatenate([un["req_id"], none]),
-            "start": np.full(n_u + n_r, plan.start_ns, np.int64),
-        })
+        unmaps = {"ts": un["unmap_ns"], "kind": np.full(n_u, OP_UNMAP, np.int8), "arg": arg,
+                  "round": un["round"], "until": un["remap_ns"], "dst": un["dst_node"],
+                  "batch": un["batch_id"], "req": un["req_id"]}
+        ends = {"ts": rd["end_ns"], "kind": np.full(n_r, OP_ROUND, np.int8),
+                "arg": np.arange(offset, offset + n_r, dtype=np.int64), "round": none,
+                "until": none, "dst": none.astype(np.int32), "batch": none, "req": none}
+        for k in unmaps:  # the plan's unmaps, then its rounds
+            parts[k] += [unmaps[k], ends[k]]
+        parts["start"].append(np.full(n_u + n_r, plan.start_ns, np.int64))
         rounds.append({k: rd[k] for k in _ROUND_COLS})
         pages.append(rd["page_list"])
         offset += n_r
-    ops = {k: np.concatenate([p[k] for p in parts]).astype(t, copy=False) for k, t in _OP_COLS.items()}
-    order = np.lexsort((ops["kind"], ops["ts"]))  # stable: planned order among equals
+    ops = {k: np.concatenate(parts[k]).astype(t, copy=False) for k, t in _OP_COLS.items()}
+    order = np.argsort(_order_key(ops), kind="stable")  # stable: planned order among equals
     return PlanOps({k: v[order] for k, v in ops.items()},
                    {k: np.concatenate([r[k] for r in rounds]) for k in _ROUND_COLS},
                    np.concatenate(pages))

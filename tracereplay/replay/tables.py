@@ -36,12 +36,24 @@ class Sinks:
 
 def _words(codes: np.ndarray, words: Sequence[str]) -> pa.Array:
     """``words[code]`` for each code, as a string array."""
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(words)).cast(pa.string())
+    if len(codes) and codes.min() == codes.max():  # one word (every page migrated, say)
+        word = words[int(codes[0])].encode()
+        offsets = np.arange(len(codes) + 1, dtype=np.int32) * len(word)
+        return pa.Array.from_buffers(pa.string(), len(codes),
+                                     [None, pa.py_buffer(offsets), pa.py_buffer(word * len(codes))])
+    return pa.array(words, pa.string()).take(pa.array(codes))
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
-    """-1 as null."""
-    return pa.array(values, mask=values < 0)
+    """-1 as null. (The validity bitmap is built here: ``pa.array(values, mask=...)`` takes
+    several times as long, more so for int32.)"""
+    null = values < 0
+    if not null.any():
+        return pa.array(values)
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little"))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
+                                 [valid, pa.py_buffer(np.ascontiguousarray(values))],
+                                 null_count=int(null.sum()))
 
 
 def flushes_table(pre: PrePass, rd: dict[str, np.ndarray], mechanism: str = "ipi") -> pa.Table:
@@ -67,7 +79,7 @@ def migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
     return ev.to_table("migrations", {
         "req_id": pg["req_id"], "batch_id": pg["batch_id"], "cpu": pg["cpu"],
         "pid": pre.pids[pre.page_pid[page]], "vpn": pre.page_vpn[page],
-        "pos_in_batch": pa.array(pg["pos"], mask=pg["pos"] < 0),
+        "pos_in_batch": _nullable(pg["pos"]),
         "src_node": pg["src_node"], "dst_node": pg["dst_node"],
         "unmap_ns": _nullable(pg["unmap_ns"]), "flush_ns": _nullable(pg["flush_ns"]),
         "copy_start_ns": _nullable(pg["copy_start_ns"]), "copy_end_ns": _nullable(pg["copy_end_ns"]),
