@@ -22,14 +22,13 @@ def _translations(pg: dict[str, np.ndarray], ok: np.ndarray
     """The migrated folios' rows, one per translation their unmap covers (``span``: every page
     of a PTE-mapped folio, the head of a PMD-mapped one), and the translation of each."""
     cols = ("unmap_ns", "round", "remap_ns", "dst_node", "batch_id", "req_id")
-    if ok.all():  # (no page given up on: the columns as they are)
-        pg, ok = {k: pg[k] for k in (*cols, "page", "span")}, slice(None)
-    span = pg["span"][ok]
+    rows: np.ndarray | slice = slice(None) if ok.all() else ok  # (all: no copy to select them)
+    span = pg["span"][rows]
     if not len(span) or span.max() == 1:
-        return {k: pg[k][ok] for k in cols}, pg["page"][ok]
-    head = np.repeat(pg["page"][ok], span)
+        return {k: pg[k][rows] for k in cols}, pg["page"][rows]
+    head = np.repeat(pg["page"][rows], span)
     first = np.cumsum(span) - span
-    return ({k: np.repeat(pg[k][ok], span) for k in cols},
+    return ({k: np.repeat(pg[k][rows], span) for k in cols},
             head + np.arange(len(head), dtype=np.int64) - np.repeat(first, span))
 
 
