@@ -13,6 +13,7 @@ SCRIPT = """
 import json, sys
 from tracereplay import generate
 from tracereplay.kernel import _core
+from tracereplay.migrate import _windows
 from tracereplay.trace import _pages, _rows
 from tracereplay.replay import run
 out = sys.argv[1]
@@ -21,7 +22,8 @@ generate.write_pmbench(plain, generate.PmbenchParams(accesses=3000, migrate_ever
 run(plain, out + "/a", policies=["batched"])
 run(sys.argv[2], out + "/b")  # migrations, map rows, nulls in cpu and write
 print(json.dumps({f.__name__: len(f.signatures) for f in
-                  (_core.replay_chunk, _pages.touch, _rows.first_bad_row)}))
+                  (_core.replay_chunk, _pages.touch, _rows.first_bad_row,
+                   _windows.folio_windows)}))
 """
 
 
@@ -29,4 +31,4 @@ def test_the_replay_compiles_each_function_once(tiny_trace: Path, tmp_path: Path
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), str(tiny_trace)],
                           check=True, capture_output=True, text=True)
     counts = json.loads(done.stdout.strip().splitlines()[-1])
-    assert counts == {"replay_chunk": 1, "touch": 1, "first_bad_row": 1}
+    assert counts == {"replay_chunk": 1, "touch": 1, "first_bad_row": 1, "folio_windows": 1}

@@ -178,15 +178,12 @@ class Planner:
         pre, eng, calls = self.pre, self.engine, self.pre.calls
         pidx, dst, src = calls.pid_index[i], calls.dst_node[i], calls.src_node[i]
         exists = pre.page_first_ns <= start
-        # How far each page is from its folio's head (the pages of a folio have consecutive
-        # ids, the head first, and a folio is aligned to its size).
-        offset = pre.page_vpn & ((1 << pre.page_order.astype(np.int64)) - 1)
         if src >= 0:
             # migrate_pages(2): every folio of the pid on src_node, walking the address space.
-            sel = (pre.page_pid == pidx) & exists & (eng.node_now[: pre.n_pages] == src) & (
-                offset == 0)
+            sel = (pre.page_pid == pidx) & exists & (eng.node_now[: pre.n_pages] == src)
             order = pre.address_order()
             pages = order[sel[order]]
+            pages = pages[eng.folio_offsets(pages) == 0]  # each folio by its head
             maps = np.ones(len(pages), np.int64)
             off = np.zeros((len(pages), 2), np.int64)
         else:
@@ -200,7 +197,7 @@ class Planner:
             present[present] = exists[pages[present]]
             # Pages that do not exist when the call starts are skipped, as the kernel does.
             pages, maps, off = pages[present], maps[present], off.compress(present, axis=0)
-            pages = pages - offset[pages]  # the folio's head
+            pages = pages - eng.folio_offsets(pages)  # the folio's head
             _, first = np.unique(pages, return_index=True)
             keep = np.sort(first)  # two pages of one folio move it once
             pages, maps, off = pages[keep], maps[keep], off.take(keep, axis=0)
@@ -212,11 +209,12 @@ class Planner:
         if src == dst:
             return pages[:0]
         busy = eng.busy_until[pages] > start
-        if count:
-            eng.skipped_busy += int(busy.sum())
-        pages = pages[~busy]
-        eng.mappings[pages] = maps[~busy]
-        _rows(eng.off_cpu)[pages] = _rows(off.compress(~busy, axis=0))
+        if busy.any():
+            if count:
+                eng.skipped_busy += int(busy.sum())
+            pages, maps, off = pages[~busy], maps[~busy], off.compress(~busy, axis=0)
+        eng.mappings[pages] = maps
+        _rows(eng.off_cpu)[pages] = _rows(off)
         return pages
 
 

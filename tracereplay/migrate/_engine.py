@@ -173,6 +173,7 @@ class Engine:
         # its move, [folio, 2] (a capture's, from the trace; every policy waits it out).
         self.off_cpu = np.zeros((0, 2), np.int64)
         self._folio_pages = np.ones(0, np.int64)  # base pages of the folio of each page, 2^order
+        self._base_pages_only = True  # no page so far belongs to a large folio
         self.grow()
         self._masks: dict[bytes, int] = {}
         # Flush rounds by (local, targets, pages): a mechanism's round depends on nothing else.
@@ -209,20 +210,31 @@ class Engine:
             self._folio_pages = size
         self.node_now[self._n:n] = self.pre.page_node[self._n:n]
         # A page's folio is fixed when the page appears (a map row after it changes nothing).
-        self._folio_pages[self._n:n] = np.left_shift(1, self.pre.page_order[self._n:n].astype(np.int64))
+        order = self.pre.page_order[self._n:n]
+        self._folio_pages[self._n:n] = np.left_shift(1, order.astype(np.int64))
+        self._base_pages_only = self._base_pages_only and not order.any()
         self._n = n
 
     # -- folios ------------------------------------------------------------------------
 
     def folio_pages(self, folios: np.ndarray) -> np.ndarray:
         """int64: the base pages of each folio (heads), 2^order."""
+        if self._base_pages_only:
+            return np.ones(len(folios), np.int64)
         return self._folio_pages[folios]
+
+    def folio_offsets(self, pages: np.ndarray) -> np.ndarray:
+        """int64: how far each page is from its folio's head (the pages of a folio have
+        consecutive ids, the head first, and a folio is aligned to its size)."""
+        if self._base_pages_only:
+            return np.zeros(len(pages), np.int64)
+        return self.pre.page_vpn[pages] & (self._folio_pages[pages] - 1)
 
     def flush_entries(self, folios: np.ndarray) -> np.ndarray:
         """int64: the TLB entries a flush of each folio drops: one for a PMD-mapped folio
         (one 2 MiB translation), one per base page for a PTE-mapped one."""
         pages = self.folio_pages(folios)
-        return np.where(pages == 1 << self.pmd_order, 1, pages)
+        return pages if self._base_pages_only else np.where(pages == 1 << self.pmd_order, 1, pages)
 
     def flush_span(self, folios: np.ndarray) -> np.ndarray:
         """int64: what a flush of each folio counts against ``ceiling_pages`` and pays
@@ -365,33 +377,28 @@ class Engine:
     def add_batch(
         self, *, call: Call, kind: str, pages: int, nr_succeeded: int, start_ns: int,
         end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int, remap_ns: int, other_ns: int,
-        folios: int | None = None, batch_id: int | None = None,
+        folios: int | None = None,
     ) -> None:
-        """Record the batch ``batch_id`` (None: the last numbered by :meth:`new_batch_id`); its
-        phase durations must add up to its length. ``pages`` and ``nr_succeeded`` count base
-        pages, as the kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None:
-        as many as pages)."""
-        if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
-            raise AssertionError("batch phases do not add up to the batch length")
-        self._batches.append({
-            "batch_id": self.n_batches - 1 if batch_id is None else batch_id,
-            "req_id": call.req_id, "cpu": call.cpu,
-            "pid_index": call.pid_index, "kind": kind,
-            "mode": "async" if call.is_async else "sync", "pages": pages,
-            "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
-            "start_ns": start_ns, "end_ns": end_ns, "unmap_ns": unmap_ns, "flush_ns": flush_ns,
-            "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns,
-            "folios": pages if folios is None else folios,
-        })
+        """Record the batch last numbered by :meth:`new_batch_id`; its phase durations must
+        add up to its length. ``pages`` and ``nr_succeeded`` count base pages, as the
+        kernel's ``nr_succeeded`` does; ``folios`` the folios submitted (None: as many as
+        pages)."""
+        self._batches.append(_batch_record(
+            self.n_batches - 1, call, kind, pages, nr_succeeded, start_ns, end_ns, unmap_ns,
+            flush_ns, copy_ns, remap_ns, other_ns, pages if folios is None else folios))
 
-    def add_batches(self, *, call: Call, kind: str, batch_id: np.ndarray,
-                    **columns: np.ndarray) -> None:
-        """Record batches as :meth:`add_batch` records each, from an array of one value per
-        batch for each of its arguments."""
-        names = list(columns)
-        rows = zip(*(columns[name].tolist() for name in names), strict=True)
-        for bid, values in zip(batch_id.tolist(), rows, strict=True):
-            self.add_batch(call=call, kind=kind, batch_id=bid, **dict(zip(names, values, strict=True)))
+    def add_batches(
+        self, *, call: Call, kind: str, batch_id: np.ndarray, pages: np.ndarray,
+        nr_succeeded: np.ndarray, start_ns: np.ndarray, end_ns: np.ndarray,
+        unmap_ns: np.ndarray, flush_ns: np.ndarray, copy_ns: np.ndarray, remap_ns: np.ndarray,
+        other_ns: np.ndarray, folios: np.ndarray,
+    ) -> None:
+        """Record batches as :meth:`add_batch` records each, from arrays of one value per
+        batch, ``batch_id`` their numbers."""
+        columns = (batch_id, pages, nr_succeeded, start_ns, end_ns, unmap_ns, flush_ns, copy_ns,
+                   remap_ns, other_ns, folios)
+        for row in zip(*(c.tolist() for c in columns), strict=True):
+            self._batches.append(_batch_record(row[0], call, kind, *row[1:]))
 
     # -- results ----------------------------------------------------------------------------
 
@@ -450,6 +457,21 @@ class Engine:
         if not self.mask_table:
             return np.zeros((1, self.pre.machine.cpus), np.uint8)
         return np.stack(self.mask_table)
+
+
+def _batch_record(batch_id: int, call: Call, kind: str, pages: int, nr_succeeded: int,
+                  start_ns: int, end_ns: int, unmap_ns: int, flush_ns: int, copy_ns: int,
+                  remap_ns: int, other_ns: int, folios: int) -> dict[str, int | str]:
+    if unmap_ns + flush_ns + copy_ns + remap_ns + other_ns != end_ns - start_ns:
+        raise AssertionError("batch phases do not add up to the batch length")
+    return {
+        "batch_id": batch_id, "req_id": call.req_id, "cpu": call.cpu,
+        "pid_index": call.pid_index, "kind": kind,
+        "mode": "async" if call.is_async else "sync", "pages": pages,
+        "nr_succeeded": nr_succeeded, "nr_failed": pages - nr_succeeded,
+        "start_ns": start_ns, "end_ns": end_ns, "unmap_ns": unmap_ns, "flush_ns": flush_ns,
+        "copy_ns": copy_ns, "remap_ns": remap_ns, "other_ns": other_ns, "folios": folios,
+    }
 
 
 def within(counts: np.ndarray) -> np.ndarray:

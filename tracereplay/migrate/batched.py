@@ -36,6 +36,7 @@ from tracereplay.migrate._steps import (
     chunk_bounds,
     one_by_one,
 )
+from tracereplay.migrate._windows import folio_windows
 from tracereplay.migrate.registry import register
 
 
@@ -194,11 +195,6 @@ def _chunk_sums(v: np.ndarray, firsts: np.ndarray, k: np.ndarray) -> np.ndarray:
     return out
 
 
-def _before_each(running: np.ndarray, firsts: np.ndarray) -> np.ndarray:
-    """A running sum (inclusive) as it was before each chunk's first row."""
-    return np.concatenate([[0], running])[firsts]
-
-
 def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: MaskReader,
              t: int, batch_copy: bool, chunk_pages: np.ndarray) -> tuple[int, int]:
     """Time the stretch's chunks (``chunk_pages``: the base pages of each) one after another
@@ -221,8 +217,11 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         copied = [eng.copier.batch(eng.folio_bytes(folios[a:a + k]))
                   for a, k in zip(firsts.tolist(), st.k.tolist(), strict=True)]
         copy_ns = np.array([cp.total_ns for cp in copied], np.int64)
+        copied_start = _joined_offsets([cp.start_ns for cp in copied])
+        copied_end = _joined_offsets([cp.end_ns for cp in copied])
     else:
         copy_ns = _chunk_sums(copy, firsts, st.k)
+        copied_start = copied_end = np.zeros(0, np.int64)
     # Each chunk: its attempts and unmaps, its flush, then its moves.
     before = st.attempts * c.other_ns + sums["off_unmap"] + sums["unmap"]
     after = sums["off_move"] + copy_ns + sums["remap"]
@@ -236,17 +235,9 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
                     remap_ns=sums["remap"],
                     other_ns=st.attempts * c.other_ns + sums["off_unmap"] + sums["off_move"],
                     folios=st.sizes)
-
-    def each(v: np.ndarray) -> np.ndarray:  # each chunk's value on each of its folios' rows
-        return np.repeat(v, st.k)
-
-    o = within(st.k)  # position among its chunk's moves
-    deferred = each(ch.deferred)
-    # Each folio's unmap ends after the chunk's unmaps up to its own (every mapping of each)
-    # and the local flushes of those before it.
-    running = np.cumsum(off_u + unmap_c + ch.local)
-    unmap = each(ch.start - _before_each(running, firsts)) + (st.attempt + 1) * c.other_ns + \
-        running - ch.local
+    pos, batch_id, unmap, flush, copy_start, copy_end, remap, round_ = folio_windows(
+        st.k, ch.start, moves, copy_ns, ch.deferred, batch_ids, st.attempt, c.other_ns,
+        off_u + unmap_c, ch.local, off_m, copy, remap_c, copied_start, copied_end, batch_copy)
     # The rounds: a deferring chunk's one (if it unmapped a folio), else one per folio.
     n_rounds = np.where(ch.deferred, st.k > 0, st.k)
     of = np.repeat(np.arange(len(st.k)), n_rounds)  # each round's chunk
@@ -262,30 +253,16 @@ def _lay_out(eng: Engine, call: Call, pages: np.ndarray, st: _Stretch, masks: Ma
         page_list=eng.translations(folios),
         broadcast=ch.broadcast[of],
     ))
-    round_ = first + each(np.cumsum(n_rounds) - n_rounds) + np.where(deferred, 0, o)
-    if batch_copy:
-        # Each folio's copy as the engine did it; the remaps follow the chunk's whole copy.
-        copy_start = each(moves) + _joined_offsets([cp.start_ns for cp in copied])
-        copy_end = each(moves) + _joined_offsets([cp.end_ns for cp in copied])
-        # The chunk's pauses before moves fall among its remaps, each before its folio's.
-        running = np.cumsum(off_m + remap_c)
-        remap = each(moves + copy_ns - _before_each(running, firsts)) + running
-    else:
-        running = np.cumsum(off_m + copy + remap_c)
-        remap = each(moves - _before_each(running, firsts)) + running
-        copy_end = remap - remap_c
-        copy_start = copy_end - copy
     eng.add_pages(PageRows(
-        page=folios, batch_id=each(batch_ids), pos=o, unmap_ns=unmap,
-        flush_ns=np.where(deferred, each(moves), unmap + ch.local), copy_start_ns=copy_start,
-        remap_ns=remap, round=round_, status=np.zeros(len(o), np.int8), attempts=st.tries,
-        copy_end_ns=copy_end,
+        page=folios, batch_id=batch_id, pos=pos, unmap_ns=unmap, flush_ns=flush,
+        copy_start_ns=copy_start, remap_ns=remap, round=first + round_,
+        status=np.zeros(len(pos), np.int8), attempts=st.tries, copy_end_ns=copy_end,
     ), call)
     return t, int(batch_ids[-1])
 
 
 def _joined_offsets(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
 
 
 def plan_call(eng: Engine, call: Call, pages: np.ndarray, start_ns: int, *,
