@@ -164,7 +164,9 @@ class TableWriter:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self._pending.append(table.cast(self.schema))
+            # (a table built for this schema, as to_table builds it, needs no cast)
+            same = table.schema.equals(self.schema, check_metadata=True)
+            self._pending.append(table if same else table.cast(self.schema))
             self._pending_rows += table.num_rows
             self.rows += table.num_rows
             if self._pending_rows >= _ROW_GROUP_ROWS:

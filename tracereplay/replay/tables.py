@@ -78,7 +78,7 @@ def migrations_table(pre: PrePass, pg: dict[str, np.ndarray]) -> pa.Table:
     page = pg["page"]
     return ev.to_table("migrations", {
         "req_id": pg["req_id"], "batch_id": pg["batch_id"], "cpu": pg["cpu"],
-        "pid": pre.pids[pre.page_pid[page]], "vpn": pre.page_vpn[page],
+        "pid": pre.pids.take(pre.page_pid.take(page)), "vpn": pre.page_vpn.take(page),
         "pos_in_batch": _nullable(pg["pos"]),
         "src_node": pg["src_node"], "dst_node": pg["dst_node"],
         "unmap_ns": _nullable(pg["unmap_ns"]), "flush_ns": _nullable(pg["flush_ns"]),
