@@ -22,6 +22,7 @@ from tracereplay.trace.columns import (
     _kind_masks,
     _mask_where,
     _rows_at,
+    _states,
     _valid_mask,
 )
 from tracereplay.trace.schema import (
@@ -43,8 +44,10 @@ from tracereplay.trace.schema import (
 
 
 def _first(mask: np.ndarray) -> int | None:
-    i = int(np.argmax(mask)) if mask.size else 0
-    return i if mask.size and mask[i] else None
+    if not mask.size:
+        return None
+    i = int(mask.argmax())
+    return i if mask[i] else None
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -203,20 +206,26 @@ class _Validator:
              lambda i: f"unknown kind {batch.column('kind')[i].as_py()!r}; expected one of "
                        f"{', '.join(KINDS)}")
         masks = _kind_masks(kind)
-        for name, spec in _columns().items():
-            required = _mask_where(masks, spec, "required")
-            flag(required & ~cols[name].valid, "non-null", name,
-                 lambda i, name=name: f"{name} is null on a "
-                                      f"{KINDS[kind.values[i]]} row, which requires it")
-        _drop_ignored(cols, masks)
+        # The first row where a column its kind requires is null; of that row, the first such
+        # column (the order in which one flag per column would name it).
+        names = list(_columns())
+        missing = _states(kind.values, "required") & ~np.array([cols[n].valid for n in names])
+        i = _first(missing.any(axis=0))
+        if i is not None:
+            name = names[int(missing[:, i].argmax())]
+            problems.append((i, "non-null", name, f"{name} is null on a "
+                                                  f"{KINDS[kind.values[i]]} row, which requires it"))
+        _drop_ignored(cols, _states(kind.values, "ignored"))
 
         ts = cols["ts_ns"]
         flag(ts.valid & (ts.values < 0), "ts-non-decreasing", "ts_ns",
              lambda i: f"ts_ns is negative: {ts.values[i]}")
-        idx = np.flatnonzero(ts.valid)
+        idx = ts.valid.nonzero()[0]
         if idx.size:
             v = ts.values[idx]
-            before = np.r_[v[0] if self.last_ts is None else self.last_ts, v[:-1]]
+            before = np.empty_like(v)
+            before[0] = v[0] if self.last_ts is None else self.last_ts
+            before[1:] = v[:-1]
             j = _first(v < before)
             if j is not None:
                 problems.append((int(idx[j]), "ts-non-decreasing", "ts_ns",
