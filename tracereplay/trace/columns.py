@@ -21,6 +21,16 @@ from tracereplay.trace.schema import (
 )
 
 
+def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    """The schema columns of ``batch`` by name (``batch.column(name)`` for each costs more than
+    all of them at once); a schema column the batch holds twice raises as ``batch.column``
+    does."""
+    names = batch.schema.names
+    if len(set(names)) < len(names):
+        return {n: batch.column(n) for n in _columns() if n in names}
+    return dict(zip(names, batch.columns))
+
+
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
     """Column ``name`` of ``batch``, or all nulls of its canonical type when the batch lacks it."""
     if name in batch.schema.names:
@@ -131,7 +141,10 @@ def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
             return arr.indices.to_numpy(zero_copy_only=False)  # already the codes
         lookup = np.array([words.index(w) if w in words else -2 for w in dictionary] + [-1],
                           dtype=np.int8)
-        idx = arr.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+        idx = arr.indices
+        if arr.null_count:
+            idx = idx.fill_null(len(dictionary))
+        idx = idx.to_numpy(zero_copy_only=False)
         codes = lookup[idx]
     elif len(arr) <= _FEW_ROWS:  # a compute call costs more than a word at a time
         lookup = {w: i for i, w in enumerate(words)}
@@ -167,8 +180,8 @@ def _numpy_col(arr: pa.Array, name: str) -> _Col:
 def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
     """Every schema column of ``batch`` as numpy; absent columns are all null."""
     n = batch.num_rows
-    present = set(batch.schema.names)
-    return {name: _numpy_col(batch.column(name), name) if name in present
+    arrays = _by_name(batch)
+    return {name: _numpy_col(arrays[name], name) if name in arrays
             else _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
             for name in _columns()}
 
@@ -226,6 +239,13 @@ def _schema_of(names: tuple[str, ...]) -> pa.Schema:
     return pa.schema([schema.field(n) for n in names])
 
 
+@cache
+def _fields_of(names: tuple[str, ...]) -> list[tuple[int, str, pa.DataType]]:
+    """(position among the schema columns, name, canonical type) of each of ``names``."""
+    index = {name: c for c, name in enumerate(_columns())}
+    return [(index[f.name], f.name, f.type) for f in _schema_of(names)]
+
+
 def _arrow_col(col: _Col, name: str) -> pa.Array:
     """A numpy column back as its canonical Arrow array."""
     if name == "kind":
@@ -255,28 +275,28 @@ def _canonical(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
     """
     import pyarrow.compute as pc
 
-    schema = _schema_of(tuple(names))
-    kind = _numpy_col(batch.column("kind"), "kind")
+    key = tuple(names)
+    given = _by_name(batch)
+    kind = _numpy_col(given["kind"], "kind")
     ignored = _states(kind.values, "ignored")
     ignores = ignored.any(axis=1)
-    index = {name: c for c, name in enumerate(_columns())}
-    present = set(batch.schema.names)
     arrays = []
-    for field in schema:
-        name, dtype = field.name, field.type
-        c = index[name]
+    for c, name, dtype in _fields_of(key):
         if name == "kind":
-            arr = _arrow_col(kind, name)
-        elif name not in present:
+            arr = given["kind"]
+            if not (arr.type == dtype and arr.null_count == 0
+                    and arr.dictionary.equals(_kind_words())):  # else not the canonical codes
+                arr = _arrow_col(kind, name)
+        elif name not in given:
             arr = pa.nulls(batch.num_rows, dtype)
-        elif batch.column(name).type == dtype:
-            arr = batch.column(name)
+        elif given[name].type == dtype:
+            arr = given[name]
             if (arr.null_count < len(arr) and ignores[c]
                     and (_valid_mask(arr) & ignored[c]).any()):
                 arr = pc.if_else(pa.array(ignored[c]), pa.scalar(None, dtype), arr)
         else:
-            col = _numpy_col(batch.column(name), name)
+            col = _numpy_col(given[name], name)
             col.valid &= ~ignored[c]
             arr = _arrow_col(col, name)
         arrays.append(arr)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, schema=_schema_of(key))

@@ -12,7 +12,9 @@ from tracereplay.errors import TraceFormatError
 from tracereplay.machine import Machine
 from tracereplay.trace._rows import first_bad_row
 from tracereplay.trace.columns import (
+    _FEW_ROWS,
     _batch_cols,
+    _by_name,
     _canonical,
     _codes,
     _Col,
@@ -63,6 +65,20 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(seen).astype(values.dtype) + lo
 
 
+def _union(seen: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.union1d(seen, values)`` of sorted distinct int64 ``seen``: ``seen`` itself when it
+    holds every one of ``values`` (most batches name no new process or CPU)."""
+    if values.size == 0:
+        return seen
+    if values.size > _FEW_ROWS:
+        values = _distinct(values)
+    if seen.size:
+        pos = np.minimum(np.searchsorted(seen, values), seen.size - 1)
+        if (seen[pos] == values).all():
+            return seen
+    return np.union1d(seen, values)
+
+
 class _Requests:
     """Migrate requests seen so far, sorted by req_id, with what every row of one must share."""
 
@@ -95,11 +111,15 @@ class _Requests:
         prior[found] = self.rows[pos[found]]
         ref[~found] = attrs[~found][first_idx][inverse]
         ref_first[~found] = new_first_row[inverse]
-        # How many rows of the same request came earlier in this batch.
+        # How many rows of the same request came earlier in this batch: in the rows sorted by
+        # request, each row's distance from the first of its request.
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
-        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        run = np.arange(ids.size) - np.repeat(starts, np.diff(np.r_[starts, ids.size]))
+        at = np.arange(ids.size)
+        starts = np.zeros(ids.size, dtype=at.dtype)
+        new_run = sorted_ids[1:] != sorted_ids[:-1]
+        starts[1:][new_run] = at[1:][new_run]
+        run = at - np.maximum.accumulate(starts)
         earlier = np.empty_like(run)
         earlier[order] = run
         prior += earlier
@@ -178,6 +198,8 @@ class _Validator:
         self.pids = np.zeros(0, dtype=np.int64)
         self.cpus = np.zeros(0, dtype=np.int64)
         self.pages: dict[int, np.ndarray] = {}
+        # The schema of the last batch :meth:`check_group` found of canonical column types.
+        self._group_schema: pa.Schema | None = None
 
     def error(self, message: str, *, column: str | None = None, row: int | None = None,
               rule: str) -> TraceFormatError:
@@ -286,17 +308,20 @@ class _Validator:
         type (or the batch is empty). A broken rule is reported exactly as :meth:`check` reports it."""
         if batch.num_rows == 0:
             return None
-        schema = arrow_schema(optional=True)
         names = batch.schema.names
-        for name in names:
-            if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+        if self._group_schema is None or not batch.schema.equals(self._group_schema):
+            schema = arrow_schema(optional=True)
+            for name in names:
+                if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+                    return None
+            if not pa.types.is_string(batch.column("kind").type.value_type):
                 return None
-        kind = batch.column("kind")
-        if not pa.types.is_string(kind.type.value_type):
-            return None
+            self._group_schema = batch.schema
+        arrays = _by_name(batch)
         n = batch.num_rows
-        codes = _codes(kind, KINDS)
-        raw = {name: _column(batch, name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        codes = _codes(arrays["kind"], KINDS)
+        raw = {name: arrays[name] if name in arrays else _column(batch, name)
+               for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
         valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
                  for name, a in raw.items()}
         values = {name: _filled(a) for name, a in raw.items()}
@@ -307,13 +332,14 @@ class _Validator:
         bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
                             ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
                             _VADDR_LIMIT)
-        mode = _column(batch, "mode")
+        mode = arrays["mode"] if "mode" in arrays else _column(batch, "mode")
         if bad < 0 and mode.null_count < n:
-            bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
+            words = _codes(mode.drop_null() if mode.null_count else mode, ("sync", "async"))
+            bad = -1 if _first(words == -2) is None else 0
         for name in ("order", "mappings", *OFF_CPU_COLUMNS):
             # None may be set on an access row: check() names the row.
-            if bad < 0 and name in names:
-                col = batch.column(name)
+            if bad < 0 and name in arrays:
+                col = arrays[name]
                 if col.null_count < n and _first(
                         _valid_mask(col) & (codes == KIND_CODES["access"])) is not None:
                     bad = 0
@@ -322,8 +348,8 @@ class _Validator:
             self.check(batch)  # names the broken rule
             raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
         first_group = self.first_ts is None
-        other = np.flatnonzero(codes != KIND_CODES["access"])
-        others = _rows_at(batch, other)
+        other = (codes != KIND_CODES["access"]).nonzero()[0]
+        others = batch if len(other) == n else _rows_at(batch, other)
         if len(other):
             self.check(others, rows=offset + other)  # migrate and map rows: every rule
         if first_group:
@@ -332,7 +358,7 @@ class _Validator:
         group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
                          pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
                          other_index=other, others=_canonical(others, list(_columns())))
-        if self.summarise:
+        if self.summarise and len(other) < n:
             self._count_group(group)
         self.rows += n
         return group
@@ -433,9 +459,9 @@ class _Validator:
         c["maps"] += int(np.count_nonzero(masks["map"]))
         c["migrate_pages"] += int(np.count_nonzero(masks["migrate"] & cols["vaddr"].valid))
         pid = cols["pid"]
-        self.pids = np.union1d(self.pids, _distinct(pid.values[pid.valid]))
+        self.pids = _union(self.pids, pid.values[pid.valid])
         cpu = cols["cpu"]
-        self.cpus = np.union1d(self.cpus, _distinct(cpu.values[cpu.valid]))
+        self.cpus = _union(self.cpus, cpu.values[cpu.valid])
         vaddr = cols["vaddr"]
         shift = np.uint64(self.machine.page_shift if self.machine else 12)
         vpn = vaddr.values[vaddr.valid].astype(np.uint64) >> shift
