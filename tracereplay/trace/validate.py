@@ -97,32 +97,36 @@ class _Requests:
         """Add the migrate rows of one batch; return (row, column, message) of the first clash."""
         if ids.size == 0:
             return None
-        pos = np.searchsorted(self.ids, ids)
-        found = pos < self.ids.size
-        found[found] = self.ids[pos[found]] == ids[found]
-        new_ids, first_idx, inverse = np.unique(ids[~found], return_index=True,
-                                                return_inverse=True)
-        new_first_row = rows[~found][first_idx]
-        ref = np.empty_like(attrs)
-        ref_first = np.empty_like(rows)
-        prior = np.zeros(ids.size, dtype=np.int64)
-        ref[found] = self.attrs[pos[found]]
-        ref_first[found] = self.first_row[pos[found]]
-        prior[found] = self.rows[pos[found]]
-        ref[~found] = attrs[~found][first_idx][inverse]
-        ref_first[~found] = new_first_row[inverse]
-        # How many rows of the same request came earlier in this batch: in the rows sorted by
-        # request, each row's distance from the first of its request.
+        # The batch's requests: its rows sorted by req_id (stably: a request's rows in batch
+        # order), each request's first row, and how many of its rows came earlier.
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
+        head = np.empty(ids.size, dtype=bool)
+        head[0] = True
+        np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=head[1:])
+        request_sorted = np.cumsum(head) - 1
+        request = np.empty_like(request_sorted)
+        request[order] = request_sorted
         at = np.arange(ids.size)
-        starts = np.zeros(ids.size, dtype=at.dtype)
-        new_run = sorted_ids[1:] != sorted_ids[:-1]
-        starts[1:][new_run] = at[1:][new_run]
-        run = at - np.maximum.accumulate(starts)
-        earlier = np.empty_like(run)
-        earlier[order] = run
-        prior += earlier
+        starts = at[head]
+        earlier = np.empty_like(at)
+        earlier[order] = at - starts[request_sorted]
+        req_ids, first_idx = sorted_ids[head], order[head]
+        counts = np.empty_like(starts)
+        counts[:-1] = starts[1:] - starts[:-1]
+        counts[-1] = ids.size - starts[-1]
+        # Which of them were seen in earlier batches, and where.
+        pos = np.searchsorted(self.ids, req_ids)
+        found = pos < self.ids.size
+        found[found] = self.ids[pos[found]] == req_ids[found]
+        # What each row must match: its request's first row, in this batch or an earlier one.
+        req_ref, req_first = attrs[first_idx], rows[first_idx]
+        req_prior = np.zeros(req_ids.size, dtype=np.int64)
+        req_ref[found] = self.attrs[pos[found]]
+        req_first[found] = self.first_row[pos[found]]
+        req_prior[found] = self.rows[pos[found]]
+        ref, ref_first = req_ref[request], req_first[request]
+        prior = req_prior[request] + earlier
 
         differs = attrs != ref
         shape_col = self.ATTRS.index("shape")
@@ -137,7 +141,7 @@ class _Requests:
                          f"req_id {rid} is a whole-node migrate and already has a row (row "
                          f"{first}); a whole-node request has exactly one row")
             else:
-                a = int(np.argmax(differs[i]))
+                a = int(differs[i].argmax())
                 column = self.ATTRS[a]
                 if column == "shape":
                     what = ("whole-node" if attrs[i, a] else "explicit-page",
@@ -148,7 +152,7 @@ class _Requests:
                     detail = (f"has {column} {self._show(column, attrs[i, a])} but row {first} "
                               f"of it has {self._show(column, ref[i, a])}")
                 clash = (int(rows[i]), column, f"req_id {rid} {detail}")
-        self._merge(pos, found, ids, attrs, rows, new_ids, first_idx)
+        self._merge(pos, found, req_ids, counts, req_ref, req_first)
         return clash
 
     @staticmethod
@@ -157,18 +161,20 @@ class _Requests:
             return "async" if value == 1 else "sync"
         return str(int(value))
 
-    def _merge(self, pos: np.ndarray, found: np.ndarray, ids: np.ndarray, attrs: np.ndarray,
-               rows: np.ndarray, new_ids: np.ndarray, first_idx: np.ndarray) -> None:
-        np.add.at(self.rows, pos[found], 1)
-        if new_ids.size == 0:
+    def _merge(self, pos: np.ndarray, found: np.ndarray, req_ids: np.ndarray,
+               counts: np.ndarray, attrs: np.ndarray, first_row: np.ndarray) -> None:
+        """Count the rows of the batch's requests (sorted by id, each once, with its row count
+        and first row's attributes) into the requests seen so far."""
+        self.rows[pos[found]] += counts[found]
+        new = ~found
+        if not new.any():
             return
-        new_counts = np.bincount(np.searchsorted(new_ids, ids[~found]), minlength=new_ids.size)
-        all_ids = np.concatenate([self.ids, new_ids])
+        all_ids = np.concatenate([self.ids, req_ids[new]])
         order = np.argsort(all_ids, kind="stable")
         self.ids = all_ids[order]
-        self.attrs = np.concatenate([self.attrs, attrs[~found][first_idx]])[order]
-        self.first_row = np.concatenate([self.first_row, rows[~found][first_idx]])[order]
-        self.rows = np.concatenate([self.rows, new_counts])[order]
+        self.attrs = np.concatenate([self.attrs, attrs[new]])[order]
+        self.first_row = np.concatenate([self.first_row, first_row[new]])[order]
+        self.rows = np.concatenate([self.rows, counts[new]])[order]
 
     @property
     def calls(self) -> int:
@@ -322,33 +328,15 @@ class _Validator:
         codes = _codes(arrays["kind"], KINDS)
         raw = {name: arrays[name] if name in arrays else _column(batch, name)
                for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
-        valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
-                 for name, a in raw.items()}
         values = {name: _filled(a) for name, a in raw.items()}
-        last = -1 if self.last_ts is None else self.last_ts
-        cpus = self.machine.cpus if self.machine else _PID_LIMIT
-        v = {k: frozen(a) for k, a in values.items()}
-        ok = {k: frozen(a) for k, a in valid.items()}
-        bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
-                            ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
-                            _VADDR_LIMIT)
-        mode = arrays["mode"] if "mode" in arrays else _column(batch, "mode")
-        if bad < 0 and mode.null_count < n:
-            words = _codes(mode.drop_null() if mode.null_count else mode, ("sync", "async"))
-            bad = -1 if _first(words == -2) is None else 0
-        for name in ("order", "mappings", *OFF_CPU_COLUMNS):
-            # None may be set on an access row: check() names the row.
-            if bad < 0 and name in arrays:
-                col = arrays[name]
-                if col.null_count < n and _first(
-                        _valid_mask(col) & (codes == KIND_CODES["access"])) is not None:
-                    bad = 0
+        other = (codes != KIND_CODES["access"]).nonzero()[0]
         offset = self.rows
+        # Without access rows check() below checks every rule of every row.
+        bad = self._first_bad(arrays, codes, raw, values) if len(other) < n else -1
         if bad >= 0:
             self.check(batch)  # names the broken rule
             raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
         first_group = self.first_ts is None
-        other = (codes != KIND_CODES["access"]).nonzero()[0]
         others = batch if len(other) == n else _rows_at(batch, other)
         if len(other):
             self.check(others, rows=offset + other)  # migrate and map rows: every rule
@@ -362,6 +350,33 @@ class _Validator:
             self._count_group(group)
         self.rows += n
         return group
+
+    def _first_bad(self, arrays: dict[str, pa.Array], codes: np.ndarray,
+                   raw: dict[str, pa.Array], values: dict[str, np.ndarray]) -> int:
+        """The compiled pass of :meth:`check_group`: the first row (of the group) that breaks
+        a rule, or -1."""
+        n = len(codes)
+        valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
+                 for name, a in raw.items()}
+        last = -1 if self.last_ts is None else self.last_ts
+        cpus = self.machine.cpus if self.machine else _PID_LIMIT
+        v = {k: frozen(a) for k, a in values.items()}
+        ok = {k: frozen(a) for k, a in valid.items()}
+        bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
+                            ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
+                            _VADDR_LIMIT)
+        mode = arrays.get("mode")  # absent: all null
+        if bad < 0 and mode is not None and mode.null_count < n:
+            words = _codes(mode.drop_null() if mode.null_count else mode, ("sync", "async"))
+            bad = -1 if _first(words == -2) is None else 0
+        for name in ("order", "mappings", *OFF_CPU_COLUMNS):
+            # None may be set on an access row: check() names the row.
+            if bad < 0 and name in arrays:
+                col = arrays[name]
+                if col.null_count < n and _first(
+                        _valid_mask(col) & (codes == KIND_CODES["access"])) is not None:
+                    bad = 0
+        return int(bad)
 
     def _count_group(self, g: RowGroup) -> None:
         """Count the access rows of a row group (:meth:`check` counted the others)."""
