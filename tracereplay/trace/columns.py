@@ -177,10 +177,13 @@ def _numpy_col(arr: pa.Array, name: str) -> _Col:
     return _int_col(arr)
 
 
-def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
-    """Every schema column of ``batch`` as numpy; absent columns are all null."""
+def _batch_cols(batch: pa.RecordBatch,
+                arrays: dict[str, pa.Array] | None = None) -> dict[str, _Col]:
+    """Every schema column of ``batch`` as numpy; absent columns are all null. ``arrays``: the
+    batch's :func:`_by_name`, when the caller has it."""
     n = batch.num_rows
-    arrays = _by_name(batch)
+    if arrays is None:
+        arrays = _by_name(batch)
     return {name: _numpy_col(arrays[name], name) if name in arrays
             else _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
             for name in _columns()}
@@ -266,18 +269,22 @@ def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
                                       schema=pa.schema([schema.field(n) for n in names]))
 
 
-def _canonical(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+def _canonical(batch: pa.RecordBatch, names: list[str], *,
+               arrays: dict[str, pa.Array] | None = None,
+               kind: _Col | None = None) -> pa.RecordBatch:
     """``batch`` (of a validated file) cast to the canonical types, only ``names``.
 
     A column already of its canonical type passes through as it is unless it holds values its
     row's kind ignores (a file written by :func:`write` never does): converting through numpy
-    costs more than reading the file.
+    costs more than reading the file. ``arrays`` and ``kind``: the batch's :func:`_by_name` and
+    kind column as numpy, when the caller has them.
     """
     import pyarrow.compute as pc
 
     key = tuple(names)
-    given = _by_name(batch)
-    kind = _numpy_col(given["kind"], "kind")
+    given = _by_name(batch) if arrays is None else arrays
+    if kind is None:
+        kind = _numpy_col(given["kind"], "kind")
     ignored = _states(kind.values, "ignored")
     ignores = ignored.any(axis=1)
     arrays = []

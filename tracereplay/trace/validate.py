@@ -212,15 +212,17 @@ class _Validator:
         return TraceFormatError(message, path=self.path, column=column, row=row,
                                 rule=rule_text(rule))
 
-    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> dict[str, _Col]:
+    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None, *,
+              arrays: dict[str, pa.Array] | None = None) -> dict[str, _Col]:
         """Validate one batch (rows continue from the previous one); return its columns.
 
         ``rows``, if given, are the file row numbers of the batch's rows (a selection of a row
         group whose other rows :meth:`check_group` checked); the row count is then the caller's.
+        ``arrays``: the batch's columns by name (``columns._by_name``), when the caller has them.
         """
         offset = self.rows
         row_of = np.arange(offset, offset + batch.num_rows) if rows is None else rows
-        cols = _batch_cols(batch)
+        cols = _batch_cols(batch, arrays)
         problems: list[tuple[int, str, str | None, str]] = []  # (row, rule, column, message)
 
         def flag(mask: np.ndarray, rule: str, column: str | None, message: Any) -> None:
@@ -337,15 +339,20 @@ class _Validator:
             self.check(batch)  # names the broken rule
             raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
         first_group = self.first_ts is None
-        others = batch if len(other) == n else _rows_at(batch, other)
-        if len(other):
-            self.check(others, rows=offset + other)  # migrate and map rows: every rule
+        if len(other) == n:  # no access rows (one migrate row between two long runs of them)
+            cols = self.check(batch, rows=offset + other, arrays=arrays)
+            others = _canonical(batch, list(_columns()), arrays=arrays, kind=cols["kind"])
+        else:
+            taken = _rows_at(batch, other)
+            if len(other):
+                self.check(taken, rows=offset + other)  # migrate and map rows: every rule
+            others = _canonical(taken, list(_columns()))
         if first_group:
             self.first_ts = int(values["ts_ns"][0])
         self.last_ts = int(values["ts_ns"][-1])
         group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
                          pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
-                         other_index=other, others=_canonical(others, list(_columns())))
+                         other_index=other, others=others)
         if self.summarise and len(other) < n:
             self._count_group(group)
         self.rows += n
