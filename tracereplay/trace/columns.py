@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -242,6 +242,16 @@ def _schema_of(names: tuple[str, ...]) -> pa.Schema:
     return pa.schema([schema.field(n) for n in names])
 
 
+def _nulls(n: int, dtype: pa.DataType) -> pa.Array:
+    """``pa.nulls(n, dtype)``; the same array again for a few rows (arrays are immutable)."""
+    return _few_nulls(n, dtype) if n <= _FEW_ROWS else pa.nulls(n, dtype)
+
+
+@lru_cache(maxsize=256)
+def _few_nulls(n: int, dtype: pa.DataType) -> pa.Array:
+    return pa.nulls(n, dtype)
+
+
 @cache
 def _fields_of(names: tuple[str, ...]) -> list[tuple[int, str, pa.DataType]]:
     """(position among the schema columns, name, canonical type) of each of ``names``."""
@@ -295,7 +305,7 @@ def _canonical(batch: pa.RecordBatch, names: list[str], *,
                     and arr.dictionary.equals(_kind_words())):  # else not the canonical codes
                 arr = _arrow_col(kind, name)
         elif name not in given:
-            arr = pa.nulls(batch.num_rows, dtype)
+            arr = _nulls(batch.num_rows, dtype)
         elif given[name].type == dtype:
             arr = given[name]
             if (arr.null_count < len(arr) and ignores[c]

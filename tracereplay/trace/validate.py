@@ -169,6 +169,12 @@ class _Requests:
         new = ~found
         if not new.any():
             return
+        if not self.ids.size or req_ids[new][0] > self.ids[-1]:  # the usual: ids grow
+            self.ids = np.concatenate([self.ids, req_ids[new]])
+            self.attrs = np.concatenate([self.attrs, attrs[new]])
+            self.first_row = np.concatenate([self.first_row, first_row[new]])
+            self.rows = np.concatenate([self.rows, counts[new]])
+            return
         all_ids = np.concatenate([self.ids, req_ids[new]])
         order = np.argsort(all_ids, kind="stable")
         self.ids = all_ids[order]
@@ -288,11 +294,13 @@ class _Validator:
              "src_node for a whole-node migrate")
 
         req = cols["req_id"]
-        m = np.flatnonzero(migrate & req.valid)
-        attrs = np.stack([  # in the order of _Requests.ATTRS
-            (~vaddr.valid[m]).astype(np.int64), ts.values[m], cols["cpu"].values[m],
-            cols["pid"].values[m], np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
-        ], axis=1).astype(np.int64)
+        m = (migrate & req.valid).nonzero()[0]
+        attrs = np.empty((m.size, len(_Requests.ATTRS)), dtype=np.int64)
+        for a, column in enumerate((  # in the order of _Requests.ATTRS
+            ~vaddr.valid[m], ts.values[m], cols["cpu"].values[m], cols["pid"].values[m],
+            np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
+        )):
+            attrs[:, a] = column
         clash = self.requests.check(row_of[m], req.values[m], attrs)
         if clash is not None:
             local = int(np.searchsorted(row_of, clash[0]))
