@@ -28,7 +28,7 @@ def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     names = batch.schema.names
     if len(set(names)) < len(names):
         return {n: batch.column(n) for n in _columns() if n in names}
-    return dict(zip(names, batch.columns))
+    return dict(zip(names, batch.columns, strict=True))
 
 
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -147,8 +147,8 @@ def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
         idx = idx.to_numpy(zero_copy_only=False)
         codes = lookup[idx]
     elif len(arr) <= _FEW_ROWS:  # a compute call costs more than a word at a time
-        lookup = {w: i for i, w in enumerate(words)}
-        codes = np.array([-1 if w is None else lookup.get(w, -2) for w in arr.to_pylist()],
+        index = {w: i for i, w in enumerate(words)}
+        codes = np.array([-1 if w is None else index.get(w, -2) for w in arr.to_pylist()],
                          dtype=np.int8)
     else:
         import pyarrow.compute as pc
@@ -296,8 +296,8 @@ def _canonical(batch: pa.RecordBatch, names: list[str], *,
     if kind is None:
         kind = _numpy_col(given["kind"], "kind")
     ignored = _states(kind.values, "ignored")
-    ignores = ignored.any(axis=1)
-    arrays = []
+    ignores = np.asarray(ignored.any(axis=1))
+    out = []
     for c, name, dtype in _fields_of(key):
         if name == "kind":
             arr = given["kind"]
@@ -315,5 +315,5 @@ def _canonical(batch: pa.RecordBatch, names: list[str], *,
             col = _numpy_col(given[name], name)
             col.valid &= ~ignored[c]
             arr = _arrow_col(col, name)
-        arrays.append(arr)
-    return pa.RecordBatch.from_arrays(arrays, schema=_schema_of(key))
+        out.append(arr)
+    return pa.RecordBatch.from_arrays(out, schema=_schema_of(key))
