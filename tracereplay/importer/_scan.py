@@ -350,14 +350,10 @@ def scan_text(
         v = _skip_spaces(buf, rb + 1, e)
         tsv = -1
         for _attempt in range(2):
-            w = v
-            while w < e and not _is_space(buf[_u(w)]):
-                w += 1
-            tsv = _parse_ts(buf, v, w)
-            if tsv >= 0:
-                v = _skip_spaces(buf, w, e)
-                break
+            tsv, w = _parse_ts(buf, v, e)
             v = _skip_spaces(buf, w, e)
+            if tsv >= 0:
+                break
         if tsv < 0:
             err[_u(i)] = 4
             continue
@@ -508,33 +504,33 @@ def _skip_spaces(buf, v, e) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _parse_ts(buf, v, w) -> int:
-    """ns of "secs.frac:" in [v, w), or -1."""
-    if w - v < 4 or buf[_u(w - 1)] != 58:
-        return -1
-    w -= 1
+def _parse_ts(buf, v, e):
+    """(ns, end) of the token at v (up to the next space or e) when it is "secs.frac:", else
+    (-1, end): one pass over the token."""
     secs = 0
     k = v
-    nd = 0
-    while k < w and 48 <= buf[_u(k)] <= 57:
+    while k < e and 48 <= buf[_u(k)] <= 57:
         secs = secs * 10 + (buf[_u(k)] - 48)
         k += 1
-        nd += 1
-    if nd == 0 or nd > 11 or k >= w or buf[_u(k)] != 46:
-        return -1
-    k += 1
+    ok = 0 < k - v <= 11 and k < e and buf[_u(k)] == 46
     frac = 0
     nf = 0
-    while k < w and 48 <= buf[_u(k)] <= 57:
-        if nf < 9:
-            frac = frac * 10 + (buf[_u(k)] - 48)
-            nf += 1
+    if ok:
         k += 1
-    if k != w or nf == 0:
-        return -1
-    for _ in range(9 - nf):
-        frac *= 10
-    return secs * 1_000_000_000 + frac
+        f0 = k
+        while k < e and 48 <= buf[_u(k)] <= 57:
+            if nf < 9:
+                frac = frac * 10 + (buf[_u(k)] - 48)
+                nf += 1
+            k += 1
+        ok = k > f0 and k < e and buf[_u(k)] == 58 and (k + 1 == e or _is_space(buf[_u(k + 1)]))
+    if ok:
+        for _ in range(9 - nf):
+            frac *= 10
+        return secs * 1_000_000_000 + frac, k + 1
+    while k < e and not _is_space(buf[_u(k)]):
+        k += 1
+    return -1, k
 
 
 @njit(cache=True, nogil=True)
