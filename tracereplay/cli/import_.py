@@ -113,9 +113,9 @@ def import_(
                                 ns_per_access=ns_per_access, strict=strict, force=force)  # fmt: skip
         manifest = {**res.manifest, "trace": str(res.trace_path)}
     else:
-        from tracereplay.importer._startup import without_blas_probe
+        from tracereplay.importer._startup import without_optional_probes
 
-        with err.status(f"importing {file}"), without_blas_probe():
+        with err.status(f"importing {file}"), without_optional_probes():
             kres = import_kernel_trace(file, out_dir, fmt=fmt, strict=strict, force=force,
                                        as_trace=as_trace, src_node=src_node, dst_node=dst_node,
                                        cpus=cpus, nodes=nodes)  # fmt: skip

@@ -68,6 +68,9 @@ class _Pipeline:
     start-up."""
 
     AHEAD = 4  # blocks read ahead of those being scanned
+    # Until the first scan starts (the compiled scanner loads first, a fixed 0.4 s or so on one
+    # core), the reader goes further ahead: the other core would otherwise wait for it.
+    STARTUP_AHEAD = 12
     SCANNERS = 2  # blocks scanned at once
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
@@ -77,7 +80,7 @@ class _Pipeline:
         self._reads: deque[Future[tuple[bytes, np.ndarray] | None]] = deque()
 
     def __enter__(self) -> _Pipeline:
-        for _ in range(1 + self.AHEAD):
+        for _ in range(1 + self.STARTUP_AHEAD):
             self._reads.append(self._reader.submit(self._read))
         return self
 
@@ -118,7 +121,8 @@ class _Pipeline:
         def next_scan() -> None:
             nonlocal i
             pending.append(self._scanner.submit(scan, self._reads.popleft(), i))
-            self._reads.append(self._reader.submit(self._read))
+            if len(self._reads) < 1 + self.AHEAD:  # back to AHEAD once the start-up's are in
+                self._reads.append(self._reader.submit(self._read))
             i += 1
 
         for _ in range(self.SCANNERS):

@@ -92,6 +92,11 @@ SYSTEM_WORDS, SYSTEM_OFFS = _packed(
 # Payload keys.
 K_PAGES, K_REASON, K_MODE, K_NR_SUCCEEDED, K_NR_FAILED, K_ADDR, K_ORDER = range(7)
 K_ADDRESS, K_ERROR_CODE, K_PTE = 7, 8, 9
+# The value of each byte as a hexadecimal digit, -1 for a byte that is none.
+_HEX = np.full(256, -1, np.int8)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 KEY_WORDS, KEY_OFFS = _packed(
     ["pages", "reason", "mode", "nr_succeeded", "nr_failed", "addr", "order", "address",
      "error_code", "pte"]
@@ -106,12 +111,12 @@ def _u(i):
     return np.uint64(i)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is_space(c: int) -> bool:
     return c == 32 or c == 9 or c == 13
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _equal(buf, s, e, words, offs, k) -> bool:
     ws = offs[_u(k)]
     n = offs[_u(k + 1)] - ws
@@ -123,14 +128,16 @@ def _equal(buf, s, e, words, offs, k) -> bool:
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _find_value(buf, ps, pe, k) -> int:
     """Start of the value of key ``k`` in payload [ps, pe) (``key=v`` or ``key:v``), or -1."""
     ws = KEY_OFFS[_u(k)]
     n = KEY_OFFS[_u(k + 1)] - ws
+    first = KEY_WORDS[_u(ws)]
     i = ps
     while i + n < pe:
-        if (i == ps or _is_space(buf[_u(i - 1)]) or buf[_u(i - 1)] == 44) and (
+        if buf[_u(i)] == first and (
+            i == ps or _is_space(buf[_u(i - 1)]) or buf[_u(i - 1)] == 44) and (
             buf[_u(i + n)] == 61 or buf[_u(i + n)] == 58
         ):
             same = True
@@ -147,7 +154,7 @@ def _find_value(buf, ps, pe, k) -> int:
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _parse_int(buf, v, pe) -> int:
     """Signed decimal at v, or MISSING."""
     if v < 0 or v >= pe:
@@ -167,7 +174,7 @@ def _parse_int(buf, v, pe) -> int:
     return -x if neg else x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _token_end(buf, v, pe) -> int:
     while v < pe and not _is_space(buf[_u(v)]) and buf[_u(v)] != 44:
         v += 1
@@ -343,14 +350,10 @@ def scan_text(
         v = _skip_spaces(buf, rb + 1, e)
         tsv = -1
         for _attempt in range(2):
-            w = v
-            while w < e and not _is_space(buf[_u(w)]):
-                w += 1
-            tsv = _parse_ts(buf, v, w)
-            if tsv >= 0:
-                v = _skip_spaces(buf, w, e)
-                break
+            tsv, w = _parse_ts(buf, v, e)
             v = _skip_spaces(buf, w, e)
+            if tsv >= 0:
+                break
         if tsv < 0:
             err[_u(i)] = 4
             continue
@@ -472,7 +475,7 @@ def scan_text(
     return line
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _parse_hex(buf, v, pe):
     """(value, ok) of the hexadecimal number at v ("0x" optional, at most 16 digits); the
     number must end at a space, a comma or the end of the payload."""
@@ -480,13 +483,11 @@ def _parse_hex(buf, v, pe):
         v += 2
     x = np.uint64(0)
     nd = 0
+    # A digit's value by table: letters and digits mix at random in a PTE or an address, so
+    # a test per class would be mispredicted at every other digit.
     while v >= 0 and v < pe and nd <= 16:
-        ch = buf[_u(v)] | 32
-        if 48 <= buf[_u(v)] <= 57:
-            d = buf[_u(v)] - 48
-        elif 97 <= ch <= 102:
-            d = ch - 87
-        else:
+        d = _HEX[buf[_u(v)]]
+        if d < 0:
             break
         x = x * np.uint64(16) + np.uint64(d)
         v += 1
@@ -495,41 +496,41 @@ def _parse_hex(buf, v, pe):
     return x, ok
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _skip_spaces(buf, v, e) -> int:
     while v < e and _is_space(buf[_u(v)]):
         v += 1
     return v
 
 
-@njit(cache=True, nogil=True)
-def _parse_ts(buf, v, w) -> int:
-    """ns of "secs.frac:" in [v, w), or -1."""
-    if w - v < 4 or buf[_u(w - 1)] != 58:
-        return -1
-    w -= 1
+@njit(cache=True, nogil=True, inline="always")
+def _parse_ts(buf, v, e):
+    """(ns, end) of the token at v (up to the next space or e) when it is "secs.frac:", else
+    (-1, end): one pass over the token."""
     secs = 0
     k = v
-    nd = 0
-    while k < w and 48 <= buf[_u(k)] <= 57:
+    while k < e and 48 <= buf[_u(k)] <= 57:
         secs = secs * 10 + (buf[_u(k)] - 48)
         k += 1
-        nd += 1
-    if nd == 0 or nd > 11 or k >= w or buf[_u(k)] != 46:
-        return -1
-    k += 1
+    ok = 0 < k - v <= 11 and k < e and buf[_u(k)] == 46
     frac = 0
     nf = 0
-    while k < w and 48 <= buf[_u(k)] <= 57:
-        if nf < 9:
-            frac = frac * 10 + (buf[_u(k)] - 48)
-            nf += 1
+    if ok:
         k += 1
-    if k != w or nf == 0:
-        return -1
-    for _ in range(9 - nf):
-        frac *= 10
-    return secs * 1_000_000_000 + frac
+        f0 = k
+        while k < e and 48 <= buf[_u(k)] <= 57:
+            if nf < 9:
+                frac = frac * 10 + (buf[_u(k)] - 48)
+                nf += 1
+            k += 1
+        ok = k > f0 and k < e and buf[_u(k)] == 58 and (k + 1 == e or _is_space(buf[_u(k + 1)]))
+    if ok:
+        for _ in range(9 - nf):
+            frac *= 10
+        return secs * 1_000_000_000 + frac, k + 1
+    while k < e and not _is_space(buf[_u(k)]):
+        k += 1
+    return -1, k
 
 
 @njit(cache=True, nogil=True)

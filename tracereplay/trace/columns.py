@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,16 @@ from tracereplay.trace.schema import (
     _columns,
     arrow_schema,
 )
+
+
+def _by_name(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+    """The schema columns of ``batch`` by name (``batch.column(name)`` for each costs more than
+    all of them at once); a schema column the batch holds twice raises as ``batch.column``
+    does."""
+    names = batch.schema.names
+    if len(set(names)) < len(names):
+        return {n: batch.column(n) for n in _columns() if n in names}
+    return dict(zip(names, batch.columns, strict=True))
 
 
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
@@ -88,7 +99,9 @@ def _type_name(dtype: pa.DataType) -> str:
 
 def _valid_mask(arr: pa.Array) -> np.ndarray:
     if arr.null_count == 0:
-        return np.ones(len(arr), dtype=bool)
+        every = np.empty(len(arr), dtype=bool)
+        every.fill(True)
+        return every
     if arr.null_count == len(arr):
         return np.zeros(len(arr), dtype=bool)
     return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -114,6 +127,11 @@ def _codes_col(arr: pa.Array, words: tuple[str, ...]) -> _Col:
     return _Col(codes, codes != -1)
 
 
+# Up to this many rows a string column is coded word by word in Python rather than by Arrow's
+# compute functions, whose fixed cost per call is that of several dozen rows.
+_FEW_ROWS = 64
+
+
 def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
     """The values of :func:`_codes_col`."""
     if pa.types.is_dictionary(arr.type):
@@ -123,8 +141,15 @@ def _codes(arr: pa.Array, words: tuple[str, ...]) -> np.ndarray:
             return arr.indices.to_numpy(zero_copy_only=False)  # already the codes
         lookup = np.array([words.index(w) if w in words else -2 for w in dictionary] + [-1],
                           dtype=np.int8)
-        idx = arr.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+        idx = arr.indices
+        if arr.null_count:
+            idx = idx.fill_null(len(dictionary))
+        idx = idx.to_numpy(zero_copy_only=False)
         codes = lookup[idx]
+    elif len(arr) <= _FEW_ROWS:  # a compute call costs more than a word at a time
+        index = {w: i for i, w in enumerate(words)}
+        codes = np.array([-1 if w is None else index.get(w, -2) for w in arr.to_pylist()],
+                         dtype=np.int8)
     else:
         import pyarrow.compute as pc
 
@@ -143,15 +168,24 @@ def _numpy_col(arr: pa.Array, name: str) -> _Col:
     if name == "mode":
         return _codes_col(arr, ("sync", "async"))
     if _columns()[name]["type"] == "bool":
-        return _Col(arr.fill_null(False).to_numpy(zero_copy_only=False), _valid_mask(arr))
+        if arr.null_count == len(arr):
+            return _Col(np.zeros(len(arr), dtype=bool), np.zeros(len(arr), dtype=bool))
+        valid = _valid_mask(arr)
+        if arr.null_count:
+            arr = arr.fill_null(False)
+        return _Col(arr.to_numpy(zero_copy_only=False), valid)
     return _int_col(arr)
 
 
-def _batch_cols(batch: pa.RecordBatch) -> dict[str, _Col]:
-    """Every schema column of ``batch`` as numpy; absent columns are all null."""
+def _batch_cols(batch: pa.RecordBatch,
+                arrays: dict[str, pa.Array] | None = None) -> dict[str, _Col]:
+    """Every schema column of ``batch`` as numpy; absent columns are all null. ``arrays``: the
+    batch's :func:`_by_name`, when the caller has it."""
     n = batch.num_rows
-    return {name: _numpy_col(batch.column(name) if name in batch.schema.names else pa.nulls(n),
-                             name)
+    if arrays is None:
+        arrays = _by_name(batch)
+    return {name: _numpy_col(arrays[name], name) if name in arrays
+            else _Col(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
             for name in _columns()}
 
 
@@ -167,20 +201,69 @@ def _mask_where(masks: dict[str, np.ndarray], spec: dict[str, Any], state: str) 
     return out
 
 
-def _drop_ignored(cols: dict[str, _Col], masks: dict[str, np.ndarray]) -> None:
-    """Null every value that the row's kind ignores (in place)."""
-    for name, spec in _columns().items():
-        ignored = _mask_where(masks, spec, "ignored")
-        col = cols[name]
-        if np.any(col.valid & ignored):
-            col.valid = col.valid & ~ignored
+@cache
+def _state_table(state: str) -> np.ndarray:
+    """Which kinds give each column ``state`` ("required", "ignored", ...): one row per column
+    of the schema, one entry per kind code + 2 (codes -2 and -1, an unknown word and a null
+    kind, are in no state)."""
+    table = np.zeros((len(_columns()), len(KINDS) + 2), dtype=bool)
+    for c, spec in enumerate(_columns().values()):
+        for kind, s in spec["kinds"].items():
+            table[c, KIND_CODES[kind] + 2] = s == state
+    table.flags.writeable = False
+    return table
+
+
+def _states(codes: np.ndarray, state: str) -> np.ndarray:
+    """Rows where each column has ``state`` by its row's kind, one row per schema column (row
+    ``c`` of the result is :func:`_mask_where` of column ``c``)."""
+    return _state_table(state).take(codes.astype(np.intp) + 2, axis=1)
+
+
+def _drop_ignored(cols: dict[str, _Col], ignored: np.ndarray) -> None:
+    """Null every value that the row's kind ignores (in place); ``ignored`` as :func:`_states`
+    gives it."""
+    names = list(_columns())
+    valid = np.array([cols[name].valid for name in names])
+    for c in (valid & ignored).any(axis=1).nonzero()[0]:
+        col = cols[names[c]]
+        col.valid = col.valid & ~ignored[c]
+
+
+@cache
+def _kind_words() -> pa.Array:
+    return pa.array(KINDS)
+
+
+@cache
+def _schema_of(names: tuple[str, ...]) -> pa.Schema:
+    """The canonical schema of the columns ``names``, in that order."""
+    schema = arrow_schema(optional=True)
+    return pa.schema([schema.field(n) for n in names])
+
+
+def _nulls(n: int, dtype: pa.DataType) -> pa.Array:
+    """``pa.nulls(n, dtype)``; the same array again for a few rows (arrays are immutable)."""
+    return _few_nulls(n, dtype) if n <= _FEW_ROWS else pa.nulls(n, dtype)
+
+
+@lru_cache(maxsize=256)
+def _few_nulls(n: int, dtype: pa.DataType) -> pa.Array:
+    return pa.nulls(n, dtype)
+
+
+@cache
+def _fields_of(names: tuple[str, ...]) -> list[tuple[int, str, pa.DataType]]:
+    """(position among the schema columns, name, canonical type) of each of ``names``."""
+    index = {name: c for c, name in enumerate(_columns())}
+    return [(index[f.name], f.name, f.type) for f in _schema_of(names)]
 
 
 def _arrow_col(col: _Col, name: str) -> pa.Array:
     """A numpy column back as its canonical Arrow array."""
     if name == "kind":
         indices = pa.array(col.values.astype(np.int8, copy=False), type=pa.int8())
-        return pa.DictionaryArray.from_arrays(indices, pa.array(KINDS))
+        return pa.DictionaryArray.from_arrays(indices, _kind_words())
     if name == "mode":
         codes = pa.array(np.clip(col.values, 0, 1).astype(np.int8), mask=~col.valid)
         return pa.array(["sync", "async"]).take(codes)
@@ -196,34 +279,41 @@ def _to_arrow(cols: dict[str, _Col], names: Iterable[str]) -> pa.RecordBatch:
                                       schema=pa.schema([schema.field(n) for n in names]))
 
 
-def _canonical(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+def _canonical(batch: pa.RecordBatch, names: list[str], *,
+               arrays: dict[str, pa.Array] | None = None,
+               kind: _Col | None = None) -> pa.RecordBatch:
     """``batch`` (of a validated file) cast to the canonical types, only ``names``.
 
     A column already of its canonical type passes through as it is unless it holds values its
     row's kind ignores (a file written by :func:`write` never does): converting through numpy
-    costs more than reading the file.
+    costs more than reading the file. ``arrays`` and ``kind``: the batch's :func:`_by_name` and
+    kind column as numpy, when the caller has them.
     """
     import pyarrow.compute as pc
 
-    schema = arrow_schema(optional=True)
-    kind = _numpy_col(batch.column("kind"), "kind")
-    masks = _kind_masks(kind)
-    arrays = []
-    for name in names:
-        dtype = schema.field(name).type
-        ignored = _mask_where(masks, _columns()[name], "ignored")
+    key = tuple(names)
+    given = _by_name(batch) if arrays is None else arrays
+    if kind is None:
+        kind = _numpy_col(given["kind"], "kind")
+    ignored = _states(kind.values, "ignored")
+    ignores = np.asarray(ignored.any(axis=1))
+    out = []
+    for c, name, dtype in _fields_of(key):
         if name == "kind":
-            arr = _arrow_col(kind, name)
-        elif name not in batch.schema.names:
-            arr = pa.nulls(batch.num_rows, dtype)
-        elif batch.column(name).type == dtype:
-            arr = batch.column(name)
-            if (arr.null_count < len(arr) and ignored.any()
-                    and np.any(_valid_mask(arr) & ignored)):
-                arr = pc.if_else(pa.array(ignored), pa.scalar(None, dtype), arr)
+            arr = given["kind"]
+            if not (arr.type == dtype and arr.null_count == 0
+                    and arr.dictionary.equals(_kind_words())):  # else not the canonical codes
+                arr = _arrow_col(kind, name)
+        elif name not in given:
+            arr = _nulls(batch.num_rows, dtype)
+        elif given[name].type == dtype:
+            arr = given[name]
+            if (arr.null_count < len(arr) and ignores[c]
+                    and (_valid_mask(arr) & ignored[c]).any()):
+                arr = pc.if_else(pa.array(ignored[c]), pa.scalar(None, dtype), arr)
         else:
-            col = _numpy_col(batch.column(name), name)
-            col.valid &= ~ignored
+            col = _numpy_col(given[name], name)
+            col.valid &= ~ignored[c]
             arr = _arrow_col(col, name)
-        arrays.append(arr)
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([schema.field(n) for n in names]))
+        out.append(arr)
+    return pa.RecordBatch.from_arrays(out, schema=_schema_of(key))

@@ -12,7 +12,9 @@ from tracereplay.errors import TraceFormatError
 from tracereplay.machine import Machine
 from tracereplay.trace._rows import first_bad_row
 from tracereplay.trace.columns import (
+    _FEW_ROWS,
     _batch_cols,
+    _by_name,
     _canonical,
     _codes,
     _Col,
@@ -22,6 +24,7 @@ from tracereplay.trace.columns import (
     _kind_masks,
     _mask_where,
     _rows_at,
+    _states,
     _valid_mask,
 )
 from tracereplay.trace.schema import (
@@ -43,8 +46,10 @@ from tracereplay.trace.schema import (
 
 
 def _first(mask: np.ndarray) -> int | None:
-    i = int(np.argmax(mask)) if mask.size else 0
-    return i if mask.size and mask[i] else None
+    if not mask.size:
+        return None
+    i = int(mask.argmax())
+    return i if mask[i] else None
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -58,6 +63,20 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     seen = np.zeros(int(hi - lo) + 1, dtype=bool)
     seen[values - lo] = True
     return np.flatnonzero(seen).astype(values.dtype) + lo
+
+
+def _union(seen: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.union1d(seen, values)`` of sorted distinct int64 ``seen``: ``seen`` itself when it
+    holds every one of ``values`` (most batches name no new process or CPU)."""
+    if values.size == 0:
+        return seen
+    if values.size > _FEW_ROWS:
+        values = _distinct(values)
+    if seen.size:
+        pos = np.minimum(np.searchsorted(seen, values), seen.size - 1)
+        if (seen[pos] == values).all():
+            return seen
+    return np.union1d(seen, values)
 
 
 class _Requests:
@@ -78,28 +97,36 @@ class _Requests:
         """Add the migrate rows of one batch; return (row, column, message) of the first clash."""
         if ids.size == 0:
             return None
-        pos = np.searchsorted(self.ids, ids)
-        found = pos < self.ids.size
-        found[found] = self.ids[pos[found]] == ids[found]
-        new_ids, first_idx, inverse = np.unique(ids[~found], return_index=True,
-                                                return_inverse=True)
-        new_first_row = rows[~found][first_idx]
-        ref = np.empty_like(attrs)
-        ref_first = np.empty_like(rows)
-        prior = np.zeros(ids.size, dtype=np.int64)
-        ref[found] = self.attrs[pos[found]]
-        ref_first[found] = self.first_row[pos[found]]
-        prior[found] = self.rows[pos[found]]
-        ref[~found] = attrs[~found][first_idx][inverse]
-        ref_first[~found] = new_first_row[inverse]
-        # How many rows of the same request came earlier in this batch.
+        # The batch's requests: its rows sorted by req_id (stably: a request's rows in batch
+        # order), each request's first row, and how many of its rows came earlier.
         order = np.argsort(ids, kind="stable")
         sorted_ids = ids[order]
-        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        run = np.arange(ids.size) - np.repeat(starts, np.diff(np.r_[starts, ids.size]))
-        earlier = np.empty_like(run)
-        earlier[order] = run
-        prior += earlier
+        head = np.empty(ids.size, dtype=bool)
+        head[0] = True
+        np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=head[1:])
+        request_sorted = np.cumsum(head) - 1
+        request = np.empty_like(request_sorted)
+        request[order] = request_sorted
+        at = np.arange(ids.size)
+        starts = at[head]
+        earlier = np.empty_like(at)
+        earlier[order] = at - starts[request_sorted]
+        req_ids, first_idx = sorted_ids[head], order[head]
+        counts = np.empty_like(starts)
+        counts[:-1] = starts[1:] - starts[:-1]
+        counts[-1] = ids.size - starts[-1]
+        # Which of them were seen in earlier batches, and where.
+        pos = np.searchsorted(self.ids, req_ids)
+        found = pos < self.ids.size
+        found[found] = self.ids[pos[found]] == req_ids[found]
+        # What each row must match: its request's first row, in this batch or an earlier one.
+        req_ref, req_first = attrs[first_idx], rows[first_idx]
+        req_prior = np.zeros(req_ids.size, dtype=np.int64)
+        req_ref[found] = self.attrs[pos[found]]
+        req_first[found] = self.first_row[pos[found]]
+        req_prior[found] = self.rows[pos[found]]
+        ref, ref_first = req_ref[request], req_first[request]
+        prior = req_prior[request] + earlier
 
         differs = attrs != ref
         shape_col = self.ATTRS.index("shape")
@@ -114,7 +141,7 @@ class _Requests:
                          f"req_id {rid} is a whole-node migrate and already has a row (row "
                          f"{first}); a whole-node request has exactly one row")
             else:
-                a = int(np.argmax(differs[i]))
+                a = int(differs[i].argmax())
                 column = self.ATTRS[a]
                 if column == "shape":
                     what = ("whole-node" if attrs[i, a] else "explicit-page",
@@ -125,7 +152,7 @@ class _Requests:
                     detail = (f"has {column} {self._show(column, attrs[i, a])} but row {first} "
                               f"of it has {self._show(column, ref[i, a])}")
                 clash = (int(rows[i]), column, f"req_id {rid} {detail}")
-        self._merge(pos, found, ids, attrs, rows, new_ids, first_idx)
+        self._merge(pos, found, req_ids, counts, req_ref, req_first)
         return clash
 
     @staticmethod
@@ -134,18 +161,26 @@ class _Requests:
             return "async" if value == 1 else "sync"
         return str(int(value))
 
-    def _merge(self, pos: np.ndarray, found: np.ndarray, ids: np.ndarray, attrs: np.ndarray,
-               rows: np.ndarray, new_ids: np.ndarray, first_idx: np.ndarray) -> None:
-        np.add.at(self.rows, pos[found], 1)
-        if new_ids.size == 0:
+    def _merge(self, pos: np.ndarray, found: np.ndarray, req_ids: np.ndarray,
+               counts: np.ndarray, attrs: np.ndarray, first_row: np.ndarray) -> None:
+        """Count the rows of the batch's requests (sorted by id, each once, with its row count
+        and first row's attributes) into the requests seen so far."""
+        self.rows[pos[found]] += counts[found]
+        new = ~found
+        if not new.any():
             return
-        new_counts = np.bincount(np.searchsorted(new_ids, ids[~found]), minlength=new_ids.size)
-        all_ids = np.concatenate([self.ids, new_ids])
+        if not self.ids.size or req_ids[new][0] > self.ids[-1]:  # the usual: ids grow
+            self.ids = np.concatenate([self.ids, req_ids[new]])
+            self.attrs = np.concatenate([self.attrs, attrs[new]])
+            self.first_row = np.concatenate([self.first_row, first_row[new]])
+            self.rows = np.concatenate([self.rows, counts[new]])
+            return
+        all_ids = np.concatenate([self.ids, req_ids[new]])
         order = np.argsort(all_ids, kind="stable")
         self.ids = all_ids[order]
-        self.attrs = np.concatenate([self.attrs, attrs[~found][first_idx]])[order]
-        self.first_row = np.concatenate([self.first_row, rows[~found][first_idx]])[order]
-        self.rows = np.concatenate([self.rows, new_counts])[order]
+        self.attrs = np.concatenate([self.attrs, attrs[new]])[order]
+        self.first_row = np.concatenate([self.first_row, first_row[new]])[order]
+        self.rows = np.concatenate([self.rows, counts[new]])[order]
 
     @property
     def calls(self) -> int:
@@ -175,21 +210,25 @@ class _Validator:
         self.pids = np.zeros(0, dtype=np.int64)
         self.cpus = np.zeros(0, dtype=np.int64)
         self.pages: dict[int, np.ndarray] = {}
+        # The schema of the last batch :meth:`check_group` found of canonical column types.
+        self._group_schema: pa.Schema | None = None
 
     def error(self, message: str, *, column: str | None = None, row: int | None = None,
               rule: str) -> TraceFormatError:
         return TraceFormatError(message, path=self.path, column=column, row=row,
                                 rule=rule_text(rule))
 
-    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None) -> dict[str, _Col]:
+    def check(self, batch: pa.RecordBatch, rows: np.ndarray | None = None, *,
+              arrays: dict[str, pa.Array] | None = None) -> dict[str, _Col]:
         """Validate one batch (rows continue from the previous one); return its columns.
 
         ``rows``, if given, are the file row numbers of the batch's rows (a selection of a row
         group whose other rows :meth:`check_group` checked); the row count is then the caller's.
+        ``arrays``: the batch's columns by name (``columns._by_name``), when the caller has them.
         """
         offset = self.rows
         row_of = np.arange(offset, offset + batch.num_rows) if rows is None else rows
-        cols = _batch_cols(batch)
+        cols = _batch_cols(batch, arrays)
         problems: list[tuple[int, str, str | None, str]] = []  # (row, rule, column, message)
 
         def flag(mask: np.ndarray, rule: str, column: str | None, message: Any) -> None:
@@ -203,20 +242,26 @@ class _Validator:
              lambda i: f"unknown kind {batch.column('kind')[i].as_py()!r}; expected one of "
                        f"{', '.join(KINDS)}")
         masks = _kind_masks(kind)
-        for name, spec in _columns().items():
-            required = _mask_where(masks, spec, "required")
-            flag(required & ~cols[name].valid, "non-null", name,
-                 lambda i, name=name: f"{name} is null on a "
-                                      f"{KINDS[kind.values[i]]} row, which requires it")
-        _drop_ignored(cols, masks)
+        # The first row where a column its kind requires is null; of that row, the first such
+        # column (the order in which one flag per column would name it).
+        names = list(_columns())
+        missing = _states(kind.values, "required") & ~np.array([cols[n].valid for n in names])
+        i = _first(missing.any(axis=0))
+        if i is not None:
+            name = names[int(missing[:, i].argmax())]
+            problems.append((i, "non-null", name, f"{name} is null on a "
+                                                  f"{KINDS[kind.values[i]]} row, which requires it"))
+        _drop_ignored(cols, _states(kind.values, "ignored"))
 
         ts = cols["ts_ns"]
         flag(ts.valid & (ts.values < 0), "ts-non-decreasing", "ts_ns",
              lambda i: f"ts_ns is negative: {ts.values[i]}")
-        idx = np.flatnonzero(ts.valid)
+        idx = ts.valid.nonzero()[0]
         if idx.size:
             v = ts.values[idx]
-            before = np.r_[v[0] if self.last_ts is None else self.last_ts, v[:-1]]
+            before = np.empty_like(v)
+            before[0] = v[0] if self.last_ts is None else self.last_ts
+            before[1:] = v[:-1]
             j = _first(v < before)
             if j is not None:
                 problems.append((int(idx[j]), "ts-non-decreasing", "ts_ns",
@@ -249,11 +294,13 @@ class _Validator:
              "src_node for a whole-node migrate")
 
         req = cols["req_id"]
-        m = np.flatnonzero(migrate & req.valid)
-        attrs = np.stack([  # in the order of _Requests.ATTRS
-            (~vaddr.valid[m]).astype(np.int64), ts.values[m], cols["cpu"].values[m],
-            cols["pid"].values[m], np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
-        ], axis=1).astype(np.int64)
+        m = (migrate & req.valid).nonzero()[0]
+        attrs = np.empty((m.size, len(_Requests.ATTRS)), dtype=np.int64)
+        for a, column in enumerate((  # in the order of _Requests.ATTRS
+            ~vaddr.valid[m], ts.values[m], cols["cpu"].values[m], cols["pid"].values[m],
+            np.maximum(mode.values[m], 0), cols["dst_node"].values[m],
+        )):
+            attrs[:, a] = column
         clash = self.requests.check(row_of[m], req.values[m], attrs)
         if clash is not None:
             local = int(np.searchsorted(row_of, clash[0]))
@@ -277,20 +324,55 @@ class _Validator:
         type (or the batch is empty). A broken rule is reported exactly as :meth:`check` reports it."""
         if batch.num_rows == 0:
             return None
-        schema = arrow_schema(optional=True)
         names = batch.schema.names
-        for name in names:
-            if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+        if self._group_schema is None or not batch.schema.equals(self._group_schema):
+            schema = arrow_schema(optional=True)
+            for name in names:
+                if name in _columns() and batch.schema.field(name).type != schema.field(name).type:
+                    return None
+            if not pa.types.is_string(batch.column("kind").type.value_type):
                 return None
-        kind = batch.column("kind")
-        if not pa.types.is_string(kind.type.value_type):
-            return None
+            self._group_schema = batch.schema
+        arrays = _by_name(batch)
         n = batch.num_rows
-        codes = _codes(kind, KINDS)
-        raw = {name: _column(batch, name) for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        codes = _codes(arrays["kind"], KINDS)
+        raw = {name: arrays[name] if name in arrays else _column(batch, name)
+               for name in ("ts_ns", "cpu", "pid", "vaddr", "write")}
+        values = {name: _filled(a) for name, a in raw.items()}
+        other = (codes != KIND_CODES["access"]).nonzero()[0]
+        offset = self.rows
+        # Without access rows check() below checks every rule of every row.
+        bad = self._first_bad(arrays, codes, raw, values) if len(other) < n else -1
+        if bad >= 0:
+            self.check(batch)  # names the broken rule
+            raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
+        first_group = self.first_ts is None
+        if len(other) == n:  # no access rows (one migrate row between two long runs of them)
+            cols = self.check(batch, rows=offset + other, arrays=arrays)
+            others = _canonical(batch, list(_columns()), arrays=arrays, kind=cols["kind"])
+        else:
+            taken = _rows_at(batch, other)
+            if len(other):
+                self.check(taken, rows=offset + other)  # migrate and map rows: every rule
+            others = _canonical(taken, list(_columns()))
+        if first_group:
+            self.first_ts = int(values["ts_ns"][0])
+        self.last_ts = int(values["ts_ns"][-1])
+        group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
+                         pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
+                         other_index=other, others=others)
+        if self.summarise and len(other) < n:
+            self._count_group(group)
+        self.rows += n
+        return group
+
+    def _first_bad(self, arrays: dict[str, pa.Array], codes: np.ndarray,
+                   raw: dict[str, pa.Array], values: dict[str, np.ndarray]) -> int:
+        """The compiled pass of :meth:`check_group`: the first row (of the group) that breaks
+        a rule, or -1."""
+        n = len(codes)
         valid = {name: (_EMPTY_MASK if a.null_count == 0 else _valid_mask(a))
                  for name, a in raw.items()}
-        values = {name: _filled(a) for name, a in raw.items()}
         last = -1 if self.last_ts is None else self.last_ts
         cpus = self.machine.cpus if self.machine else _PID_LIMIT
         v = {k: frozen(a) for k, a in values.items()}
@@ -298,35 +380,18 @@ class _Validator:
         bad = first_bad_row(frozen(codes), v["ts_ns"], ok["ts_ns"], v["cpu"], ok["cpu"], v["pid"],
                             ok["pid"], v["vaddr"], ok["vaddr"], ok["write"], last, cpus,
                             _VADDR_LIMIT)
-        mode = _column(batch, "mode")
-        if bad < 0 and mode.null_count < n:
-            bad = -1 if _first(_codes(mode.drop_null(), ("sync", "async")) == -2) is None else 0
+        mode = arrays.get("mode")  # absent: all null
+        if bad < 0 and mode is not None and mode.null_count < n:
+            words = _codes(mode.drop_null() if mode.null_count else mode, ("sync", "async"))
+            bad = -1 if _first(words == -2) is None else 0
         for name in ("order", "mappings", *OFF_CPU_COLUMNS):
             # None may be set on an access row: check() names the row.
-            if bad < 0 and name in names:
-                col = batch.column(name)
+            if bad < 0 and name in arrays:
+                col = arrays[name]
                 if col.null_count < n and _first(
                         _valid_mask(col) & (codes == KIND_CODES["access"])) is not None:
                     bad = 0
-        offset = self.rows
-        if bad >= 0:
-            self.check(batch)  # names the broken rule
-            raise AssertionError(f"{self.path}: row {offset + bad} breaks a rule check() passes")
-        first_group = self.first_ts is None
-        other = np.flatnonzero(codes != KIND_CODES["access"])
-        others = _rows_at(batch, other)
-        if len(other):
-            self.check(others, rows=offset + other)  # migrate and map rows: every rule
-        if first_group:
-            self.first_ts = int(values["ts_ns"][0])
-        self.last_ts = int(values["ts_ns"][-1])
-        group = RowGroup(row0=offset, kind=codes, ts_ns=values["ts_ns"], cpu=values["cpu"],
-                         pid=values["pid"], vaddr=values["vaddr"], write=values["write"],
-                         other_index=other, others=_canonical(others, list(_columns())))
-        if self.summarise:
-            self._count_group(group)
-        self.rows += n
-        return group
+        return int(bad)
 
     def _count_group(self, g: RowGroup) -> None:
         """Count the access rows of a row group (:meth:`check` counted the others)."""
@@ -424,9 +489,9 @@ class _Validator:
         c["maps"] += int(np.count_nonzero(masks["map"]))
         c["migrate_pages"] += int(np.count_nonzero(masks["migrate"] & cols["vaddr"].valid))
         pid = cols["pid"]
-        self.pids = np.union1d(self.pids, _distinct(pid.values[pid.valid]))
+        self.pids = _union(self.pids, pid.values[pid.valid])
         cpu = cols["cpu"]
-        self.cpus = np.union1d(self.cpus, _distinct(cpu.values[cpu.valid]))
+        self.cpus = _union(self.cpus, cpu.values[cpu.valid])
         vaddr = cols["vaddr"]
         shift = np.uint64(self.machine.page_shift if self.machine else 12)
         vpn = vaddr.values[vaddr.valid].astype(np.uint64) >> shift
