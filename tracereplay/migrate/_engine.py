@@ -1,9 +1,10 @@
 """The migration engine shared by the policies: page state, costs, failure draws, records.
 
 A policy turns one migration call (a page list on one CPU at a start time) into per-page
-windows, flush rounds and batch records through the engine's few verbs: ``mask``, ``draws``,
-``defers``, ``flush_round``, ``flush_cost``, ``mask_id``, ``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``,
-``add_batch``. It knows nothing of the replay kernel, the event tables or the queries.
+windows, flush rounds and batch records through the engine's few verbs: ``mask`` (and
+``mask_until``), ``draws``, ``defers``, ``flush_round``, ``flush_cost``, ``mask_id``,
+``add_rounds``, ``add_pages``, ``add_failed``, ``new_batch_id``, ``add_batch`` (and
+``add_batches``). It knows nothing of the replay kernel, the event tables or the queries.
 
 The unit of migration is the folio: a policy's list holds folio heads (a base page is a folio
 of one page), each with its base pages (:meth:`Engine.folio_pages`), the TLB entries a flush
