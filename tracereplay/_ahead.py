@@ -11,16 +11,20 @@ import threading
 from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
+from tracereplay._priority import run_in_background
+
 T = TypeVar("T")
 
 _DONE = object()
 
 
-def ahead(items: Iterable[T], *, depth: int, name: str) -> Generator[T, None, None]:
+def ahead(items: Iterable[T], *, depth: int, name: str,
+          background: bool = False) -> Generator[T, None, None]:
     """Yield what ``items`` yields, in order, iterating it on a thread named ``name`` that
-    stays at most ``depth`` items ahead. An exception raised by ``items`` is raised here, where
-    its item would have been; closing this generator (or an exception in the consumer) stops
-    the thread after the item it is making, and waits for it."""
+    stays at most ``depth`` items ahead (``background``: at a lower priority, see
+    :mod:`tracereplay._priority`). An exception raised by ``items`` is raised here, where its
+    item would have been; closing this generator (or an exception in the consumer) stops the
+    thread after the item it is making, and waits for it."""
     box: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -34,6 +38,8 @@ def ahead(items: Iterable[T], *, depth: int, name: str) -> Generator[T, None, No
         return False
 
     def produce() -> None:
+        if background:
+            run_in_background()
         try:
             for item in items:
                 if not put(item):

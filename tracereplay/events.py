@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tracereplay._priority import run_in_background
 from tracereplay._resources import load_schema
 from tracereplay.errors import OutputExistsError
 
@@ -118,11 +119,13 @@ def empty_table(name: str) -> pa.Table:
 
 class _Background:
     """One thread that encodes and writes row groups in the order they are handed over (Parquet
-    encoding and compression release the GIL, so the replay goes on meanwhile). At most
-    ``ahead`` row groups wait; an error is raised by the next call, or by ``wait``."""
+    encoding and compression release the GIL, so the replay goes on meanwhile), at a lower
+    priority (:mod:`tracereplay._priority`). At most ``ahead`` row groups wait; an error is
+    raised by the next call, or by ``wait``."""
 
     def __init__(self, ahead: int = 1) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracereplay-writer")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracereplay-writer",
+                                        initializer=run_in_background)
         self._queued: deque[Future[None]] = deque()
         self._ahead = ahead
         # Tables of one run are written from two threads (a replay's caller and its lane).

@@ -179,10 +179,11 @@ def _read_groups(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
 
 def _read_batches(pf: pq.ParquetFile, path: Path, columns: list[str] | None,
                   *, hashing: _Hashing | None = None) -> Generator[pa.RecordBatch, None, None]:
-    """Row groups of ``pf``, decoded two ahead on a reader thread
-    (Parquet decoding releases the GIL, so it overlaps the caller's work on the previous group)."""
+    """Row groups of ``pf``, decoded two ahead on a reader thread of lower priority
+    (Parquet decoding releases the GIL, so it overlaps the caller's work on the previous group;
+    the replay's lanes come first)."""
     return ahead(_read_groups(pf, path, columns, hashing=hashing), depth=2,
-                 name="tracereplay-reader")
+                 name="tracereplay-reader", background=True)
 
 
 class _Hashing:
