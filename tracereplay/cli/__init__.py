@@ -6,6 +6,7 @@ one-line message on stderr and an exit code: 2 for bad input or usage, 1 for oth
 
 from __future__ import annotations
 
+import gc
 import sys
 import warnings
 from typing import Any
@@ -34,6 +35,17 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point of the ``tracereplay`` console script."""
+    # What is alive now (the modules: numba's, pyarrow's, duckdb's) lives as long as the command;
+    # the collector need not traverse it again at each full collection the command makes (0.03 s
+    # of an import of a million lines). Given back at the end, for a caller that goes on.
+    gc.freeze()
+    try:
+        _main()
+    finally:
+        gc.unfreeze()
+
+
+def _main() -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", ConfigNote)
