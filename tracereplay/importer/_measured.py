@@ -105,6 +105,7 @@ class MeasuredBuilder:
     _tlb_tail: tuple[dict[str, np.ndarray], pa.Array] | None = None
     _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     off_cpu: OffCpuTracker = field(default_factory=OffCpuTracker)
+    _pair_table: np.ndarray = field(default_factory=S.pair_table)  # pair_fifo's, kept
 
     # ------------------------------------------------------------------ block
     def feed(self, block: bytes, r: dict[str, np.ndarray]) -> None:
@@ -464,7 +465,9 @@ class MeasuredBuilder:
             return
         call = pte["call"]
         is_set = pte["kind"] == S.KIND_SET_PTE
-        partner, orphan = S.pair_fifo(pte["ctx"], call, pte["addr"].view(np.int64), is_set)
+        partner, orphan, self._pair_table = S.pair_fifo(
+            pte["ctx"], call, pte["addr"].view(np.int64), is_set, self._pair_table
+        )
         if orphan.any():
             # removes are never carried: every orphan is a line of this block
             lines = pte["line"][orphan]

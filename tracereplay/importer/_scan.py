@@ -661,56 +661,101 @@ def _ctx_slot(keys, vals, c, size):
     return j
 
 
+def pair_table(size: int = 1024) -> np.ndarray:
+    """An empty table for ``pair_fifo`` (``size``: a power of two)."""
+    table = np.empty((size, 5), np.int64)
+    table[:, 3] = -2
+    return table
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pte_home(a, c, k, mask):
+    """The home slot of key (addr ``a``, ctx ``c``, call ``k``) in ``pair_fifo``'s table."""
+    h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= np.uint64(c) * np.uint64(0xC2B2AE3D27D4EB4F)
+    h ^= np.uint64(k) * np.uint64(0x165667B19E3779F9)
+    h ^= h >> np.uint64(29)
+    return np.int64(h & np.uint64(mask))
+
+
 @njit(cache=True, nogil=True)
-def pair_fifo(ctx, call, addr, is_set):
+def pair_fifo(ctx, call, addr, is_set, table):
     """Pair each remove with the oldest open set of the same (ctx, call, addr), in row order.
 
-    Returns (partner, orphan): partner[i] is the row of the remove closing set i (-1: open);
-    orphan[j] is True for a remove that found no open set. The open sets of a key are a queue
-    (``nxt`` links rows) whose head and tail sit beside the key in an open-addressing table.
+    Returns (partner, orphan, table): partner[i] is the row of the remove closing set i (-1:
+    open); orphan[j] is True for a remove that found no open set. The open sets of a key are a
+    queue (``nxt`` links rows) whose head and tail sit beside the key in an open-addressing
+    table: ``table`` (rows of addr, ctx, call, head, tail; head -2 marks a free slot), all free
+    on entry and again on return, is kept by the caller for the next block. A key leaves the
+    table when its queue empties (backward-shift deletion), so the table holds only the keys
+    with open sets (a migration batch's pages, a few hundred) and stays small and in cache; it
+    doubles when half full.
     """
     n = len(ctx)
     partner = np.full(n, -1, np.int64)
     orphan = np.zeros(n, np.bool_)
     nxt = np.full(n, -1, np.int64)
-    sets = 0
-    for i in range(n):
-        sets += is_set[i]
-    size = 16
-    while size < 2 * sets:
-        size *= 2
-    # per slot: addr, ctx, call, head (-2: free slot, -1: no open set), tail
-    table = np.empty((size, 5), np.int64)
-    table[:, 3] = -2
+    size = len(table)
+    mask = size - 1
+    live = 0
     for i in range(n):
         a, c, k = addr[i], ctx[i], call[i]
-        h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)
-        h ^= np.uint64(c) * np.uint64(0xC2B2AE3D27D4EB4F)
-        h ^= np.uint64(k) * np.uint64(0x165667B19E3779F9)
-        h ^= h >> np.uint64(29)
-        j = np.int64(h & np.uint64(size - 1))
+        j = _pte_home(a, c, k, mask)
         while table[j, 3] != -2 and not (
             table[j, 0] == a and table[j, 1] == c and table[j, 2] == k
         ):
-            j = (j + 1) & (size - 1)
+            j = (j + 1) & mask
         if is_set[i]:
             if table[j, 3] == -2:
+                if 2 * (live + 1) > size:  # grow, then find the key's free slot anew
+                    old = table
+                    size *= 2
+                    mask = size - 1
+                    table = np.empty((size, 5), np.int64)
+                    table[:, 3] = -2
+                    for o in range(len(old)):
+                        if old[o, 3] != -2:
+                            q = _pte_home(old[o, 0], old[o, 1], old[o, 2], mask)
+                            while table[q, 3] != -2:
+                                q = (q + 1) & mask
+                            for f in range(5):
+                                table[q, f] = old[o, f]
+                    j = _pte_home(a, c, k, mask)
+                    while table[j, 3] != -2:
+                        j = (j + 1) & mask
                 table[j, 0] = a
                 table[j, 1] = c
                 table[j, 2] = k
-                table[j, 3] = -1
-            if table[j, 3] < 0:
                 table[j, 3] = i
+                live += 1
             else:
                 nxt[table[j, 4]] = i
             table[j, 4] = i
-        elif table[j, 3] >= 0:
+        elif table[j, 3] != -2:
             s = table[j, 3]
             partner[s] = i
-            table[j, 3] = nxt[s]
+            if nxt[s] >= 0:
+                table[j, 3] = nxt[s]
+            else:  # the queue is empty: the key leaves, later keys of its run shift back
+                live -= 1
+                table[j, 3] = -2
+                q = j
+                while True:
+                    q = (q + 1) & mask
+                    if table[q, 3] == -2:
+                        break
+                    home = _pte_home(table[q, 0], table[q, 1], table[q, 2], mask)
+                    # move q back to the hole j unless its home lies cyclically in (j, q]
+                    if (q > j and (home <= j or home > q)) or (q < j and home <= j and home > q):
+                        for f in range(5):
+                            table[j, f] = table[q, f]
+                        table[q, 3] = -2
+                        j = q
         else:
             orphan[i] = True
-    return partner, orphan
+    if live:
+        table[:, 3] = -2
+    return partner, orphan, table
 
 
 @njit(cache=True, nogil=True)
