@@ -26,7 +26,13 @@ from tracereplay.events import PolicyRunWriter, empty_table
 from tracereplay.importer import _scan as S
 from tracereplay.importer._as_trace import write_as_trace
 from tracereplay.importer._machine import captured_machine, check_cpus, trace_machine
-from tracereplay.importer._measured import REASON_NAMES, Malformed, MeasuredBuilder
+from tracereplay.importer._measured import (
+    REASON_NAMES,
+    Malformed,
+    MeasuredBuilder,
+    Prepared,
+    prepare,
+)
 from tracereplay.importer._source import open_source
 from tracereplay.importer._stalls import measured_stalls
 from tracereplay.trace import file_sha256
@@ -99,8 +105,9 @@ class _Pipeline:
 
     def scanned(
         self, layout: int, meanwhile: Callable[[], None] = lambda: None
-    ) -> Iterator[tuple[bytes, dict[str, np.ndarray]]]:
-        """Every block with its scan, in order; ``meanwhile`` runs while the first are scanned."""
+    ) -> Iterator[tuple[bytes, dict[str, np.ndarray], Prepared]]:
+        """Every block with its scan and its ``prepare``, in order (both made on the scanning
+        thread); ``meanwhile`` runs while the first are scanned."""
         # A set of scan arrays for each block in flight, in turn: the caller assembles one block
         # while the next ones are scanned into the others, and asks for a block only when done
         # with the one before.
@@ -108,14 +115,15 @@ class _Pipeline:
 
         def scan(
             read: Future[tuple[bytes, np.ndarray] | None], i: int
-        ) -> tuple[bytes, dict[str, np.ndarray]] | None:
+        ) -> tuple[bytes, dict[str, np.ndarray], Prepared] | None:
             item = read.result()
             if item is None:
                 return None
             block, nl = item
-            return block, S.scan(block, layout, buffers[i % len(buffers)], nl)
+            r = S.scan(block, layout, buffers[i % len(buffers)], nl)
+            return block, r, prepare(block, r)
 
-        pending: deque[Future[tuple[bytes, dict[str, np.ndarray]] | None]] = deque()
+        pending: deque[Future[tuple[bytes, dict[str, np.ndarray], Prepared] | None]] = deque()
         i = 0
 
         def next_scan() -> None:
@@ -257,8 +265,8 @@ def import_kernel_trace(
                 w.write("skipped", empty_table("skipped"))  # present even when empty
                 held = _Held(w)
                 b = MeasuredBuilder(emit=held.emit, strict_fail=fail if strict else None)
-                for block, scanned in pipeline.scanned(layout, lambda: _warm_up(layout)):
-                    b.feed(block, scanned)
+                for block, scanned, prep in pipeline.scanned(layout, lambda: _warm_up(layout)):
+                    b.feed(block, scanned, prep)
                     held.fed(faulted=bool(b.counts.get(_FAULT_EVENT)))
                 b.finish()
                 machine, origin = captured_machine(first, cpus, nodes, src_path)

@@ -103,110 +103,73 @@ class MeasuredBuilder:
     _pending_starts: dict[str, Any] | None = None
     _open_sets: dict[str, np.ndarray] | None = None
     _tlb_tail: tuple[dict[str, np.ndarray], pa.Array] | None = None
-    _known_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _first_line: int = 1  # of the block being assembled
     off_cpu: OffCpuTracker = field(default_factory=OffCpuTracker)
     _pair_table: np.ndarray = field(default_factory=S.pair_table)  # pair_fifo's, kept
 
     # ------------------------------------------------------------------ block
-    def feed(self, block: bytes, r: dict[str, np.ndarray]) -> None:
-        """Take one block of lines and its scan (``_scan.scan(block, layout)``)."""
+    def feed(self, block: bytes, r: dict[str, np.ndarray], prep: Prepared | None = None) -> None:
+        """Take one block of lines and its scan (``_scan.scan(block, layout)``), and its
+        ``prepare`` (made here when not given)."""
+        if prep is None:
+            prep = prepare(block, r)
         buf = np.frombuffer(block, dtype=np.uint8)
         n = len(r["ls"])
         first_line = self.lines + 1
         self.lines += n
         line_no = np.arange(first_line, first_line + n, dtype=np.int64)
-        status, kind = r["status"], r["kind"]
-
-        # tlb_flush reasons printed without "(code)": resolve by name, else malformed
-        name_only = np.nonzero((status == S.ST_EVENT) & (r["a1"] == S.REASON_NAME_ONLY))[0]
-        if len(name_only):
-            texts = _strings(buf, r["s1s"][name_only], r["s1e"][name_only]).to_pylist()
-            for i, t in zip(name_only, texts, strict=True):
-                code = REASON_TEXT.get(" ".join(t.lower().split()))
-                if code is None:
-                    status[i] = S.ST_MALFORMED
-                    r["err"][i] = 7
-                else:
-                    r["a1"][i] = code
 
         self._malformed(buf, r, line_no)
 
-        ev = np.nonzero(status == S.ST_EVENT)[0]
+        ev = prep.ev
         if not len(ev):
             return
         if self.base_ns is None:
             self.base_ns = int(r["ts"][ev[0]])
-        top = int(np.argmax(r["cpu"][ev]))
-        if r["cpu"][ev[top]] > self.max_cpu:
-            self.max_cpu = int(r["cpu"][ev[top]])
-            self.max_cpu_line = int(line_no[ev[top]])
-        _count(self.layouts, np.bincount(r["layout"][ev], minlength=3))
-        kinds = kind[ev]
-        by_kind = np.bincount(kinds.astype(np.int64) + 1, minlength=len(S.KIND_NAMES) + 1)
-        _count(self.counts, by_kind[1:], S.KIND_NAMES)
+        if prep.top_cpu > self.max_cpu:
+            self.max_cpu = prep.top_cpu
+            self.max_cpu_line = prep.top_row + first_line
+        _count(self.layouts, prep.layouts)
+        _count(self.counts, prep.by_kind[1:], S.KIND_NAMES)
 
-        unknown = ev[kinds == S.KIND_UNKNOWN]
+        unknown = prep.unknown
         if len(unknown):
-            names = _strings(buf, r["es"][unknown], r["ee"][unknown])
+            names = prep.unknown_names
             for vc in pc.value_counts(names).to_pylist():
                 self.counts[vc["values"]] += vc["counts"]
             self._skip(line_no[unknown], names, "unknown_event", buf, r, unknown)
 
-        is_known = kinds >= 0
-        if not is_known.any() and not self._open_calls:
+        if not len(prep.known) and not self._open_calls:
             return
         # the call of every event line's task (unknown events too: the off-CPU gaps see them)
-        tid = r["tid"][ev]
-        cpu = r["cpu"][ev]
-        ctx = np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64)
+        ctx = prep.ctx
         n_open = len(self._open_calls)
         call, open_ctx, open_call, self._next_call = S.assign_calls(
             ctx,
-            kinds,
+            prep.kinds,
             np.fromiter(self._open_calls.keys(), np.int64, n_open),
             np.fromiter(self._open_calls.values(), np.int64, n_open),
             self._next_call,
         )
         self._open_calls = dict(zip(open_ctx.tolist(), open_call.tolist(), strict=True))
         self.off_cpu.feed(r, ev, ctx, call, line_no)
-        known = ev[is_known]
-        if not len(known):
+        if not len(prep.known):
             return
-        self._known_lines = line_no[known]
-        kinds = kinds[is_known]
-        ctx, call = ctx[is_known], call[is_known]
+        self._first_line = first_line
+        call = call[prep.is_known]
 
-        def rows(sel: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-            """Columns ``names`` of the known rows ``sel`` (positions in ``known``)."""
-            idx = known[sel]
-            out = {}
-            for c in names:
-                if c == "line":
-                    out[c] = idx + first_line
-                elif c == "ctx":
-                    out[c] = ctx[sel]
-                elif c == "call":
-                    out[c] = call[sel]
-                elif c == "pid":
-                    p, t = r["pid"][idx], r["tid"][idx]
-                    out[c] = np.where(p >= 0, p, t).astype(np.int32)
-                else:
-                    out[c] = r[c][idx]
+        def rows(part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            """A kind's columns, with their line numbers and calls."""
+            out = dict(part)
+            out["line"] = part["line"] + first_line
+            out["call"] = call[part["call"]]  # the rows' positions in ``known``
             return out
 
-        is_mig = (kinds == S.KIND_MIGRATE_START) | (kinds == S.KIND_MIGRATE_END)
-        self._calls(rows(np.nonzero(is_mig)[0], _CALL_COLS), buf, r, known)
-        sel = np.nonzero(kinds == S.KIND_TLB_FLUSH)[0]
-        tlb = rows(sel, _TLB_COLS)
-        idx = known[sel]
-        receiver = tlb["a1"] == REASON_RECEIVER
-        texts = _strings(buf, np.where(receiver, r["ls"][idx], -1), r["le"][idx])
-        self._flushes(tlb, texts, final=False)
-        sel = np.nonzero((kinds == S.KIND_SET_PTE) | (kinds == S.KIND_REMOVE_PTE))[0]
-        self._migrations(rows(sel, _PTE_COLS), buf, r, known)
-        sel = np.nonzero(kinds == S.KIND_PAGE_FAULT)[0]
-        if len(sel):
-            self._faults(rows(sel, _FAULT_COLS))
+        self._calls(rows(prep.mig), prep.mig_modes, buf, r)
+        self._flushes(rows(prep.tlb), prep.tlb_texts, final=False)
+        self._migrations(rows(prep.pte), buf, r)
+        if len(prep.fault["line"]):
+            self._faults(rows(prep.fault))
 
     # ------------------------------------------------------------- malformed
     def _malformed(self, buf: np.ndarray, r: dict[str, np.ndarray], line_no: np.ndarray) -> None:
@@ -290,20 +253,17 @@ class MeasuredBuilder:
     def _calls(
         self,
         mig: dict[str, np.ndarray],
+        modes: tuple[pa.Array, pa.Array],
         buf: np.ndarray,
         r: dict[str, np.ndarray],
-        known: np.ndarray,
     ) -> None:
         """Emit the calls that end in this block as ``batches`` rows (``mig``: the start and end
-        rows, each with its ``call``); starts whose end is still to come wait for it."""
+        rows, each with its ``call``; ``modes``: their mode and reason); starts whose end is
+        still to come wait for it."""
         if not len(mig["line"]):
             return
-        rows = known[np.searchsorted(self._known_lines, mig["line"])]
-        cols: dict[str, Any] = {
-            **mig,
-            "mode": _blank_null(_strings(buf, r["s0s"][rows], r["s0e"][rows])),
-            "reason": _blank_null(_strings(buf, r["s1s"][rows], r["s1e"][rows])),
-        }
+        rows = mig["line"] - self._first_line
+        cols: dict[str, Any] = {**mig, "mode": modes[0], "reason": modes[1]}
         kind, call = mig["kind"], mig["call"]
         is_end = kind == S.KIND_MIGRATE_END
         orphan = np.nonzero(is_end & (call < 0))[0]
@@ -449,11 +409,7 @@ class MeasuredBuilder:
 
     # ------------------------------------------------------------ migrations
     def _migrations(
-        self,
-        pte: dict[str, np.ndarray],
-        buf: np.ndarray,
-        r: dict[str, np.ndarray],
-        known: np.ndarray,
+        self, pte: dict[str, np.ndarray], buf: np.ndarray, r: dict[str, np.ndarray]
     ) -> None:
         """Pair the set and remove rows (in line order, after the sets still open) and emit
         what is decided; ``call`` is -1 outside a call."""
@@ -471,7 +427,7 @@ class MeasuredBuilder:
         if orphan.any():
             # removes are never carried: every orphan is a line of this block
             lines = pte["line"][orphan]
-            rows = known[np.searchsorted(self._known_lines, lines)]
+            rows = lines - self._first_line
             self._emit_skipped(
                 lines,
                 pa.array([S.KIND_NAMES[S.KIND_REMOVE_PTE]] * len(lines)),
@@ -552,6 +508,110 @@ class MeasuredBuilder:
             self._pending_starts = None
         if self.base_ns is not None:
             self.emit("off_cpu", self.off_cpu.table(self.base_ns))
+
+
+@dataclass
+class Prepared:
+    """What the assembly of a block takes from the block and its scan alone (``prepare``):
+    made on the thread that scanned it, while the blocks before are assembled. Rows are
+    positions in the block; each kind's columns hold ``line`` as that position and ``call``
+    as the row's position among the ``known`` lines (its call is decided in order)."""
+
+    ev: np.ndarray  # the event lines
+    kinds: np.ndarray  # their kind
+    ctx: np.ndarray  # their task: tid, or -(cpu + 1) for the idle task
+    top_cpu: int  # the highest CPU of an event line (-1: none), and its row
+    top_row: int
+    layouts: np.ndarray  # event lines per layout
+    by_kind: np.ndarray  # event lines per kind + 1
+    unknown: np.ndarray  # the lines of unknown events, and their names
+    unknown_names: pa.Array | None
+    is_known: np.ndarray  # which event lines are of a known kind, and those lines
+    known: np.ndarray
+    mig: dict[str, np.ndarray]  # the columns of each kind's rows
+    mig_modes: tuple[pa.Array, pa.Array]  # the calls' mode and reason (null where blank)
+    tlb: dict[str, np.ndarray]
+    tlb_texts: pa.Array  # the receivers' lines (empty for the others)
+    pte: dict[str, np.ndarray]
+    fault: dict[str, np.ndarray]
+
+
+def prepare(block: bytes, r: dict[str, np.ndarray]) -> Prepared:
+    """The block's part of its assembly (see ``Prepared``); tlb_flush reasons printed without
+    "(code)" are resolved in ``r`` by name, or the line marked malformed."""
+    buf = np.frombuffer(block, dtype=np.uint8)
+    status, kind = r["status"], r["kind"]
+    name_only = np.nonzero((status == S.ST_EVENT) & (r["a1"] == S.REASON_NAME_ONLY))[0]
+    if len(name_only):
+        texts = _strings(buf, r["s1s"][name_only], r["s1e"][name_only]).to_pylist()
+        for i, t in zip(name_only, texts, strict=True):
+            code = REASON_TEXT.get(" ".join(t.lower().split()))
+            if code is None:
+                status[i] = S.ST_MALFORMED
+                r["err"][i] = 7
+            else:
+                r["a1"][i] = code
+
+    ev = np.nonzero(status == S.ST_EVENT)[0]
+    kinds = kind[ev]
+    tid = r["tid"][ev]
+    cpu = r["cpu"][ev]
+    top = int(np.argmax(cpu)) if len(ev) else 0
+    unknown = ev[kinds == S.KIND_UNKNOWN]
+    is_known = kinds >= 0
+    known = ev[is_known]
+    kk = kinds[is_known]
+    ctx = np.where(tid > 0, tid, -(cpu.astype(np.int64) + 1)).astype(np.int64)
+    ctx_known = ctx[is_known]
+
+    def rows(sel: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """Columns ``names`` of the known rows ``sel`` (positions in ``known``)."""
+        idx = known[sel]
+        out = {}
+        for c in names:
+            if c == "line":
+                out[c] = idx
+            elif c == "ctx":
+                out[c] = ctx_known[sel]
+            elif c == "call":
+                out[c] = sel
+            elif c == "pid":
+                p, t = r["pid"][idx], r["tid"][idx]
+                out[c] = np.where(p >= 0, p, t).astype(np.int32)
+            else:
+                out[c] = r[c][idx]
+        return out
+
+    mig = rows(np.nonzero((kk == S.KIND_MIGRATE_START) | (kk == S.KIND_MIGRATE_END))[0],
+               _CALL_COLS)  # fmt: skip
+    at = mig["line"]
+    modes = (
+        _blank_null(_strings(buf, r["s0s"][at], r["s0e"][at])),
+        _blank_null(_strings(buf, r["s1s"][at], r["s1e"][at])),
+    )
+    tlb = rows(np.nonzero(kk == S.KIND_TLB_FLUSH)[0], _TLB_COLS)
+    at = tlb["line"]
+    receiver = tlb["a1"] == REASON_RECEIVER
+    tlb_texts = _strings(buf, np.where(receiver, r["ls"][at], -1), r["le"][at])
+    return Prepared(
+        ev=ev,
+        kinds=kinds,
+        ctx=ctx,
+        top_cpu=int(cpu[top]) if len(ev) else -1,
+        top_row=int(ev[top]) if len(ev) else 0,
+        layouts=np.bincount(r["layout"][ev], minlength=3),
+        by_kind=np.bincount(kinds.astype(np.int64) + 1, minlength=len(S.KIND_NAMES) + 1),
+        unknown=unknown,
+        unknown_names=_strings(buf, r["es"][unknown], r["ee"][unknown]) if len(unknown) else None,
+        is_known=is_known,
+        known=known,
+        mig=mig,
+        mig_modes=modes,
+        tlb=tlb,
+        tlb_texts=tlb_texts,
+        pte=rows(np.nonzero((kk == S.KIND_SET_PTE) | (kk == S.KIND_REMOVE_PTE))[0], _PTE_COLS),
+        fault=rows(np.nonzero(kk == S.KIND_PAGE_FAULT)[0], _FAULT_COLS + ["call"]),
+    )
 
 
 _TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
