@@ -610,7 +610,7 @@ def prepare(block: bytes, r: dict[str, np.ndarray]) -> Prepared:
         tlb=tlb,
         tlb_texts=tlb_texts,
         pte=rows(np.nonzero((kk == S.KIND_SET_PTE) | (kk == S.KIND_REMOVE_PTE))[0], _PTE_COLS),
-        fault=rows(np.nonzero(kk == S.KIND_PAGE_FAULT)[0], _FAULT_COLS + ["call"]),
+        fault=rows(np.nonzero(kk == S.KIND_PAGE_FAULT)[0], _FAULT_COLS),
     )
 
 
@@ -618,7 +618,7 @@ _TLB_COLS = ["line", "cpu", "pid", "ts", "a0", "a1", "call"]
 _CALL_COLS = ["line", "kind", "cpu", "pid", "ts", "a0", "a1", "call"]
 _REASON_LIST = pa.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], pa.string())
 _PTE_COLS = ["line", "kind", "ctx", "cpu", "ts", "addr", "call", "a1"]
-_FAULT_COLS = ["line", "cpu", "pid", "tid", "ts", "addr", "a0"]
+_FAULT_COLS = ["line", "cpu", "pid", "tid", "ts", "addr", "a0", "call"]
 
 
 # x86-64 swap entries (arch/x86/include/asm/pgtable_64.h, since the L1TF change f62c44c03c76):
