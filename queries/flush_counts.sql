@@ -12,7 +12,7 @@
 -- the IPI with nothing to flush (lazy, or already up to date) returns without tracing, so
 -- measured `ipis_sent` is a lower bound of the IPIs sent, and `ipis_per_1000_pages` with it.
 --
--- Reads: flushes, migrations, cpu_stats, _policies, _sum_known, _replayed.
+-- Reads: flushes, cpu_stats, _policies, _sum_known, _replayed, _throughput_pages.
 --
 -- Columns:
 --   run                    VARCHAR           run directory, as given to the loader
@@ -54,11 +54,6 @@ SELECT run, trace, policy, sum(ipis_received) AS ipis_received, sum(irq_ns) AS i
 FROM cpu_stats
 GROUP BY run, trace, policy;
 
-CREATE VIEW _flush_counts_pages AS
-SELECT run, trace, policy, coalesce(sum(coalesce(pages, 1)) FILTER (WHERE status = 'migrated'), 0)::BIGINT AS pages_migrated
-FROM migrations
-GROUP BY run, trace, policy;
-
 CREATE VIEW flush_counts AS
 WITH joined AS (
     -- A policy without rounds sent nothing: zeros, not NULLs (NULL stays for "not recorded").
@@ -83,7 +78,8 @@ WITH joined AS (
         ON c.run = p.run AND c.trace IS NOT DISTINCT FROM p.trace AND c.policy = p.policy
     LEFT JOIN _replayed AS x
         ON x.run = p.run AND x.trace IS NOT DISTINCT FROM p.trace AND x.policy = p.policy
-    LEFT JOIN _flush_counts_pages AS m
+    -- pages_migrated as the throughput view defines it
+    LEFT JOIN _throughput_pages AS m
         ON m.run = p.run AND m.trace IS NOT DISTINCT FROM p.trace AND m.policy = p.policy
 )
 SELECT

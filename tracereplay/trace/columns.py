@@ -99,9 +99,7 @@ def _type_name(dtype: pa.DataType) -> str:
 
 def _valid_mask(arr: pa.Array) -> np.ndarray:
     if arr.null_count == 0:
-        every = np.empty(len(arr), dtype=bool)
-        every.fill(True)
-        return every
+        return np.ones(len(arr), dtype=bool)
     if arr.null_count == len(arr):
         return np.zeros(len(arr), dtype=bool)
     return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
