@@ -181,6 +181,67 @@ def _token_end(buf, v, pe) -> int:
     return v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _skip_separators(buf, v, pe) -> int:
+    """The next token's start: past the spaces and commas at v."""
+    while v < pe and (_is_space(buf[_u(v)]) or buf[_u(v)] == 44):
+        v += 1
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _key_at(buf, i, pe, k) -> int:
+    """What ``_find_value`` returns for key ``k`` if its first match is at token start ``i``,
+    or -1 when key ``k`` is not at ``i``. Keys start only at the payload's start or after a
+    space or a comma, so a caller that knows the tokens before ``i`` are other keys can look
+    here instead of searching the payload from its start."""
+    ws = KEY_OFFS[_u(k)]
+    n = KEY_OFFS[_u(k + 1)] - ws
+    if i + n >= pe or (buf[_u(i + n)] != 61 and buf[_u(i + n)] != 58):
+        return -1
+    for j in range(n):
+        if buf[_u(i + j)] != KEY_WORDS[_u(ws + j)]:
+            return -1
+    v = i + n + 1
+    while v < pe and buf[_u(v)] == 32:
+        v += 1
+    return v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word_end(buf, p, e, words, offs, k) -> int:
+    """The end of word ``k`` when the bytes at ``p`` start with it, else -1."""
+    ws = offs[_u(k)]
+    n = offs[_u(k + 1)] - ws
+    if p + n > e:
+        return -1
+    for j in range(n):
+        if buf[_u(p + j)] != words[_u(ws + j)]:
+            return -1
+    return p + n
+
+
+_NOT_KNOWN = -9  # _known_event: not one of the known events as the kernel prints them
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _known_event(buf, v, e):
+    """(kind, end) of the event token at ``v`` when it is a known event, bare or with its
+    system ("set_migration_pte:" or "migrate:set_migration_pte:"), followed by a space or the
+    line's end (``end``: its last ':'); else (_NOT_KNOWN, -1). The general rule in
+    ``scan_text`` gives the same for these tokens; this compares them directly, without first
+    looking for the token's end and then its last ':'."""
+    for k in range(6):
+        p = _word_end(buf, v, e, SYSTEM_WORDS, SYSTEM_OFFS, k)
+        if p >= 0 and p < e and buf[_u(p)] == 58:
+            p = _word_end(buf, p + 1, e, EVENT_WORDS, EVENT_OFFS, k)
+        else:
+            p = _word_end(buf, v, e, EVENT_WORDS, EVENT_OFFS, k)
+        if p >= 0 and p < e and buf[_u(p)] == 58 and (p + 1 == e or _is_space(buf[_u(p + 1)])):
+            return k, p
+    return _NOT_KNOWN, -1
+
+
 @njit(cache=True, nogil=True)
 def scan_text(
     buf,
@@ -359,17 +420,18 @@ def scan_text(
             continue
         ts[_u(i)] = tsv
 
-        # -- "event:" (the colon followed by a space or the end of the line)
-        w = v
-        evend = -1
-        while w < e and not _is_space(buf[_u(w)]):
-            if buf[_u(w)] == 58 and (w + 1 == e or _is_space(buf[_u(w + 1)])):
-                evend = w
-                break
-            w += 1
-        if evend <= v:
-            err[_u(i)] = 5
-            continue
+        # -- "event:" (the colon followed by a space or the end of the line), and its kind
+        kd, evend = _known_event(buf, v, e)
+        if evend < 0:
+            w = v
+            while w < e and not _is_space(buf[_u(w)]):
+                if buf[_u(w)] == 58 and (w + 1 == e or _is_space(buf[_u(w + 1)])):
+                    evend = w
+                    break
+                w += 1
+            if evend <= v:
+                err[_u(i)] = 5
+                continue
         es[_u(i)] = v
         ee[_u(i)] = evend
         ps = _skip_spaces(buf, evend + 1, e)
@@ -377,18 +439,19 @@ def scan_text(
         while pe > ps and _is_space(buf[_u(pe - 1)]):
             pe -= 1
 
-        # -- which event: bare name after the last ':'; a printed system must match
-        bare = v
-        for k in range(evend - 1, v - 1, -1):
-            if buf[_u(k)] == 58:
-                bare = k + 1
-                break
-        kd = KIND_UNKNOWN
-        for k in range(6):
-            if _equal(buf, bare, evend, EVENT_WORDS, EVENT_OFFS, k):
-                if bare == v or _equal(buf, v, bare - 1, SYSTEM_WORDS, SYSTEM_OFFS, k):
-                    kd = k
-                break
+        if kd == _NOT_KNOWN:
+            # which event: bare name after the last ':'; a printed system must match
+            bare = v
+            for k in range(evend - 1, v - 1, -1):
+                if buf[_u(k)] == 58:
+                    bare = k + 1
+                    break
+            kd = KIND_UNKNOWN
+            for k in range(6):
+                if _equal(buf, bare, evend, EVENT_WORDS, EVENT_OFFS, k):
+                    if bare == v or _equal(buf, v, bare - 1, SYSTEM_WORDS, SYSTEM_OFFS, k):
+                        kd = k
+                    break
         kind[_u(i)] = kd
         status[_u(i)] = ST_EVENT
 
@@ -442,21 +505,35 @@ def scan_text(
                     err[_u(i)] = 8
                     continue
         elif kd in (KIND_SET_PTE, KIND_REMOVE_PTE):
-            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ADDR), pe)
+            av = _find_value(buf, ps, pe, K_ADDR)
+            x, ok, w0 = _parse_hex_end(buf, av, pe)
             if not ok:
                 status[_u(i)] = ST_MALFORMED
                 err[_u(i)] = 9
                 continue
             addr[_u(i)] = x
-            o = _parse_int(buf, _find_value(buf, ps, pe, K_ORDER), pe)
+            # "addr=X, pte=Y order=Z", as the kernel prints it: each key is looked for where
+            # the one before it ends; the payload is searched from its start otherwise
+            pv = -1
+            if av == ps + 5:  # "addr=" opens the payload: the next token is the first candidate
+                pv = _key_at(buf, _skip_separators(buf, w0, pe), pe, K_PTE)
+            if pv < 0:
+                pv = _find_value(buf, ps, pe, K_PTE)
+            x, ok, w = _parse_hex_end(buf, pv, pe)
+            ov = -1
+            if ok and av == ps + 5 and pv == _skip_separators(buf, w0, pe) + 4:
+                ov = _key_at(buf, _skip_separators(buf, w, pe), pe, K_ORDER)
+            if ov < 0:
+                ov = _find_value(buf, ps, pe, K_ORDER)
+            o = _parse_int(buf, ov, pe)
             a0[_u(i)] = 0 if o == MISSING else o
             # the PTE as printed (its 64 bits as int64; MISSING when absent or not hexadecimal)
-            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_PTE), pe)
             if ok:
                 a1[_u(i)] = np.int64(x)
         elif kd == KIND_PAGE_FAULT:
             # "address=0x7f46300a5000 ip=0x55b789cab45b error_code=0x6"
-            x, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ADDRESS), pe)
+            av = _find_value(buf, ps, pe, K_ADDRESS)
+            x, ok, w = _parse_hex_end(buf, av, pe)
             if not ok:
                 status[_u(i)] = ST_MALFORMED
                 err[_u(i)] = 11
@@ -466,7 +543,18 @@ def scan_text(
                 err[_u(i)] = 12
                 continue
             addr[_u(i)] = x
-            code, ok = _parse_hex(buf, _find_value(buf, ps, pe, K_ERROR_CODE), pe)
+            # as for the PTE keys above: the token after "address=X", else the one after it
+            # (the kernel prints "ip=Y" between them)
+            cv = -1
+            if av == ps + 8:
+                j = _skip_separators(buf, w, pe)
+                cv = _key_at(buf, j, pe, K_ERROR_CODE)
+                if cv < 0:
+                    j = _skip_separators(buf, _token_end(buf, j, pe), pe)
+                    cv = _key_at(buf, j, pe, K_ERROR_CODE)
+            if cv < 0:
+                cv = _find_value(buf, ps, pe, K_ERROR_CODE)
+            code, ok = _parse_hex(buf, cv, pe)
             if not ok or code > np.uint64(0xFFFFFFFF):
                 status[_u(i)] = ST_MALFORMED
                 err[_u(i)] = 13
@@ -479,6 +567,13 @@ def scan_text(
 def _parse_hex(buf, v, pe):
     """(value, ok) of the hexadecimal number at v ("0x" optional, at most 16 digits); the
     number must end at a space, a comma or the end of the payload."""
+    x, ok, _end = _parse_hex_end(buf, v, pe)
+    return x, ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _parse_hex_end(buf, v, pe):
+    """``_parse_hex``, and where the number ends."""
     if v >= 0 and v + 1 < pe and buf[_u(v)] == 48 and (buf[_u(v + 1)] | 32) == 120:
         v += 2
     x = np.uint64(0)
@@ -493,7 +588,7 @@ def _parse_hex(buf, v, pe):
         v += 1
         nd += 1
     ok = 0 < nd <= 16 and (v >= pe or _is_space(buf[_u(v)]) or buf[_u(v)] == 44)
-    return x, ok
+    return x, ok, v
 
 
 @njit(cache=True, nogil=True, inline="always")
