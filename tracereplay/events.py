@@ -158,7 +158,11 @@ class TableWriter:
     quarter of a million rows, so many small appends still make a file that reads fast. With
     ``background``, row groups are written on its thread."""
 
-    def __init__(self, path: Path, name: str, background: _Background | None = None) -> None:
+    def __init__(
+        self, path: Path, name: str, background: _Background | None = None,
+        row_group_rows: int = _ROW_GROUP_ROWS,
+    ) -> None:
+        self._group_rows = row_group_rows
         self.name = name
         self.schema = table_schema(name)
         self.rows = 0
@@ -175,7 +179,7 @@ class TableWriter:
             self._pending.append(table if same else table.cast(self.schema))
             self._pending_rows += table.num_rows
             self.rows += table.num_rows
-            if self._pending_rows >= _ROW_GROUP_ROWS:
+            if self._pending_rows >= self._group_rows:
                 self._flush()
 
     def _flush(self) -> None:
@@ -183,10 +187,10 @@ class TableWriter:
             table = pa.concat_tables(self._pending)
             self._pending, self._pending_rows = [], 0
             if self._background is None:
-                self._writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+                self._writer.write_table(table, row_group_size=self._group_rows)
             else:
                 self._background.submit(
-                    lambda: self._writer.write_table(table, row_group_size=_ROW_GROUP_ROWS))
+                    lambda: self._writer.write_table(table, row_group_size=self._group_rows))
 
     def abort(self) -> None:
         """Close the file without writing what is pending (it is about to be removed)."""
@@ -212,10 +216,14 @@ class PolicyRunWriter:
 
     Use as a context manager: tables go to a hidden temporary directory beside the final one;
     leaving the block without an exception renames it into place (replacing an old one only when
-    ``force`` is set), an exception removes it.
+    ``force`` is set), an exception removes it. Tables are written in row groups of
+    ``row_group_rows`` rows.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str], policy: str, *, force: bool = False) -> None:
+    def __init__(
+        self, out_dir: str | os.PathLike[str], policy: str, *, force: bool = False,
+        row_group_rows: int = _ROW_GROUP_ROWS,
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.policy = policy
         self.final = self.out_dir / f"policy={policy}"
@@ -227,6 +235,7 @@ class PolicyRunWriter:
         self.tmp = self.out_dir / f".policy={policy}.tmp-{uuid.uuid4().hex[:8]}"
         self._writers: dict[str, TableWriter] = {}
         self._background = _Background()
+        self._group_rows = row_group_rows
         self.counts: dict[str, int] = {}
 
     def __enter__(self) -> PolicyRunWriter:
@@ -236,7 +245,8 @@ class PolicyRunWriter:
     def writer(self, name: str) -> TableWriter:
         """The incremental writer of table ``name`` (created on first use)."""
         if name not in self._writers:
-            self._writers[name] = TableWriter(self.tmp / f"{name}.parquet", name, self._background)
+            self._writers[name] = TableWriter(self.tmp / f"{name}.parquet", name, self._background,
+                                              self._group_rows)
         return self._writers[name]
 
     def write(self, name: str, table: pa.Table | Iterable[pa.Table]) -> None:
@@ -289,7 +299,8 @@ class PolicyRunWriter:
         schema = table_schema(name)
         w = self.writer(name)
         w.close()
-        pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet", **_writer_options(schema))
+        pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet",
+                       row_group_size=self._group_rows, **_writer_options(schema))
         w.rows = table.num_rows
         self.counts[name] = table.num_rows
 
