@@ -50,10 +50,9 @@ def measured_stalls(faults: pa.Table, migrations: pa.Table) -> tuple[pa.Table, p
     # the faults grouped by page; each migration row's group (-1: no fault on its page)
     fo = np.argsort(f_vpn, kind="stable")
     pages, starts = np.unique(f_vpn[fo], return_index=True)
-    group = np.searchsorted(pages, m_vpn).clip(0, max(len(pages) - 1, 0))
-    group = np.where(len(pages) > 0, group, -1)
-    if len(pages):
-        group[pages[group] != m_vpn] = -1
+    # (a hash lookup: the rows are many, the faulted pages few, and the rows' pages unsorted)
+    group = pc.index_in(pa.array(m_vpn), value_set=pa.array(pages)).fill_null(-1)
+    group = group.to_numpy().astype(np.int64)
     bounds = np.append(starts, len(fo)).astype(np.int64)
     stall_win, owner = _match(f_ts[fo], f_pid[fo], bounds, group, migrated, unmap, remap)
     stall_win[fo] = stall_win.copy()
