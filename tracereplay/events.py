@@ -216,8 +216,9 @@ class PolicyRunWriter:
 
     Use as a context manager: tables go to a hidden temporary directory beside the final one;
     leaving the block without an exception renames it into place (replacing an old one only when
-    ``force`` is set), an exception removes it. Tables are written in row groups of
-    ``row_group_rows`` rows.
+    ``force`` is set), an exception removes it. Tables written in parts are gathered into
+    row groups of about ``row_group_rows`` rows (a table written whole by ``replace`` is
+    encoded in one go, in Parquet's default groups: smaller ones would only cost more).
     """
 
     def __init__(
@@ -299,8 +300,7 @@ class PolicyRunWriter:
         schema = table_schema(name)
         w = self.writer(name)
         w.close()
-        pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet",
-                       row_group_size=self._group_rows, **_writer_options(schema))
+        pq.write_table(table.cast(schema), self.tmp / f"{name}.parquet", **_writer_options(schema))
         w.rows = table.num_rows
         self.counts[name] = table.num_rows
 
