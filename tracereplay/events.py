@@ -154,9 +154,9 @@ class _Background:
 
 
 class TableWriter:
-    """Incremental writer of one event table: rows are gathered into row groups of about a
-    quarter of a million rows, so many small appends still make a file that reads fast. With
-    ``background``, row groups are written on its thread."""
+    """Incremental writer of one event table: rows are gathered into row groups of about
+    ``row_group_rows`` rows (a quarter of a million unless asked), so many small appends still
+    make a file that reads fast. With ``background``, row groups are written on its thread."""
 
     def __init__(
         self, path: Path, name: str, background: _Background | None = None,
