@@ -210,7 +210,9 @@ def _key_at(buf, i, pe, k) -> int:
 
 @njit(cache=True, nogil=True, inline="always")
 def _word_end(buf, p, e, words, offs, k) -> int:
-    """The end of word ``k`` when the bytes at ``p`` start with it, else -1."""
+    """The end of word ``k`` when the bytes at ``p`` start with it, else -1. (Written out
+    rather than through ``_equal``, and ``_find_value`` rather than through ``_key_at``: both
+    shorter forms made the scanner a fifth slower, 0.50 → 0.60 s on cw15.)"""
     ws = offs[_u(k)]
     n = offs[_u(k + 1)] - ws
     if p + n > e:
